@@ -1,0 +1,1 @@
+"""Agents: pure state machines and the Dask actor shells that host them."""

@@ -1,0 +1,1 @@
+"""Dataflow and I/O: readers, validation, the Dask graph of a batch, outputs, CLI."""

@@ -1,0 +1,133 @@
+"""Validate a batch of bids against the bids contract.
+
+Every rule is a Polars expression over the whole batch (no Python loop per
+row). A row that breaks a rule is kept in the rejected table with the field
+and the reason, once per broken rule; the other rows clear.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from econonexus.solvers.schemas import BIDS_SCHEMA
+
+_POSITION = ["_source", "_row"]
+REJECTED_COLUMNS = {"source": pl.String, "row": pl.Int64, "bid_id": pl.String,
+                    "field": pl.String, "reason": pl.String}
+
+
+def _blank(name: str) -> pl.Expr:
+    return pl.col(name).is_null() | (pl.col(name).str.strip_chars() == "")
+
+
+def _row_rules() -> list[tuple[str, pl.Expr, pl.Expr]]:
+    """(field, broken, reason) for every rule that needs only the row itself."""
+    price, raw_price = pl.col("price"), pl.col("_raw_price")
+    items, qty = pl.col("items"), pl.col("quantities")
+    n_qty = pl.col("_raw_quantities_len")
+    return [
+        ("bid_id", _blank("bid_id"), pl.lit("required: expected a non-empty string, got none")),
+        ("agent_id", _blank("agent_id"), pl.lit("required: expected a non-empty string, got none")),
+        ("market_id", pl.col("market_id").str.strip_chars() == "",
+         pl.lit("expected a non-empty string or no value (market 'default')")),
+        ("items", items.is_null(), pl.lit("required: expected a list of item ids, got none")),
+        ("items", items.list.len() == 0, pl.lit("empty bundle: expected at least one item")),
+        ("items", items.list.eval(pl.element().is_null() | (pl.element() == "")).list.any(),
+         pl.lit("expected non-empty item ids, got an empty one")),
+        ("items", items.list.len() != items.list.n_unique(),
+         pl.format("repeated item in bundle {}: expected each item once",
+                   items.list.join(";"))),
+        ("quantities", qty.list.eval(pl.element().is_null()).list.sum() > 0,
+         pl.lit("expected whole numbers >= 1")),
+        ("quantities", (n_qty > 0) & (qty.list.len() != items.list.len()),
+         pl.format("has {} entries for {} items: expected one per item",
+                   qty.list.len(), items.list.len())),
+        ("quantities", qty.list.eval(pl.element() < 1).list.any(),
+         pl.format("expected every quantity >= 1, got {}", qty.cast(pl.List(pl.String)).list.join(";"))),
+        ("price", raw_price.is_null(), pl.lit("required: expected a finite number > 0, got none")),
+        ("price", raw_price.is_not_null() & price.is_null(),
+         pl.format("expected a finite number > 0, got '{}'", raw_price)),
+        ("price", price.is_nan(), pl.lit("expected a finite number > 0, got NaN")),
+        ("price", price.is_infinite(), pl.format("expected a finite number > 0, got {}", price)),
+        ("price", price.is_finite() & (price <= 0), pl.format("expected a number > 0, got {}", price)),
+        ("side", ~pl.col("side").fill_null("buy").is_in(["buy", "sell"]),
+         pl.format("expected 'buy' or 'sell', got '{}'", pl.col("side"))),
+        ("side", pl.col("side") == "sell",
+         pl.format("sell offers need a procurement market; market '{}' is combinatorial",
+                   pl.col("market_id"))),
+        ("submitted_at", pl.col("_raw_submitted_at").is_not_null() & pl.col("submitted_at").is_null(),
+         pl.format("expected an ISO 8601 timestamp, got '{}'", pl.col("_raw_submitted_at"))),
+    ]
+
+
+def _duplicate_rule(frame: pl.DataFrame) -> pl.DataFrame:
+    keyed = frame.filter(~_blank("bid_id"))
+    first = keyed.group_by("bid_id").agg(
+        pl.len().alias("n"), pl.col("_source").first().alias("s"), pl.col("_row").first().alias("r")
+    ).filter(pl.col("n") > 1)
+    hits = keyed.join(first, on="bid_id")
+    return hits.select(
+        *_POSITION, "bid_id", pl.lit("bid_id").alias("field"),
+        pl.format("duplicate bid_id: {} rows share it (first: {} row {})",
+                  pl.col("n"), pl.col("s"), pl.col("r")).alias("reason"),
+    )
+
+
+def _item_rules(frame: pl.DataFrame, items: pl.DataFrame | None) -> pl.DataFrame:
+    """Unknown items (when an items table is given) and quantities above supply."""
+    units = frame.filter(pl.col("items").list.len() > 0).select(
+        *_POSITION, "bid_id", "market_id", "items",
+        pl.when(pl.col("quantities").list.len() == pl.col("items").list.len())
+        .then(pl.col("quantities")).otherwise(pl.col("items").list.eval(pl.lit(1, pl.Int64))),
+    ).explode(["items", "quantities"]).rename({"items": "item_id", "quantities": "qty"})
+    catalogue = items if items is not None else pl.DataFrame(
+        schema={"market_id": pl.String, "item_id": pl.String, "supply": pl.Int64})
+    joined = units.join(catalogue.select("market_id", "item_id", "supply"),
+                        on=["market_id", "item_id"], how="left")
+    unknown = joined.filter(pl.col("supply").is_null() & pl.lit(items is not None)).select(
+        *_POSITION, "bid_id", pl.lit("items").alias("field"),
+        pl.format("unknown item '{}' in market '{}': not in the items table",
+                  pl.col("item_id"), pl.col("market_id")).alias("reason"))
+    supply = pl.col("supply").fill_null(1) if items is None else pl.col("supply")
+    above = joined.filter(pl.col("qty") > supply).select(
+        *_POSITION, "bid_id", pl.lit("quantities").alias("field"),
+        pl.format("{} units of '{}' asked, its supply is {}",
+                  pl.col("qty"), pl.col("item_id"), supply).alias("reason"))
+    if items is None:
+        above = above.with_columns(pl.format("{} (no items table: supply 1)", pl.col("reason")))
+    return pl.concat([unknown, above])
+
+
+def validate(frame: pl.DataFrame, items: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split a normalized batch into valid bids and rejected records.
+
+    Parameters
+    ----------
+    frame
+        The batch as returned by :func:`econonexus.pipelines.normalize.normalize`,
+        all sources concatenated.
+    items
+        The validated items table, or ``None`` (every item: supply 1, reserve 0).
+
+    Returns
+    -------
+    valid, rejected
+        ``valid`` holds the bids-schema columns plus ``_source`` and ``_row``;
+        ``rejected`` holds ``source``, ``row``, ``bid_id``, ``field``, ``reason``.
+    """
+    checks = [
+        frame.filter(broken.fill_null(False)).select(
+            *_POSITION, "bid_id", pl.lit(field).alias("field"), reason.alias("reason"))
+        for field, broken, reason in _row_rules()
+    ]
+    checks += [_duplicate_rule(frame), _item_rules(frame, items)]
+    rejected = pl.concat(checks).sort(*_POSITION, "field")
+    bad = rejected.select(*_POSITION).unique()
+    valid = frame.join(bad, on=_POSITION, how="anti").with_columns(
+        pl.col("side").fill_null("buy"),
+        pl.when(pl.col("_raw_quantities_len") > 0).then(pl.col("quantities"))
+        .otherwise(pl.col("items").list.eval(pl.lit(1, pl.Int64))).alias("quantities"),
+    )
+    columns = [*BIDS_SCHEMA.names, *_POSITION]
+    return valid.select(columns), rejected.rename({"_source": "source", "_row": "row"}).cast(
+        REJECTED_COLUMNS)  # type: ignore[arg-type]

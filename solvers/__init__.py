@@ -1,0 +1,1 @@
+"""Pure solvers: bids in, allocations out. No Dask, no file I/O."""

@@ -1,0 +1,152 @@
+"""MIP backends behind one small interface: CBC and HiGHS, both through PuLP.
+
+Each backend solves a maximisation model and reports whether optimality was
+proven and the best upper bound it can vouch for. Status comes from PuLP's
+``sol_status`` (``LpStatus`` says "Optimal" for any integer solution at a
+time limit).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+import numpy as np
+import pulp
+
+from econonexus._errors import InputError, SolverError
+from econonexus.solvers.problem import FloatArray
+from econonexus.solvers.schemas import SOLVERS, SolverName
+
+_SOL_OPTIMAL = 1
+_SOL_FOUND = 2
+_TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class BackendResult:
+    """What a backend returns: the 0/1 values, whether proven, and an upper bound."""
+
+    values: FloatArray
+    proven: bool
+    bound: float
+
+
+@dataclass(frozen=True)
+class SolveLimits:
+    """Stopping rules: seconds (``None`` for none), relative gap, solver threads."""
+
+    time_limit: float | None = None
+    gap: float = 0.0
+    threads: int = 1
+
+
+class Backend(Protocol):
+    """A MIP backend: solves a PuLP maximisation model over binary variables."""
+
+    name: ClassVar[SolverName]
+    module: ClassVar[str]
+
+    def solve(
+        self, model: pulp.LpProblem, variables: list[pulp.LpVariable], limits: SolveLimits
+    ) -> BackendResult: ...
+
+
+def _values(variables: list[pulp.LpVariable]) -> FloatArray:
+    return np.array([(v.varValue or 0.0) > 0.5 for v in variables], dtype=np.float64)
+
+
+def _objective(model: pulp.LpProblem) -> float:
+    return float(pulp.value(model.objective) or 0.0)
+
+
+class CbcBackend:
+    """COIN-OR CBC, the solver PuLP ships (run as a subprocess)."""
+
+    name: ClassVar[SolverName] = "cbc"
+    module: ClassVar[str] = "pulp"
+
+    def solve(
+        self, model: pulp.LpProblem, variables: list[pulp.LpVariable], limits: SolveLimits
+    ) -> BackendResult:
+        cmd = pulp.PULP_CBC_CMD(
+            msg=False,
+            timeLimit=limits.time_limit,
+            gapRel=limits.gap,
+            gapAbs=0.0,
+            threads=limits.threads,
+        )
+        model.solve(cmd)
+        if model.sol_status not in (_SOL_OPTIMAL, _SOL_FOUND):
+            for v in variables:
+                v.varValue = 0.0
+        values = _values(variables)
+        objective = _objective(model) if values.any() else 0.0
+        if model.sol_status == _SOL_OPTIMAL and limits.gap == 0.0:
+            return BackendResult(values, True, objective)
+        bound = self._relaxation_bound(model)
+        return BackendResult(values, bound - objective <= _slack(bound), max(bound, objective))
+
+    @staticmethod
+    def _relaxation_bound(model: pulp.LpProblem) -> float:
+        # CBC's own best bound is not in PuLP's API; the LP relaxation is a valid one.
+        relaxed = model.deepcopy()
+        relaxed.solve(pulp.PULP_CBC_CMD(msg=False, mip=False))
+        return _objective(relaxed)
+
+
+class HighsBackend:
+    """HiGHS through highspy; its proven bound is ``mip_dual_bound``."""
+
+    name: ClassVar[SolverName] = "highs"
+    module: ClassVar[str] = "highspy"
+
+    def solve(
+        self, model: pulp.LpProblem, variables: list[pulp.LpVariable], limits: SolveLimits
+    ) -> BackendResult:
+        cmd = pulp.HiGHS(
+            msg=False,
+            timeLimit=limits.time_limit,
+            gapRel=limits.gap,
+            gapAbs=0.0,
+            threads=limits.threads,
+        )
+        model.solve(cmd)
+        has_solution = model.sol_status in (_SOL_OPTIMAL, _SOL_FOUND)
+        values = _values(variables) if has_solution else np.zeros(len(variables))
+        objective = _objective(model) if has_solution else 0.0
+        info = model.solverModel.getInfo()
+        bound = -float(info.mip_dual_bound)  # HiGHS minimises the negated objective
+        if not np.isfinite(bound):
+            bound = float(sum(c for c in model.objective.values() if c > 0))
+        proven = model.sol_status == _SOL_OPTIMAL and bound - objective <= _slack(bound)
+        return BackendResult(values, proven, max(bound, objective))
+
+
+def _slack(bound: float) -> float:
+    return _TOLERANCE * max(1.0, abs(bound))
+
+
+_BACKENDS: dict[str, type[CbcBackend] | type[HighsBackend]] = {
+    "cbc": CbcBackend,
+    "highs": HighsBackend,
+}
+
+
+def get_backend(name: str) -> Backend:
+    """Return the backend called ``name`` (``"cbc"`` or ``"highs"``).
+
+    Raises
+    ------
+    InputError
+        If ``name`` is not a known backend.
+    SolverError
+        If the backend's package is not installed.
+    """
+    if name not in _BACKENDS:
+        raise InputError(f"`solver`: expected one of {', '.join(SOLVERS)}, got {name!r}")
+    backend = _BACKENDS[name]
+    if importlib.util.find_spec(backend.module) is None:
+        raise SolverError(f"backend {name!r}: package {backend.module!r} is not installed")
+    return backend()

@@ -1,0 +1,109 @@
+"""Clear one market from its problem: plan components, solve, assemble.
+
+``plan_market`` splits the market and settles every component small enough
+for exact enumeration at once; the components that need a MIP are returned
+as sub-problems, each to be solved on its own (a Dask task in the pipeline).
+``assemble_market`` joins the pieces into one outcome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from econonexus.solvers.backends import SolveLimits
+from econonexus.solvers.components import partition
+from econonexus.solvers.problem import MarketProblem
+from econonexus.solvers.schemas import Status, worst_status
+from econonexus.solvers.wdp import ComponentSolution, solve_component
+
+
+@dataclass(frozen=True)
+class MarketPlan:
+    """A partitioned market: solved small components and the MIP components left."""
+
+    problem: MarketProblem
+    solved: list[ComponentSolution]
+    pending: list[MarketProblem]
+    n_components: int
+
+
+@dataclass(frozen=True)
+class MarketOutcome:
+    """The cleared market: a winner flag per bid (problem order) and its figures."""
+
+    problem: MarketProblem
+    won: np.ndarray
+    status: Status
+    welfare: float
+    bound: float
+    gap: float
+    solve_seconds: float
+    components: int
+    methods: list[str] = field(default_factory=list)
+
+
+def plan_market(problem: MarketProblem, *, enumerate_max: int = 10) -> MarketPlan:
+    """Partition ``problem``; solve the components of at most ``enumerate_max`` bids."""
+    parts = partition(problem)
+    solved, pending = [], []
+    for bids in parts.components:
+        sub = problem.subset(bids)
+        if len(bids) <= enumerate_max:
+            solved.append(solve_component(sub, enumerate_max=enumerate_max))
+        else:
+            pending.append(sub)
+    return MarketPlan(problem, solved, pending, len(parts.components))
+
+
+def solve_pending(
+    plan: MarketPlan, k: int, *, solver: str, limits: SolveLimits
+) -> ComponentSolution:
+    """Solve the ``k``-th MIP component of ``plan`` with ``solver``."""
+    return solve_component(plan.pending[k], solver=solver, limits=limits, enumerate_max=0)
+
+
+def assemble_market(plan: MarketPlan, solutions: list[ComponentSolution]) -> MarketOutcome:
+    """Combine the solved components of ``plan`` into the market's outcome."""
+    pieces = plan.solved + solutions
+    won = np.zeros(plan.problem.n_bids, dtype=bool)
+    for piece in pieces:
+        won[piece.winners] = True
+    welfare = float(plan.problem.price[won].sum())
+    bound = welfare + sum(p.bound - p.welfare for p in pieces)
+    status = worst_status([p.status for p in pieces]) if pieces else "empty"
+    if status == "empty" and plan.problem.n_bids:
+        status = "optimal"  # bids exist but none meets its reserve: nothing can sell
+    return MarketOutcome(
+        problem=plan.problem,
+        won=won,
+        status=status,
+        welfare=welfare,
+        bound=bound,
+        gap=relative_gap(bound, welfare),
+        solve_seconds=sum(p.seconds for p in pieces),
+        components=plan.n_components,
+        methods=sorted({p.method for p in pieces}),
+    )
+
+
+def relative_gap(bound: float, welfare: float) -> float:
+    """Return ``(bound - welfare) / max(|bound|, 1e-9)``, never below 0."""
+    return max(0.0, bound - welfare) / max(abs(bound), 1e-9)
+
+
+def clear_market(
+    problem: MarketProblem,
+    *,
+    solver: str = "cbc",
+    limits: SolveLimits | None = None,
+    enumerate_max: int = 10,
+) -> MarketOutcome:
+    """Clear ``problem`` in this process: plan, solve every component, assemble."""
+    plan = plan_market(problem, enumerate_max=enumerate_max)
+    limits = limits or SolveLimits()
+    solutions = [
+        solve_pending(plan, k, solver=solver, limits=limits) for k in range(len(plan.pending))
+    ]
+    return assemble_market(plan, solutions)

@@ -1,0 +1,169 @@
+"""A market's winner-determination instance as flat NumPy arrays.
+
+Bids are stored in a canonical order (a keyed hash of ``market_id`` and
+``bid_id``), so neither file position nor the spelling of agent names decides
+anything; the same order gives every bid its tie-break priority.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+StrArray = npt.NDArray[np.object_]
+
+
+def priority_key(market_id: str, bid_id: str) -> bytes:
+    """Return the tie-break key of a bid: BLAKE2b of its market and bid id."""
+    return hashlib.blake2b(f"{market_id}\x1f{bid_id}".encode(), digest_size=8).digest()
+
+
+@dataclass(frozen=True)
+class MarketProblem:
+    """One market (or one component of it) ready for winner determination.
+
+    Bid ``i`` asks for ``qty[ptr[i]:ptr[i+1]]`` units of items
+    ``item[ptr[i]:ptr[i+1]]`` at ``price[i]``. ``xor[i]`` is the bid's XOR
+    group index or -1. ``index[i]`` is the bid's position in the whole market.
+    """
+
+    market_id: str
+    bid_ids: StrArray
+    agent_ids: StrArray
+    price: FloatArray
+    tie: FloatArray
+    ptr: IntArray
+    item: IntArray
+    qty: IntArray
+    xor: IntArray
+    item_ids: StrArray
+    supply: IntArray
+    reserve: FloatArray
+    index: IntArray
+
+    @property
+    def n_bids(self) -> int:
+        return len(self.price)
+
+    def bid_items(self, i: int) -> tuple[IntArray, IntArray]:
+        """Return the item indices and quantities of bid ``i``."""
+        lo, hi = self.ptr[i], self.ptr[i + 1]
+        return self.item[lo:hi], self.qty[lo:hi]
+
+    def demand_matrix(self) -> FloatArray:
+        """Return the dense ``n_bids x n_items`` matrix of units asked for."""
+        rows = np.repeat(np.arange(self.n_bids), np.diff(self.ptr))
+        dense = np.zeros((self.n_bids, len(self.item_ids)))
+        np.add.at(dense, (rows, self.item), self.qty)
+        return dense
+
+    def reserve_value(self) -> FloatArray:
+        """Return each bid's sum of reserve prices over the units it asks for."""
+        rows = np.repeat(np.arange(self.n_bids), np.diff(self.ptr))
+        return np.bincount(rows, self.reserve[self.item] * self.qty, minlength=self.n_bids)
+
+    def subset(self, bids: IntArray) -> MarketProblem:
+        """Return the sub-problem made of ``bids`` (positions in this problem)."""
+        bids = np.sort(np.asarray(bids, dtype=np.int64))
+        starts, ends = self.ptr[bids], self.ptr[bids + 1]
+        lengths = ends - starts
+        take = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)])
+        used, item = np.unique(self.item[take], return_inverse=True)
+        groups, xor = np.unique(self.xor[bids], return_inverse=True)
+        xor = np.where(groups[xor] < 0, -1, xor)
+        return MarketProblem(
+            market_id=self.market_id,
+            bid_ids=self.bid_ids[bids],
+            agent_ids=self.agent_ids[bids],
+            price=self.price[bids],
+            tie=self.tie[bids],
+            ptr=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+            item=item.astype(np.int64),
+            qty=self.qty[take],
+            xor=xor.astype(np.int64),
+            item_ids=self.item_ids[used],
+            supply=self.supply[used],
+            reserve=self.reserve[used],
+            index=self.index[bids],
+        )
+
+
+def build_problem(
+    market_id: str, bids: pl.DataFrame, items: pl.DataFrame | None, *, tie_epsilon: float
+) -> MarketProblem:
+    """Build the problem of one market from validated bids and its items table.
+
+    Parameters
+    ----------
+    market_id
+        The market's id.
+    bids
+        Validated bids of this market (bids schema).
+    items
+        Item rows of this market (items schema) or ``None``: every item then
+        has supply 1 and reserve 0.
+    tie_epsilon
+        Tie-break budget as a fraction of the largest price: the winners'
+        tie weights add up to less than ``tie_epsilon * max(price)``.
+    """
+    keys = [priority_key(market_id, b) for b in bids["bid_id"].to_list()]
+    order = np.array(sorted(range(len(keys)), key=keys.__getitem__), dtype=np.int64)
+    bids = bids[order]
+    n = bids.height
+    exploded = bids.select(
+        pl.int_range(pl.len()).alias("bid"), "items", "quantities"
+    ).explode(["items", "quantities"])
+    item_ids, item = np.unique(exploded["items"].to_numpy().astype(object), return_inverse=True)
+    supply, reserve = _item_terms(item_ids, items)
+    xor_keys = bids.select(
+        pl.when(pl.col("xor_group").is_not_null())
+        .then(pl.concat_str([pl.col("agent_id"), pl.col("xor_group")], separator="\x1f"))
+        .alias("k")
+    )["k"]
+    xor = _group_index(xor_keys.to_list())
+    price = bids["price"].to_numpy().astype(np.float64)
+    scale = float(price.max()) if n else 0.0
+    rank = np.arange(n, 0, -1, dtype=np.float64)
+    return MarketProblem(
+        market_id=market_id,
+        bid_ids=bids["bid_id"].to_numpy().astype(object),
+        agent_ids=bids["agent_id"].to_numpy().astype(object),
+        price=price,
+        tie=tie_epsilon * scale * rank / max(n, 1) ** 2,
+        ptr=np.concatenate([[0], np.cumsum(bids["items"].list.len().to_numpy())]).astype(np.int64),
+        item=item.astype(np.int64),
+        qty=exploded["quantities"].to_numpy().astype(np.int64),
+        xor=xor,
+        item_ids=item_ids,
+        supply=supply,
+        reserve=reserve,
+        index=np.arange(n, dtype=np.int64),
+    )
+
+
+def _item_terms(item_ids: StrArray, items: pl.DataFrame | None) -> tuple[IntArray, FloatArray]:
+    supply = np.ones(len(item_ids), dtype=np.int64)
+    reserve = np.zeros(len(item_ids), dtype=np.float64)
+    if items is None or items.height == 0:
+        return supply, reserve
+    lookup = {row[0]: (row[1], row[2]) for row in items.select(
+        "item_id", "supply", "reserve_price").iter_rows()}
+    for j, item_id in enumerate(item_ids):
+        if item_id in lookup:
+            supply[j], reserve[j] = lookup[item_id]
+    return supply, reserve
+
+
+def _group_index(keys: list[str | None]) -> IntArray:
+    seen: dict[str, int] = {}
+    out = np.full(len(keys), -1, dtype=np.int64)
+    for i, key in enumerate(keys):
+        if key is not None:
+            out[i] = seen.setdefault(key, len(seen))
+    return out

@@ -1,0 +1,108 @@
+"""Arrow schemas of every table EconoNexus reads or writes, defined once."""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+import pyarrow as pa
+
+DEFAULT_MARKET: Final = "default"
+
+BIDS_SCHEMA: Final = pa.schema(
+    [
+        pa.field("bid_id", pa.string(), nullable=False),
+        pa.field("agent_id", pa.string(), nullable=False),
+        pa.field("market_id", pa.string(), nullable=False),
+        pa.field("items", pa.list_(pa.string()), nullable=False),
+        pa.field("quantities", pa.list_(pa.int64()), nullable=False),
+        pa.field("price", pa.float64(), nullable=False),
+        pa.field("xor_group", pa.string()),
+        pa.field("side", pa.string(), nullable=False),
+        pa.field("submitted_at", pa.timestamp("us", tz="UTC")),
+        pa.field("signature", pa.string()),
+    ]
+)
+"""One row per bid (see the data contract in the README)."""
+
+ITEMS_SCHEMA: Final = pa.schema(
+    [
+        pa.field("market_id", pa.string(), nullable=False),
+        pa.field("item_id", pa.string(), nullable=False),
+        pa.field("supply", pa.int64(), nullable=False),
+        pa.field("reserve_price", pa.float64(), nullable=False),
+    ]
+)
+"""One row per item per market; items not listed have supply 1 and reserve 0."""
+
+ALLOCATIONS_SCHEMA: Final = pa.schema(
+    [
+        pa.field("run_id", pa.string()),
+        pa.field("market_id", pa.string()),
+        pa.field("bid_id", pa.string()),
+        pa.field("agent_id", pa.string()),
+        pa.field("won", pa.bool_()),
+        pa.field("payment", pa.float64()),
+        pa.field("price", pa.float64()),
+        pa.field("items", pa.list_(pa.string())),
+    ]
+)
+
+SUMMARY_SCHEMA: Final = pa.schema(
+    [
+        pa.field("run_id", pa.string()),
+        pa.field("market_id", pa.string()),
+        pa.field("format", pa.string()),
+        pa.field("payment_rule", pa.string()),
+        pa.field("status", pa.string()),
+        pa.field("n_bids", pa.int64()),
+        pa.field("n_rejected", pa.int64()),
+        pa.field("n_winners", pa.int64()),
+        pa.field("welfare", pa.float64()),
+        pa.field("revenue", pa.float64()),
+        pa.field("bound", pa.float64()),
+        pa.field("gap", pa.float64()),
+        pa.field("solver", pa.string()),
+        pa.field("solve_seconds", pa.float64()),
+        pa.field("components", pa.int64()),
+    ]
+)
+
+REJECTED_SCHEMA: Final = pa.schema(
+    [
+        pa.field("run_id", pa.string()),
+        pa.field("source", pa.string()),
+        pa.field("row", pa.int64()),
+        pa.field("bid_id", pa.string()),
+        pa.field("field", pa.string()),
+        pa.field("reason", pa.string()),
+    ]
+)
+"""`row` is the line number for CSV and CATS files, the 1-based record otherwise."""
+
+EVENTS_SCHEMA: Final = pa.schema(
+    [
+        pa.field("run_id", pa.string()),
+        pa.field("seq", pa.int64()),
+        pa.field("time", pa.timestamp("us", tz="UTC")),
+        pa.field("kind", pa.string()),
+        pa.field("market_id", pa.string()),
+        pa.field("agent_id", pa.string()),
+        pa.field("payload", pa.string()),
+    ]
+)
+"""Audit events; `payload` is a JSON object."""
+
+Status = Literal["optimal", "time_limit", "halted", "empty", "error"]
+STATUS_ORDER: Final[tuple[Status, ...]] = ("optimal", "empty", "time_limit", "halted", "error")
+"""Statuses from best to worst; a market takes the worst of its components."""
+SOLUTION_PRESENT: Final = frozenset({"optimal", "time_limit"})
+
+SolverName = Literal["cbc", "highs"]
+SOLVERS: Final[tuple[SolverName, ...]] = ("cbc", "highs")
+
+
+def worst_status(statuses: list[Status]) -> Status:
+    """Return the worst of ``statuses`` (``"empty"`` for none)."""
+    if not statuses:
+        return "empty"
+    return max(statuses, key=STATUS_ORDER.index)

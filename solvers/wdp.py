@@ -1,0 +1,126 @@
+"""Winner determination for one component: exact enumeration or a PuLP MIP.
+
+Objective: maximise the sum of accepted prices. Ties are broken by each bid's
+tie weight (see :mod:`econonexus.solvers.problem`): among allocations whose
+welfare differs by less than the tie budget, the one with the larger total
+tie weight wins.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pulp
+
+from econonexus.solvers.backends import SolveLimits, get_backend
+from econonexus.solvers.problem import IntArray, MarketProblem
+from econonexus.solvers.schemas import Status
+
+_MAX_ENUMERATE = 16
+
+
+@dataclass(frozen=True)
+class ComponentSolution:
+    """The winners of one component (market-level bid positions) and how they were found."""
+
+    winners: IntArray
+    status: Status
+    welfare: float
+    bound: float
+    seconds: float
+    method: str
+
+
+def solve_component(
+    problem: MarketProblem,
+    *,
+    solver: str = "cbc",
+    limits: SolveLimits | None = None,
+    enumerate_max: int = 10,
+) -> ComponentSolution:
+    """Find the welfare-maximising winners of ``problem``.
+
+    Components of at most ``enumerate_max`` bids (capped at 16) are solved by
+    exact enumeration; larger ones by the MIP backend ``solver``.
+    """
+    start = time.perf_counter()
+    if problem.n_bids <= min(enumerate_max, _MAX_ENUMERATE):
+        chosen = enumerate_best(problem)
+        return _solution(problem, chosen, "optimal", None, start, "enumerate")
+    limits = limits or SolveLimits()
+    model, variables = build_model(problem)
+    result = get_backend(solver).solve(model, variables, limits)
+    chosen = np.flatnonzero(result.values > 0.5)
+    status: Status = "optimal" if result.proven else "time_limit"
+    bound = None if result.proven else result.bound
+    return _solution(problem, chosen, status, bound, start, solver)
+
+
+def _solution(
+    problem: MarketProblem,
+    chosen: IntArray,
+    status: Status,
+    bound: float | None,
+    start: float,
+    method: str,
+) -> ComponentSolution:
+    welfare = float(problem.price[chosen].sum())
+    return ComponentSolution(
+        winners=problem.index[chosen],
+        status=status,
+        welfare=welfare,
+        bound=welfare if bound is None else max(bound, welfare),
+        seconds=time.perf_counter() - start,
+        method=method,
+    )
+
+
+def enumerate_best(problem: MarketProblem) -> IntArray:
+    """Return the best feasible set of bids by checking every subset."""
+    n = problem.n_bids
+    masks = ((np.arange(2**n)[:, None] >> np.arange(n)) & 1).astype(np.float64)
+    feasible = np.all(masks @ problem.demand_matrix() <= problem.supply, axis=1)
+    grouped = problem.xor >= 0
+    if grouped.any():
+        onehot = np.zeros((n, int(problem.xor.max()) + 1))
+        onehot[np.flatnonzero(grouped), problem.xor[grouped]] = 1.0
+        feasible &= np.all(masks @ onehot <= 1, axis=1)
+    value = np.where(feasible, masks @ (problem.price + problem.tie), -np.inf)
+    return np.flatnonzero(masks[int(np.argmax(value))]).astype(np.int64)
+
+
+def build_model(problem: MarketProblem) -> tuple[pulp.LpProblem, list[pulp.LpVariable]]:
+    """Return the PuLP model of ``problem`` and its bid variables, in bid order."""
+    model = pulp.LpProblem("wdp", pulp.LpMaximize)
+    x = [pulp.LpVariable(f"x{i}", cat=pulp.LpBinary) for i in range(problem.n_bids)]
+    weights = problem.price + problem.tie
+    model.setObjective(pulp.LpAffineExpression(zip(x, weights.tolist(), strict=True)))
+    rows = np.repeat(np.arange(problem.n_bids), np.diff(problem.ptr))
+    demand = np.bincount(problem.item, problem.qty, minlength=len(problem.item_ids))
+    order = np.argsort(problem.item, kind="stable")
+    bounds = np.searchsorted(problem.item[order], np.arange(len(problem.item_ids) + 1))
+    for j in np.flatnonzero(demand > problem.supply):
+        entries = order[bounds[j] : bounds[j + 1]]
+        terms = [(x[rows[e]], float(problem.qty[e])) for e in entries]
+        _add_le(model, terms, float(problem.supply[j]), f"item{j}")
+    for g, members in enumerate(_groups(problem.xor)):
+        if len(members) > 1:
+            _add_le(model, [(x[i], 1.0) for i in members], 1.0, f"xor{g}")
+    return model, x
+
+
+def _add_le(
+    model: pulp.LpProblem, terms: list[tuple[pulp.LpVariable, float]], rhs: float, name: str
+) -> None:
+    expr = pulp.LpAffineExpression(terms)
+    model.addConstraint(pulp.LpConstraint(expr, pulp.LpConstraintLE, rhs=rhs), name)
+
+
+def _groups(labels: IntArray) -> list[IntArray]:
+    """Return the positions holding each non-negative label, label by label."""
+    members = np.flatnonzero(labels >= 0)
+    order = members[np.argsort(labels[members], kind="stable")]
+    _, starts = np.unique(labels[order], return_index=True)
+    return np.split(order, starts[1:]) if len(order) else []

@@ -1,0 +1,30 @@
+"""Defaults in ``econonexus.yaml`` merged into ``dask.config``.
+
+Importing this module registers the defaults; workers import it when they
+unpickle any EconoNexus task, so they see the same values.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import dask.config
+import yaml
+
+_DEFAULTS_FILE = pathlib.Path(__file__).with_name("econonexus.yaml")
+
+
+def _load_defaults() -> dict[str, Any]:
+    with _DEFAULTS_FILE.open() as fh:
+        loaded: dict[str, Any] = yaml.safe_load(fh)
+    return loaded
+
+
+dask.config.update_defaults(_load_defaults())
+dask.config.refresh()
+
+
+def get_setting(key: str) -> Any:
+    """Return the EconoNexus setting ``key`` (dotted, without the ``econonexus.`` prefix)."""
+    return dask.config.get(f"econonexus.{key}")
