@@ -17,6 +17,9 @@ import polars as pl
 from econonexus._errors import CatsFormatError, InputError
 
 _HEADERS = ("goods", "bids", "dummy")
+ERRORS_SCHEMA = {"source": pl.String, "row": pl.Int64, "market_id": pl.String,
+                 "bid_id": pl.String, "field": pl.String, "reason": pl.String}
+"""Line errors of a source, in the rejected table's column names plus ``market_id``."""
 
 
 @dataclass
@@ -33,8 +36,8 @@ def parse_cats(text: str, *, source: str, market_id: str) -> tuple[pl.DataFrame,
     -------
     bids, errors
         ``bids`` has the bids-schema columns plus ``_source`` and ``_row`` (the
-        line number). ``errors`` has ``_source``, ``_row``, ``bid_id``,
-        ``field``, ``reason`` for each bad line.
+        line number). ``errors`` follows :data:`ERRORS_SCHEMA`: one row
+        for each bad line.
 
     Raises
     ------
@@ -76,7 +79,8 @@ def _parse_bid(parsed: _Parsed, line: str, number: int, source: str, market_id: 
     problem = _bid_line_problem(tokens, n_goods, n_dummy)
     if problem is not None:
         parsed.errors.append(
-            {"_source": source, "_row": number, "bid_id": f"{market_id}:{bid_token}",
+            {"source": source, "row": number, "market_id": market_id,
+             "bid_id": f"{market_id}:{bid_token}",
              "field": "line", "reason": f"CATS syntax: {problem}; line was {line!r}"}
         )
         return
@@ -126,7 +130,8 @@ def _check_counts(parsed: _Parsed, source: str) -> None:
         found = len(parsed.rows) + len(parsed.errors)
         if found != expected:
             parsed.errors.append(
-                {"_source": source, "_row": number, "bid_id": None, "field": "bids",
+                {"source": source, "row": number, "market_id": None, "bid_id": None,
+                 "field": "bids",
                  "reason": f"header says {expected} bids, the file has {found} bid lines"}
             )
 
@@ -141,9 +146,7 @@ def _bids_frame(rows: list[dict[str, object]]) -> pl.DataFrame:
 
 
 def _errors_frame(rows: list[dict[str, object]]) -> pl.DataFrame:
-    schema = {"_source": pl.String, "_row": pl.Int64, "bid_id": pl.String,
-              "field": pl.String, "reason": pl.String}
-    return pl.DataFrame(rows, schema=schema)
+    return pl.DataFrame(rows, schema=ERRORS_SCHEMA)
 
 
 def write_cats_text(bids: pl.DataFrame, *, comment: str | None = None) -> str:

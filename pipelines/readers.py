@@ -13,6 +13,7 @@ import polars as pl
 import pyarrow as pa
 
 from econonexus._errors import SourceReadError
+from econonexus.pipelines.cats import ERRORS_SCHEMA, parse_cats
 
 Format = Literal["parquet", "csv", "ipc", "cats"]
 FORMATS: tuple[Format, ...] = get_args(Format)
@@ -20,10 +21,7 @@ _EXTENSIONS: dict[str, Format] = {
     ".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".arrow": "ipc",
     ".ipc": "ipc", ".feather": "ipc", ".cats": "cats", ".txt": "cats",
 }
-_EMPTY_ERRORS = pl.DataFrame(
-    schema={"_source": pl.String, "_row": pl.Int64, "bid_id": pl.String,
-            "field": pl.String, "reason": pl.String}
-)
+_EMPTY_ERRORS = pl.DataFrame(schema=ERRORS_SCHEMA)
 
 
 @dataclass(frozen=True)
@@ -79,8 +77,6 @@ def read_source(url: str, *, format: Format | None = None) -> RawSource:
     data = read_bytes(url)
     digest = hashlib.sha256(data).hexdigest()
     if fmt == "cats":
-        from econonexus.pipelines.cats import parse_cats
-
         text = _decode(url, data)
         market = pathlib.PurePosixPath(url.split("?")[0]).name.split(".")[0]
         records, errors = parse_cats(text, source=url, market_id=market)

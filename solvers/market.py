@@ -46,6 +46,8 @@ class MarketOutcome:
 
 def plan_market(problem: MarketProblem, *, enumerate_max: int = 10) -> MarketPlan:
     """Partition ``problem``; solve the components of at most ``enumerate_max`` bids."""
+    if problem.n_bids == 0:
+        return MarketPlan(problem, [], [], 0)
     parts = partition(problem)
     solved, pending = [], []
     for bids in parts.components:

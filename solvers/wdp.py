@@ -31,6 +31,7 @@ class ComponentSolution:
     bound: float
     seconds: float
     method: str
+    error: str | None = None
 
 
 def solve_component(

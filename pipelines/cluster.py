@@ -1,0 +1,73 @@
+"""Connect to a Dask cluster: a given Client, a scheduler address, or a LocalCluster."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from distributed import Client, LocalCluster, get_client
+
+from econonexus._config import get_setting
+from econonexus._errors import EconoNexusError, InputError
+
+
+@contextmanager
+def connect(
+    client: Client | str | None = None, *, n_workers: int | None = None, **cluster_kwargs: Any
+) -> Iterator[Client]:
+    """Yield a client; close only what this call started.
+
+    ``client`` may be a :class:`distributed.Client`, a scheduler address such
+    as ``"tcp://10.0.0.5:8786"``, or ``None``: then the current client if one
+    exists, else a new multi-process ``LocalCluster`` with ``n_workers``
+    workers (default: setting ``cluster.n-workers``).
+    """
+    if isinstance(client, Client):
+        yield client
+        return
+    if isinstance(client, str):
+        with _client_at(client) as remote:
+            yield remote
+        return
+    if client is not None:
+        raise InputError(
+            f"`client`: expected a distributed.Client, a scheduler address or None, "
+            f"got {type(client).__name__}"
+        )
+    try:
+        yield get_client()
+        return
+    except ValueError:
+        pass
+    with local_cluster(n_workers=n_workers, **cluster_kwargs) as cluster, Client(cluster) as local:
+        yield local
+
+
+@contextmanager
+def local_cluster(*, n_workers: int | None = None, **kwargs: Any) -> Iterator[LocalCluster]:
+    """Start a multi-process LocalCluster configured from the ``cluster.*`` settings."""
+    if n_workers is not None and n_workers < 1:
+        raise InputError(f"`workers`: expected a whole number >= 1, got {n_workers}")
+    options: dict[str, Any] = {
+        "n_workers": n_workers or get_setting("cluster.n-workers"),
+        "threads_per_worker": get_setting("cluster.threads-per-worker"),
+        "processes": True,
+        "dashboard_address": get_setting("cluster.dashboard-address"),
+        "silence_logs": "error",
+    }
+    options.update(kwargs)
+    with LocalCluster(**options) as cluster:
+        yield cluster
+
+
+@contextmanager
+def _client_at(address: str) -> Iterator[Client]:
+    try:
+        remote = Client(address, timeout="10s")
+    except (OSError, TimeoutError) as exc:
+        raise EconoNexusError(f"`scheduler`: cannot connect to {address!r}: {exc}") from exc
+    try:
+        yield remote
+    finally:
+        remote.close()

@@ -1,0 +1,62 @@
+"""The result of a clearing run, as Polars frames."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from econonexus.pipelines.outputs import StoredRun, run_location, write_run
+
+
+@dataclass(frozen=True)
+class ClearingResult:
+    """What :func:`econonexus.clear` returns.
+
+    Attributes
+    ----------
+    run_id
+        The run's id.
+    allocations, summary, rejected, events
+        The output tables (see the README for their columns).
+    manifest
+        Inputs with content hashes, settings, versions, times and status.
+    location
+        Where the run was written, or ``None`` if it was not.
+    from_store
+        True when an identical earlier run was returned without recomputing.
+    """
+
+    run_id: str
+    allocations: pl.DataFrame
+    summary: pl.DataFrame
+    rejected: pl.DataFrame
+    events: pl.DataFrame
+    manifest: dict[str, Any] = field(repr=False)
+    location: str | None = None
+    from_store: bool = False
+
+    @property
+    def status(self) -> str:
+        """``"completed"``, or ``"completed_with_errors"`` if a market's status is ``error``."""
+        return str(self.manifest["status"])
+
+    @property
+    def tables(self) -> dict[str, pl.DataFrame]:
+        """The four output tables by name."""
+        return {"allocations": self.allocations, "summary": self.summary,
+                "rejected": self.rejected, "events": self.events}
+
+    def write(self, url: str) -> str:
+        """Write the run under ``url/<run_id>/`` (manifest last) and return that location."""
+        location = run_location(url, self.run_id)
+        write_run(location, self.tables, self.manifest)
+        return location
+
+    @classmethod
+    def from_stored(cls, stored: StoredRun) -> ClearingResult:
+        """Rebuild a result from a run read back from storage."""
+        t = stored.tables
+        return cls(str(stored.manifest["run_id"]), t["allocations"], t["summary"], t["rejected"],
+                   t["events"], stored.manifest, stored.location, from_store=True)
