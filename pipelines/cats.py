@@ -152,7 +152,7 @@ def _errors_frame(rows: list[dict[str, object]]) -> pl.DataFrame:
 def write_cats_text(bids: pl.DataFrame, *, comment: str | None = None) -> str:
     """Render bids (bids schema, unit quantities) as CATS text.
 
-    Items are numbered in sorted order; each (agent, XOR group) becomes a
+    Items are numbered in natural order (numeric ids by value); each (agent, XOR group) becomes a
     dummy good; bids are numbered in table order.
 
     Raises
@@ -162,7 +162,7 @@ def write_cats_text(bids: pl.DataFrame, *, comment: str | None = None) -> str:
     """
     if "quantities" in bids.columns and (bids["quantities"].list.max() > 1).any():
         raise InputError("`quantities`: CATS files hold one unit per good; got a quantity > 1")
-    goods = sorted(set(bids["items"].explode().to_list()))
+    goods = sorted(set(bids["items"].explode().to_list()), key=_natural)
     index = {g: i for i, g in enumerate(goods)}
     groups: dict[tuple[str, str], int] = {}
     lines = [f"% {comment}"] if comment else []
@@ -175,3 +175,7 @@ def write_cats_text(bids: pl.DataFrame, *, comment: str | None = None) -> str:
         body.append("\t".join([*cols, "#"]))
     lines += [f"goods {len(goods)}", f"bids {bids.height}", f"dummy {len(groups)}", ""]
     return "\n".join(lines + body) + "\n"
+
+
+def _natural(item: str) -> tuple[int, int, str]:
+    return (0, int(item), "") if item.isdigit() else (1, 0, item)

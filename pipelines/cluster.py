@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -54,7 +55,7 @@ def local_cluster(*, n_workers: int | None = None, **kwargs: Any) -> Iterator[Lo
         "threads_per_worker": get_setting("cluster.threads-per-worker"),
         "processes": True,
         "dashboard_address": get_setting("cluster.dashboard-address"),
-        "silence_logs": "error",
+        "silence_logs": logging.ERROR,
     }
     options.update(kwargs)
     with LocalCluster(**options) as cluster:

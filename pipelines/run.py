@@ -15,7 +15,7 @@ import pyarrow as pa
 from distributed import Client
 
 from econonexus._config import get_setting
-from econonexus._errors import InputError
+from econonexus._errors import EconoNexusError, InputError, RunFailedError
 from econonexus.pipelines.batch import BatchOptions, BatchOutput, run_batch
 from econonexus.pipelines.cats import ERRORS_SCHEMA
 from econonexus.pipelines.cluster import connect
@@ -107,8 +107,15 @@ def clear_batch(
         return ClearingResult.from_stored(stored)
     frame = pl.concat([normalize(s.records, s.name) for s in raw], how="vertical_relaxed")
     errors = pl.concat([s.errors for s in raw]).cast(ERRORS_SCHEMA)  # type: ignore[arg-type]
-    with connect(client, n_workers=workers) as c:
-        output = run_batch(c, frame, item_table, options, errors)
+    try:
+        with connect(client, n_workers=workers) as c:
+            output = run_batch(c, frame, item_table, options, errors)
+    except EconoNexusError:
+        raise
+    except Exception as exc:  # a lost cluster, a task that failed every retry, ...
+        raise RunFailedError(
+            f"run {run_id!r} failed, nothing was written: {type(exc).__name__}: {exc}"
+        ) from exc
     manifest = _manifest(run_id, print_, raw, items, options, output, started)
     result = _stamp(run_id, output, manifest)
     if out is not None:

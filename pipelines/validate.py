@@ -74,7 +74,12 @@ def _duplicate_rule(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _item_rules(frame: pl.DataFrame, items: pl.DataFrame | None) -> pl.DataFrame:
-    """Unknown items (when an items table is given) and quantities above supply."""
+    """Unknown items and quantities above supply.
+
+    An items table governs the markets it lists: their bids may name only
+    listed items. Markets it does not list have supply 1 and reserve 0 for
+    every item.
+    """
     units = frame.filter(pl.col("items").list.len() > 0).select(
         *_POSITION, "bid_id", "market_id", "items",
         pl.when(pl.col("quantities").list.len() == pl.col("items").list.len())
@@ -84,17 +89,19 @@ def _item_rules(frame: pl.DataFrame, items: pl.DataFrame | None) -> pl.DataFrame
         schema={"market_id": pl.String, "item_id": pl.String, "supply": pl.Int64})
     joined = units.join(catalogue.select("market_id", "item_id", "supply"),
                         on=["market_id", "item_id"], how="left")
-    unknown = joined.filter(pl.col("supply").is_null() & pl.lit(items is not None)).select(
+    listed = catalogue["market_id"].unique().implode()
+    unknown = joined.filter(pl.col("supply").is_null() & pl.col("market_id").is_in(listed)).select(
         *_POSITION, "bid_id", pl.lit("items").alias("field"),
         pl.format("unknown item '{}' in market '{}': not in the items table",
                   pl.col("item_id"), pl.col("market_id")).alias("reason"))
-    supply = pl.col("supply").fill_null(1) if items is None else pl.col("supply")
-    above = joined.filter(pl.col("qty") > supply).select(
+    in_listed = pl.col("market_id").is_in(listed)
+    supply = pl.col("supply").fill_null(1)
+    note = pl.when(in_listed).then(pl.lit("")).otherwise(
+        pl.lit(" (market not in an items table: supply 1)"))
+    above = joined.filter((pl.col("qty") > supply) & ~(pl.col("supply").is_null() & in_listed)).select(
         *_POSITION, "bid_id", pl.lit("quantities").alias("field"),
-        pl.format("{} units of '{}' asked, its supply is {}",
-                  pl.col("qty"), pl.col("item_id"), supply).alias("reason"))
-    if items is None:
-        above = above.with_columns(pl.format("{} (no items table: supply 1)", pl.col("reason")))
+        pl.format("{} units of '{}' asked, its supply is {}{}",
+                  pl.col("qty"), pl.col("item_id"), supply, note).alias("reason"))
     return pl.concat([unknown, above])
 
 

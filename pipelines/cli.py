@@ -1,0 +1,129 @@
+"""The ``econonexus`` command line: clear, demo, generate.
+
+Exit codes: 0 success, 2 bad usage or unreadable input, 1 a failed run
+(an error, or a market whose status is ``error``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+from collections.abc import Sequence
+
+import polars as pl
+
+from econonexus._errors import EconoNexusError, InputError, RunConflictError
+from econonexus.pipelines.cats import write_cats_text
+from econonexus.pipelines.generate import DISTRIBUTIONS, generate
+from econonexus.pipelines.readers import FORMATS
+from econonexus.pipelines.result import ClearingResult
+from econonexus.pipelines.run import clear_batch
+from econonexus.solvers.schemas import SOLVERS
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEMO_SOURCES = ("bids.csv", "paths.parquet", "decay.cats")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="econonexus", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    clear = commands.add_parser("clear", help="clear bid files and write the run")
+    clear.add_argument("sources", nargs="+", metavar="SOURCE", help="bid files or fsspec URLs")
+    clear.add_argument("--out", required=True, metavar="URL", help="runs are written to URL/RUN_ID")
+    _add_run_options(clear)
+    clear.add_argument("--format", choices=FORMATS, help="override the format from the extension")
+    demo = commands.add_parser("demo", help="clear the sample batch in data/ on a LocalCluster")
+    demo.add_argument("--data", default="data", metavar="DIR", help="sample data folder (data)")
+    demo.add_argument("--out", default="econonexus-runs", metavar="URL")
+    _add_run_options(demo)
+    gen = commands.add_parser("generate", help="write CATS instances from a bid distribution")
+    gen.add_argument("--distribution", choices=DISTRIBUTIONS, required=True)
+    gen.add_argument("--goods", type=int, required=True)
+    gen.add_argument("--bids", type=int, required=True)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--count", type=int, default=1, help="instances, seeds seed..seed+count-1")
+    gen.add_argument("--out", required=True, metavar="DIR")
+    return parser
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--items", metavar="URL", help="items table: supply and reserve prices")
+    parser.add_argument("--solver", choices=SOLVERS, help="MIP backend (default: cbc)")
+    parser.add_argument("--time-limit", type=float, metavar="S", help="seconds per component")
+    parser.add_argument("--gap", type=float, metavar="G", help="relative MIP gap (default 0)")
+    parser.add_argument("--scheduler", metavar="ADDRESS", help="use this Dask scheduler")
+    parser.add_argument("--workers", type=int, metavar="N", help="LocalCluster workers")
+    parser.add_argument("--run-id", metavar="ID", help="the run's id (default: time + hash)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "generate":
+            return _generate(args)
+        sources = args.sources if args.command == "clear" else _demo_sources(args.data)
+        items = args.items
+        if args.command == "demo" and items is None:
+            items = str(pathlib.Path(args.data) / "items.csv")
+        result = clear_batch(
+            sources, items=items, client=args.scheduler, solver=args.solver,
+            time_limit=args.time_limit, gap=args.gap, run_id=args.run_id, out=args.out,
+            format=getattr(args, "format", None), workers=args.workers,
+        )
+    except (InputError, RunConflictError) as exc:
+        print(f"econonexus: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except EconoNexusError as exc:
+        print(f"econonexus: run failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(render_summary(result))
+    return EXIT_OK if result.status == "completed" else EXIT_FAILED
+
+
+def _demo_sources(data: str) -> list[str]:
+    folder = pathlib.Path(data)
+    missing = [name for name in DEMO_SOURCES if not (folder / name).exists()]
+    if missing:
+        raise InputError(
+            f"`--data`: expected the sample files {', '.join(DEMO_SOURCES)} in {str(folder)!r}, "
+            f"missing {', '.join(missing)}\nhint: run from the repository root or pass --data DIR"
+        )
+    return [str(folder / name) for name in DEMO_SOURCES]
+
+
+def render_summary(result: ClearingResult) -> str:
+    """Return the per-market table and where the run is, as printed by the CLI."""
+    table = result.summary.select(
+        "market_id", "status", "n_bids", "n_rejected", "n_winners",
+        pl.col("welfare").round(2), pl.col("revenue").round(2), pl.col("gap").round(6),
+        "solver", pl.col("solve_seconds").round(3).alias("seconds"), "components",
+    )
+    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=160, tbl_hide_dataframe_shape=True,
+                   tbl_hide_column_data_types=True, tbl_formatting="ASCII_MARKDOWN"):
+        text = str(table)
+    reused = " (stored result, not recomputed)" if result.from_store else ""
+    where = result.location or "(not written)"
+    rejected = result.rejected.select("source", "row").n_unique()
+    return (f"{text}\n\nrun {result.run_id}: {result.status}{reused}; "
+            f"{rejected} rejected rows\nresults: {where}")
+
+
+def _generate(args: argparse.Namespace) -> int:
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for seed in range(args.seed, args.seed + args.count):
+        name = f"{args.distribution}-g{args.goods}-b{args.bids}-s{seed}"
+        bids = generate(args.distribution, goods=args.goods, bids=args.bids, seed=seed,
+                        market_id=name)
+        comment = (f"econonexus generate --distribution {args.distribution} --goods {args.goods}"
+                   f" --bids {args.bids} --seed {seed}")
+        path = out / f"{name}.cats"
+        path.write_text(write_cats_text(bids, comment=comment))
+        print(path)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
