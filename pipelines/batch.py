@@ -10,13 +10,12 @@ when a worker dies.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 import pulp
 from distributed import Client, Future
-
-from econonexus._errors import EconoNexusError
 from econonexus.pipelines.validate import validate
 from econonexus.solvers.backends import SolveLimits
 from econonexus.solvers.market import MarketOutcome, MarketPlan, assemble_market, plan_market
@@ -24,13 +23,15 @@ from econonexus.solvers.market import solve_pending as _solve_pending
 from econonexus.solvers.problem import build_problem
 from econonexus.solvers.wdp import ComponentSolution
 
+from econonexus._errors import EconoNexusError
+
 
 @dataclass(frozen=True)
 class BatchOptions:
     """How to clear: backend, stopping rules, enumeration size, tie budget, retries."""
 
     solver: str = "cbc"
-    limits: SolveLimits = SolveLimits()
+    limits: SolveLimits = field(default_factory=SolveLimits)
     enumerate_max: int = 10
     tie_epsilon: float = 1e-6
     retries: int = 2
@@ -66,17 +67,36 @@ def run_batch(
         m: client.submit(_plan, validated, items, m, options, key=f"enx-plan-{token}-{i}")
         for i, m in enumerate(markets)
     }
-    sizes = client.gather([client.submit(_n_pending, plans[m], key=f"enx-size-{token}-{i}")
-                           for i, m in enumerate(markets)])
+    sizes = client.gather(
+        [
+            client.submit(_n_pending, plans[m], key=f"enx-size-{token}-{i}")
+            for i, m in enumerate(markets)
+        ]
+    )
     assembled = []
     for i, (m, size) in enumerate(zip(markets, sizes, strict=True)):
         solves = [
-            client.submit(_solve, plans[m], k, options, key=f"enx-solve-{token}-{i}-{k}",
-                          retries=options.retries)
+            client.submit(
+                _solve,
+                plans[m],
+                k,
+                options,
+                key=f"enx-solve-{token}-{i}-{k}",
+                retries=options.retries,
+            )
             for k in range(size)
         ]
-        assembled.append(client.submit(_assemble, validated, plans[m], rejected_counts(rejected),
-                                       options, *solves, key=f"enx-assemble-{token}-{i}"))
+        assembled.append(
+            client.submit(
+                _assemble,
+                validated,
+                plans[m],
+                rejected_counts(rejected),
+                options,
+                *solves,
+                key=f"enx-assemble-{token}-{i}",
+            )
+        )
     results: list[tuple[pl.DataFrame, pl.DataFrame]] = client.gather(assembled)
     _release([raw, validated, checked, *plans.values(), *assembled])
     return BatchOutput(
@@ -86,16 +106,35 @@ def run_batch(
     )
 
 
-ALLOCATION_COLUMNS = {
-    "market_id": pl.String, "bid_id": pl.String, "agent_id": pl.String, "won": pl.Boolean,
-    "payment": pl.Float64, "price": pl.Float64, "items": pl.List(pl.String),
-}
-SUMMARY_COLUMNS = {
-    "market_id": pl.String, "format": pl.String, "payment_rule": pl.String, "status": pl.String,
-    "n_bids": pl.Int64, "n_rejected": pl.Int64, "n_winners": pl.Int64, "welfare": pl.Float64,
-    "revenue": pl.Float64, "bound": pl.Float64, "gap": pl.Float64, "solver": pl.String,
-    "solve_seconds": pl.Float64, "components": pl.Int64,
-}
+ALLOCATION_COLUMNS = pl.Schema(
+    {
+        "market_id": pl.String(),
+        "bid_id": pl.String(),
+        "agent_id": pl.String(),
+        "won": pl.Boolean(),
+        "payment": pl.Float64(),
+        "price": pl.Float64(),
+        "items": pl.List(pl.String()),
+    }
+)
+SUMMARY_COLUMNS = pl.Schema(
+    {
+        "market_id": pl.String(),
+        "format": pl.String(),
+        "payment_rule": pl.String(),
+        "status": pl.String(),
+        "n_bids": pl.Int64(),
+        "n_rejected": pl.Int64(),
+        "n_winners": pl.Int64(),
+        "welfare": pl.Float64(),
+        "revenue": pl.Float64(),
+        "bound": pl.Float64(),
+        "gap": pl.Float64(),
+        "solver": pl.String(),
+        "solve_seconds": pl.Float64(),
+        "components": pl.Int64(),
+    }
+)
 
 
 def _checked(
@@ -104,8 +143,9 @@ def _checked(
     """Return the rejected rows (with their market) and every market in the batch."""
     valid, rejected = validated
     positions = raw.select("_source", "_row", "market_id")
-    rejected = rejected.join(positions, left_on=["source", "row"], right_on=["_source", "_row"],
-                             how="left")
+    rejected = rejected.join(
+        positions, left_on=["source", "row"], right_on=["_source", "_row"], how="left"
+    )
     rejected = pl.concat([rejected, source_errors.select(rejected.columns)])
     markets = pl.concat([valid["market_id"], rejected["market_id"]]).drop_nulls().unique().sort()
     return rejected, [m for m in markets.to_list() if m.strip()]
@@ -117,8 +157,12 @@ def rejected_counts(rejected: pl.DataFrame) -> dict[str, int]:
     return {m: n for m, n in counts.iter_rows() if m is not None}
 
 
-def _plan(validated: tuple[pl.DataFrame, pl.DataFrame], items: pl.DataFrame | None,
-          market_id: str, options: BatchOptions) -> MarketPlan:
+def _plan(
+    validated: tuple[pl.DataFrame, pl.DataFrame],
+    items: pl.DataFrame | None,
+    market_id: str,
+    options: BatchOptions,
+) -> MarketPlan:
     bids = validated[0].filter(pl.col("market_id") == market_id)
     market_items = None if items is None else items.filter(pl.col("market_id") == market_id)
     problem = build_problem(market_id, bids, market_items, tie_epsilon=options.tie_epsilon)
@@ -134,46 +178,69 @@ def _solve(plan: MarketPlan, k: int, options: BatchOptions) -> ComponentSolution
         return _solve_pending(plan, k, solver=options.solver, limits=options.limits)
     except (EconoNexusError, pulp.PulpSolverError) as exc:
         sub = plan.pending[k]
-        return ComponentSolution(sub.index[:0], "error", 0.0, float(sub.price.sum()), 0.0,
-                                 options.solver, error=f"{type(exc).__name__}: {exc}")
+        return ComponentSolution(
+            sub.index[:0],
+            "error",
+            0.0,
+            float(sub.price.sum()),
+            0.0,
+            options.solver,
+            error=f"{type(exc).__name__}: {exc}",
+        )
 
 
-def _assemble(validated: tuple[pl.DataFrame, pl.DataFrame], plan: MarketPlan,
-              n_rejected: dict[str, int], options: BatchOptions,
-              *solutions: ComponentSolution) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _assemble(
+    validated: tuple[pl.DataFrame, pl.DataFrame],
+    plan: MarketPlan,
+    n_rejected: dict[str, int],
+    options: BatchOptions,
+    *solutions: ComponentSolution,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     outcome = assemble_market(plan, list(solutions))
     market = outcome.problem.market_id
-    won = pl.DataFrame({"bid_id": outcome.problem.bid_ids.tolist(), "won": outcome.won.tolist()},
-                       schema={"bid_id": pl.String, "won": pl.Boolean})
+    won = pl.DataFrame(
+        {"bid_id": outcome.problem.bid_ids.tolist(), "won": outcome.won.tolist()},
+        schema={"bid_id": pl.String(), "won": pl.Boolean},
+    )
     bids = validated[0].filter(pl.col("market_id") == market)
-    allocations = bids.join(won, on="bid_id", how="left").with_columns(
-        pl.col("won").fill_null(False)
-    ).with_columns(
-        pl.when(pl.col("won")).then(pl.col("price")).otherwise(0.0).alias("payment")
-    ).select(list(ALLOCATION_COLUMNS)).sort("bid_id")
+    allocations = (
+        bids.join(won, on="bid_id", how="left")
+        .with_columns(pl.col("won").fill_null(False))
+        .with_columns(pl.when(pl.col("won")).then(pl.col("price")).otherwise(0.0).alias("payment"))
+        .select(list(ALLOCATION_COLUMNS))
+        .sort("bid_id")
+    )
     summary = _summary_row(outcome, allocations, n_rejected.get(market, 0), options)
     return allocations, summary
 
 
-def _summary_row(outcome: MarketOutcome, allocations: pl.DataFrame, n_rejected: int,
-                 options: BatchOptions) -> pl.DataFrame:
+def _summary_row(
+    outcome: MarketOutcome, allocations: pl.DataFrame, n_rejected: int, options: BatchOptions
+) -> pl.DataFrame:
     uses_mip = any(m != "enumerate" for m in outcome.methods)
     row = {
-        "market_id": outcome.problem.market_id, "format": "combinatorial",
-        "payment_rule": "pay-as-bid", "status": outcome.status,
-        "n_bids": allocations.height, "n_rejected": n_rejected,
-        "n_winners": int(allocations["won"].sum()), "welfare": outcome.welfare,
-        "revenue": float(allocations["payment"].sum()), "bound": outcome.bound,
-        "gap": outcome.gap, "solver": options.solver if uses_mip else "enumerate",
-        "solve_seconds": outcome.solve_seconds, "components": outcome.components,
+        "market_id": outcome.problem.market_id,
+        "format": "combinatorial",
+        "payment_rule": "pay-as-bid",
+        "status": outcome.status,
+        "n_bids": allocations.height,
+        "n_rejected": n_rejected,
+        "n_winners": int(allocations["won"].sum()),
+        "welfare": outcome.welfare,
+        "revenue": float(allocations["payment"].sum()),
+        "bound": outcome.bound,
+        "gap": outcome.gap,
+        "solver": options.solver if uses_mip else "enumerate",
+        "solve_seconds": outcome.solve_seconds,
+        "components": outcome.components,
     }
     return pl.DataFrame([row], schema=SUMMARY_COLUMNS)
 
 
-def _concat(frames: list[pl.DataFrame], schema: dict[str, type[pl.DataType] | pl.DataType]) -> pl.DataFrame:
+def _concat(frames: list[pl.DataFrame], schema: pl.Schema) -> pl.DataFrame:
     return pl.concat(frames) if frames else pl.DataFrame(schema=schema)
 
 
-def _release(futures: list[Future]) -> None:
+def _release(futures: list[Future[Any]]) -> None:
     for future in futures:
         future.release()

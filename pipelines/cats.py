@@ -17,8 +17,16 @@ import polars as pl
 from econonexus._errors import CatsFormatError, InputError
 
 _HEADERS = ("goods", "bids", "dummy")
-ERRORS_SCHEMA = {"source": pl.String, "row": pl.Int64, "market_id": pl.String,
-                 "bid_id": pl.String, "field": pl.String, "reason": pl.String}
+ERRORS_SCHEMA = pl.Schema(
+    {
+        "source": pl.String(),
+        "row": pl.Int64(),
+        "market_id": pl.String(),
+        "bid_id": pl.String(),
+        "field": pl.String(),
+        "reason": pl.String(),
+    }
+)
 """Line errors of a source, in the rejected table's column names plus ``market_id``."""
 
 
@@ -79,9 +87,14 @@ def _parse_bid(parsed: _Parsed, line: str, number: int, source: str, market_id: 
     problem = _bid_line_problem(tokens, n_goods, n_dummy)
     if problem is not None:
         parsed.errors.append(
-            {"source": source, "row": number, "market_id": market_id,
-             "bid_id": f"{market_id}:{bid_token}",
-             "field": "line", "reason": f"CATS syntax: {problem}; line was {line!r}"}
+            {
+                "source": source,
+                "row": number,
+                "market_id": market_id,
+                "bid_id": f"{market_id}:{bid_token}",
+                "field": "line",
+                "reason": f"CATS syntax: {problem}; line was {line!r}",
+            }
         )
         return
     goods = [int(t) for t in tokens[2:-1]]
@@ -130,17 +143,28 @@ def _check_counts(parsed: _Parsed, source: str) -> None:
         found = len(parsed.rows) + len(parsed.errors)
         if found != expected:
             parsed.errors.append(
-                {"source": source, "row": number, "market_id": None, "bid_id": None,
-                 "field": "bids",
-                 "reason": f"header says {expected} bids, the file has {found} bid lines"}
+                {
+                    "source": source,
+                    "row": number,
+                    "market_id": None,
+                    "bid_id": None,
+                    "field": "bids",
+                    "reason": f"header says {expected} bids, the file has {found} bid lines",
+                }
             )
 
 
 def _bids_frame(rows: list[dict[str, object]]) -> pl.DataFrame:
     schema = {
-        "bid_id": pl.String, "agent_id": pl.String, "market_id": pl.String,
-        "items": pl.List(pl.String), "quantities": pl.List(pl.Int64), "price": pl.Float64,
-        "xor_group": pl.String, "_source": pl.String, "_row": pl.Int64,
+        "bid_id": pl.String(),
+        "agent_id": pl.String(),
+        "market_id": pl.String(),
+        "items": pl.List(pl.String()),
+        "quantities": pl.List(pl.Int64()),
+        "price": pl.Float64(),
+        "xor_group": pl.String(),
+        "_source": pl.String(),
+        "_row": pl.Int64(),
     }
     return pl.DataFrame(rows, schema=schema)
 

@@ -12,14 +12,14 @@ import sys
 from collections.abc import Sequence
 
 import polars as pl
-
-from econonexus._errors import EconoNexusError, InputError, RunConflictError
 from econonexus.pipelines.cats import write_cats_text
 from econonexus.pipelines.generate import DISTRIBUTIONS, generate
 from econonexus.pipelines.readers import FORMATS
 from econonexus.pipelines.result import ClearingResult
 from econonexus.pipelines.run import clear_batch
 from econonexus.solvers.schemas import SOLVERS
+
+from econonexus._errors import EconoNexusError, InputError, RunConflictError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEMO_SOURCES = ("bids.csv", "paths.parquet", "decay.cats")
@@ -68,9 +68,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo" and items is None:
             items = str(pathlib.Path(args.data) / "items.csv")
         result = clear_batch(
-            sources, items=items, client=args.scheduler, solver=args.solver,
-            time_limit=args.time_limit, gap=args.gap, run_id=args.run_id, out=args.out,
-            format=getattr(args, "format", None), workers=args.workers,
+            sources,
+            items=items,
+            client=args.scheduler,
+            solver=args.solver,
+            time_limit=args.time_limit,
+            gap=args.gap,
+            run_id=args.run_id,
+            out=args.out,
+            format=getattr(args, "format", None),
+            workers=args.workers,
         )
     except (InputError, RunConflictError) as exc:
         print(f"econonexus: error: {exc}", file=sys.stderr)
@@ -96,18 +103,34 @@ def _demo_sources(data: str) -> list[str]:
 def render_summary(result: ClearingResult) -> str:
     """Return the per-market table and where the run is, as printed by the CLI."""
     table = result.summary.select(
-        "market_id", "status", "n_bids", "n_rejected", "n_winners",
-        pl.col("welfare").round(2), pl.col("revenue").round(2), pl.col("gap").round(6),
-        "solver", pl.col("solve_seconds").round(3).alias("seconds"), "components",
+        "market_id",
+        "status",
+        "n_bids",
+        "n_rejected",
+        "n_winners",
+        pl.col("welfare").round(2),
+        pl.col("revenue").round(2),
+        pl.col("gap").round(6),
+        "solver",
+        pl.col("solve_seconds").round(3).alias("seconds"),
+        "components",
     )
-    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=160, tbl_hide_dataframe_shape=True,
-                   tbl_hide_column_data_types=True, tbl_formatting="ASCII_MARKDOWN"):
+    with pl.Config(
+        tbl_rows=-1,
+        tbl_cols=-1,
+        tbl_width_chars=160,
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
+        tbl_formatting="ASCII_MARKDOWN",
+    ):
         text = str(table)
     reused = " (stored result, not recomputed)" if result.from_store else ""
     where = result.location or "(not written)"
     rejected = result.rejected.select("source", "row").n_unique()
-    return (f"{text}\n\nrun {result.run_id}: {result.status}{reused}; "
-            f"{rejected} rejected rows\nresults: {where}")
+    return (
+        f"{text}\n\nrun {result.run_id}: {result.status}{reused}; "
+        f"{rejected} rejected rows\nresults: {where}"
+    )
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -115,10 +138,13 @@ def _generate(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for seed in range(args.seed, args.seed + args.count):
         name = f"{args.distribution}-g{args.goods}-b{args.bids}-s{seed}"
-        bids = generate(args.distribution, goods=args.goods, bids=args.bids, seed=seed,
-                        market_id=name)
-        comment = (f"econonexus generate --distribution {args.distribution} --goods {args.goods}"
-                   f" --bids {args.bids} --seed {seed}")
+        bids = generate(
+            args.distribution, goods=args.goods, bids=args.bids, seed=seed, market_id=name
+        )
+        comment = (
+            f"econonexus generate --distribution {args.distribution} --goods {args.goods}"
+            f" --bids {args.bids} --seed {seed}"
+        )
         path = out / f"{name}.cats"
         path.write_text(write_cats_text(bids, comment=comment))
         print(path)

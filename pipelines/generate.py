@@ -99,7 +99,9 @@ def _paths(rng: Rng, goods: int, bids: int) -> list[Row]:
     return out
 
 
-def _city_graph(rng: Rng, goods: int) -> tuple[dict[tuple[int, int], int], np.ndarray, sp.csr_matrix, np.ndarray]:
+def _city_graph(
+    rng: Rng, goods: int
+) -> tuple[dict[tuple[int, ...], int], np.ndarray, sp.csr_matrix, np.ndarray]:
     n_cities = max(4, int(goods / 1.6))
     cities = rng.random((n_cities, 2))
     dist = np.linalg.norm(cities[:, None, :] - cities[None, :, :], axis=2)
@@ -115,8 +117,14 @@ def _city_graph(rng: Rng, goods: int) -> tuple[dict[tuple[int, int], int], np.nd
 
 
 def _short_paths(
-    rng: Rng, graph: sp.csr_matrix, edges: dict[tuple[int, int], int], lengths: np.ndarray,
-    a: int, b: int, *, tries: int,
+    rng: Rng,
+    graph: sp.csr_matrix,
+    edges: dict[tuple[int, ...], int],
+    lengths: np.ndarray,
+    a: int,
+    b: int,
+    *,
+    tries: int,
 ) -> list[tuple[list[int], float]]:
     found: dict[tuple[int, ...], float] = {}
     for attempt in range(tries):

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import polars as pl
 import pyarrow as pa
-
-from econonexus._errors import InputError
 from econonexus.pipelines.readers import Format, read_frame
 from econonexus.solvers.schemas import DEFAULT_MARKET, ITEMS_SCHEMA
 
-ItemsSource = str | pa.Table | pl.DataFrame
+from econonexus._errors import InputError
+
+ItemsSource: TypeAlias = str | pa.Table | pl.DataFrame
 
 
 def load_items(source: ItemsSource, *, format: Format | None = None) -> pl.DataFrame:
@@ -54,16 +56,29 @@ def _column(frame: pl.DataFrame, name: str, dtype: type[pl.DataType]) -> pl.Expr
 
 def _check(typed: pl.DataFrame, name: str) -> None:
     rules = [
-        ("item_id", pl.col("item_id").is_null() | (pl.col("item_id") == ""),
-         "required: expected a non-empty string"),
-        ("supply", pl.col("_raw_supply").is_not_null() & pl.col("supply").is_null(),
-         "expected a whole number >= 1"),
+        (
+            "item_id",
+            pl.col("item_id").is_null() | (pl.col("item_id") == ""),
+            "required: expected a non-empty string",
+        ),
+        (
+            "supply",
+            pl.col("_raw_supply").is_not_null() & pl.col("supply").is_null(),
+            "expected a whole number >= 1",
+        ),
         ("supply", pl.col("supply") < 1, "expected a whole number >= 1"),
-        ("reserve_price", pl.col("_raw_reserve").is_not_null()
-         & ~pl.col("reserve_price").is_finite().fill_null(False), "expected a finite number >= 0"),
+        (
+            "reserve_price",
+            pl.col("_raw_reserve").is_not_null()
+            & ~pl.col("reserve_price").is_finite().fill_null(False),
+            "expected a finite number >= 0",
+        ),
         ("reserve_price", pl.col("reserve_price") < 0, "expected a finite number >= 0"),
-        ("item_id", pl.struct("market_id", "item_id").is_duplicated(),
-         "duplicate item: expected each item once per market"),
+        (
+            "item_id",
+            pl.struct("market_id", "item_id").is_duplicated(),
+            "duplicate item: expected each item once per market",
+        ),
     ]
     for field, broken, expected in rules:
         bad = typed.filter(broken.fill_null(False))

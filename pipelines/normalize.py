@@ -9,9 +9,9 @@ so validation can say "expected a number, got 'abc'" instead of "missing".
 from __future__ import annotations
 
 import polars as pl
+from econonexus.solvers.schemas import DEFAULT_MARKET
 
 from econonexus._errors import SourceReadError
-from econonexus.solvers.schemas import DEFAULT_MARKET
 
 REQUIRED = ("bid_id", "agent_id", "items", "price")
 OPTIONAL = ("market_id", "quantities", "xor_group", "side", "submitted_at", "signature")
@@ -43,19 +43,23 @@ def normalize(records: pl.DataFrame, source: str) -> pl.DataFrame:
     frame = records.with_columns(
         pl.lit(None, dtype=pl.String).alias(c) for c in OPTIONAL if c not in records.columns
     )
-    return frame.select(
-        *[_as_string(frame, c) for c in _STRINGS],
-        pl.col("market_id").cast(pl.String).fill_null(DEFAULT_MARKET).alias("market_id_filled"),
-        _as_list(frame, "items", pl.String).alias("items"),
-        _as_list(frame, "quantities", pl.Int64).alias("quantities"),
-        _raw_list_len(frame, "quantities").alias("_raw_quantities_len"),
-        pl.col("price").cast(pl.Float64, strict=False).alias("price"),
-        pl.col("price").cast(pl.String).alias("_raw_price"),
-        _as_timestamp(frame).alias("submitted_at"),
-        pl.col("submitted_at").cast(pl.String).alias("_raw_submitted_at"),
-        pl.col("_source").cast(pl.String),
-        pl.col("_row").cast(pl.Int64),
-    ).with_columns(pl.col("market_id_filled").alias("market_id")).drop("market_id_filled")
+    return (
+        frame.select(
+            *[_as_string(frame, c) for c in _STRINGS],
+            pl.col("market_id").cast(pl.String).fill_null(DEFAULT_MARKET).alias("market_id_filled"),
+            _as_list(frame, "items", pl.String).alias("items"),
+            _as_list(frame, "quantities", pl.Int64).alias("quantities"),
+            _raw_list_len(frame, "quantities").alias("_raw_quantities_len"),
+            pl.col("price").cast(pl.Float64, strict=False).alias("price"),
+            pl.col("price").cast(pl.String).alias("_raw_price"),
+            _as_timestamp(frame).alias("submitted_at"),
+            pl.col("submitted_at").cast(pl.String).alias("_raw_submitted_at"),
+            pl.col("_source").cast(pl.String),
+            pl.col("_row").cast(pl.Int64),
+        )
+        .with_columns(pl.col("market_id_filled").alias("market_id"))
+        .drop("market_id_filled")
+    )
 
 
 def _as_string(frame: pl.DataFrame, name: str) -> pl.Expr:
@@ -65,14 +69,20 @@ def _as_string(frame: pl.DataFrame, name: str) -> pl.Expr:
 def _split(expr: pl.Expr) -> pl.Expr:
     """Split a ``;``-separated string into a list; ``""`` gives an empty list."""
     parts = expr.str.split(";").list.eval(pl.element().str.strip_chars())
-    return pl.when(expr.str.strip_chars() == "").then(pl.lit([], dtype=pl.List(pl.String))).otherwise(parts)
+    return (
+        pl.when(expr.str.strip_chars() == "")
+        .then(pl.lit([], dtype=pl.List(pl.String)))
+        .otherwise(parts)
+    )
 
 
 def _as_list(frame: pl.DataFrame, name: str, inner: type[pl.DataType]) -> pl.Expr:
     dtype = frame.schema[name]
     col = pl.col(name)
     if isinstance(dtype, pl.List | pl.Array):
-        listed = col.cast(pl.List(dtype.inner), strict=False) if isinstance(dtype, pl.Array) else col
+        listed = (
+            col.cast(pl.List(dtype.inner), strict=False) if isinstance(dtype, pl.Array) else col
+        )
     elif dtype in (pl.String, pl.Null):
         listed = _split(col.cast(pl.String))
     else:  # a scalar column: one element per row
@@ -101,6 +111,8 @@ def _as_timestamp(frame: pl.DataFrame) -> pl.Expr:
     parsed = []
     for fmt in _TIME_FORMATS:
         value = text.str.to_datetime(format=fmt, time_unit="us", strict=False)
-        zoned = value.dt.convert_time_zone("UTC") if "%#z" in fmt else value.dt.replace_time_zone("UTC")
+        zoned = (
+            value.dt.convert_time_zone("UTC") if "%#z" in fmt else value.dt.replace_time_zone("UTC")
+        )
         parsed.append(zoned)
     return pl.coalesce(parsed)

@@ -11,15 +11,21 @@ from typing import Literal, get_args
 import fsspec
 import polars as pl
 import pyarrow as pa
+from econonexus.pipelines.cats import ERRORS_SCHEMA, parse_cats
 
 from econonexus._errors import SourceReadError
-from econonexus.pipelines.cats import ERRORS_SCHEMA, parse_cats
 
 Format = Literal["parquet", "csv", "ipc", "cats"]
 FORMATS: tuple[Format, ...] = get_args(Format)
 _EXTENSIONS: dict[str, Format] = {
-    ".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".arrow": "ipc",
-    ".ipc": "ipc", ".feather": "ipc", ".cats": "cats", ".txt": "cats",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+    ".arrow": "ipc",
+    ".ipc": "ipc",
+    ".feather": "ipc",
+    ".cats": "cats",
+    ".txt": "cats",
 }
 _EMPTY_ERRORS = pl.DataFrame(schema=ERRORS_SCHEMA)
 
@@ -82,8 +88,9 @@ def read_source(url: str, *, format: Format | None = None) -> RawSource:
         records, errors = parse_cats(text, source=url, market_id=market)
         return RawSource(url, records, errors, digest)
     frame = _read_table(url, fmt, data)
-    return RawSource(url, with_positions(frame, url, first=2 if fmt == "csv" else 1), _EMPTY_ERRORS,
-                     digest)
+    return RawSource(
+        url, with_positions(frame, url, first=2 if fmt == "csv" else 1), _EMPTY_ERRORS, digest
+    )
 
 
 def with_positions(frame: pl.DataFrame, source: str, *, first: int = 1) -> pl.DataFrame:

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
-
 from econonexus.pipelines.outputs import StoredRun, run_location, write_run
 
 
@@ -45,8 +44,12 @@ class ClearingResult:
     @property
     def tables(self) -> dict[str, pl.DataFrame]:
         """The four output tables by name."""
-        return {"allocations": self.allocations, "summary": self.summary,
-                "rejected": self.rejected, "events": self.events}
+        return {
+            "allocations": self.allocations,
+            "summary": self.summary,
+            "rejected": self.rejected,
+            "events": self.events,
+        }
 
     def write(self, url: str) -> str:
         """Write the run under ``url/<run_id>/`` (manifest last) and return that location."""
@@ -58,5 +61,13 @@ class ClearingResult:
     def from_stored(cls, stored: StoredRun) -> ClearingResult:
         """Rebuild a result from a run read back from storage."""
         t = stored.tables
-        return cls(str(stored.manifest["run_id"]), t["allocations"], t["summary"], t["rejected"],
-                   t["events"], stored.manifest, stored.location, from_store=True)
+        return cls(
+            str(stored.manifest["run_id"]),
+            t["allocations"],
+            t["summary"],
+            t["rejected"],
+            t["events"],
+            stored.manifest,
+            stored.location,
+            from_store=True,
+        )

@@ -8,14 +8,11 @@ import json
 import platform
 from collections.abc import Sequence
 from importlib import metadata
-from typing import Any
+from typing import Any, TypeAlias
 
 import polars as pl
 import pyarrow as pa
 from distributed import Client
-
-from econonexus._config import get_setting
-from econonexus._errors import EconoNexusError, InputError, RunFailedError
 from econonexus.pipelines.batch import BatchOptions, BatchOutput, run_batch
 from econonexus.pipelines.cats import ERRORS_SCHEMA
 from econonexus.pipelines.cluster import connect
@@ -26,11 +23,16 @@ from econonexus.pipelines.readers import Format, RawSource, read_source, table_s
 from econonexus.pipelines.result import ClearingResult
 from econonexus.solvers.backends import SolveLimits, get_backend
 
-BidSource = str | pa.Table | pl.DataFrame
+from econonexus._config import get_setting
+from econonexus._errors import EconoNexusError, InputError, RunFailedError
+
+BidSource: TypeAlias = str | pa.Table | pl.DataFrame
 _PACKAGES = ("econonexus", "dask", "distributed", "pulp", "highspy", "polars", "pyarrow", "fsspec")
 
 
-def collect(source: BidSource | Sequence[BidSource], *, format: Format | None = None) -> list[RawSource]:
+def collect(
+    source: BidSource | Sequence[BidSource], *, format: Format | None = None
+) -> list[RawSource]:
     """Read every source of a batch (URLs, Arrow tables or Polars frames)."""
     sources = [source] if isinstance(source, str | pa.Table | pl.DataFrame) else list(source)
     if not sources:
@@ -46,7 +48,9 @@ def collect(source: BidSource | Sequence[BidSource], *, format: Format | None = 
     return raw
 
 
-def make_options(*, solver: str | None, time_limit: float | None, gap: float | None) -> BatchOptions:
+def make_options(
+    *, solver: str | None, time_limit: float | None, gap: float | None
+) -> BatchOptions:
     """Check the solver options and fill the unset ones from the settings."""
     name = solver or get_setting("solver.backend")
     get_backend(name)
@@ -56,12 +60,16 @@ def make_options(*, solver: str | None, time_limit: float | None, gap: float | N
     rel_gap = gap if gap is not None else get_setting("solver.gap")
     if not 0 <= rel_gap < 1:
         raise InputError(f"`gap`: expected a relative gap in [0, 1), got {rel_gap!r}")
-    limits = SolveLimits(time_limit=limit, gap=float(rel_gap),
-                         threads=int(get_setting("solver.threads")))
-    return BatchOptions(solver=name, limits=limits,
-                        enumerate_max=int(get_setting("solver.enumerate-max-bids")),
-                        tie_epsilon=float(get_setting("solver.tie-epsilon")),
-                        retries=int(get_setting("retries")))
+    limits = SolveLimits(
+        time_limit=limit, gap=float(rel_gap), threads=int(get_setting("solver.threads"))
+    )
+    return BatchOptions(
+        solver=name,
+        limits=limits,
+        enumerate_max=int(get_setting("solver.enumerate-max-bids")),
+        tie_epsilon=float(get_setting("solver.tie-epsilon")),
+        retries=int(get_setting("retries")),
+    )
 
 
 def fingerprint(raw: list[RawSource], items: pl.DataFrame | None, options: BatchOptions) -> str:
@@ -77,10 +85,16 @@ def fingerprint(raw: list[RawSource], items: pl.DataFrame | None, options: Batch
 
 def config_of(options: BatchOptions) -> dict[str, Any]:
     """The settings recorded in the manifest."""
-    return {"solver": options.solver, "time_limit": options.limits.time_limit,
-            "gap": options.limits.gap, "threads": options.limits.threads,
-            "enumerate_max_bids": options.enumerate_max, "tie_epsilon": options.tie_epsilon,
-            "format": "combinatorial", "payment_rule": "pay-as-bid"}
+    return {
+        "solver": options.solver,
+        "time_limit": options.limits.time_limit,
+        "gap": options.limits.gap,
+        "threads": options.limits.threads,
+        "enumerate_max_bids": options.enumerate_max,
+        "tie_epsilon": options.tie_epsilon,
+        "format": "combinatorial",
+        "payment_rule": "pay-as-bid",
+    }
 
 
 def clear_batch(
@@ -121,8 +135,15 @@ def clear_batch(
     if out is not None:
         location = run_location(out, run_id)
         write_run(location, result.tables, manifest)
-        result = ClearingResult(run_id, result.allocations, result.summary, result.rejected,
-                                result.events, manifest, location)
+        result = ClearingResult(
+            run_id,
+            result.allocations,
+            result.summary,
+            result.rejected,
+            result.events,
+            manifest,
+            location,
+        )
     return result
 
 
@@ -145,36 +166,78 @@ def _stamp(run_id: str, output: BatchOutput, manifest: dict[str, Any]) -> Cleari
 
 def _events(run_id: str, output: BatchOutput, manifest: dict[str, Any]) -> pl.DataFrame:
     rows: list[dict[str, Any]] = [
-        {"kind": "run_started", "market_id": None,
-         "payload": {"inputs": [i["source"] for i in manifest["inputs"]]}}
+        {
+            "kind": "run_started",
+            "market_id": None,
+            "payload": {"inputs": [i["source"] for i in manifest["inputs"]]},
+        }
     ]
     for m in output.summary.iter_rows(named=True):
-        rows.append({"kind": "market_cleared", "market_id": m["market_id"],
-                     "payload": {k: m[k] for k in ("status", "n_bids", "n_winners", "welfare",
-                                                    "revenue", "bound", "gap")}})
-    rows.append({"kind": "run_finished", "market_id": None,
-                 "payload": {"status": manifest["status"], "markets": output.summary.height,
-                             "rejected_rows": output.rejected.select("source", "row").n_unique()}})
+        rows.append(
+            {
+                "kind": "market_cleared",
+                "market_id": m["market_id"],
+                "payload": {
+                    k: m[k]
+                    for k in ("status", "n_bids", "n_winners", "welfare", "revenue", "bound", "gap")
+                },
+            }
+        )
+    rows.append(
+        {
+            "kind": "run_finished",
+            "market_id": None,
+            "payload": {
+                "status": manifest["status"],
+                "markets": output.summary.height,
+                "rejected_rows": output.rejected.select("source", "row").n_unique(),
+            },
+        }
+    )
     now = _now()
     return pl.DataFrame(
-        [{"run_id": run_id, "seq": i, "time": now, "kind": r["kind"], "market_id": r["market_id"],
-          "agent_id": None, "payload": json.dumps(r["payload"], sort_keys=True)}
-         for i, r in enumerate(rows)],
-        schema={"run_id": pl.String, "seq": pl.Int64, "time": pl.Datetime("us", "UTC"),
-                "kind": pl.String, "market_id": pl.String, "agent_id": pl.String,
-                "payload": pl.String},
+        [
+            {
+                "run_id": run_id,
+                "seq": i,
+                "time": now,
+                "kind": r["kind"],
+                "market_id": r["market_id"],
+                "agent_id": None,
+                "payload": json.dumps(r["payload"], sort_keys=True),
+            }
+            for i, r in enumerate(rows)
+        ],
+        schema={
+            "run_id": pl.String,
+            "seq": pl.Int64,
+            "time": pl.Datetime("us", "UTC"),
+            "kind": pl.String,
+            "market_id": pl.String,
+            "agent_id": pl.String,
+            "payload": pl.String,
+        },
     )
 
 
-def _manifest(run_id: str, print_: str, raw: list[RawSource], items: ItemsSource | None,
-              options: BatchOptions, output: BatchOutput, started: dt.datetime) -> dict[str, Any]:
+def _manifest(
+    run_id: str,
+    print_: str,
+    raw: list[RawSource],
+    items: ItemsSource | None,
+    options: BatchOptions,
+    output: BatchOutput,
+    started: dt.datetime,
+) -> dict[str, Any]:
     failed = output.summary.filter(pl.col("status") == "error").height
     return {
         "run_id": run_id,
         "fingerprint": print_,
         "status": "completed_with_errors" if failed else "completed",
-        "inputs": [{"source": s.name, "sha256": s.sha256, "rows": s.records.height + s.errors.height}
-                   for s in raw],
+        "inputs": [
+            {"source": s.name, "sha256": s.sha256, "rows": s.records.height + s.errors.height}
+            for s in raw
+        ],
         "items": items if isinstance(items, str) else ("<table>" if items is not None else None),
         "config": config_of(options),
         "versions": {"python": platform.python_version(), **_versions()},

@@ -8,12 +8,18 @@ and the reason, once per broken rule; the other rows clear.
 from __future__ import annotations
 
 import polars as pl
-
 from econonexus.solvers.schemas import BIDS_SCHEMA
 
 _POSITION = ["_source", "_row"]
-REJECTED_COLUMNS = {"source": pl.String, "row": pl.Int64, "bid_id": pl.String,
-                    "field": pl.String, "reason": pl.String}
+REJECTED_COLUMNS = pl.Schema(
+    {
+        "source": pl.String,
+        "row": pl.Int64,
+        "bid_id": pl.String,
+        "field": pl.String,
+        "reason": pl.String,
+    }
+)
 
 
 def _blank(name: str) -> pl.Expr:
@@ -28,48 +34,100 @@ def _row_rules() -> list[tuple[str, pl.Expr, pl.Expr]]:
     return [
         ("bid_id", _blank("bid_id"), pl.lit("required: expected a non-empty string, got none")),
         ("agent_id", _blank("agent_id"), pl.lit("required: expected a non-empty string, got none")),
-        ("market_id", pl.col("market_id").str.strip_chars() == "",
-         pl.lit("expected a non-empty string or no value (market 'default')")),
+        (
+            "market_id",
+            pl.col("market_id").str.strip_chars() == "",
+            pl.lit("expected a non-empty string or no value (market 'default')"),
+        ),
         ("items", items.is_null(), pl.lit("required: expected a list of item ids, got none")),
         ("items", items.list.len() == 0, pl.lit("empty bundle: expected at least one item")),
-        ("items", items.list.eval(pl.element().is_null() | (pl.element() == "")).list.any(),
-         pl.lit("expected non-empty item ids, got an empty one")),
-        ("items", items.list.len() != items.list.n_unique(),
-         pl.format("repeated item in bundle {}: expected each item once",
-                   items.list.join(";"))),
-        ("quantities", qty.list.eval(pl.element().is_null()).list.sum() > 0,
-         pl.lit("expected whole numbers >= 1")),
-        ("quantities", (n_qty > 0) & (qty.list.len() != items.list.len()),
-         pl.format("has {} entries for {} items: expected one per item",
-                   qty.list.len(), items.list.len())),
-        ("quantities", qty.list.eval(pl.element() < 1).list.any(),
-         pl.format("expected every quantity >= 1, got {}", qty.cast(pl.List(pl.String)).list.join(";"))),
+        (
+            "items",
+            items.list.eval(pl.element().is_null() | (pl.element() == "")).list.any(),
+            pl.lit("expected non-empty item ids, got an empty one"),
+        ),
+        (
+            "items",
+            items.list.len() != items.list.n_unique(),
+            pl.format("repeated item in bundle {}: expected each item once", items.list.join(";")),
+        ),
+        (
+            "quantities",
+            qty.list.eval(pl.element().is_null()).list.sum() > 0,
+            pl.lit("expected whole numbers >= 1"),
+        ),
+        (
+            "quantities",
+            (n_qty > 0) & (qty.list.len() != items.list.len()),
+            pl.format(
+                "has {} entries for {} items: expected one per item",
+                qty.list.len(),
+                items.list.len(),
+            ),
+        ),
+        (
+            "quantities",
+            qty.list.eval(pl.element() < 1).list.any(),
+            pl.format(
+                "expected every quantity >= 1, got {}", qty.cast(pl.List(pl.String)).list.join(";")
+            ),
+        ),
         ("price", raw_price.is_null(), pl.lit("required: expected a finite number > 0, got none")),
-        ("price", raw_price.is_not_null() & price.is_null(),
-         pl.format("expected a finite number > 0, got '{}'", raw_price)),
+        (
+            "price",
+            raw_price.is_not_null() & price.is_null(),
+            pl.format("expected a finite number > 0, got '{}'", raw_price),
+        ),
         ("price", price.is_nan(), pl.lit("expected a finite number > 0, got NaN")),
         ("price", price.is_infinite(), pl.format("expected a finite number > 0, got {}", price)),
-        ("price", price.is_finite() & (price <= 0), pl.format("expected a number > 0, got {}", price)),
-        ("side", ~pl.col("side").fill_null("buy").is_in(["buy", "sell"]),
-         pl.format("expected 'buy' or 'sell', got '{}'", pl.col("side"))),
-        ("side", pl.col("side") == "sell",
-         pl.format("sell offers need a procurement market; market '{}' is combinatorial",
-                   pl.col("market_id"))),
-        ("submitted_at", pl.col("_raw_submitted_at").is_not_null() & pl.col("submitted_at").is_null(),
-         pl.format("expected an ISO 8601 timestamp, got '{}'", pl.col("_raw_submitted_at"))),
+        (
+            "price",
+            price.is_finite() & (price <= 0),
+            pl.format("expected a number > 0, got {}", price),
+        ),
+        (
+            "side",
+            ~pl.col("side").fill_null("buy").is_in(["buy", "sell"]),
+            pl.format("expected 'buy' or 'sell', got '{}'", pl.col("side")),
+        ),
+        (
+            "side",
+            pl.col("side") == "sell",
+            pl.format(
+                "sell offers need a procurement market; market '{}' is combinatorial",
+                pl.col("market_id"),
+            ),
+        ),
+        (
+            "submitted_at",
+            pl.col("_raw_submitted_at").is_not_null() & pl.col("submitted_at").is_null(),
+            pl.format("expected an ISO 8601 timestamp, got '{}'", pl.col("_raw_submitted_at")),
+        ),
     ]
 
 
 def _duplicate_rule(frame: pl.DataFrame) -> pl.DataFrame:
     keyed = frame.filter(~_blank("bid_id"))
-    first = keyed.group_by("bid_id").agg(
-        pl.len().alias("n"), pl.col("_source").first().alias("s"), pl.col("_row").first().alias("r")
-    ).filter(pl.col("n") > 1)
+    first = (
+        keyed.group_by("bid_id")
+        .agg(
+            pl.len().alias("n"),
+            pl.col("_source").first().alias("s"),
+            pl.col("_row").first().alias("r"),
+        )
+        .filter(pl.col("n") > 1)
+    )
     hits = keyed.join(first, on="bid_id")
     return hits.select(
-        *_POSITION, "bid_id", pl.lit("bid_id").alias("field"),
-        pl.format("duplicate bid_id: {} rows share it (first: {} row {})",
-                  pl.col("n"), pl.col("s"), pl.col("r")).alias("reason"),
+        *_POSITION,
+        "bid_id",
+        pl.lit("bid_id").alias("field"),
+        pl.format(
+            "duplicate bid_id: {} rows share it (first: {} row {})",
+            pl.col("n"),
+            pl.col("s"),
+            pl.col("r"),
+        ).alias("reason"),
     )
 
 
@@ -80,32 +138,66 @@ def _item_rules(frame: pl.DataFrame, items: pl.DataFrame | None) -> pl.DataFrame
     listed items. Markets it does not list have supply 1 and reserve 0 for
     every item.
     """
-    units = frame.filter(pl.col("items").list.len() > 0).select(
-        *_POSITION, "bid_id", "market_id", "items",
-        pl.when(pl.col("quantities").list.len() == pl.col("items").list.len())
-        .then(pl.col("quantities")).otherwise(pl.col("items").list.eval(pl.lit(1, pl.Int64))),
-    ).explode(["items", "quantities"]).rename({"items": "item_id", "quantities": "qty"})
-    catalogue = items if items is not None else pl.DataFrame(
-        schema={"market_id": pl.String, "item_id": pl.String, "supply": pl.Int64})
-    joined = units.join(catalogue.select("market_id", "item_id", "supply"),
-                        on=["market_id", "item_id"], how="left")
+    units = (
+        frame.filter(pl.col("items").list.len() > 0)
+        .select(
+            *_POSITION,
+            "bid_id",
+            "market_id",
+            "items",
+            pl.when(pl.col("quantities").list.len() == pl.col("items").list.len())
+            .then(pl.col("quantities"))
+            .otherwise(pl.col("items").list.eval(pl.lit(1, pl.Int64))),
+        )
+        .explode(["items", "quantities"])
+        .rename({"items": "item_id", "quantities": "qty"})
+    )
+    catalogue = (
+        items
+        if items is not None
+        else pl.DataFrame(schema={"market_id": pl.String, "item_id": pl.String, "supply": pl.Int64})
+    )
+    joined = units.join(
+        catalogue.select("market_id", "item_id", "supply"), on=["market_id", "item_id"], how="left"
+    )
     listed = catalogue["market_id"].unique().implode()
     unknown = joined.filter(pl.col("supply").is_null() & pl.col("market_id").is_in(listed)).select(
-        *_POSITION, "bid_id", pl.lit("items").alias("field"),
-        pl.format("unknown item '{}' in market '{}': not in the items table",
-                  pl.col("item_id"), pl.col("market_id")).alias("reason"))
+        *_POSITION,
+        "bid_id",
+        pl.lit("items").alias("field"),
+        pl.format(
+            "unknown item '{}' in market '{}': not in the items table",
+            pl.col("item_id"),
+            pl.col("market_id"),
+        ).alias("reason"),
+    )
     in_listed = pl.col("market_id").is_in(listed)
     supply = pl.col("supply").fill_null(1)
-    note = pl.when(in_listed).then(pl.lit("")).otherwise(
-        pl.lit(" (market not in an items table: supply 1)"))
-    above = joined.filter((pl.col("qty") > supply) & ~(pl.col("supply").is_null() & in_listed)).select(
-        *_POSITION, "bid_id", pl.lit("quantities").alias("field"),
-        pl.format("{} units of '{}' asked, its supply is {}{}",
-                  pl.col("qty"), pl.col("item_id"), supply, note).alias("reason"))
+    note = (
+        pl.when(in_listed)
+        .then(pl.lit(""))
+        .otherwise(pl.lit(" (market not in an items table: supply 1)"))
+    )
+    above = joined.filter(
+        (pl.col("qty") > supply) & ~(pl.col("supply").is_null() & in_listed)
+    ).select(
+        *_POSITION,
+        "bid_id",
+        pl.lit("quantities").alias("field"),
+        pl.format(
+            "{} units of '{}' asked, its supply is {}{}",
+            pl.col("qty"),
+            pl.col("item_id"),
+            supply,
+            note,
+        ).alias("reason"),
+    )
     return pl.concat([unknown, above])
 
 
-def validate(frame: pl.DataFrame, items: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+def validate(
+    frame: pl.DataFrame, items: pl.DataFrame | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split a normalized batch into valid bids and rejected records.
 
     Parameters
@@ -124,7 +216,8 @@ def validate(frame: pl.DataFrame, items: pl.DataFrame | None = None) -> tuple[pl
     """
     checks = [
         frame.filter(broken.fill_null(False)).select(
-            *_POSITION, "bid_id", pl.lit(field).alias("field"), reason.alias("reason"))
+            *_POSITION, "bid_id", pl.lit(field).alias("field"), reason.alias("reason")
+        )
         for field, broken, reason in _row_rules()
     ]
     checks += [_duplicate_rule(frame), _item_rules(frame, items)]
@@ -132,9 +225,12 @@ def validate(frame: pl.DataFrame, items: pl.DataFrame | None = None) -> tuple[pl
     bad = rejected.select(*_POSITION).unique()
     valid = frame.join(bad, on=_POSITION, how="anti").with_columns(
         pl.col("side").fill_null("buy"),
-        pl.when(pl.col("_raw_quantities_len") > 0).then(pl.col("quantities"))
-        .otherwise(pl.col("items").list.eval(pl.lit(1, pl.Int64))).alias("quantities"),
+        pl.when(pl.col("_raw_quantities_len") > 0)
+        .then(pl.col("quantities"))
+        .otherwise(pl.col("items").list.eval(pl.lit(1, pl.Int64)))
+        .alias("quantities"),
     )
     columns = [*BIDS_SCHEMA.names, *_POSITION]
     return valid.select(columns), rejected.rename({"_source": "source", "_row": "row"}).cast(
-        REJECTED_COLUMNS)  # type: ignore[arg-type]
+        REJECTED_COLUMNS
+    )  # type: ignore[arg-type]

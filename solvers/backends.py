@@ -14,14 +14,14 @@ from typing import ClassVar, Protocol
 
 import numpy as np
 import pulp
-
-from econonexus._errors import InputError, SolverError
 from econonexus.solvers.problem import FloatArray
 from econonexus.solvers.schemas import SOLVERS, SolverName
 
+from econonexus._errors import InputError, SolverError
+
 _SOL_OPTIMAL = 1
 _SOL_FOUND = 2
-_TOLERANCE = 1e-9
+_TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,10 @@ class HighsBackend:
         bound = -float(info.mip_dual_bound)  # HiGHS minimises the negated objective
         if not np.isfinite(bound):
             bound = float(sum(c for c in model.objective.values() if c > 0))
-        proven = model.sol_status == _SOL_OPTIMAL and bound - objective <= _slack(bound)
+        optimal = model.sol_status == _SOL_OPTIMAL
+        if optimal and limits.gap == 0.0:  # proven within HiGHS's own tolerances
+            return BackendResult(values, True, objective)
+        proven = optimal and bound - objective <= _slack(bound)
         return BackendResult(values, proven, max(bound, objective))
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-
 from econonexus.solvers.backends import SolveLimits
 from econonexus.solvers.components import partition
 from econonexus.solvers.problem import MarketProblem

@@ -2,7 +2,8 @@
 
 Bids are stored in a canonical order (a keyed hash of ``market_id`` and
 ``bid_id``), so neither file position nor the spelling of agent names decides
-anything; the same order gives every bid its tie-break priority.
+anything. The same hash gives every bid a tie weight: among allocations of
+equal welfare, the one whose winners' tie weights add up to more wins.
 """
 
 from __future__ import annotations
@@ -20,8 +21,17 @@ StrArray = npt.NDArray[np.object_]
 
 
 def priority_key(market_id: str, bid_id: str) -> bytes:
-    """Return the tie-break key of a bid: BLAKE2b of its market and bid id."""
+    """Return the canonical-order key of a bid: BLAKE2b of its market and bid id."""
     return hashlib.blake2b(f"{market_id}\x1f{bid_id}".encode(), digest_size=8).digest()
+
+
+def tie_weight(key: bytes) -> float:
+    """Return a bid's tie weight in (0.5, 1] from its key.
+
+    Real-valued pseudo-random weights make the tie totals of two different
+    bid sets differ (almost surely), so exactly one optimal set wins.
+    """
+    return 1.0 - int.from_bytes(key, "big") / 2**65
 
 
 @dataclass(frozen=True)
@@ -66,14 +76,18 @@ class MarketProblem:
     def reserve_value(self) -> FloatArray:
         """Return each bid's sum of reserve prices over the units it asks for."""
         rows = np.repeat(np.arange(self.n_bids), np.diff(self.ptr))
-        return np.bincount(rows, self.reserve[self.item] * self.qty, minlength=self.n_bids)
+        return np.bincount(rows, self.reserve[self.item] * self.qty, minlength=self.n_bids).astype(
+            np.float64
+        )
 
     def subset(self, bids: IntArray) -> MarketProblem:
         """Return the sub-problem made of ``bids`` (positions in this problem)."""
         bids = np.sort(np.asarray(bids, dtype=np.int64))
         starts, ends = self.ptr[bids], self.ptr[bids + 1]
         lengths = ends - starts
-        take = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)])
+        take = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(
+            lengths.sum()
+        )
         used, item = np.unique(self.item[take], return_inverse=True)
         groups, xor = np.unique(self.xor[bids], return_inverse=True)
         xor = np.where(groups[xor] < 0, -1, xor)
@@ -110,15 +124,16 @@ def build_problem(
         has supply 1 and reserve 0.
     tie_epsilon
         Tie-break budget as a fraction of the largest price: the winners'
-        tie weights add up to less than ``tie_epsilon * max(price)``.
+        tie terms add up to at most ``tie_epsilon * max(price)``.
     """
     keys = [priority_key(market_id, b) for b in bids["bid_id"].to_list()]
     order = np.array(sorted(range(len(keys)), key=keys.__getitem__), dtype=np.int64)
+    weights = np.array([tie_weight(keys[i]) for i in order], dtype=np.float64)
     bids = bids[order]
     n = bids.height
-    exploded = bids.select(
-        pl.int_range(pl.len()).alias("bid"), "items", "quantities"
-    ).explode(["items", "quantities"])
+    exploded = bids.select(pl.int_range(pl.len()).alias("bid"), "items", "quantities").explode(
+        ["items", "quantities"]
+    )
     item_ids, item = np.unique(exploded["items"].to_numpy().astype(object), return_inverse=True)
     supply, reserve = _item_terms(item_ids, items)
     xor_keys = bids.select(
@@ -129,13 +144,12 @@ def build_problem(
     xor = _group_index(xor_keys.to_list())
     price = bids["price"].to_numpy().astype(np.float64)
     scale = float(price.max()) if n else 0.0
-    rank = np.arange(n, 0, -1, dtype=np.float64)
     return MarketProblem(
         market_id=market_id,
         bid_ids=bids["bid_id"].to_numpy().astype(object),
         agent_ids=bids["agent_id"].to_numpy().astype(object),
         price=price,
-        tie=tie_epsilon * scale * rank / max(n, 1) ** 2,
+        tie=tie_epsilon * scale * weights / max(n, 1),
         ptr=np.concatenate([[0], np.cumsum(bids["items"].list.len().to_numpy())]).astype(np.int64),
         item=item.astype(np.int64),
         qty=exploded["quantities"].to_numpy().astype(np.int64),
@@ -152,8 +166,10 @@ def _item_terms(item_ids: StrArray, items: pl.DataFrame | None) -> tuple[IntArra
     reserve = np.zeros(len(item_ids), dtype=np.float64)
     if items is None or items.height == 0:
         return supply, reserve
-    lookup = {row[0]: (row[1], row[2]) for row in items.select(
-        "item_id", "supply", "reserve_price").iter_rows()}
+    lookup = {
+        row[0]: (row[1], row[2])
+        for row in items.select("item_id", "supply", "reserve_price").iter_rows()
+    }
     for j, item_id in enumerate(item_ids):
         if item_id in lookup:
             supply[j], reserve[j] = lookup[item_id]

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pulp
-
 from econonexus.solvers.backends import SolveLimits, get_backend
 from econonexus.solvers.problem import IntArray, MarketProblem
 from econonexus.solvers.schemas import Status
@@ -51,11 +50,11 @@ def solve_component(
         chosen = enumerate_best(problem)
         return _solution(problem, chosen, "optimal", None, start, "enumerate")
     limits = limits or SolveLimits()
-    model, variables = build_model(problem)
+    model, variables, unit = build_model(problem)
     result = get_backend(solver).solve(model, variables, limits)
     chosen = np.flatnonzero(result.values > 0.5)
     status: Status = "optimal" if result.proven else "time_limit"
-    bound = None if result.proven else result.bound
+    bound = None if result.proven else result.bound * unit
     return _solution(problem, chosen, status, bound, start, solver)
 
 
@@ -92,11 +91,17 @@ def enumerate_best(problem: MarketProblem) -> IntArray:
     return np.flatnonzero(masks[int(np.argmax(value))]).astype(np.int64)
 
 
-def build_model(problem: MarketProblem) -> tuple[pulp.LpProblem, list[pulp.LpVariable]]:
-    """Return the PuLP model of ``problem`` and its bid variables, in bid order."""
+def build_model(problem: MarketProblem) -> tuple[pulp.LpProblem, list[pulp.LpVariable], float]:
+    """Return the PuLP model of ``problem``, its bid variables (bid order) and objective unit.
+
+    The objective is counted in units of the largest tie term, so the tie
+    terms differ by far more than the solvers' absolute tolerances (about
+    1e-7); multiply the model's objective by the unit for currency.
+    """
     model = pulp.LpProblem("wdp", pulp.LpMaximize)
     x = [pulp.LpVariable(f"x{i}", cat=pulp.LpBinary) for i in range(problem.n_bids)]
-    weights = problem.price + problem.tie
+    unit = float(problem.tie.max()) if problem.n_bids and problem.tie.max() > 0 else 1.0
+    weights = (problem.price + problem.tie) / unit
     model.setObjective(pulp.LpAffineExpression(zip(x, weights.tolist(), strict=True)))
     rows = np.repeat(np.arange(problem.n_bids), np.diff(problem.ptr))
     demand = np.bincount(problem.item, problem.qty, minlength=len(problem.item_ids))
@@ -109,7 +114,7 @@ def build_model(problem: MarketProblem) -> tuple[pulp.LpProblem, list[pulp.LpVar
     for g, members in enumerate(_groups(problem.xor)):
         if len(members) > 1:
             _add_le(model, [(x[i], 1.0) for i in members], 1.0, f"xor{g}")
-    return model, x
+    return model, x, unit
 
 
 def _add_le(

@@ -41,7 +41,8 @@ def _feasible(combo: tuple[dict, ...], supply: dict[str, int], reserve: dict[str
     used: dict[str, int] = {}
     groups: set[tuple[str, str]] = set()
     for bid in combo:
-        floor = sum(reserve.get(i, 0.0) * q for i, q in zip(bid["items"], bid["quantities"]))
+        units = zip(bid["items"], bid["quantities"], strict=True)
+        floor = sum(reserve.get(i, 0.0) * q for i, q in units)
         if bid["price"] < floor:
             return False
         if bid["xor_group"] is not None:
@@ -49,7 +50,7 @@ def _feasible(combo: tuple[dict, ...], supply: dict[str, int], reserve: dict[str
             if key in groups:
                 return False
             groups.add(key)
-        for item, qty in zip(bid["items"], bid["quantities"]):
+        for item, qty in zip(bid["items"], bid["quantities"], strict=True):
             used[item] = used.get(item, 0) + qty
             if used[item] > supply.get(item, 1):
                 return False

@@ -7,10 +7,10 @@ import pathlib
 import fsspec
 import polars as pl
 import pytest
-
-import econonexus as enx
 from econonexus.pipelines.cats import parse_cats, write_cats_text
 from econonexus.pipelines.readers import read_source
+
+import econonexus as enx
 
 CATS = """% a comment
 goods 3
@@ -32,7 +32,13 @@ def test_parse_cats_maps_dummy_goods_to_xor_groups() -> None:
     assert bids["agent_id"][0] == bids["agent_id"][1] != bids["agent_id"][2]
     assert bids["_row"].to_list() == [6, 7, 8]
     assert errors.row(0, named=True) | {"reason": ""} == {
-        "source": "f.cats", "row": 9, "market_id": "f", "bid_id": "f:3", "field": "line", "reason": ""}
+        "source": "f.cats",
+        "row": 9,
+        "market_id": "f",
+        "bid_id": "f:3",
+        "field": "line",
+        "reason": "",
+    }
     assert "CATS syntax: price 'x' is not a number" in errors["reason"][0]
 
 
@@ -103,12 +109,20 @@ def test_generators_are_seeded_and_reproducible() -> None:
         enx.generate("regions", goods=10, bids=10, seed=0)  # type: ignore[arg-type]
 
 
-BIDS = pl.DataFrame({"bid_id": ["1", "2"], "agent_id": ["a", "b"], "items": [["x"], ["x", "y"]],
-                     "price": [2.0, 3.0]})
+BIDS = pl.DataFrame(
+    {
+        "bid_id": ["1", "2"],
+        "agent_id": ["a", "b"],
+        "items": [["x"], ["x", "y"]],
+        "price": [2.0, 3.0],
+    }
+)
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".arrow", ".csv", ".csv.gz"])
-def test_every_format_reads_from_local_file_and_memory_urls(suffix: str, tmp_path: pathlib.Path) -> None:
+def test_every_format_reads_from_local_file_and_memory_urls(
+    suffix: str, tmp_path: pathlib.Path
+) -> None:
     for url in (f"file://{tmp_path}/bids{suffix}", f"memory://enx-test/bids{suffix}"):
         _write(BIDS, url, suffix)
         valid, rejected = enx.validate_bids(url)
@@ -129,7 +143,10 @@ def _write(frame: pl.DataFrame, url: str, suffix: str) -> None:
 def test_format_override_and_unknown_extension(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "bids.data"
     BIDS.write_parquet(path)
-    with pytest.raises(enx.SourceReadError, match=r"(?s)cannot tell the format of .*bids.data.*hint: pass `format=`"):
+    with pytest.raises(
+        enx.SourceReadError,
+        match=r"(?s)cannot tell the format of .*bids.data.*hint: pass `format=`",
+    ):
         read_source(str(path))
     assert read_source(str(path), format="parquet").records.height == 2
     with pytest.raises(enx.SourceReadError, match=r"cannot read .* as csv"):

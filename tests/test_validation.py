@@ -4,20 +4,30 @@ from __future__ import annotations
 
 import math
 
+import econonexus.pipelines.items
 import polars as pl
 import pytest
-
-import econonexus as enx
-import econonexus.pipelines.items
 from econonexus.pipelines.normalize import normalize
 from econonexus.pipelines.readers import with_positions
 from econonexus.pipelines.validate import validate
 
-GOOD = {"bid_id": "ok", "agent_id": "a", "market_id": "m", "items": ["x", "y"],
-        "quantities": [1, 1], "price": 3.0, "xor_group": None, "side": "buy"}
+import econonexus as enx
+
+GOOD = {
+    "bid_id": "ok",
+    "agent_id": "a",
+    "market_id": "m",
+    "items": ["x", "y"],
+    "quantities": [1, 1],
+    "price": 3.0,
+    "xor_group": None,
+    "side": "buy",
+}
 
 
-def _check(rows: list[dict], items: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _check(
+    rows: list[dict], items: pl.DataFrame | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     frame = pl.DataFrame(rows, infer_schema_length=None)
     return validate(normalize(with_positions(frame, "t"), "t"), items)
 
@@ -56,10 +66,24 @@ def test_each_rule_rejects_with_its_reason(change: dict, field: str, message: st
 
 
 def test_strings_from_csv_are_parsed_and_bad_cells_named() -> None:
-    rows = [{"bid_id": "1", "agent_id": "a", "items": "x;y", "quantities": "1;1", "price": "2.5",
-             "submitted_at": "2026-11-01T09:00:00Z"},
-            {"bid_id": "2", "agent_id": "a", "items": "x", "quantities": "one", "price": "cheap",
-             "submitted_at": "yesterday"}]
+    rows = [
+        {
+            "bid_id": "1",
+            "agent_id": "a",
+            "items": "x;y",
+            "quantities": "1;1",
+            "price": "2.5",
+            "submitted_at": "2026-11-01T09:00:00Z",
+        },
+        {
+            "bid_id": "2",
+            "agent_id": "a",
+            "items": "x",
+            "quantities": "one",
+            "price": "cheap",
+            "submitted_at": "yesterday",
+        },
+    ]
     valid, rejected = _check(rows)
     assert valid.row(0, named=True)["quantities"] == [1, 1]
     assert valid.row(0, named=True)["market_id"] == "default"
@@ -79,10 +103,14 @@ def test_duplicate_bid_ids_are_all_rejected_and_point_to_the_first() -> None:
 
 def test_unknown_item_and_quantity_above_supply_use_the_items_table() -> None:
     items = enx.pipelines.items.load_items(
-        pl.DataFrame({"market_id": ["m", "m"], "item_id": ["x", "y"], "supply": [2, 1]}))
-    rows = [GOOD, GOOD | {"bid_id": "u", "items": ["x", "z"]},
-            GOOD | {"bid_id": "q", "quantities": [3, 1]},
-            GOOD | {"bid_id": "other-market", "market_id": "n", "items": ["z"], "quantities": [1]}]
+        pl.DataFrame({"market_id": ["m", "m"], "item_id": ["x", "y"], "supply": [2, 1]})
+    )
+    rows = [
+        GOOD,
+        GOOD | {"bid_id": "u", "items": ["x", "z"]},
+        GOOD | {"bid_id": "q", "quantities": [3, 1]},
+        GOOD | {"bid_id": "other-market", "market_id": "n", "items": ["z"], "quantities": [1]},
+    ]
     valid, rejected = _check(rows, items)
     assert sorted(valid["bid_id"].to_list()) == ["ok", "other-market"]
     reasons = _reasons(rejected)
@@ -97,16 +125,27 @@ def test_without_items_table_supply_is_one() -> None:
 
 def test_missing_required_column_names_the_source_and_column() -> None:
     frame = pl.DataFrame({"bid_id": ["1"], "agent_id": ["a"], "items": [["x"]]})
-    with pytest.raises(enx.SourceReadError, match=r"source 't': missing required column\(s\) `price`"):
+    with pytest.raises(
+        enx.SourceReadError, match=r"source 't': missing required column\(s\) `price`"
+    ):
         normalize(with_positions(frame, "t"), "t")
 
 
 @pytest.mark.parametrize(
     ("items", "message"),
     [
-        ({"item_id": ["x"], "supply": [0]}, r"row 1: `supply` expected a whole number >= 1, got '0'"),
-        ({"item_id": ["x"], "supply": ["many"]}, r"`supply` expected a whole number >= 1, got 'many'"),
-        ({"item_id": ["x"], "reserve_price": [-1.0]}, r"`reserve_price` expected a finite number >= 0"),
+        (
+            {"item_id": ["x"], "supply": [0]},
+            r"row 1: `supply` expected a whole number >= 1, got '0'",
+        ),
+        (
+            {"item_id": ["x"], "supply": ["many"]},
+            r"`supply` expected a whole number >= 1, got 'many'",
+        ),
+        (
+            {"item_id": ["x"], "reserve_price": [-1.0]},
+            r"`reserve_price` expected a finite number >= 0",
+        ),
         ({"item_id": ["x", "x"]}, r"duplicate item"),
         ({"supply": [1]}, r"missing required column `item_id`"),
     ],

@@ -5,6 +5,8 @@ The public API is what ``__all__`` lists; every other module is private.
 
 from __future__ import annotations
 
+from econonexus import _config  # noqa: F401  (registers the dask.config defaults)
+from econonexus._api import clear, read_bids, read_cats, read_run, validate_bids
 from econonexus._errors import (
     CatsFormatError,
     EconoNexusError,
@@ -14,8 +16,6 @@ from econonexus._errors import (
     SolverError,
     SourceReadError,
 )
-from econonexus import _config  # noqa: F401  (registers the dask.config defaults)
-from econonexus._api import clear, read_bids, read_cats, read_run, validate_bids
 from econonexus.pipelines.generate import generate
 from econonexus.pipelines.result import ClearingResult
 from econonexus.solvers.schemas import (

@@ -75,8 +75,18 @@ def clear(
     >>> result = econonexus.clear("data/bids.csv", items="data/items.csv")  # doctest: +SKIP
     >>> result.summary.select("market_id", "status", "welfare")  # doctest: +SKIP
     """
-    return clear_batch(source, items=items, client=client, solver=solver, time_limit=time_limit,
-                       gap=gap, run_id=run_id, out=out, format=format, workers=workers)
+    return clear_batch(
+        source,
+        items=items,
+        client=client,
+        solver=solver,
+        time_limit=time_limit,
+        gap=gap,
+        run_id=run_id,
+        out=out,
+        format=format,
+        workers=workers,
+    )
 
 
 def read_bids(source: str | pa.Table | pl.DataFrame, *, format: Format | None = None) -> pa.Table:
@@ -86,7 +96,11 @@ def read_bids(source: str | pa.Table | pl.DataFrame, *, format: Format | None = 
     parsed into bids-schema columns. Use :func:`validate_bids` for the
     checked table.
     """
-    raw = read_source(source, format=format) if isinstance(source, str) else table_source(source, "<table>")
+    raw = (
+        read_source(source, format=format)
+        if isinstance(source, str)
+        else table_source(source, "<table>")
+    )
     return raw.records.to_arrow()
 
 
@@ -109,7 +123,11 @@ def validate_bids(
     format: Format | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Validate one source; return ``(valid, rejected)`` without clearing."""
-    raw = read_source(source, format=format) if isinstance(source, str) else table_source(source, "<table>")
+    raw = (
+        read_source(source, format=format)
+        if isinstance(source, str)
+        else table_source(source, "<table>")
+    )
     item_table = None if items is None else load_items(items)
     valid, rejected = validate(normalize(raw.records, raw.name), item_table)
     errors = raw.errors.drop("market_id")

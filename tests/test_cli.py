@@ -1,0 +1,116 @@
+"""The command line, end to end in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import polars as pl
+import pytest
+
+ROOT = pathlib.Path(__file__).parents[1]
+
+
+def run(*args: str, cwd: pathlib.Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "econonexus.pipelines.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_generate_then_clear_prints_summary_and_location(tmp_path: pathlib.Path) -> None:
+    gen = run(
+        "generate",
+        "--distribution",
+        "paths",
+        "--goods",
+        "40",
+        "--bids",
+        "90",
+        "--seed",
+        "3",
+        "--count",
+        "2",
+        "--out",
+        str(tmp_path / "inst"),
+    )
+    assert gen.returncode == 0, gen.stderr
+    files = sorted((tmp_path / "inst").glob("*.cats"))
+    assert [f.name for f in files] == ["paths-g40-b90-s3.cats", "paths-g40-b90-s4.cats"]
+    done = run(
+        "clear",
+        *map(str, files),
+        "--out",
+        str(tmp_path / "runs"),
+        "--solver",
+        "highs",
+        "--workers",
+        "2",
+        "--run-id",
+        "cli-1",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "| paths-g40-b90-s3 | optimal" in done.stdout
+    assert f"results: {tmp_path / 'runs' / 'cli-1'}" in done.stdout
+    manifest = json.loads((tmp_path / "runs" / "cli-1" / "manifest.json").read_text())
+    assert manifest["config"]["solver"] == "highs"
+    again = run(
+        "clear",
+        *map(str, files),
+        "--out",
+        str(tmp_path / "runs"),
+        "--solver",
+        "highs",
+        "--run-id",
+        "cli-1",
+    )
+    assert again.returncode == 0 and "stored result, not recomputed" in again.stdout
+
+
+def test_demo_clears_the_sample_batch(tmp_path: pathlib.Path) -> None:
+    done = run("demo", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    for market in ("compute", "decay", "paths", "tasks"):
+        assert f"| {market}" in done.stdout
+    assert "8 rejected rows" in done.stdout
+    location = done.stdout.strip().splitlines()[-1].removeprefix("results: ")
+    assert pl.read_parquet(pathlib.Path(location) / "rejected.parquet").height >= 8
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["clear", "missing.csv", "--out", "x"], "cannot read 'missing.csv': file not found"),
+        (
+            ["clear", "data/bids.csv", "--out", "x", "--solver", "gurobi"],
+            "invalid choice: 'gurobi'",
+        ),
+        (["clear", "data/bids.csv"], "the following arguments are required: --out"),
+        (["clear", "data/items.csv", "--out", "x"], "missing required column(s) `bid_id`"),
+        (["demo", "--data", "nowhere"], "hint: run from the repository root"),
+    ],
+)
+def test_bad_usage_and_unreadable_input_exit_2(
+    args: list[str], message: str, tmp_path: pathlib.Path
+) -> None:
+    done = run(*[a if a != "x" else str(tmp_path) for a in args])
+    assert done.returncode == 2
+    assert message in done.stderr
+
+
+def test_failed_run_exits_1(tmp_path: pathlib.Path) -> None:
+    done = run(
+        "clear",
+        str(ROOT / "data" / "decay.cats"),
+        "--out",
+        str(tmp_path),
+        "--scheduler",
+        "tcp://127.0.0.1:9",
+    )
+    assert done.returncode == 1
+    assert "cannot connect to 'tcp://127.0.0.1:9'" in done.stderr

@@ -1,0 +1,61 @@
+"""A worker process killed mid-batch: the batch completes with the same result."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+
+import polars as pl
+import pytest
+from distributed import Client, LocalCluster
+
+import econonexus as enx
+
+pytestmark = pytest.mark.slow
+
+
+def _batch() -> list[pl.DataFrame]:
+    return [
+        enx.generate("uniform", goods=70, bids=350, seed=s, market_id=f"k{s}") for s in range(4)
+    ]
+
+
+def _solving_worker(client: Client, deadline: float) -> str:
+    while time.monotonic() < deadline:
+        for worker, keys in client.processing().items():
+            if any(str(k).startswith("enx-solve") for k in keys):
+                return worker
+        time.sleep(0.02)
+    raise AssertionError("no enx-solve task started in time")
+
+
+def test_killing_a_worker_mid_batch_gives_the_same_result() -> None:
+    bids = _batch()
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        control = enx.clear(bids, client=client)
+        outcome: dict[str, enx.ClearingResult] = {}
+        runner = threading.Thread(target=lambda: outcome.update(r=enx.clear(bids, client=client)))
+        runner.start()
+        victim = _solving_worker(client, time.monotonic() + 60)
+        pids = client.run(os.getpid)
+        os.kill(pids[victim], signal.SIGKILL)
+        runner.join(timeout=300)
+        assert "r" in outcome, "the batch did not complete after the worker was killed"
+        assert victim not in client.scheduler_info()["workers"]  # it really died
+    again = outcome["r"]
+    assert again.summary.drop("run_id", "solve_seconds").equals(
+        control.summary.drop("run_id", "solve_seconds")
+    )
+    assert again.allocations.drop("run_id").equals(control.allocations.drop("run_id"))
