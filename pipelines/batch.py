@@ -59,51 +59,52 @@ def run_batch(
     in :data:`econonexus.pipelines.cats.ERRORS_SCHEMA`.
     """
     token = uuid.uuid4().hex[:12]
+    markets = batch_markets(frame, source_errors)
     [raw] = client.scatter([frame], broadcast=True)
     validated = client.submit(validate, raw, items, key=f"enx-validate-{token}")
-    checked = client.submit(_checked, raw, validated, source_errors, key=f"enx-checked-{token}")
-    rejected, markets = client.gather(checked)
-    plans = {
-        m: client.submit(_plan, validated, items, m, options, key=f"enx-plan-{token}-{i}")
+    rejected = client.submit(_rejected, raw, validated, source_errors, key=f"enx-rejected-{token}")
+    plans = [
+        client.submit(_plan, validated, items, m, options, key=f"enx-plan-{token}-{i}")
         for i, m in enumerate(markets)
-    }
+    ]
     sizes = client.gather(
-        [
-            client.submit(_n_pending, plans[m], key=f"enx-size-{token}-{i}")
-            for i, m in enumerate(markets)
-        ]
+        [client.submit(_n_pending, p, key=f"enx-size-{token}-{i}") for i, p in enumerate(plans)]
     )
-    assembled = []
-    for i, (m, size) in enumerate(zip(markets, sizes, strict=True)):
-        solves = [
-            client.submit(
-                _solve,
-                plans[m],
-                k,
-                options,
-                key=f"enx-solve-{token}-{i}-{k}",
-                retries=options.retries,
-            )
-            for k in range(size)
-        ]
-        assembled.append(
-            client.submit(
-                _assemble,
-                validated,
-                plans[m],
-                rejected_counts(rejected),
-                options,
-                *solves,
-                key=f"enx-assemble-{token}-{i}",
-            )
+    assembled = [
+        client.submit(
+            _assemble,
+            validated,
+            plan,
+            rejected,
+            options,
+            *[
+                client.submit(
+                    _solve,
+                    plan,
+                    k,
+                    options,
+                    key=f"enx-solve-{token}-{i}-{k}",
+                    retries=options.retries,
+                )
+                for k in range(size)
+            ],
+            key=f"enx-assemble-{token}-{i}",
         )
-    results: list[tuple[pl.DataFrame, pl.DataFrame]] = client.gather(assembled)
-    _release([raw, validated, checked, *plans.values(), *assembled])
+        for i, (plan, size) in enumerate(zip(plans, sizes, strict=True))
+    ]
+    results, rejected_rows = client.gather([assembled, rejected])
+    _release([raw, validated, rejected, *plans, *assembled])
     return BatchOutput(
         allocations=_concat([a for a, _ in results], ALLOCATION_COLUMNS),
         summary=_concat([s for _, s in results], SUMMARY_COLUMNS),
-        rejected=rejected,
+        rejected=rejected_rows,
     )
+
+
+def batch_markets(frame: pl.DataFrame, source_errors: pl.DataFrame) -> list[str]:
+    """Return every market named in the batch, valid or not, sorted."""
+    names = pl.concat([frame["market_id"], source_errors["market_id"]]).drop_nulls().unique()
+    return sorted(m for m in names.to_list() if m.strip())
 
 
 ALLOCATION_COLUMNS = pl.Schema(
@@ -137,18 +138,15 @@ SUMMARY_COLUMNS = pl.Schema(
 )
 
 
-def _checked(
+def _rejected(
     raw: pl.DataFrame, validated: tuple[pl.DataFrame, pl.DataFrame], source_errors: pl.DataFrame
-) -> tuple[pl.DataFrame, list[str]]:
-    """Return the rejected rows (with their market) and every market in the batch."""
-    valid, rejected = validated
+) -> pl.DataFrame:
+    """Return every rejected row of the batch with its market."""
     positions = raw.select("_source", "_row", "market_id")
-    rejected = rejected.join(
+    rejected = validated[1].join(
         positions, left_on=["source", "row"], right_on=["_source", "_row"], how="left"
     )
-    rejected = pl.concat([rejected, source_errors.select(rejected.columns)])
-    markets = pl.concat([valid["market_id"], rejected["market_id"]]).drop_nulls().unique().sort()
-    return rejected, [m for m in markets.to_list() if m.strip()]
+    return pl.concat([rejected, source_errors.select(rejected.columns)])
 
 
 def rejected_counts(rejected: pl.DataFrame) -> dict[str, int]:
@@ -192,7 +190,7 @@ def _solve(plan: MarketPlan, k: int, options: BatchOptions) -> ComponentSolution
 def _assemble(
     validated: tuple[pl.DataFrame, pl.DataFrame],
     plan: MarketPlan,
-    n_rejected: dict[str, int],
+    rejected: pl.DataFrame,
     options: BatchOptions,
     *solutions: ComponentSolution,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -210,7 +208,8 @@ def _assemble(
         .select(list(ALLOCATION_COLUMNS))
         .sort("bid_id")
     )
-    summary = _summary_row(outcome, allocations, n_rejected.get(market, 0), options)
+    n_rejected = rejected_counts(rejected).get(market, 0)
+    summary = _summary_row(outcome, allocations, n_rejected, options)
     return allocations, summary
 
 
