@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from distributed import Client, LocalCluster
+from distributed import Client
+
+from econonexus.pipelines.cluster import local_cluster
 
 
 def median_seconds(fn: Callable[[], Any], *, repeats: int) -> tuple[float, Any]:
@@ -41,14 +42,5 @@ def _fmt(value: Any) -> str:
 @contextmanager
 def cluster(n_workers: int) -> Iterator[Client]:
     """A multi-process LocalCluster with one thread per worker."""
-    with (
-        LocalCluster(
-            n_workers=n_workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",
-            silence_logs=logging.ERROR,
-        ) as lc,
-        Client(lc) as c,
-    ):
+    with local_cluster(n_workers=n_workers, dashboard_address=":0") as lc, Client(lc) as c:
         yield c

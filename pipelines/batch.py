@@ -16,14 +16,14 @@ from typing import Any
 import polars as pl
 import pulp
 from distributed import Client, Future
+
+from econonexus._errors import EconoNexusError
 from econonexus.pipelines.validate import validate
 from econonexus.solvers.backends import SolveLimits
 from econonexus.solvers.market import MarketOutcome, MarketPlan, assemble_market, plan_market
 from econonexus.solvers.market import solve_pending as _solve_pending
 from econonexus.solvers.problem import build_problem
 from econonexus.solvers.wdp import ComponentSolution
-
-from econonexus._errors import EconoNexusError
 
 
 @dataclass(frozen=True)

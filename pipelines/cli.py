@@ -12,14 +12,14 @@ import sys
 from collections.abc import Sequence
 
 import polars as pl
+
+from econonexus._errors import EconoNexusError, InputError, RunConflictError
 from econonexus.pipelines.cats import write_cats_text
 from econonexus.pipelines.generate import DISTRIBUTIONS, generate
 from econonexus.pipelines.readers import FORMATS
 from econonexus.pipelines.result import ClearingResult
-from econonexus.pipelines.run import clear_batch
+from econonexus.pipelines.run import clear
 from econonexus.solvers.schemas import SOLVERS
-
-from econonexus._errors import EconoNexusError, InputError, RunConflictError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEMO_SOURCES = ("bids.csv", "paths.parquet", "decay.cats")
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         items = args.items
         if args.command == "demo" and items is None:
             items = str(pathlib.Path(args.data) / "items.csv")
-        result = clear_batch(
+        result = clear(
             sources,
             items=items,
             client=args.scheduler,

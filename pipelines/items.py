@@ -6,10 +6,10 @@ from typing import TypeAlias
 
 import polars as pl
 import pyarrow as pa
-from econonexus.pipelines.readers import Format, read_frame
-from econonexus.solvers.schemas import DEFAULT_MARKET, ITEMS_SCHEMA
 
 from econonexus._errors import InputError
+from econonexus.pipelines.readers import Format, read_frame
+from econonexus.solvers.schemas import DEFAULT_MARKET, ITEMS_SCHEMA
 
 ItemsSource: TypeAlias = str | pa.Table | pl.DataFrame
 

@@ -9,9 +9,9 @@ so validation can say "expected a number, got 'abc'" instead of "missing".
 from __future__ import annotations
 
 import polars as pl
-from econonexus.solvers.schemas import DEFAULT_MARKET
 
 from econonexus._errors import SourceReadError
+from econonexus.solvers.schemas import DEFAULT_MARKET
 
 REQUIRED = ("bid_id", "agent_id", "items", "price")
 OPTIONAL = ("market_id", "quantities", "xor_group", "side", "submitted_at", "signature")

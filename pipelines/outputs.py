@@ -12,14 +12,14 @@ import fsspec
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from econonexus._errors import RunConflictError, SourceReadError
 from econonexus.solvers.schemas import (
     ALLOCATIONS_SCHEMA,
     EVENTS_SCHEMA,
     REJECTED_SCHEMA,
     SUMMARY_SCHEMA,
 )
-
-from econonexus._errors import RunConflictError, SourceReadError
 
 TABLES: dict[str, pa.Schema] = {
     "allocations": ALLOCATIONS_SCHEMA,

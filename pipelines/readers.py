@@ -11,9 +11,9 @@ from typing import Literal, get_args
 import fsspec
 import polars as pl
 import pyarrow as pa
-from econonexus.pipelines.cats import ERRORS_SCHEMA, parse_cats
 
 from econonexus._errors import SourceReadError
+from econonexus.pipelines.cats import ERRORS_SCHEMA, parse_cats
 
 Format = Literal["parquet", "csv", "ipc", "cats"]
 FORMATS: tuple[Format, ...] = get_args(Format)

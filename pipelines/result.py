@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
+
 from econonexus.pipelines.outputs import StoredRun, run_location, write_run
 
 

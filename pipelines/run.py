@@ -13,6 +13,9 @@ from typing import Any, TypeAlias
 import polars as pl
 import pyarrow as pa
 from distributed import Client
+
+from econonexus._config import get_setting
+from econonexus._errors import EconoNexusError, InputError, RunFailedError
 from econonexus.pipelines.batch import BatchOptions, BatchOutput, run_batch
 from econonexus.pipelines.cats import ERRORS_SCHEMA
 from econonexus.pipelines.cluster import connect
@@ -22,9 +25,7 @@ from econonexus.pipelines.outputs import run_location, stored_run_for, write_run
 from econonexus.pipelines.readers import Format, RawSource, read_source, table_source
 from econonexus.pipelines.result import ClearingResult
 from econonexus.solvers.backends import SolveLimits, get_backend
-
-from econonexus._config import get_setting
-from econonexus._errors import EconoNexusError, InputError, RunFailedError
+from econonexus.solvers.schemas import SolverName
 
 BidSource: TypeAlias = str | pa.Table | pl.DataFrame
 _PACKAGES = ("econonexus", "dask", "distributed", "pulp", "highspy", "polars", "pyarrow", "fsspec")
@@ -97,12 +98,12 @@ def config_of(options: BatchOptions) -> dict[str, Any]:
     }
 
 
-def clear_batch(
+def clear(
     source: BidSource | Sequence[BidSource],
     *,
     items: ItemsSource | None = None,
     client: Client | str | None = None,
-    solver: str | None = None,
+    solver: SolverName | None = None,
     time_limit: float | None = None,
     gap: float | None = None,
     run_id: str | None = None,
@@ -110,7 +111,49 @@ def clear_batch(
     format: Format | None = None,
     workers: int | None = None,
 ) -> ClearingResult:
-    """Clear a batch end to end; see :func:`econonexus.clear`."""
+    """Clear a batch of bids on a Dask cluster and return the result.
+
+    Parameters
+    ----------
+    source
+        A path or fsspec URL (Parquet, CSV, Arrow IPC or CATS), a
+        ``pyarrow.Table``, a Polars DataFrame, or a list of them.
+    items
+        Optional items table (URL or table): supply and reserve price per
+        item and market. Without one every item has supply 1 and reserve 0.
+    client
+        A ``distributed.Client``, a scheduler address, or ``None`` (the
+        current client, else a new multi-process ``LocalCluster``).
+    solver
+        MIP backend, ``"cbc"`` or ``"highs"`` (default: setting
+        ``econonexus.solver.backend``).
+    time_limit
+        Seconds per component before the solver stops with its best
+        allocation (status ``time_limit``); ``None`` for no limit.
+    gap
+        Relative MIP gap at which to stop; 0 (default) proves optimality.
+    run_id
+        The run's id; default: UTC time plus a hash of inputs and settings.
+        With ``out``, a stored run of that id and the same inputs is returned
+        without recomputing; with other inputs it is refused.
+    out
+        Where to write ``<out>/<run_id>/``; ``None`` writes nothing.
+    format
+        Override the format implied by the extensions.
+    workers
+        Workers of the ``LocalCluster`` started when no cluster is given.
+
+    Returns
+    -------
+    ClearingResult
+        ``allocations``, ``summary``, ``rejected`` and ``events`` as Polars
+        DataFrames, the ``manifest``, and ``write(url)``.
+
+    Examples
+    --------
+    >>> result = econonexus.clear("data/bids.csv", items="data/items.csv")  # doctest: +SKIP
+    >>> result.summary.select("market_id", "status", "welfare")  # doctest: +SKIP
+    """
     options = make_options(solver=solver, time_limit=time_limit, gap=gap)
     started = _now()
     raw = collect(source, format=format)

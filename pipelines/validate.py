@@ -8,6 +8,7 @@ and the reason, once per broken rule; the other rows clear.
 from __future__ import annotations
 
 import polars as pl
+
 from econonexus.solvers.schemas import BIDS_SCHEMA
 
 _POSITION = ["_source", "_row"]

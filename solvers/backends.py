@@ -14,10 +14,10 @@ from typing import ClassVar, Protocol
 
 import numpy as np
 import pulp
-from econonexus.solvers.problem import FloatArray
-from econonexus.solvers.schemas import SOLVERS, SolverName
 
 from econonexus._errors import InputError, SolverError
+from econonexus.solvers.problem import FloatArray
+from econonexus.solvers.schemas import SOLVERS, SolverName
 
 _SOL_OPTIMAL = 1
 _SOL_FOUND = 2
@@ -35,7 +35,7 @@ class BackendResult:
 
 @dataclass(frozen=True)
 class SolveLimits:
-    """Stopping rules: seconds (``None`` for none), relative gap, solver threads."""
+    """Stopping rules (seconds or ``None``, relative gap) and solver threads."""
 
     time_limit: float | None = None
     gap: float = 0.0
@@ -61,6 +61,31 @@ def _objective(model: pulp.LpProblem) -> float:
     return float(pulp.value(model.objective) or 0.0)
 
 
+def _options(limits: SolveLimits) -> dict[str, object]:
+    """PuLP solver arguments shared by the backends: quiet, limits, exact absolute gap."""
+    return {
+        "msg": False,
+        "timeLimit": limits.time_limit,
+        "gapRel": limits.gap,
+        "gapAbs": 0.0,
+        "threads": limits.threads,
+    }
+
+
+def _outcome(
+    model: pulp.LpProblem, variables: list[pulp.LpVariable], limits: SolveLimits, bound: float
+) -> BackendResult:
+    """Read a solved model: proven when the solver says optimal at gap 0, or the bound meets it."""
+    has_solution = model.sol_status in (_SOL_OPTIMAL, _SOL_FOUND)
+    values = _values(variables) if has_solution else np.zeros(len(variables))
+    objective = _objective(model) if values.any() else 0.0
+    optimal = model.sol_status == _SOL_OPTIMAL
+    if optimal and limits.gap == 0.0:  # proven within the solver's own tolerances
+        return BackendResult(values, True, objective)
+    proven = optimal and bound - objective <= _slack(bound)
+    return BackendResult(values, proven, max(bound, objective))
+
+
 class CbcBackend:
     """COIN-OR CBC, the solver PuLP ships (run as a subprocess)."""
 
@@ -70,23 +95,10 @@ class CbcBackend:
     def solve(
         self, model: pulp.LpProblem, variables: list[pulp.LpVariable], limits: SolveLimits
     ) -> BackendResult:
-        cmd = pulp.PULP_CBC_CMD(
-            msg=False,
-            timeLimit=limits.time_limit,
-            gapRel=limits.gap,
-            gapAbs=0.0,
-            threads=limits.threads,
-        )
-        model.solve(cmd)
-        if model.sol_status not in (_SOL_OPTIMAL, _SOL_FOUND):
-            for v in variables:
-                v.varValue = 0.0
-        values = _values(variables)
-        objective = _objective(model) if values.any() else 0.0
+        model.solve(pulp.PULP_CBC_CMD(**_options(limits)))
         if model.sol_status == _SOL_OPTIMAL and limits.gap == 0.0:
-            return BackendResult(values, True, objective)
-        bound = self._relaxation_bound(model)
-        return BackendResult(values, bound - objective <= _slack(bound), max(bound, objective))
+            return _outcome(model, variables, limits, bound=np.inf)
+        return _outcome(model, variables, limits, bound=self._relaxation_bound(model))
 
     @staticmethod
     def _relaxation_bound(model: pulp.LpProblem) -> float:
@@ -105,26 +117,11 @@ class HighsBackend:
     def solve(
         self, model: pulp.LpProblem, variables: list[pulp.LpVariable], limits: SolveLimits
     ) -> BackendResult:
-        cmd = pulp.HiGHS(
-            msg=False,
-            timeLimit=limits.time_limit,
-            gapRel=limits.gap,
-            gapAbs=0.0,
-            threads=limits.threads,
-        )
-        model.solve(cmd)
-        has_solution = model.sol_status in (_SOL_OPTIMAL, _SOL_FOUND)
-        values = _values(variables) if has_solution else np.zeros(len(variables))
-        objective = _objective(model) if has_solution else 0.0
-        info = model.solverModel.getInfo()
-        bound = -float(info.mip_dual_bound)  # HiGHS minimises the negated objective
+        model.solve(pulp.HiGHS(**_options(limits)))
+        bound = -float(model.solverModel.getInfo().mip_dual_bound)  # HiGHS minimises -objective
         if not np.isfinite(bound):
             bound = float(sum(c for c in model.objective.values() if c > 0))
-        optimal = model.sol_status == _SOL_OPTIMAL
-        if optimal and limits.gap == 0.0:  # proven within HiGHS's own tolerances
-            return BackendResult(values, True, objective)
-        proven = optimal and bound - objective <= _slack(bound)
-        return BackendResult(values, proven, max(bound, objective))
+        return _outcome(model, variables, limits, bound)
 
 
 def _slack(bound: float) -> float:

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from econonexus.solvers.problem import IntArray, MarketProblem
 from scipy.sparse.csgraph import connected_components
+
+from econonexus.solvers.problem import IntArray, MarketProblem
 
 _TOLERANCE = 1e-9
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from econonexus.solvers.backends import SolveLimits
 from econonexus.solvers.components import partition
 from econonexus.solvers.problem import MarketProblem

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pulp
+
 from econonexus.solvers.backends import SolveLimits, get_backend
 from econonexus.solvers.problem import IntArray, MarketProblem
 from econonexus.solvers.schemas import Status
@@ -97,9 +98,10 @@ def build_model(problem: MarketProblem) -> tuple[pulp.LpProblem, list[pulp.LpVar
     The objective is counted in units of the largest tie term, so the tie
     terms differ by far more than the solvers' absolute tolerances (about
     1e-7); multiply the model's objective by the unit for currency.
+    Variable names are zero-padded because PuLP orders columns by name.
     """
     model = pulp.LpProblem("wdp", pulp.LpMaximize)
-    x = [pulp.LpVariable(f"x{i}", cat=pulp.LpBinary) for i in range(problem.n_bids)]
+    x = [pulp.LpVariable(f"x{i:07d}", cat=pulp.LpBinary) for i in range(problem.n_bids)]
     unit = float(problem.tie.max()) if problem.n_bids and problem.tie.max() > 0 else 1.0
     weights = (problem.price + problem.tie) / unit
     model.setObjective(pulp.LpAffineExpression(zip(x, weights.tolist(), strict=True)))

@@ -7,10 +7,10 @@ import pathlib
 import fsspec
 import polars as pl
 import pytest
-from econonexus.pipelines.cats import parse_cats, write_cats_text
-from econonexus.pipelines.readers import read_source
 
 import econonexus as enx
+from econonexus.pipelines.cats import parse_cats, write_cats_text
+from econonexus.pipelines.readers import read_source
 
 CATS = """% a comment
 goods 3

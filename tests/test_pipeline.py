@@ -9,9 +9,9 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 from distributed import Client
-from econonexus.pipelines.cats import write_cats_text
 
 import econonexus as enx
+from econonexus.pipelines.cats import write_cats_text
 from tests.oracle import brute_force
 
 DATA = pathlib.Path(__file__).parents[1] / "data"

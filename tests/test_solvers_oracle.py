@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+
 from econonexus.solvers.components import eligible_bids
 from econonexus.solvers.market import clear_market
 from econonexus.solvers.problem import build_problem, priority_key, tie_weight
 from econonexus.solvers.wdp import solve_component
-from hypothesis import HealthCheck, given, settings
-
 from tests.oracle import brute_force
 from tests.strategies import markets
 

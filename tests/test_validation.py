@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import math
 
-import econonexus.pipelines.items
 import polars as pl
 import pytest
+
+import econonexus as enx
+import econonexus.pipelines.items
 from econonexus.pipelines.normalize import normalize
 from econonexus.pipelines.readers import with_positions
 from econonexus.pipelines.validate import validate
-
-import econonexus as enx
 
 GOOD = {
     "bid_id": "ok",

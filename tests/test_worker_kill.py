@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import threading
@@ -10,9 +9,10 @@ import time
 
 import polars as pl
 import pytest
-from distributed import Client, LocalCluster
+from distributed import Client
 
 import econonexus as enx
+from econonexus.pipelines.cluster import local_cluster
 
 pytestmark = pytest.mark.slow
 
@@ -35,13 +35,7 @@ def _solving_worker(client: Client, deadline: float) -> str:
 def test_killing_a_worker_mid_batch_gives_the_same_result() -> None:
     bids = _batch()
     with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",
-            silence_logs=logging.ERROR,
-        ) as cluster,
+        local_cluster(n_workers=2, dashboard_address=":0") as cluster,
         Client(cluster) as client,
     ):
         control = enx.clear(bids, client=client)
