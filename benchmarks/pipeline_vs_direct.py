@@ -34,8 +34,11 @@ INSTANCES = [
     ("uniform", 70, 350, 1),
     ("uniform", 70, 350, 2),
     ("uniform", 80, 400, 1),
+    ("uniform", 80, 400, 2),
     ("weighted-random", 100, 500, 1),
     ("weighted-random", 100, 500, 2),
+    ("weighted-random", 110, 550, 3),
+    ("weighted-random", 120, 600, 4),
 ]
 
 

@@ -67,6 +67,11 @@ def run_batch(
         client.submit(_plan, validated, items, m, options, key=f"enx-plan-{token}-{i}")
         for i, m in enumerate(markets)
     ]
+    # The largest component (k=0) starts as soon as its plan exists; the count
+    # of the others needs one round trip to the client.
+    first = [
+        _submit_solve(client, plan, 0, options, f"{token}-{i}") for i, plan in enumerate(plans)
+    ]
     sizes = client.gather(
         [client.submit(_n_pending, p, key=f"enx-size-{token}-{i}") for i, p in enumerate(plans)]
     )
@@ -77,23 +82,14 @@ def run_batch(
             plan,
             rejected,
             options,
-            *[
-                client.submit(
-                    _solve,
-                    plan,
-                    k,
-                    options,
-                    key=f"enx-solve-{token}-{i}-{k}",
-                    retries=options.retries,
-                )
-                for k in range(size)
-            ],
+            *([head] if size else []),
+            *[_submit_solve(client, plan, k, options, f"{token}-{i}") for k in range(1, size)],
             key=f"enx-assemble-{token}-{i}",
         )
-        for i, (plan, size) in enumerate(zip(plans, sizes, strict=True))
+        for i, (plan, head, size) in enumerate(zip(plans, first, sizes, strict=True))
     ]
     results, rejected_rows = client.gather([assembled, rejected])
-    _release([raw, validated, rejected, *plans, *assembled])
+    _release([raw, validated, rejected, *plans, *first, *assembled])
     return BatchOutput(
         allocations=_concat([a for a, _ in results], ALLOCATION_COLUMNS),
         summary=_concat([s for _, s in results], SUMMARY_COLUMNS),
@@ -171,7 +167,18 @@ def _n_pending(plan: MarketPlan) -> int:
     return len(plan.pending)
 
 
-def _solve(plan: MarketPlan, k: int, options: BatchOptions) -> ComponentSolution:
+def _submit_solve(
+    client: Client, plan: Future[Any], k: int, options: BatchOptions, tag: str
+) -> Future[Any]:
+    return client.submit(
+        _solve, plan, k, options, key=f"enx-solve-{tag}-{k}", retries=options.retries
+    )
+
+
+def _solve(plan: MarketPlan, k: int, options: BatchOptions) -> ComponentSolution | None:
+    """Solve MIP component ``k`` of ``plan``; ``None`` if the plan has no such component."""
+    if k >= len(plan.pending):
+        return None
     try:
         return _solve_pending(plan, k, solver=options.solver, limits=options.limits)
     except (EconoNexusError, pulp.PulpSolverError) as exc:
