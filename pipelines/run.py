@@ -1,13 +1,9 @@
-"""One clearing run: collect sources, clear on Dask, stamp, record events, write."""
+"""One clearing run: collect sources, check options, clear on Dask, stamp, write."""
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-import json
-import platform
+import dataclasses
 from collections.abc import Sequence
-from importlib import metadata
 from typing import Any, TypeAlias
 
 import polars as pl
@@ -23,12 +19,12 @@ from econonexus.pipelines.items import ItemsSource, load_items
 from econonexus.pipelines.normalize import normalize
 from econonexus.pipelines.outputs import run_location, stored_run_for, write_run
 from econonexus.pipelines.readers import Format, RawSource, read_source, table_source
+from econonexus.pipelines.records import fingerprint, now, run_events, run_manifest
 from econonexus.pipelines.result import ClearingResult
 from econonexus.solvers.backends import SolveLimits, get_backend
 from econonexus.solvers.schemas import SolverName
 
 BidSource: TypeAlias = str | pa.Table | pl.DataFrame
-_PACKAGES = ("econonexus", "dask", "distributed", "pulp", "highspy", "polars", "pyarrow", "fsspec")
 
 
 def collect(
@@ -71,31 +67,6 @@ def make_options(
         tie_epsilon=float(get_setting("solver.tie-epsilon")),
         retries=int(get_setting("retries")),
     )
-
-
-def fingerprint(raw: list[RawSource], items: pl.DataFrame | None, options: BatchOptions) -> str:
-    """Hash of the inputs' contents and the settings that decide the result."""
-    h = hashlib.sha256()
-    for source in raw:
-        h.update(source.sha256.encode())
-    if items is not None:
-        h.update(items.hash_rows(seed=0).to_numpy().tobytes())
-    h.update(json.dumps(config_of(options), sort_keys=True).encode())
-    return h.hexdigest()[:16]
-
-
-def config_of(options: BatchOptions) -> dict[str, Any]:
-    """The settings recorded in the manifest."""
-    return {
-        "solver": options.solver,
-        "time_limit": options.limits.time_limit,
-        "gap": options.limits.gap,
-        "threads": options.limits.threads,
-        "enumerate_max_bids": options.enumerate_max,
-        "tie_epsilon": options.tie_epsilon,
-        "format": "combinatorial",
-        "payment_rule": "pay-as-bid",
-    }
 
 
 def clear(
@@ -155,12 +126,12 @@ def clear(
     >>> result.summary.select("market_id", "status", "welfare")  # doctest: +SKIP
     """
     options = make_options(solver=solver, time_limit=time_limit, gap=gap)
-    started = _now()
+    started = now()
     raw = collect(source, format=format)
     item_table = None if items is None else load_items(items)
-    print_ = fingerprint(raw, item_table, options)
-    run_id = run_id or f"{started.strftime('%Y%m%dT%H%M%SZ')}-{print_[:8]}"
-    if out is not None and (stored := stored_run_for(out, run_id, print_)) is not None:
+    digest = fingerprint(raw, item_table, options)
+    run_id = run_id or f"{started.strftime('%Y%m%dT%H%M%SZ')}-{digest[:8]}"
+    if out is not None and (stored := stored_run_for(out, run_id, digest)) is not None:
         return ClearingResult.from_stored(stored)
     frame = pl.concat([normalize(s.records, s.name) for s in raw], how="vertical_relaxed")
     errors = pl.concat([s.errors for s in raw]).cast(ERRORS_SCHEMA)  # type: ignore[arg-type]
@@ -173,25 +144,13 @@ def clear(
         raise RunFailedError(
             f"run {run_id!r} failed, nothing was written: {type(exc).__name__}: {exc}"
         ) from exc
-    manifest = _manifest(run_id, print_, raw, items, options, output, started)
+    manifest = run_manifest(run_id, digest, raw, items, options, output, started)
     result = _stamp(run_id, output, manifest)
     if out is not None:
         location = run_location(out, run_id)
         write_run(location, result.tables, manifest)
-        result = ClearingResult(
-            run_id,
-            result.allocations,
-            result.summary,
-            result.rejected,
-            result.events,
-            manifest,
-            location,
-        )
+        result = dataclasses.replace(result, location=location)
     return result
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _stamp(run_id: str, output: BatchOutput, manifest: dict[str, Any]) -> ClearingResult:
@@ -202,98 +161,6 @@ def _stamp(run_id: str, output: BatchOutput, manifest: dict[str, Any]) -> Cleari
         output.allocations.select(run, pl.all()).sort("market_id", "bid_id"),
         output.summary.select(run, pl.all()).sort("market_id"),
         rejected.select(run, pl.all()),
-        _events(run_id, output, manifest),
+        run_events(run_id, output, manifest),
         manifest,
     )
-
-
-def _events(run_id: str, output: BatchOutput, manifest: dict[str, Any]) -> pl.DataFrame:
-    rows: list[dict[str, Any]] = [
-        {
-            "kind": "run_started",
-            "market_id": None,
-            "payload": {"inputs": [i["source"] for i in manifest["inputs"]]},
-        }
-    ]
-    for m in output.summary.iter_rows(named=True):
-        rows.append(
-            {
-                "kind": "market_cleared",
-                "market_id": m["market_id"],
-                "payload": {
-                    k: m[k]
-                    for k in ("status", "n_bids", "n_winners", "welfare", "revenue", "bound", "gap")
-                },
-            }
-        )
-    rows.append(
-        {
-            "kind": "run_finished",
-            "market_id": None,
-            "payload": {
-                "status": manifest["status"],
-                "markets": output.summary.height,
-                "rejected_rows": output.rejected.select("source", "row").n_unique(),
-            },
-        }
-    )
-    now = _now()
-    return pl.DataFrame(
-        [
-            {
-                "run_id": run_id,
-                "seq": i,
-                "time": now,
-                "kind": r["kind"],
-                "market_id": r["market_id"],
-                "agent_id": None,
-                "payload": json.dumps(r["payload"], sort_keys=True),
-            }
-            for i, r in enumerate(rows)
-        ],
-        schema={
-            "run_id": pl.String,
-            "seq": pl.Int64,
-            "time": pl.Datetime("us", "UTC"),
-            "kind": pl.String,
-            "market_id": pl.String,
-            "agent_id": pl.String,
-            "payload": pl.String,
-        },
-    )
-
-
-def _manifest(
-    run_id: str,
-    print_: str,
-    raw: list[RawSource],
-    items: ItemsSource | None,
-    options: BatchOptions,
-    output: BatchOutput,
-    started: dt.datetime,
-) -> dict[str, Any]:
-    failed = output.summary.filter(pl.col("status") == "error").height
-    return {
-        "run_id": run_id,
-        "fingerprint": print_,
-        "status": "completed_with_errors" if failed else "completed",
-        "inputs": [
-            {"source": s.name, "sha256": s.sha256, "rows": s.records.height + s.errors.height}
-            for s in raw
-        ],
-        "items": items if isinstance(items, str) else ("<table>" if items is not None else None),
-        "config": config_of(options),
-        "versions": {"python": platform.python_version(), **_versions()},
-        "started_at": started.isoformat(),
-        "finished_at": _now().isoformat(),
-    }
-
-
-def _versions() -> dict[str, str]:
-    found = {}
-    for name in _PACKAGES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = "not installed"
-    return found

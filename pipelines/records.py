@@ -1,0 +1,140 @@
+"""A run's records: the fingerprint of its inputs, its manifest and its audit events."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import platform
+from importlib import metadata
+from typing import Any
+
+import polars as pl
+
+from econonexus.pipelines.batch import BatchOptions, BatchOutput
+from econonexus.pipelines.items import ItemsSource
+from econonexus.pipelines.readers import RawSource
+
+_PACKAGES = ("econonexus", "dask", "distributed", "pulp", "highspy", "polars", "pyarrow", "fsspec")
+
+
+def now() -> dt.datetime:
+    """The current UTC time."""
+    return dt.datetime.now(dt.UTC)
+
+
+def fingerprint(raw: list[RawSource], items: pl.DataFrame | None, options: BatchOptions) -> str:
+    """Hash of the inputs' contents and the settings that decide the result."""
+    h = hashlib.sha256()
+    for source in raw:
+        h.update(source.sha256.encode())
+    if items is not None:
+        h.update(items.hash_rows(seed=0).to_numpy().tobytes())
+    h.update(json.dumps(config_of(options), sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
+def config_of(options: BatchOptions) -> dict[str, Any]:
+    """The settings recorded in the manifest."""
+    return {
+        "solver": options.solver,
+        "time_limit": options.limits.time_limit,
+        "gap": options.limits.gap,
+        "threads": options.limits.threads,
+        "enumerate_max_bids": options.enumerate_max,
+        "tie_epsilon": options.tie_epsilon,
+        "format": "combinatorial",
+        "payment_rule": "pay-as-bid",
+    }
+
+
+def run_events(run_id: str, output: BatchOutput, manifest: dict[str, Any]) -> pl.DataFrame:
+    rows: list[dict[str, Any]] = [
+        {
+            "kind": "run_started",
+            "market_id": None,
+            "payload": {"inputs": [i["source"] for i in manifest["inputs"]]},
+        }
+    ]
+    for m in output.summary.iter_rows(named=True):
+        rows.append(
+            {
+                "kind": "market_cleared",
+                "market_id": m["market_id"],
+                "payload": {
+                    k: m[k]
+                    for k in ("status", "n_bids", "n_winners", "welfare", "revenue", "bound", "gap")
+                },
+            }
+        )
+    rows.append(
+        {
+            "kind": "run_finished",
+            "market_id": None,
+            "payload": {
+                "status": manifest["status"],
+                "markets": output.summary.height,
+                "rejected_rows": output.rejected.select("source", "row").n_unique(),
+            },
+        }
+    )
+    stamp = now()
+    return pl.DataFrame(
+        [
+            {
+                "run_id": run_id,
+                "seq": i,
+                "time": stamp,
+                "kind": r["kind"],
+                "market_id": r["market_id"],
+                "agent_id": None,
+                "payload": json.dumps(r["payload"], sort_keys=True),
+            }
+            for i, r in enumerate(rows)
+        ],
+        schema={
+            "run_id": pl.String,
+            "seq": pl.Int64,
+            "time": pl.Datetime("us", "UTC"),
+            "kind": pl.String,
+            "market_id": pl.String,
+            "agent_id": pl.String,
+            "payload": pl.String,
+        },
+    )
+
+
+def run_manifest(
+    run_id: str,
+    digest: str,
+    raw: list[RawSource],
+    items: ItemsSource | None,
+    options: BatchOptions,
+    output: BatchOutput,
+    started: dt.datetime,
+) -> dict[str, Any]:
+    failed = output.summary.filter(pl.col("status") == "error").height
+    return {
+        "run_id": run_id,
+        "fingerprint": digest,
+        "status": "completed_with_errors" if failed else "completed",
+        "inputs": [
+            {"source": s.name, "sha256": s.sha256, "rows": s.records.height + s.errors.height}
+            for s in raw
+        ],
+        "items": items if isinstance(items, str) else ("<table>" if items is not None else None),
+        "config": config_of(options),
+        "versions": {"python": platform.python_version(), **_versions()},
+        "started_at": started.isoformat(),
+        "finished_at": now().isoformat(),
+    }
+
+
+def _versions() -> dict[str, str]:
+    found = {}
+    for name in _PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
