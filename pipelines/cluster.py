@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import dask.config
 from distributed import Client, LocalCluster, get_client
 
 from econonexus._config import get_setting
@@ -58,8 +59,21 @@ def local_cluster(*, n_workers: int | None = None, **kwargs: Any) -> Iterator[Lo
         "silence_logs": logging.ERROR,
     }
     options.update(kwargs)
-    with LocalCluster(**options) as cluster:
+    with dask.config.set(_solver_friendly_environ()), LocalCluster(**options) as cluster:
         yield cluster
+
+
+def _solver_friendly_environ() -> dict[str, Any]:
+    """Dask settings for the workers' processes, applied when they are spawned.
+
+    Dask starts workers with ``MALLOC_TRIM_THRESHOLD_=65536`` so that freed
+    memory goes back to the OS; CBC and HiGHS allocate and free heavily during
+    branch and bound and measured 5-30% slower under it. Setting
+    ``cluster.malloc-trim-threshold`` to null (the default) leaves glibc's own
+    threshold; a number restores Dask's behaviour.
+    """
+    key = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
+    return {key: get_setting("cluster.malloc-trim-threshold")}
 
 
 @contextmanager
