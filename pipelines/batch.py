@@ -23,6 +23,7 @@ from econonexus.solvers.backends import SolveLimits
 from econonexus.solvers.market import MarketOutcome, MarketPlan, assemble_market, plan_market
 from econonexus.solvers.market import solve_pending as _solve_pending
 from econonexus.solvers.problem import build_problem
+from econonexus.solvers.schemas import ALLOCATIONS_SCHEMA, SUMMARY_SCHEMA, polars_schema
 from econonexus.solvers.wdp import ComponentSolution
 
 
@@ -80,7 +81,6 @@ def run_batch(
             _assemble,
             validated,
             plan,
-            rejected,
             options,
             *([head] if size else []),
             *[_submit_solve(client, plan, k, options, f"{token}-{i}") for k in range(1, size)],
@@ -90,9 +90,13 @@ def run_batch(
     ]
     results, rejected_rows = client.gather([assembled, rejected])
     _release([raw, validated, rejected, *plans, *first, *assembled])
+    counts = rejected_counts(rejected_rows)
+    summary = _concat([s for _, s in results], SUMMARY_COLUMNS).with_columns(
+        n_rejected=pl.col("market_id").replace_strict(counts, default=0, return_dtype=pl.Int64)
+    )
     return BatchOutput(
         allocations=_concat([a for a, _ in results], ALLOCATION_COLUMNS),
-        summary=_concat([s for _, s in results], SUMMARY_COLUMNS),
+        summary=summary,
         rejected=rejected_rows,
     )
 
@@ -103,35 +107,8 @@ def batch_markets(frame: pl.DataFrame, source_errors: pl.DataFrame) -> list[str]
     return sorted(m for m in names.to_list() if m.strip())
 
 
-ALLOCATION_COLUMNS = pl.Schema(
-    {
-        "market_id": pl.String(),
-        "bid_id": pl.String(),
-        "agent_id": pl.String(),
-        "won": pl.Boolean(),
-        "payment": pl.Float64(),
-        "price": pl.Float64(),
-        "items": pl.List(pl.String()),
-    }
-)
-SUMMARY_COLUMNS = pl.Schema(
-    {
-        "market_id": pl.String(),
-        "format": pl.String(),
-        "payment_rule": pl.String(),
-        "status": pl.String(),
-        "n_bids": pl.Int64(),
-        "n_rejected": pl.Int64(),
-        "n_winners": pl.Int64(),
-        "welfare": pl.Float64(),
-        "revenue": pl.Float64(),
-        "bound": pl.Float64(),
-        "gap": pl.Float64(),
-        "solver": pl.String(),
-        "solve_seconds": pl.Float64(),
-        "components": pl.Int64(),
-    }
-)
+ALLOCATION_COLUMNS = polars_schema(ALLOCATIONS_SCHEMA, drop=("run_id",))
+SUMMARY_COLUMNS = polars_schema(SUMMARY_SCHEMA, drop=("run_id",))
 
 
 def _rejected(
@@ -197,7 +174,6 @@ def _solve(plan: MarketPlan, k: int, options: BatchOptions) -> ComponentSolution
 def _assemble(
     validated: tuple[pl.DataFrame, pl.DataFrame],
     plan: MarketPlan,
-    rejected: pl.DataFrame,
     options: BatchOptions,
     *solutions: ComponentSolution,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -215,14 +191,13 @@ def _assemble(
         .select(list(ALLOCATION_COLUMNS))
         .sort("bid_id")
     )
-    n_rejected = rejected_counts(rejected).get(market, 0)
-    summary = _summary_row(outcome, allocations, n_rejected, options)
-    return allocations, summary
+    return allocations, _summary_row(outcome, allocations, options)
 
 
 def _summary_row(
-    outcome: MarketOutcome, allocations: pl.DataFrame, n_rejected: int, options: BatchOptions
+    outcome: MarketOutcome, allocations: pl.DataFrame, options: BatchOptions
 ) -> pl.DataFrame:
+    """One summary row; ``n_rejected`` is filled in once the batch's rejections are counted."""
     uses_mip = any(m != "enumerate" for m in outcome.methods)
     row = {
         "market_id": outcome.problem.market_id,
@@ -230,7 +205,7 @@ def _summary_row(
         "payment_rule": "pay-as-bid",
         "status": outcome.status,
         "n_bids": allocations.height,
-        "n_rejected": n_rejected,
+        "n_rejected": 0,
         "n_winners": int(allocations["won"].sum()),
         "welfare": outcome.welfare,
         "revenue": float(allocations["payment"].sum()),

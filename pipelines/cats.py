@@ -15,18 +15,10 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from econonexus._errors import CatsFormatError, InputError
+from econonexus.solvers.schemas import REJECTED_SCHEMA, polars_schema
 
 _HEADERS = ("goods", "bids", "dummy")
-ERRORS_SCHEMA = pl.Schema(
-    {
-        "source": pl.String(),
-        "row": pl.Int64(),
-        "market_id": pl.String(),
-        "bid_id": pl.String(),
-        "field": pl.String(),
-        "reason": pl.String(),
-    }
-)
+ERRORS_SCHEMA = polars_schema(REJECTED_SCHEMA, drop=("run_id",), extra={"market_id": pl.String()})
 """Line errors of a source, in the rejected table's column names plus ``market_id``."""
 
 

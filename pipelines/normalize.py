@@ -45,7 +45,7 @@ def normalize(records: pl.DataFrame, source: str) -> pl.DataFrame:
     )
     return (
         frame.select(
-            *[_as_string(frame, c) for c in _STRINGS],
+            *[_as_string(c) for c in _STRINGS],
             pl.col("market_id").cast(pl.String).fill_null(DEFAULT_MARKET).alias("market_id_filled"),
             _as_list(frame, "items", pl.String).alias("items"),
             _as_list(frame, "quantities", pl.Int64).alias("quantities"),
@@ -62,7 +62,7 @@ def normalize(records: pl.DataFrame, source: str) -> pl.DataFrame:
     )
 
 
-def _as_string(frame: pl.DataFrame, name: str) -> pl.Expr:
+def _as_string(name: str) -> pl.Expr:
     return pl.col(name).cast(pl.String, strict=False).alias(name)
 
 

@@ -12,7 +12,7 @@ import fsspec
 import polars as pl
 import pyarrow as pa
 
-from econonexus._errors import SourceReadError
+from econonexus._errors import InputError, SourceReadError
 from econonexus.pipelines.cats import ERRORS_SCHEMA, parse_cats
 
 Format = Literal["parquet", "csv", "ipc", "cats"]
@@ -70,8 +70,23 @@ def read_bytes(url: str) -> bytes:
     return data
 
 
-def read_source(url: str, *, format: Format | None = None) -> RawSource:
+def read_any(
+    source: str | pa.Table | pl.DataFrame, *, name: str, format: Format | None = None
+) -> RawSource:
+    """Read a URL with :func:`read_source`, or wrap a table (called ``name``) as a source."""
+    if isinstance(source, str):
+        return read_source(source, format=format)
+    if isinstance(source, pa.Table | pl.DataFrame):
+        return table_source(source, name)
+    raise InputError(f"`source`: expected a path/URL or a table, got {type(source).__name__}")
+
+
+def read_source(
+    url: str, *, format: Format | None = None, market_id: str | None = None
+) -> RawSource:
     """Read one bid source into a :class:`RawSource`.
+
+    A CATS file is one market, named ``market_id`` or else the file name's stem.
 
     Raises
     ------
@@ -84,7 +99,7 @@ def read_source(url: str, *, format: Format | None = None) -> RawSource:
     digest = hashlib.sha256(data).hexdigest()
     if fmt == "cats":
         text = _decode(url, data)
-        market = pathlib.PurePosixPath(url.split("?")[0]).name.split(".")[0]
+        market = market_id or pathlib.PurePosixPath(url.split("?")[0]).name.split(".")[0]
         records, errors = parse_cats(text, source=url, market_id=market)
         return RawSource(url, records, errors, digest)
     frame = _read_table(url, fmt, data)

@@ -14,6 +14,7 @@ import polars as pl
 from econonexus.pipelines.batch import BatchOptions, BatchOutput
 from econonexus.pipelines.items import ItemsSource
 from econonexus.pipelines.readers import RawSource
+from econonexus.solvers.schemas import EVENTS_SCHEMA, polars_schema
 
 _PACKAGES = ("econonexus", "dask", "distributed", "pulp", "highspy", "polars", "pyarrow", "fsspec")
 
@@ -92,15 +93,7 @@ def run_events(run_id: str, output: BatchOutput, manifest: dict[str, Any]) -> pl
             }
             for i, r in enumerate(rows)
         ],
-        schema={
-            "run_id": pl.String,
-            "seq": pl.Int64,
-            "time": pl.Datetime("us", "UTC"),
-            "kind": pl.String,
-            "market_id": pl.String,
-            "agent_id": pl.String,
-            "payload": pl.String,
-        },
+        schema=polars_schema(EVENTS_SCHEMA),
     )
 
 

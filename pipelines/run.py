@@ -18,7 +18,7 @@ from econonexus.pipelines.cluster import connect
 from econonexus.pipelines.items import ItemsSource, load_items
 from econonexus.pipelines.normalize import normalize
 from econonexus.pipelines.outputs import run_location, stored_run_for, write_run
-from econonexus.pipelines.readers import Format, RawSource, read_source, table_source
+from econonexus.pipelines.readers import Format, RawSource, read_any
 from econonexus.pipelines.records import fingerprint, now, run_events, run_manifest
 from econonexus.pipelines.result import ClearingResult
 from econonexus.solvers.backends import SolveLimits, get_backend
@@ -34,15 +34,7 @@ def collect(
     sources = [source] if isinstance(source, str | pa.Table | pl.DataFrame) else list(source)
     if not sources:
         raise InputError("`source`: expected at least one bid source, got none")
-    raw = []
-    for i, s in enumerate(sources):
-        if isinstance(s, str):
-            raw.append(read_source(s, format=format))
-        elif isinstance(s, pa.Table | pl.DataFrame):
-            raw.append(table_source(s, f"<table {i}>"))
-        else:
-            raise InputError(f"`source`: expected a path/URL or a table, got {type(s).__name__}")
-    return raw
+    return [read_any(s, name=f"<table {i}>", format=format) for i, s in enumerate(sources)]
 
 
 def make_options(

@@ -9,18 +9,10 @@ from __future__ import annotations
 
 import polars as pl
 
-from econonexus.solvers.schemas import BIDS_SCHEMA
+from econonexus.solvers.schemas import BIDS_SCHEMA, REJECTED_SCHEMA, polars_schema
 
 _POSITION = ["_source", "_row"]
-REJECTED_COLUMNS = pl.Schema(
-    {
-        "source": pl.String,
-        "row": pl.Int64,
-        "bid_id": pl.String,
-        "field": pl.String,
-        "reason": pl.String,
-    }
-)
+REJECTED_COLUMNS = polars_schema(REJECTED_SCHEMA, drop=("run_id",))
 
 
 def _blank(name: str) -> pl.Expr:

@@ -9,6 +9,7 @@ time limit).
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
@@ -73,15 +74,22 @@ def _options(limits: SolveLimits) -> dict[str, object]:
 
 
 def _outcome(
-    model: pulp.LpProblem, variables: list[pulp.LpVariable], limits: SolveLimits, bound: float
+    model: pulp.LpProblem,
+    variables: list[pulp.LpVariable],
+    limits: SolveLimits,
+    upper_bound: Callable[[pulp.LpProblem], float],
 ) -> BackendResult:
-    """Read a solved model: proven when the solver says optimal at gap 0, or the bound meets it."""
+    """Read a solved model: proven when the solver says optimal at gap 0, or the bound meets it.
+
+    ``upper_bound`` is asked only when optimality is not already proven.
+    """
     has_solution = model.sol_status in (_SOL_OPTIMAL, _SOL_FOUND)
     values = _values(variables) if has_solution else np.zeros(len(variables))
     objective = _objective(model) if values.any() else 0.0
     optimal = model.sol_status == _SOL_OPTIMAL
     if optimal and limits.gap == 0.0:  # proven within the solver's own tolerances
         return BackendResult(values, True, objective)
+    bound = upper_bound(model)
     proven = optimal and bound - objective <= _slack(bound)
     return BackendResult(values, proven, max(bound, objective))
 
@@ -96,9 +104,7 @@ class CbcBackend:
         self, model: pulp.LpProblem, variables: list[pulp.LpVariable], limits: SolveLimits
     ) -> BackendResult:
         model.solve(pulp.PULP_CBC_CMD(**_options(limits)))
-        if model.sol_status == _SOL_OPTIMAL and limits.gap == 0.0:
-            return _outcome(model, variables, limits, bound=np.inf)
-        return _outcome(model, variables, limits, bound=self._relaxation_bound(model))
+        return _outcome(model, variables, limits, self._relaxation_bound)
 
     @staticmethod
     def _relaxation_bound(model: pulp.LpProblem) -> float:
@@ -118,10 +124,14 @@ class HighsBackend:
         self, model: pulp.LpProblem, variables: list[pulp.LpVariable], limits: SolveLimits
     ) -> BackendResult:
         model.solve(pulp.HiGHS(**_options(limits)))
+        return _outcome(model, variables, limits, self._dual_bound)
+
+    @staticmethod
+    def _dual_bound(model: pulp.LpProblem) -> float:
         bound = -float(model.solverModel.getInfo().mip_dual_bound)  # HiGHS minimises -objective
-        if not np.isfinite(bound):
-            bound = float(sum(c for c in model.objective.values() if c > 0))
-        return _outcome(model, variables, limits, bound)
+        if np.isfinite(bound):
+            return bound
+        return float(sum(c for c in model.objective.values() if c > 0))
 
 
 def _slack(bound: float) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
+import polars as pl
 import pyarrow as pa
 
 DEFAULT_MARKET: Final = "default"
@@ -99,6 +100,14 @@ SOLUTION_PRESENT: Final = frozenset({"optimal", "time_limit"})
 
 SolverName = Literal["cbc", "highs"]
 SOLVERS: Final[tuple[SolverName, ...]] = ("cbc", "highs")
+
+
+def polars_schema(
+    schema: pa.Schema, *, drop: tuple[str, ...] = (), extra: dict[str, pl.DataType] | None = None
+) -> pl.Schema:
+    """Return the Polars view of an Arrow schema above, less ``drop``, plus ``extra``."""
+    columns = {n: t for n, t in pl.Schema(schema).items() if n not in drop}
+    return pl.Schema({**columns, **(extra or {})})
 
 
 def worst_status(statuses: list[Status]) -> Status:

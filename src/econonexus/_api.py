@@ -8,11 +8,10 @@ from __future__ import annotations
 import polars as pl
 import pyarrow as pa
 
-from econonexus.pipelines.cats import parse_cats
 from econonexus.pipelines.items import ItemsSource, load_items
 from econonexus.pipelines.normalize import normalize
 from econonexus.pipelines.outputs import read_run as _read_stored
-from econonexus.pipelines.readers import Format, read_bytes, read_source, table_source
+from econonexus.pipelines.readers import Format, read_any, read_source
 from econonexus.pipelines.result import ClearingResult
 from econonexus.pipelines.run import clear
 from econonexus.pipelines.validate import validate
@@ -28,11 +27,7 @@ def read_bids(source: str | pa.Table | pl.DataFrame, *, format: Format | None = 
     parsed into bids-schema columns. Use :func:`validate_bids` for the
     checked table.
     """
-    raw = (
-        read_source(source, format=format)
-        if isinstance(source, str)
-        else table_source(source, "<table>")
-    )
+    raw = read_any(source, name="<table>", format=format)
     return raw.records.to_arrow()
 
 
@@ -41,10 +36,8 @@ def read_cats(url: str, *, market_id: str | None = None) -> pa.Table:
 
     Bad bid lines are dropped here; :func:`clear` keeps them as rejected rows.
     """
-    text = read_bytes(url).decode("utf-8")
-    stem = url.rstrip("/").rsplit("/", 1)[-1].split(".")[0]
-    bids, _ = parse_cats(text, source=url, market_id=market_id or stem)
-    valid, _ = validate(normalize(bids, url))
+    raw = read_source(url, format="cats", market_id=market_id)
+    valid, _ = validate(normalize(raw.records, url))
     return valid.select(BIDS_SCHEMA.names).to_arrow().cast(BIDS_SCHEMA)
 
 
@@ -55,11 +48,7 @@ def validate_bids(
     format: Format | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Validate one source; return ``(valid, rejected)`` without clearing."""
-    raw = (
-        read_source(source, format=format)
-        if isinstance(source, str)
-        else table_source(source, "<table>")
-    )
+    raw = read_any(source, name="<table>", format=format)
     item_table = None if items is None else load_items(items)
     valid, rejected = validate(normalize(raw.records, raw.name), item_table)
     errors = raw.errors.drop("market_id")

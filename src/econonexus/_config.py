@@ -21,8 +21,9 @@ def _load_defaults() -> dict[str, Any]:
     return loaded
 
 
+# update_defaults keeps what is already set (YAML files, DASK_ECONONEXUS__* variables,
+# dask.config.set before this import); refresh() would throw the last away.
 dask.config.update_defaults(_load_defaults())
-dask.config.refresh()
 
 
 def get_setting(key: str) -> Any:
