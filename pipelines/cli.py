@@ -22,7 +22,7 @@ from econonexus.pipelines.run import clear
 from econonexus.solvers.schemas import SOLVERS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-DEMO_SOURCES = ("bids.csv", "paths.parquet", "decay.cats")
+DEMO_SOURCES = ("bids.csv", "auctions.csv", "paths.parquet", "decay.cats")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--items", metavar="URL", help="items table: supply and reserve prices")
+    parser.add_argument(
+        "--markets", metavar="URL", help="markets table: format and payment rule per market"
+    )
     parser.add_argument("--solver", choices=SOLVERS, help="MIP backend (default: cbc)")
     parser.add_argument("--time-limit", type=float, metavar="S", help="seconds per component")
     parser.add_argument("--gap", type=float, metavar="G", help="relative MIP gap (default 0)")
@@ -64,12 +67,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "generate":
             return _generate(args)
         sources = args.sources if args.command == "clear" else _demo_sources(args.data)
-        items = args.items
-        if args.command == "demo" and items is None:
-            items = str(pathlib.Path(args.data) / "items.csv")
+        items, markets = args.items, args.markets
+        if args.command == "demo":
+            items = items or str(pathlib.Path(args.data) / "items.csv")
+            markets = markets or str(pathlib.Path(args.data) / "markets.yaml")
         result = clear(
             sources,
             items=items,
+            markets=markets,
             client=args.scheduler,
             solver=args.solver,
             time_limit=args.time_limit,
@@ -104,6 +109,8 @@ def render_summary(result: ClearingResult) -> str:
     """Return the per-market table and where the run is, as printed by the CLI."""
     table = result.summary.select(
         "market_id",
+        "format",
+        "payment_rule",
         "status",
         "n_bids",
         "n_rejected",
@@ -118,7 +125,7 @@ def render_summary(result: ClearingResult) -> str:
     with pl.Config(
         tbl_rows=-1,
         tbl_cols=-1,
-        tbl_width_chars=160,
+        tbl_width_chars=220,
         tbl_hide_dataframe_shape=True,
         tbl_hide_column_data_types=True,
         tbl_formatting="ASCII_MARKDOWN",

@@ -17,6 +17,7 @@ from econonexus._errors import RunConflictError, SourceReadError
 from econonexus.solvers.schemas import (
     ALLOCATIONS_SCHEMA,
     EVENTS_SCHEMA,
+    PRICES_SCHEMA,
     REJECTED_SCHEMA,
     SUMMARY_SCHEMA,
 )
@@ -26,6 +27,7 @@ TABLES: dict[str, pa.Schema] = {
     "summary": SUMMARY_SCHEMA,
     "rejected": REJECTED_SCHEMA,
     "events": EVENTS_SCHEMA,
+    "prices": PRICES_SCHEMA,
 }
 MANIFEST = "manifest.json"
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import json
 import platform
@@ -11,10 +13,12 @@ from typing import Any
 
 import polars as pl
 
-from econonexus.pipelines.batch import BatchOptions, BatchOutput
+from econonexus.pipelines.batch import BatchOutput
 from econonexus.pipelines.items import ItemsSource
+from econonexus.pipelines.options import BatchOptions
 from econonexus.pipelines.readers import RawSource
 from econonexus.solvers.schemas import EVENTS_SCHEMA, polars_schema
+from econonexus.solvers.settings import DEFAULT_SETTINGS
 
 _PACKAGES = ("econonexus", "dask", "distributed", "pulp", "highspy", "polars", "pyarrow", "fsspec")
 
@@ -44,8 +48,8 @@ def config_of(options: BatchOptions) -> dict[str, Any]:
         "threads": options.limits.threads,
         "enumerate_max_bids": options.enumerate_max,
         "tie_epsilon": options.tie_epsilon,
-        "format": "combinatorial",
-        "payment_rule": "pay-as-bid",
+        "markets": {m: dataclasses.asdict(s) for m, s in sorted(options.markets.items())},
+        "default_market": dataclasses.asdict(DEFAULT_SETTINGS),
     }
 
 
@@ -64,7 +68,17 @@ def run_events(run_id: str, output: BatchOutput, manifest: dict[str, Any]) -> pl
                 "market_id": m["market_id"],
                 "payload": {
                     k: m[k]
-                    for k in ("status", "n_bids", "n_winners", "welfare", "revenue", "bound", "gap")
+                    for k in (
+                        "format",
+                        "payment_rule",
+                        "status",
+                        "n_bids",
+                        "n_winners",
+                        "welfare",
+                        "revenue",
+                        "bound",
+                        "gap",
+                    )
                 },
             }
         )
@@ -123,6 +137,7 @@ def run_manifest(
     }
 
 
+@functools.cache
 def _versions() -> dict[str, str]:
     found = {}
     for name in _PACKAGES:

@@ -18,8 +18,9 @@ class ClearingResult:
     ----------
     run_id
         The run's id.
-    allocations, summary, rejected, events
-        The output tables (see the README for their columns).
+    allocations, summary, rejected, events, prices
+        The output tables (see the README for their columns); ``prices`` is
+        the price path of clock markets.
     manifest
         Inputs with content hashes, settings, versions, times and status.
     location
@@ -33,6 +34,7 @@ class ClearingResult:
     summary: pl.DataFrame
     rejected: pl.DataFrame
     events: pl.DataFrame
+    prices: pl.DataFrame
     manifest: dict[str, Any] = field(repr=False)
     location: str | None = None
     from_store: bool = False
@@ -44,12 +46,13 @@ class ClearingResult:
 
     @property
     def tables(self) -> dict[str, pl.DataFrame]:
-        """The four output tables by name."""
+        """The output tables by name."""
         return {
             "allocations": self.allocations,
             "summary": self.summary,
             "rejected": self.rejected,
             "events": self.events,
+            "prices": self.prices,
         }
 
     def write(self, url: str) -> str:
@@ -68,6 +71,7 @@ class ClearingResult:
             t["summary"],
             t["rejected"],
             t["events"],
+            t["prices"],
             stored.manifest,
             stored.location,
             from_store=True,

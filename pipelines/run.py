@@ -12,11 +12,13 @@ from distributed import Client
 
 from econonexus._config import get_setting
 from econonexus._errors import EconoNexusError, InputError, RunFailedError
-from econonexus.pipelines.batch import BatchOptions, BatchOutput, run_batch
+from econonexus.pipelines.batch import BatchOutput, run_batch
 from econonexus.pipelines.cats import ERRORS_SCHEMA
 from econonexus.pipelines.cluster import connect
 from econonexus.pipelines.items import ItemsSource, load_items
+from econonexus.pipelines.markets import MarketsSource, load_markets
 from econonexus.pipelines.normalize import normalize
+from econonexus.pipelines.options import BatchOptions
 from econonexus.pipelines.outputs import run_location, stored_run_for, write_run
 from econonexus.pipelines.readers import Format, RawSource, read_any
 from econonexus.pipelines.records import fingerprint, now, run_events, run_manifest
@@ -38,7 +40,11 @@ def collect(
 
 
 def make_options(
-    *, solver: str | None, time_limit: float | None, gap: float | None
+    *,
+    solver: str | None,
+    time_limit: float | None,
+    gap: float | None,
+    markets: MarketsSource | None = None,
 ) -> BatchOptions:
     """Check the solver options and fill the unset ones from the settings."""
     name = solver or get_setting("solver.backend")
@@ -58,6 +64,7 @@ def make_options(
         enumerate_max=int(get_setting("solver.enumerate-max-bids")),
         tie_epsilon=float(get_setting("solver.tie-epsilon")),
         retries=int(get_setting("retries")),
+        markets=load_markets(markets),
     )
 
 
@@ -65,6 +72,7 @@ def clear(
     source: BidSource | Sequence[BidSource],
     *,
     items: ItemsSource | None = None,
+    markets: MarketsSource | None = None,
     client: Client | str | None = None,
     solver: SolverName | None = None,
     time_limit: float | None = None,
@@ -84,6 +92,12 @@ def clear(
     items
         Optional items table (URL or table): supply and reserve price per
         item and market. Without one every item has supply 1 and reserve 0.
+    markets
+        Optional markets table: a URL (Parquet, CSV, Arrow IPC or YAML), a
+        table, or a dict of market id to settings (``format``,
+        ``payment_rule``, ``reserve``, ``units``, ``increment``,
+        ``decrement``, ``start_price``, ``max_rounds``). Markets not listed
+        are ``combinatorial`` with ``pay-as-bid`` payments.
     client
         A ``distributed.Client``, a scheduler address, or ``None`` (the
         current client, else a new multi-process ``LocalCluster``).
@@ -117,7 +131,7 @@ def clear(
     >>> result = econonexus.clear("data/bids.csv", items="data/items.csv")  # doctest: +SKIP
     >>> result.summary.select("market_id", "status", "welfare")  # doctest: +SKIP
     """
-    options = make_options(solver=solver, time_limit=time_limit, gap=gap)
+    options = make_options(solver=solver, time_limit=time_limit, gap=gap, markets=markets)
     started = now()
     raw = collect(source, format=format)
     item_table = None if items is None else load_items(items)
@@ -154,5 +168,6 @@ def _stamp(run_id: str, output: BatchOutput, manifest: dict[str, Any]) -> Cleari
         output.summary.select(run, pl.all()).sort("market_id"),
         rejected.select(run, pl.all()),
         run_events(run_id, output, manifest),
+        output.prices.select(run, pl.all()).sort("market_id", "item_id", "round"),
         manifest,
     )

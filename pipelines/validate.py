@@ -10,6 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from econonexus.solvers.schemas import BIDS_SCHEMA, REJECTED_SCHEMA, polars_schema
+from econonexus.solvers.settings import DEFAULT_SETTINGS, SINGLE_ITEM_FORMATS, MarketSettings
 
 _POSITION = ["_source", "_row"]
 REJECTED_COLUMNS = polars_schema(REJECTED_SCHEMA, drop=("run_id",))
@@ -82,14 +83,6 @@ def _row_rules() -> list[tuple[str, pl.Expr, pl.Expr]]:
             "side",
             ~pl.col("side").fill_null("buy").is_in(["buy", "sell"]),
             pl.format("expected 'buy' or 'sell', got '{}'", pl.col("side")),
-        ),
-        (
-            "side",
-            pl.col("side") == "sell",
-            pl.format(
-                "sell offers need a procurement market; market '{}' is combinatorial",
-                pl.col("market_id"),
-            ),
         ),
         (
             "submitted_at",
@@ -188,8 +181,61 @@ def _item_rules(frame: pl.DataFrame, items: pl.DataFrame | None) -> pl.DataFrame
     return pl.concat([unknown, above])
 
 
+def _format_rules(frame: pl.DataFrame, markets: dict[str, MarketSettings]) -> pl.DataFrame:
+    """Bids that do not fit their market's format: wrong side, or a bundle in a single-item one."""
+    settings = pl.DataFrame(
+        {
+            "market_id": list(markets),
+            "_format": [m.format for m in markets.values()],
+            "_side": [m.side for m in markets.values()],
+        },
+        schema={"market_id": pl.String, "_format": pl.String, "_side": pl.String},
+    )
+    typed = frame.join(settings, on="market_id", how="left").with_columns(
+        pl.col("_format").fill_null(DEFAULT_SETTINGS.format),
+        pl.col("_side").fill_null(DEFAULT_SETTINGS.side),
+    )
+    side = pl.col("side").fill_null("buy")
+    single = pl.col("_format").is_in(list(SINGLE_ITEM_FORMATS))
+    rules = [
+        (
+            "side",
+            side.is_in(["buy", "sell"]) & (side != pl.col("_side")),
+            pl.format(
+                "market '{}' is {}: expected side '{}', got '{}'",
+                pl.col("market_id"),
+                pl.col("_format"),
+                pl.col("_side"),
+                side,
+            ),
+        ),
+        (
+            "items",
+            single
+            & (
+                (pl.col("items").list.len() != 1)
+                | pl.col("quantities").list.eval(pl.element() != 1).list.any()
+            ),
+            pl.format(
+                "market '{}' is {}: expected one item with quantity 1 per bid, got {} item(s)",
+                pl.col("market_id"),
+                pl.col("_format"),
+                pl.col("items").list.len(),
+            ),
+        ),
+    ]
+    return pl.concat(
+        typed.filter(broken.fill_null(False)).select(
+            *_POSITION, "bid_id", pl.lit(field).alias("field"), reason.alias("reason")
+        )
+        for field, broken, reason in rules
+    )
+
+
 def validate(
-    frame: pl.DataFrame, items: pl.DataFrame | None = None
+    frame: pl.DataFrame,
+    items: pl.DataFrame | None = None,
+    markets: dict[str, MarketSettings] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split a normalized batch into valid bids and rejected records.
 
@@ -200,6 +246,9 @@ def validate(
         all sources concatenated.
     items
         The validated items table, or ``None`` (every item: supply 1, reserve 0).
+    markets
+        Settings of the markets listed in a markets table; the others are
+        combinatorial markets of buy bids.
 
     Returns
     -------
@@ -213,7 +262,11 @@ def validate(
         )
         for field, broken, reason in _row_rules()
     ]
-    checks += [_duplicate_rule(frame), _item_rules(frame, items)]
+    checks += [
+        _duplicate_rule(frame),
+        _item_rules(frame, items),
+        _format_rules(frame, markets or {}),
+    ]
     rejected = pl.concat(checks).sort(*_POSITION, "field")
     bad = rejected.select(*_POSITION).unique()
     valid = frame.join(bad, on=_POSITION, how="anti").with_columns(

@@ -50,8 +50,14 @@ class Backend(Protocol):
     module: ClassVar[str]
 
     def solve(
-        self, model: pulp.LpProblem, variables: list[pulp.LpVariable], limits: SolveLimits
-    ) -> BackendResult: ...
+        self,
+        model: pulp.LpProblem,
+        variables: list[pulp.LpVariable],
+        limits: SolveLimits,
+        start: FloatArray | None = None,
+    ) -> BackendResult:
+        """Solve ``model``; ``start`` (0/1 per variable) is a feasible solution to begin from."""
+        ...
 
 
 def _values(variables: list[pulp.LpVariable]) -> FloatArray:
@@ -101,9 +107,16 @@ class CbcBackend:
     module: ClassVar[str] = "pulp"
 
     def solve(
-        self, model: pulp.LpProblem, variables: list[pulp.LpVariable], limits: SolveLimits
+        self,
+        model: pulp.LpProblem,
+        variables: list[pulp.LpVariable],
+        limits: SolveLimits,
+        start: FloatArray | None = None,
     ) -> BackendResult:
-        model.solve(pulp.PULP_CBC_CMD(**_options(limits)))
+        if start is not None:
+            for variable, value in zip(variables, start.tolist(), strict=True):
+                variable.setInitialValue(value)
+        model.solve(pulp.PULP_CBC_CMD(warmStart=start is not None, **_options(limits)))
         return _outcome(model, variables, limits, self._relaxation_bound)
 
     @staticmethod
@@ -121,9 +134,18 @@ class HighsBackend:
     module: ClassVar[str] = "highspy"
 
     def solve(
-        self, model: pulp.LpProblem, variables: list[pulp.LpVariable], limits: SolveLimits
+        self,
+        model: pulp.LpProblem,
+        variables: list[pulp.LpVariable],
+        limits: SolveLimits,
+        start: FloatArray | None = None,
     ) -> BackendResult:
-        model.solve(pulp.HiGHS(**_options(limits)))
+        solver = _WarmHighs(**_options(limits))
+        if start is not None:
+            solver.start = {
+                v.name: value for v, value in zip(variables, start.tolist(), strict=True)
+            }
+        model.solve(solver)
         return _outcome(model, variables, limits, self._dual_bound)
 
     @staticmethod
@@ -132,6 +154,23 @@ class HighsBackend:
         if np.isfinite(bound):
             return bound
         return float(sum(c for c in model.objective.values() if c > 0))
+
+
+class _WarmHighs(pulp.HiGHS):  # type: ignore[misc]
+    """PuLP's HiGHS, handing HiGHS a starting solution when one is set."""
+
+    start: dict[str, float] | None = None
+
+    def callSolver(self, lp: pulp.LpProblem) -> None:
+        if self.start is not None:
+            import highspy
+
+            solution = highspy.HighsSolution()
+            columns = sorted(lp.variables(), key=lambda v: v.index)
+            solution.col_value = [self.start.get(v.name, 0.0) for v in columns]
+            solution.value_valid = True
+            lp.solverModel.setSolution(solution)
+        super().callSolver(lp)
 
 
 def _slack(bound: float) -> float:

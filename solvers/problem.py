@@ -109,7 +109,12 @@ class MarketProblem:
 
 
 def build_problem(
-    market_id: str, bids: pl.DataFrame, items: pl.DataFrame | None, *, tie_epsilon: float
+    market_id: str,
+    bids: pl.DataFrame,
+    items: pl.DataFrame | None,
+    *,
+    tie_epsilon: float,
+    default_reserve: float = 0.0,
 ) -> MarketProblem:
     """Build the problem of one market from validated bids and its items table.
 
@@ -125,6 +130,8 @@ def build_problem(
     tie_epsilon
         Tie-break budget as a fraction of the largest price: the winners'
         tie terms add up to at most ``tie_epsilon * max(price)``.
+    default_reserve
+        Reserve price per unit of the items ``items`` does not list.
     """
     keys = [priority_key(market_id, b) for b in bids["bid_id"].to_list()]
     order = np.array(sorted(range(len(keys)), key=keys.__getitem__), dtype=np.int64)
@@ -135,7 +142,7 @@ def build_problem(
         ["items", "quantities"]
     )
     item_ids, item = np.unique(exploded["items"].to_numpy().astype(object), return_inverse=True)
-    supply, reserve = _item_terms(item_ids, items)
+    supply, reserve = _item_terms(item_ids, items, default_reserve)
     xor_keys = bids.select(
         pl.when(pl.col("xor_group").is_not_null())
         .then(pl.concat_str([pl.col("agent_id"), pl.col("xor_group")], separator="\x1f"))
@@ -161,9 +168,11 @@ def build_problem(
     )
 
 
-def _item_terms(item_ids: StrArray, items: pl.DataFrame | None) -> tuple[IntArray, FloatArray]:
+def _item_terms(
+    item_ids: StrArray, items: pl.DataFrame | None, default_reserve: float
+) -> tuple[IntArray, FloatArray]:
     supply = np.ones(len(item_ids), dtype=np.int64)
-    reserve = np.zeros(len(item_ids), dtype=np.float64)
+    reserve = np.full(len(item_ids), default_reserve, dtype=np.float64)
     if items is None or items.height == 0:
         return supply, reserve
     lookup = {

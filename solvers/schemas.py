@@ -45,8 +45,15 @@ ALLOCATIONS_SCHEMA: Final = pa.schema(
         pa.field("payment", pa.float64()),
         pa.field("price", pa.float64()),
         pa.field("items", pa.list_(pa.string())),
+        pa.field("payment_exact", pa.bool_()),
+        pa.field("payment_low", pa.float64()),
+        pa.field("payment_high", pa.float64()),
     ]
 )
+"""One row per valid bid. ``payment`` is what a buyer pays, or what a seller is
+paid in a procurement market. ``payment_exact`` is false when a VCG re-solve
+stopped at its time limit: the true payment then lies in
+``[payment_low, payment_high]`` and ``payment`` is ``payment_low``."""
 
 SUMMARY_SCHEMA: Final = pa.schema(
     [
@@ -65,8 +72,28 @@ SUMMARY_SCHEMA: Final = pa.schema(
         pa.field("solver", pa.string()),
         pa.field("solve_seconds", pa.float64()),
         pa.field("components", pa.int64()),
+        pa.field("rounds", pa.int64()),
+        pa.field("efficiency", pa.float64()),
     ]
 )
+"""One row per market. ``welfare`` is the winning bids' value: for a
+procurement market the buyer's surplus (its values less the accepted asks).
+``rounds`` counts clock rounds (clock formats only); ``efficiency`` is the
+clock's welfare over the optimum of the same bids (format ``clock`` only)."""
+
+PRICES_SCHEMA: Final = pa.schema(
+    [
+        pa.field("run_id", pa.string()),
+        pa.field("market_id", pa.string()),
+        pa.field("item_id", pa.string()),
+        pa.field("round", pa.int64()),
+        pa.field("price", pa.float64()),
+        pa.field("answers", pa.int64()),
+    ]
+)
+"""The price path of clock markets: one row per item and round. ``answers``
+counts the bidders accepting that price (English: staying in; Dutch: taking
+it; clock: units demanded)."""
 
 REJECTED_SCHEMA: Final = pa.schema(
     [

@@ -40,11 +40,13 @@ def solve_component(
     solver: str = "cbc",
     limits: SolveLimits | None = None,
     enumerate_max: int = 10,
+    initial: np.ndarray | None = None,
 ) -> ComponentSolution:
     """Find the welfare-maximising winners of ``problem``.
 
     Components of at most ``enumerate_max`` bids (capped at 16) are solved by
-    exact enumeration; larger ones by the MIP backend ``solver``.
+    exact enumeration; larger ones by the MIP backend ``solver``, starting
+    from the feasible winner mask ``initial`` when one is given.
     """
     start = time.perf_counter()
     if problem.n_bids <= min(enumerate_max, _MAX_ENUMERATE):
@@ -52,7 +54,8 @@ def solve_component(
         return _solution(problem, chosen, "optimal", None, start, "enumerate")
     limits = limits or SolveLimits()
     model, variables, unit = build_model(problem)
-    result = get_backend(solver).solve(model, variables, limits)
+    warm = None if initial is None else initial.astype(np.float64)
+    result = get_backend(solver).solve(model, variables, limits, warm)
     chosen = np.flatnonzero(result.values > 0.5)
     status: Status = "optimal" if result.proven else "time_limit"
     bound = None if result.proven else result.bound * unit

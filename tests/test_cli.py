@@ -55,7 +55,7 @@ def test_generate_then_clear_prints_summary_and_location(tmp_path: pathlib.Path)
         "cli-1",
     )
     assert done.returncode == 0, done.stderr
-    assert "| paths-g40-b90-s3 | optimal" in done.stdout
+    assert "| paths-g40-b90-s3 | combinatorial | pay-as-bid   | optimal" in done.stdout
     assert f"results: {tmp_path / 'runs' / 'cli-1'}" in done.stdout
     manifest = json.loads((tmp_path / "runs" / "cli-1" / "manifest.json").read_text())
     assert manifest["config"]["solver"] == "highs"
@@ -75,11 +75,26 @@ def test_generate_then_clear_prints_summary_and_location(tmp_path: pathlib.Path)
 def test_demo_clears_the_sample_batch(tmp_path: pathlib.Path) -> None:
     done = run("demo", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
-    for market in ("compute", "decay", "paths", "tasks"):
+    for market in ("compute", "gpu-hours", "jobs", "storage", "spectrum", "bandwidth"):
         assert f"| {market}" in done.stdout
-    assert "8 rejected rows" in done.stdout
-    location = done.stdout.strip().splitlines()[-1].removeprefix("results: ")
-    assert pl.read_parquet(pathlib.Path(location) / "rejected.parquet").height >= 8
+    assert "10 rejected rows" in done.stdout
+    location = pathlib.Path(done.stdout.strip().splitlines()[-1].removeprefix("results: "))
+    assert pl.read_parquet(location / "rejected.parquet").height >= 10
+    summary = pl.read_parquet(location / "summary.parquet")
+    rules = {m: (f, r) for m, f, r in summary.select("market_id", "format", "payment_rule").rows()}
+    assert rules["compute"] == ("combinatorial", "vcg")
+    assert rules["gpu-hours"] == ("vickrey", "second-price")
+    assert rules["jobs"] == ("procurement", "vcg")
+    assert rules["decay"] == ("combinatorial", "pay-as-bid")  # not listed: the default
+    revenue = dict(summary.select("market_id", "revenue").iter_rows())
+    assert revenue["gpu-hours"] == 12.0  # two units at the third bid, 6.0
+    assert revenue["jobs"] == 33.0  # VCG sellers: 14 + 4 and 12 + 3
+    assert revenue["storage"] == 34.5  # 24.5 (one increment over 24.0) + 10.0 (reserve)
+    assert pl.read_parquet(location / "prices.parquet")["market_id"].unique().sort().to_list() == [
+        "bandwidth",
+        "spectrum",
+        "storage",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,7 @@ def test_outputs_match_the_contract(sample_run: enx.ClearingResult) -> None:
         "allocations.parquet",
         "events.parquet",
         "manifest.json",
+        "prices.parquet",
         "rejected.parquet",
         "summary.parquet",
     ]
@@ -39,6 +40,7 @@ def test_outputs_match_the_contract(sample_run: enx.ClearingResult) -> None:
         ("summary", enx.SUMMARY_SCHEMA),
         ("rejected", enx.REJECTED_SCHEMA),
         ("events", enx.EVENTS_SCHEMA),
+        ("prices", enx.PRICES_SCHEMA),
     ]:
         assert pq.read_schema(root / f"{name}.parquet").remove_metadata().equals(schema), name
     manifest = json.loads((root / "manifest.json").read_text())

@@ -55,7 +55,7 @@ def _reasons(rejected: pl.DataFrame) -> list[tuple[str, str]]:
         ({"price": 0.0}, "price", "expected a number > 0, got 0.0"),
         ({"price": -2.0}, "price", "expected a number > 0, got -2.0"),
         ({"side": "bid"}, "side", "expected 'buy' or 'sell', got 'bid'"),
-        ({"side": "sell"}, "side", "procurement market"),
+        ({"side": "sell"}, "side", "is combinatorial: expected side 'buy', got 'sell'"),
     ],
 )
 def test_each_rule_rejects_with_its_reason(change: dict, field: str, message: str) -> None:

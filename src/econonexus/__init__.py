@@ -23,6 +23,7 @@ from econonexus.solvers.schemas import (
     BIDS_SCHEMA,
     EVENTS_SCHEMA,
     ITEMS_SCHEMA,
+    PRICES_SCHEMA,
     REJECTED_SCHEMA,
     SUMMARY_SCHEMA,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "BIDS_SCHEMA",
     "EVENTS_SCHEMA",
     "ITEMS_SCHEMA",
+    "PRICES_SCHEMA",
     "REJECTED_SCHEMA",
     "SUMMARY_SCHEMA",
     "CatsFormatError",

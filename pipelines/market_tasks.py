@@ -1,0 +1,206 @@
+"""The Dask tasks that clear one market, whatever its format.
+
+Integer-program formats (``combinatorial``, ``procurement``) are planned into
+components (``enx-plan``), solved (``enx-solve``) and assembled
+(``enx-assemble``); VCG adds one re-solve per winner and sub-component
+(``enx-vcg``) and a pricing step (``enx-price``). Single-item and clock
+formats clear inside ``enx-assemble``. Every task is pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import polars as pl
+import pulp
+
+from econonexus._errors import EconoNexusError
+from econonexus.pipelines.market_frames import (
+    allocation_frame,
+    empty_prices,
+    summary_row,
+)
+from econonexus.pipelines.options import BatchOptions
+from econonexus.pipelines.single_item import clear_clock_market, clear_single_item
+from econonexus.solvers.market import MarketOutcome, MarketPlan, assemble_market, plan_market
+from econonexus.solvers.market import solve_pending as _solve_pending
+from econonexus.solvers.problem import MarketProblem, build_problem
+from econonexus.solvers.procurement import seller_payments, surplus_problem
+from econonexus.solvers.settings import MIP_FORMATS, MarketSettings
+from econonexus.solvers.vcg import Improvement, VcgJob, solve_job, vcg_jobs, vcg_payments
+from econonexus.solvers.wdp import ComponentSolution
+
+Validated = tuple[pl.DataFrame, pl.DataFrame]
+
+
+@dataclass(frozen=True)
+class MarketResult:
+    """One market's output rows; ``outcome`` is kept only while VCG still needs it."""
+
+    allocations: pl.DataFrame
+    summary: pl.DataFrame
+    prices: pl.DataFrame
+    outcome: MarketOutcome | None = None
+    asks: np.ndarray | None = None
+
+
+def market_bids(validated: Validated, market_id: str) -> pl.DataFrame:
+    """The valid bids of ``market_id``."""
+    return validated[0].filter(pl.col("market_id") == market_id)
+
+
+def market_items(items: pl.DataFrame | None, market_id: str) -> pl.DataFrame | None:
+    """The items-table rows of ``market_id`` (``None`` without a table)."""
+    return None if items is None else items.filter(pl.col("market_id") == market_id)
+
+
+def plan(
+    validated: Validated,
+    items: pl.DataFrame | None,
+    market_id: str,
+    options: BatchOptions,
+) -> MarketPlan | None:
+    """Partition a MIP-format market; ``None`` for the other formats."""
+    settings = options.settings(market_id)
+    if settings.format not in MIP_FORMATS:
+        return None
+    problem = mip_problem(market_bids(validated, market_id), items, market_id, settings, options)
+    return plan_market(problem, enumerate_max=options.enumerate_max)
+
+
+def mip_problem(
+    bids: pl.DataFrame,
+    items: pl.DataFrame | None,
+    market_id: str,
+    settings: MarketSettings,
+    options: BatchOptions,
+) -> MarketProblem:
+    """The winner-determination problem of a combinatorial or procurement market."""
+    problem = build_problem(
+        market_id,
+        bids,
+        market_items(items, market_id),
+        tie_epsilon=options.tie_epsilon,
+        default_reserve=settings.reserve,
+    )
+    return surplus_problem(problem)[0] if settings.format == "procurement" else problem
+
+
+def n_pending(plan: MarketPlan | None) -> int:
+    return 0 if plan is None else len(plan.pending)
+
+
+def solve(plan: MarketPlan | None, k: int, options: BatchOptions) -> ComponentSolution | None:
+    """Solve MIP component ``k`` of ``plan``; ``None`` if the plan has no such component."""
+    if plan is None or k >= len(plan.pending):
+        return None
+    try:
+        return _solve_pending(plan, k, solver=options.solver, limits=options.limits)
+    except (EconoNexusError, pulp.PulpSolverError) as exc:
+        sub = plan.pending[k]
+        return ComponentSolution(
+            sub.index[:0],
+            "error",
+            0.0,
+            float(sub.price.sum()),
+            0.0,
+            options.solver,
+            error=f"{type(exc).__name__}: {exc}",
+        )
+
+
+def assemble(
+    validated: Validated,
+    items: pl.DataFrame | None,
+    market_id: str,
+    options: BatchOptions,
+    plan: MarketPlan | None,
+    *solutions: ComponentSolution,
+) -> MarketResult:
+    """Clear the market: join its solved components, or run its single-item or clock format."""
+    settings = options.settings(market_id)
+    bids = market_bids(validated, market_id)
+    if plan is None:
+        lots = market_items(items, market_id)
+        if settings.format == "clock":
+            return MarketResult(*clear_clock_market(market_id, bids, lots, settings, options))
+        return MarketResult(*clear_single_item(market_id, bids, lots, settings))
+    outcome = assemble_market(plan, list(solutions))
+    won = outcome.won
+    asks = None
+    if settings.format == "procurement":
+        asks = _asks(bids, outcome.problem)
+    payment = asks if asks is not None else outcome.problem.price
+    result_rows = pl.DataFrame(
+        {
+            "bid_id": outcome.problem.bid_ids.tolist(),
+            "won": won.tolist(),
+            "payment": np.where(won, payment, 0.0).tolist(),
+        },
+        schema={"bid_id": pl.String, "won": pl.Boolean, "payment": pl.Float64},
+    )
+    allocations = allocation_frame(bids, result_rows)
+    summary = summary_row(
+        market_id,
+        settings,
+        status=outcome.status,
+        allocations=allocations,
+        welfare=outcome.welfare,
+        bound=outcome.bound,
+        gap=outcome.gap,
+        solver=options.solver if any(m != "enumerate" for m in outcome.methods) else "enumerate",
+        seconds=outcome.solve_seconds,
+        components=outcome.components,
+    )
+    keep = outcome if settings.payment_rule == "vcg" and won.any() else None
+    return MarketResult(allocations, summary, empty_prices(), keep, asks)
+
+
+def _asks(bids: pl.DataFrame, problem: MarketProblem) -> np.ndarray:
+    lookup = dict(zip(bids["bid_id"].to_list(), bids["price"].to_list(), strict=True))
+    return np.array([lookup[b] for b in problem.bid_ids.tolist()], dtype=np.float64)
+
+
+def plan_vcg(result: MarketResult) -> list[VcgJob]:
+    """The VCG re-solves a cleared market needs (none unless its rule is VCG)."""
+    if result.outcome is None:
+        return []
+    return vcg_jobs(result.outcome.problem, result.outcome.won)
+
+
+def n_jobs(jobs: list[VcgJob]) -> int:
+    return len(jobs)
+
+
+def solve_vcg(jobs: list[VcgJob], k: int, options: BatchOptions) -> Improvement:
+    """Re-solve VCG job ``k``."""
+    return solve_job(
+        jobs[k], solver=options.solver, limits=options.limits, enumerate_max=options.enumerate_max
+    )
+
+
+def price(result: MarketResult, *gains: Improvement) -> MarketResult:
+    """Set the VCG payments of a cleared market from its re-solves."""
+    outcome = result.outcome
+    if outcome is None:
+        return result
+    problem = outcome.problem
+    pay = vcg_payments(problem, outcome.won, list(gains), proven=outcome.status == "optimal")
+    payment, low, high = pay.payment, pay.low, pay.high
+    if result.asks is not None:
+        payment, low, high = seller_payments(result.asks, problem.price, outcome.won, pay)
+    rows = pl.DataFrame(
+        {
+            "bid_id": problem.bid_ids.tolist(),
+            "won": outcome.won.tolist(),
+            "payment": payment.tolist(),
+            "payment_exact": pay.exact.tolist(),
+            "payment_low": low.tolist(),
+            "payment_high": high.tolist(),
+        }
+    )
+    bids = result.allocations.select("market_id", "bid_id", "agent_id", "price", "items")
+    allocations = allocation_frame(bids, rows)
+    summary = result.summary.with_columns(revenue=pl.lit(float(allocations["payment"].sum())))
+    return replace(result, allocations=allocations, summary=summary, outcome=None, asks=None)

@@ -1,0 +1,179 @@
+"""English (ascending) and Dutch (descending) clock auctions, many at once.
+
+Each round the auctioneer announces one price per open auction and every
+bidder of that auction answers through a :class:`Bidders` object: for the
+English clock "I stay in at this price", for the Dutch clock "I take it at
+this price". :class:`ProxyBidders` answers from a valuation per bidder (a
+bid's ``price`` is the most that bidder pays); the live agents answer from
+their own strategies.
+
+English: the clock starts at the reserve and rises by ``increment`` while two
+or more bidders stay in. Activity rule: a bidder who drops out cannot come
+back. The last bidder in wins at the current price; if the last ones all
+drop in the same round, the one with the largest tie weight wins at the
+previous price. Dutch: the clock starts at ``start_price`` and falls by
+``decrement`` until someone takes it (the first taker pays its stop price;
+simultaneous takers are split by tie weight) or it would fall below the
+reserve (unsold). An auction still open after ``max_rounds`` rounds stops
+there: English sells to the remaining bidder with the largest tie weight at
+the current price, Dutch stays unsold, and the auction is reported as
+stopped by the round limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from econonexus.solvers.problem import FloatArray, IntArray
+from econonexus.solvers.sealed import TieWeights, pick_one
+
+
+class Bidders(Protocol):
+    """Answers the clock: which of the asked bidder rows accept their prices."""
+
+    def respond(self, rows: IntArray, prices: FloatArray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class ProxyBidders:
+    """Truthful proxies: a bidder accepts any price up to its value."""
+
+    values: FloatArray
+
+    def respond(self, rows: IntArray, prices: FloatArray) -> np.ndarray:
+        return np.asarray(self.values[rows] >= prices)
+
+
+@dataclass(frozen=True)
+class ClockAuctions:
+    """Bidder rows grouped by auction: auction ``a`` holds rows ``starts[a]`` to the next start."""
+
+    starts: IntArray
+    n_rows: int
+    tie_weights: TieWeights
+
+    @property
+    def group(self) -> IntArray:
+        sizes = np.diff(np.append(self.starts, self.n_rows))
+        return np.repeat(np.arange(len(self.starts)), sizes)
+
+
+@dataclass(frozen=True)
+class ClockOutcome:
+    """Winners and payments per bidder row, rounds per auction, and the price path.
+
+    ``path`` rows are ``(auction, round, price, answers)`` where ``answers``
+    counts the bidders who accepted that round's price.
+    """
+
+    won: np.ndarray
+    payment: FloatArray
+    rounds: IntArray
+    hit_limit: np.ndarray
+    path: tuple[IntArray, IntArray, FloatArray, IntArray]
+
+
+class _Path:
+    def __init__(self) -> None:
+        self.parts: list[tuple[IntArray, int, FloatArray, IntArray]] = []
+
+    def add(self, auctions: IntArray, r: int, prices: FloatArray, answers: IntArray) -> None:
+        self.parts.append((auctions, r, prices, answers))
+
+    def arrays(self) -> tuple[IntArray, IntArray, FloatArray, IntArray]:
+        if not self.parts:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, np.zeros(0), empty
+        return (
+            np.concatenate([a for a, _, _, _ in self.parts]),
+            np.concatenate([np.full(len(a), r, dtype=np.int64) for a, r, _, _ in self.parts]),
+            np.concatenate([p for _, _, p, _ in self.parts]),
+            np.concatenate([n for _, _, _, n in self.parts]),
+        )
+
+
+def english(
+    auctions: ClockAuctions,
+    bidders: Bidders,
+    *,
+    start: FloatArray,
+    increment: float,
+    max_rounds: int,
+) -> ClockOutcome:
+    """Run ascending clocks from ``start`` (per auction) until one bidder is left."""
+    group, n_auctions = auctions.group, len(auctions.starts)
+    price = start.astype(np.float64).copy()
+    active = np.ones(auctions.n_rows, dtype=bool)
+    is_open = np.ones(n_auctions, dtype=bool)
+    won, payment = np.zeros(auctions.n_rows, dtype=bool), np.zeros(auctions.n_rows)
+    rounds = np.zeros(n_auctions, dtype=np.int64)
+    path = _Path()
+    for r in range(max_rounds):
+        asked = np.flatnonzero(active & is_open[group])
+        stay = np.zeros(auctions.n_rows, dtype=bool)
+        stay[asked] = bidders.respond(asked, price[group[asked]])
+        count = np.bincount(group, stay, minlength=n_auctions).astype(np.int64)
+        open_now = np.flatnonzero(is_open)
+        path.add(open_now, r, price[open_now], count[open_now])
+        rounds[open_now] = r + 1
+        last = is_open & (count == 1)
+        _award(won, payment, stay & last[group], price[group])
+        dropped_all = is_open & (count == 0) & (r > 0)
+        candidates = active & dropped_all[group]
+        picked = pick_one(candidates, auctions.starts, group, auctions.tie_weights)
+        _award(won, payment, picked, (price - increment)[group])
+        is_open &= count >= 2
+        active = np.where(is_open[group], stay, active)
+        price[is_open] += increment
+        if not is_open.any():
+            break
+    hit_limit = is_open.copy()
+    if hit_limit.any():
+        price[hit_limit] -= increment
+        stayers = active & hit_limit[group]
+        picked = pick_one(stayers, auctions.starts, group, auctions.tie_weights)
+        _award(won, payment, picked, price[group])
+    return ClockOutcome(won, payment, rounds, hit_limit, path.arrays())
+
+
+def dutch(
+    auctions: ClockAuctions,
+    bidders: Bidders,
+    *,
+    start: FloatArray,
+    decrement: float,
+    floor: FloatArray,
+    max_rounds: int,
+) -> ClockOutcome:
+    """Run descending clocks from ``start`` until a bidder takes the item or the floor is passed."""
+    group, n_auctions = auctions.group, len(auctions.starts)
+    price = start.astype(np.float64).copy()
+    is_open = price >= floor
+    won, payment = np.zeros(auctions.n_rows, dtype=bool), np.zeros(auctions.n_rows)
+    rounds = np.zeros(n_auctions, dtype=np.int64)
+    path = _Path()
+    for r in range(max_rounds):
+        if not is_open.any():
+            break
+        asked = np.flatnonzero(is_open[group])
+        take = np.zeros(auctions.n_rows, dtype=bool)
+        take[asked] = bidders.respond(asked, price[group[asked]])
+        count = np.bincount(group, take, minlength=n_auctions).astype(np.int64)
+        open_now = np.flatnonzero(is_open)
+        path.add(open_now, r, price[open_now], count[open_now])
+        rounds[open_now] = r + 1
+        picked = pick_one(take, auctions.starts, group, auctions.tie_weights)
+        _award(won, payment, picked, price[group])
+        is_open &= count == 0
+        price[is_open] -= decrement
+        is_open &= price >= floor
+    return ClockOutcome(won, payment, rounds, is_open.copy(), path.arrays())
+
+
+def _award(won: np.ndarray, payment: FloatArray, rows: np.ndarray, price: FloatArray) -> None:
+    """Mark ``rows`` (a mask or positions) as winners paying their auction's ``price``."""
+    won[rows] = True
+    payment[rows] = price[rows]

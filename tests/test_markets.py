@@ -1,0 +1,142 @@
+"""Markets tables and per-market formats through the pipeline, on a real LocalCluster."""
+
+from __future__ import annotations
+
+import pathlib
+
+import polars as pl
+import pytest
+from distributed import Client, get_task_stream
+
+import econonexus as enx
+from econonexus.pipelines.markets import load_markets
+from econonexus.solvers.settings import DEFAULT_SETTINGS
+
+DATA = pathlib.Path(__file__).parents[1] / "data"
+
+
+def test_markets_table_from_yaml_csv_and_dict(tmp_path: pathlib.Path) -> None:
+    from_yaml = load_markets(str(DATA / "markets.yaml"))
+    assert from_yaml["gpu-hours"].format == "vickrey" and from_yaml["gpu-hours"].units == 2
+    csv = tmp_path / "markets.csv"
+    csv.write_text(
+        "market_id,format,payment_rule,increment,max_rounds\nm,combinatorial,vcg,,\n"
+        "e,english,,0.5,30\n"
+    )
+    from_csv = load_markets(str(csv))
+    assert from_csv["m"].payment_rule == "vcg" and from_csv["e"].max_rounds == 30
+    assert (
+        load_markets({"x": {"format": "dutch", "start_price": 9, "decrement": 1}})["x"].start_price
+        == 9
+    )
+    assert (
+        DEFAULT_SETTINGS.format == "combinatorial" and DEFAULT_SETTINGS.payment_rule == "pay-as-bid"
+    )
+
+
+@pytest.mark.parametrize(
+    ("markets", "message"),
+    [
+        ({"m": {"format": "sealed"}}, "market 'm': `format` expected one of"),
+        (
+            {"m": {"format": "vickrey", "payment_rule": "vcg"}},
+            "`payment_rule` expected 'pay-as-bid' or empty",
+        ),
+        ({"m": {"format": "english"}}, "`increment` expected a number > 0, got None"),
+        ({"m": {"format": "dutch", "decrement": 1}}, "`start_price` expected a number > 0"),
+        ({"m": {"reserve": -1}}, "`reserve` expected a finite number >= 0, got -1"),
+        ({"m": {"units": 1.5}}, "`units` expected a whole number >= 1, got 1.5"),
+        ({"m": {"max_round": 3}}, "unknown setting(s) ['max_round']"),
+        (
+            {"m": {"format": "english", "increment": 1, "units": 2}},
+            "`units` expected 1 for format 'english'",
+        ),
+    ],
+)
+def test_bad_settings_name_market_field_and_value(markets: dict, message: str) -> None:
+    with pytest.raises(enx.InputError, match="markets '<markets dict>'") as err:
+        load_markets(markets)
+    assert message in str(err.value)
+
+
+def test_duplicate_and_missing_market_ids_are_refused() -> None:
+    with pytest.raises(enx.InputError, match="row 2: market 'a' is listed twice"):
+        load_markets(pl.DataFrame({"market_id": ["a", "a"], "format": ["vickrey", "vickrey"]}))
+    with pytest.raises(enx.InputError, match="row 1: `market_id` expected a non-empty string"):
+        load_markets(pl.DataFrame({"market_id": [None], "format": ["vickrey"]}))
+
+
+def _bids(rows: list[tuple[str, str, str, list[str], float, str]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        rows, schema=["bid_id", "agent_id", "market_id", "items", "price", "side"], orient="row"
+    )
+
+
+def test_formats_clear_side_by_side(client: Client) -> None:
+    bids = _bids(
+        [
+            ("v1", "a", "vick", ["x"], 10.0, "buy"),
+            ("v2", "b", "vick", ["x"], 8.0, "buy"),
+            ("v3", "c", "vick", ["x", "y"], 9.0, "buy"),  # a bundle: not in a single-item market
+            ("f1", "a", "first", ["x"], 10.0, "buy"),
+            ("f2", "b", "first", ["x"], 8.0, "buy"),
+            ("p1", "s", "proc", ["t1"], 5.0, "sell"),
+            ("p2", "u", "proc", ["t1"], 7.0, "sell"),
+            ("p3", "w", "proc", ["t1"], 6.0, "buy"),  # wrong side for procurement
+            ("c1", "a", "combo", ["x", "y"], 10.0, "buy"),
+            ("c2", "b", "combo", ["x"], 6.0, "buy"),
+            ("c3", "c", "combo", ["y"], 6.0, "buy"),
+        ]
+    )
+    markets = {
+        "vick": {"format": "vickrey", "reserve": 1.0},
+        "first": {"format": "sealed-first-price"},
+        "proc": {"format": "procurement", "payment_rule": "vcg", "reserve": 10.0},
+        "combo": {"payment_rule": "vcg"},
+    }
+    with get_task_stream(client) as stream:
+        result = enx.clear(bids, markets=markets, client=client)
+    prefixes = {str(t["key"]).strip("('").split("-")[1] for t in stream.data}
+    assert {"validate", "plan", "assemble", "vcg", "price"} <= prefixes
+    pay = dict(result.allocations.select("bid_id", "payment").iter_rows())
+    assert pay["v1"] == 8.0 and pay["v2"] == 0.0  # Vickrey
+    assert pay["f1"] == 10.0  # first price
+    assert pay["p1"] == 7.0  # cheapest seller paid the second ask (VCG)
+    assert pay["c2"] == 4.0 and pay["c3"] == 4.0  # VCG: 10 - 6 each, not their bids
+    reasons = dict(result.rejected.select("bid_id", "reason").iter_rows())
+    assert "expected one item with quantity 1 per bid" in reasons["v3"]
+    assert "expected side 'sell', got 'buy'" in reasons["p3"]
+    summary = result.summary.select("market_id", "format", "payment_rule", "revenue").rows()
+    assert ("vick", "vickrey", "second-price", 8.0) in summary
+    assert ("combo", "combinatorial", "vcg", 8.0) in summary
+    revenue = result.allocations.group_by("market_id").agg(pl.col("payment").sum())
+    assert dict(revenue.rows()) == {m: r for m, _, _, r in summary}
+
+
+def test_vcg_at_a_time_limit_is_marked_approximate_with_bounds(client: Client) -> None:
+    bids = enx.generate("weighted-random", goods=100, bids=500, seed=2, market_id="hard")
+    result = enx.clear(
+        bids,
+        markets={"hard": {"payment_rule": "vcg"}},
+        client=client,
+        solver="cbc",
+        time_limit=0.05,
+    )
+    won = result.allocations.filter("won")
+    assert result.summary["status"][0] == "time_limit"
+    assert not won["payment_exact"].any()
+    assert (won["payment_low"] <= won["payment"]).all()
+    assert (won["payment"] <= won["payment_high"] + 1e-9).all()
+    assert (won["payment_high"] <= won["price"] + 1e-9).all()
+
+
+def test_clock_market_reports_rounds_prices_and_efficiency(client: Client) -> None:
+    bids = enx.generate("paths", goods=20, bids=60, seed=4, market_id="spec")
+    result = enx.clear(bids, markets={"spec": {"format": "clock", "increment": 1.0}}, client=client)
+    row = result.summary.row(0, named=True)
+    assert row["format"] == "clock" and row["rounds"] >= 1
+    assert 0 < row["efficiency"] <= 1.0
+    prices = result.prices.filter(pl.col("market_id") == "spec")
+    assert prices["round"].max() == row["rounds"] - 1
+    final = prices.filter(pl.col("round") == prices["round"].max())
+    assert (final["answers"] <= 1).all()  # supply 1: no item over-demanded at the end

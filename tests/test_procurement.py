@@ -1,0 +1,63 @@
+"""Procurement markets: buyer surplus against brute force; sellers paid at least their asks."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from econonexus.solvers.backends import SolveLimits
+from econonexus.solvers.market import clear_market
+from econonexus.solvers.problem import build_problem
+from econonexus.solvers.procurement import seller_payments, surplus_problem
+from econonexus.solvers.vcg import solve_job, vcg_jobs, vcg_payments
+from tests.oracle import brute_force
+from tests.strategies import markets
+
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _as_surplus_bids(offers: pl.DataFrame, items: pl.DataFrame) -> pl.DataFrame:
+    """The oracle's view: each offer worth its units' value to the buyer, less its ask."""
+    value = dict(zip(items["item_id"], items["reserve_price"], strict=True))
+    worth = [
+        sum(value[i] * q for i, q in zip(row["items"], row["quantities"], strict=True))
+        for row in offers.iter_rows(named=True)
+    ]
+    return offers.with_columns(price=pl.Series(worth) - pl.col("price")).filter(
+        pl.col("price") >= 0
+    )
+
+
+@pytest.mark.parametrize("solver", ["cbc", "highs"])
+@SETTINGS
+@given(market=markets(max_bids=8))
+def test_procurement_vcg_matches_brute_force(
+    solver: str, market: tuple[pl.DataFrame, pl.DataFrame]
+) -> None:
+    offers, items = market
+    offers = offers.with_columns(side=pl.lit("sell"))
+    items = items.with_columns(reserve_price=pl.col("reserve_price") * 4 + 3)  # buyer's values
+    problem, kept = surplus_problem(build_problem("m", offers, items, tie_epsilon=1e-6))
+    outcome = clear_market(problem, solver=solver, enumerate_max=0)
+    surplus_bids = _as_surplus_bids(offers, items).with_columns(xor_group=pl.col("xor_group"))
+    no_reserve = items.with_columns(reserve_price=pl.lit(0.0))
+    best = brute_force(surplus_bids, no_reserve).welfare
+    assert outcome.welfare == pytest.approx(best, abs=1e-5)
+    gains = [
+        solve_job(j, solver=solver, limits=SolveLimits(), enumerate_max=0)
+        for j in vcg_jobs(problem, outcome.won)
+    ]
+    pay = vcg_payments(problem, outcome.won, gains, proven=True)
+    asks = offers["price"].to_numpy()[kept]
+    paid, low, high = seller_payments(asks, problem.price, outcome.won, pay)
+    assert np.all(low <= paid + 1e-9) and np.all(paid <= high + 1e-9)
+    assert np.all(paid[outcome.won] >= asks[outcome.won] - 1e-9)  # never paid below the ask
+    assert np.all(paid[~outcome.won] == 0)
+    winners = set(problem.bid_ids[outcome.won].tolist())
+    for agent in set(problem.agent_ids[outcome.won].tolist()):
+        mine = outcome.won & (problem.agent_ids == agent)
+        without = brute_force(surplus_bids.filter(pl.col("agent_id") != agent), no_reserve).welfare
+        expected = asks[mine].sum() + best - without  # ask plus marginal contribution
+        assert paid[mine].sum() == pytest.approx(expected, abs=1e-5), (agent, winners)
