@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+from typing import Any
 
 import polars as pl
 import pulp
@@ -42,8 +43,8 @@ INSTANCES = [
 ]
 
 
-def direct_solve(bids: pl.DataFrame, solver: str) -> float:
-    """Build and solve one PuLP model over all bids; return the welfare."""
+def direct_solve(bids: pl.DataFrame, solver: str, *, winners: bool = False) -> Any:
+    """Build and solve one PuLP model over all bids; return the welfare (and winning bid ids)."""
     model = pulp.LpProblem("direct", pulp.LpMaximize)
     rows = bids.select("bid_id", "agent_id", "items", "price", "xor_group").to_dicts()
     x = {r["bid_id"]: pulp.LpVariable(f"x{i}", cat="Binary") for i, r in enumerate(rows)}
@@ -64,7 +65,9 @@ def direct_solve(bids: pl.DataFrame, solver: str) -> float:
         else pulp.HiGHS(msg=False, gapRel=0, threads=1)
     )
     model.solve(backend)
-    return float(sum(r["price"] for r in rows if (x[r["bid_id"]].varValue or 0) > 0.5))
+    won = {r["bid_id"] for r in rows if (x[r["bid_id"]].varValue or 0) > 0.5}
+    welfare = float(sum(r["price"] for r in rows if r["bid_id"] in won))
+    return (welfare, won) if winners else welfare
 
 
 def main() -> None:

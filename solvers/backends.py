@@ -113,10 +113,9 @@ class CbcBackend:
         limits: SolveLimits,
         start: FloatArray | None = None,
     ) -> BackendResult:
-        if start is not None:
-            for variable, value in zip(variables, start.tolist(), strict=True):
-                variable.setInitialValue(value)
-        model.solve(pulp.PULP_CBC_CMD(warmStart=start is not None, **_options(limits)))
+        # ``start`` is not passed on: CBC's MIP start made VCG re-solves up to 3.7x
+        # slower on CATS instances (benchmarks/vcg_vs_naive.py), and a cutoff did not help.
+        model.solve(pulp.PULP_CBC_CMD(**_options(limits)))
         return _outcome(model, variables, limits, self._relaxation_bound)
 
     @staticmethod

@@ -7,9 +7,9 @@ once ``a``'s bids are gone, only the independent sub-components that touch
 an item ``a`` had won can do better than they do now (any other one could
 have done better with ``a`` present, against optimality). So ``a``'s payment
 is the sum, over those sub-components, of how much their optimum improves on
-the current allocation. Each improvement is a re-solve that starts from the
-current (feasible) allocation, so a proven one is never negative, and the
-payment lies in ``[0, v_a]``.
+the current allocation. The current allocation is feasible there, so a proven
+improvement is never negative and the payment lies in ``[0, v_a]``; HiGHS
+starts each re-solve from it (CBC's MIP start slowed the re-solves down).
 
 An agent with several winning bids has its payment split over them in
 proportion to their prices. A re-solve stopped by the time limit gives a
