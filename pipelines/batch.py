@@ -48,7 +48,8 @@ def run_batch(
     """
     token = uuid.uuid4().hex[:12]
     markets = batch_markets(frame, source_errors)
-    raw, lots = client.scatter([frame, items], broadcast=True)
+    # hash=False: a fresh key per batch, so releasing one batch never drops the next one's
+    raw, lots = client.scatter([frame, items], broadcast=True, hash=False)
     validated = client.submit(validate, raw, lots, options.markets, key=f"enx-validate-{token}")
     rejected = client.submit(_rejected, raw, validated, source_errors, key=f"enx-rejected-{token}")
     plans = [

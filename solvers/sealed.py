@@ -60,9 +60,8 @@ def clear_sealed(
     """
     if bids.height == 0:
         return bids.with_columns(won=pl.lit(False), payment=pl.lit(0.0))
-    order, codes = _group(bids)
+    order, starts = _group(bids)
     rows = np.arange(bids.height) if order is None else order
-    starts = np.flatnonzero(np.diff(codes, prepend=-1))
     per_auction = _per_auction(bids, rows[starts], units=units, reserve=reserve)
 
     def weights(positions: IntArray) -> FloatArray:
@@ -95,31 +94,39 @@ def clear_grouped(
 
     Returns the winner mask and the payments, in input order.
     """
-    group = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(price))))
-    eligible = price >= reserve[group]
+    sizes = np.diff(np.append(starts, len(price)))
+    group = np.repeat(np.arange(len(starts)), sizes)
+    # the (units+1)-th bid sets the second price; first price needs only the winners
+    depth = int(units.max()) + (rule == "second-price")
     if units.max() <= _ITERATIVE_MAX_UNITS:
-        rank = _top_ranks(price, starts, group, int(units.max()) + 1, tie_weights)
+        rank = _top_ranks(price, starts, sizes, group, depth, tie_weights)
     else:
         rank = _sorted_ranks(price, starts, group, tie_weights)
-    won = eligible & (rank < units[group])
+    per_bid_units = np.repeat(units, sizes)
+    won = (rank < per_bid_units) & (price >= np.repeat(reserve, sizes))
     if rule == "first-price":
         return won, np.where(won, price, 0.0)
     next_bid = np.full(len(starts), -np.inf)
-    marginal = rank == units[group]
+    marginal = rank == per_bid_units
     next_bid[group[marginal]] = price[marginal]
     clearing = np.maximum(next_bid, reserve)
-    return won, np.where(won, clearing[group], 0.0)
+    return won, np.where(won, np.repeat(clearing, sizes), 0.0)
 
 
 def _top_ranks(
-    price: FloatArray, starts: IntArray, group: IntArray, depth: int, tie_weights: TieWeights
+    price: FloatArray,
+    starts: IntArray,
+    sizes: IntArray,
+    group: IntArray,
+    depth: int,
+    tie_weights: TieWeights,
 ) -> IntArray:
     """Rank the ``depth`` best bids of every auction (others get ``depth``)."""
     rank = np.full(len(price), depth, dtype=np.int64)
     score = price.copy()
     for r in range(depth):
         best = np.maximum.reduceat(score, starts)
-        at_best = (score == best[group]) & np.isfinite(score)
+        at_best = (score == np.repeat(best, sizes)) & (score > -np.inf)
         picked = pick_one(at_best, starts, group, tie_weights)
         rank[picked] = r
         score[picked] = -np.inf
@@ -162,30 +169,30 @@ def _sorted_ranks(
 
 
 def _group(bids: pl.DataFrame) -> tuple[IntArray | None, IntArray]:
-    """Return a row order that makes auctions contiguous (``None``: already) and auction codes."""
-    codes = _run_codes(bids)
-    if codes is not None:
-        return None, codes
+    """Return a row order that makes auctions contiguous (``None``: already) and run starts."""
+    keys = bids.select("market_id", "item_id")
+    starts = _run_starts(keys)
+    if starts is not None:
+        return None, starts
     # Sort by a 64-bit hash of the auction; a collision would interleave two
     # auctions, which the run check catches, and then an exact (slower) sort runs.
-    hashed = bids.select(pl.struct("market_id", "item_id").hash().arg_sort())[:, 0].to_numpy()
-    codes = _run_codes(bids.select("market_id", "item_id")[hashed])
-    if codes is not None:
-        return hashed.astype(np.int64), codes
-    exact = bids.select(pl.arg_sort_by("market_id", "item_id"))[:, 0].to_numpy().astype(np.int64)
-    codes = _run_codes(bids.select("market_id", "item_id")[exact])
-    assert codes is not None
-    return exact, codes
+    for order_by in (pl.struct("market_id", "item_id").hash(), pl.struct("market_id", "item_id")):
+        order = keys.select(order_by.arg_sort())[:, 0].to_numpy().astype(np.int64)
+        starts = _run_starts(keys[order])
+        if starts is not None:
+            return order, starts
+    raise AssertionError("rows sorted by auction must form one run per auction")
 
 
-def _run_codes(bids: pl.DataFrame) -> IntArray | None:
-    """Return each row's auction number if every auction's rows are contiguous, else ``None``."""
-    changed = [pl.col(c).ne_missing(pl.col(c).shift(1)) for c in ("market_id", "item_id")]
-    run_start = bids.select(pl.any_horizontal(changed).alias("s"))["s"].to_numpy()
-    firsts = bids.select("market_id", "item_id").filter(pl.Series(run_start))
-    if firsts.n_unique() != firsts.height:
+def _run_starts(keys: pl.DataFrame) -> IntArray | None:
+    """Return where each auction's rows start, if every auction's rows are contiguous."""
+    changed = [pl.col(c).ne_missing(pl.col(c).shift(1)) for c in keys.columns]
+    run_start = keys.select(pl.any_horizontal(changed).alias("s"))["s"]
+    firsts = keys.filter(run_start)
+    # Distinct hashes prove distinct keys; only on a collision compare the keys.
+    if firsts.hash_rows().n_unique() != firsts.height and firsts.n_unique() != firsts.height:
         return None
-    return np.cumsum(run_start) - 1
+    return np.flatnonzero(run_start.to_numpy()).astype(np.int64)
 
 
 def _per_auction(

@@ -140,3 +140,12 @@ def test_clock_market_reports_rounds_prices_and_efficiency(client: Client) -> No
     assert prices["round"].max() == row["rounds"] - 1
     final = prices.filter(pl.col("round") == prices["round"].max())
     assert (final["answers"] <= 1).all()  # supply 1: no item over-demanded at the end
+
+
+def test_back_to_back_identical_batches_do_not_share_scattered_data(client: Client) -> None:
+    # Identical inputs once got one content-hashed key: releasing a finished
+    # batch could drop the data of the next one ("lost dependencies").
+    one = _bids([(f"b{i}", f"a{i}", "lot", ["x"], float(i + 1), "buy") for i in range(5)])
+    for _ in range(8):
+        result = enx.clear(one, client=client, markets={"lot": {"format": "vickrey"}})
+        assert result.allocations.filter("won")["payment"].to_list() == [4.0]
