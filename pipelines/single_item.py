@@ -60,17 +60,12 @@ def clear_single_item(
         rounds = int(outcome.rounds.max()) if len(outcome.rounds) else 0
         status = "time_limit" if outcome.hit_limit.any() else status
     allocations = allocation_frame(bids, results)
-    welfare = float(allocations.filter("won")["price"].sum())
-    summary = summary_row(
+    summary = _summary(
         market_id,
         settings,
-        status=status,
-        allocations=allocations,
-        welfare=welfare,
-        bound=welfare,
-        gap=0.0,
-        solver=settings.format,
-        seconds=time.perf_counter() - start,
+        allocations,
+        status,
+        start,
         components=lots["item_id"].n_unique(),
         rounds=rounds,
     )
@@ -150,7 +145,7 @@ def clear_clock_market(
     )
     if problem.n_bids == 0:
         allocations = allocation_frame(bids, pl.DataFrame(schema={"bid_id": pl.String}))
-        summary = _clock_summary(market_id, settings, allocations, "empty", 0, None, start)
+        summary = _summary(market_id, settings, allocations, "empty", start, rounds=0)
         return allocations, summary, empty_prices()
     assert settings.increment is not None
     outcome = ascending_clock(problem, increment=settings.increment, max_rounds=settings.max_rounds)
@@ -168,22 +163,32 @@ def clear_clock_market(
     welfare = float(problem.price[outcome.won].sum())
     efficiency = welfare / optimum.welfare if optimum.welfare > 0 else 1.0
     status: Status = "time_limit" if outcome.hit_limit else "optimal"
-    summary = _clock_summary(
-        market_id, settings, allocations, status, outcome.rounds, efficiency, start
+    summary = _summary(
+        market_id,
+        settings,
+        allocations,
+        status,
+        start,
+        components=1,
+        rounds=outcome.rounds,
+        efficiency=efficiency,
     ).with_columns(bound=pl.lit(optimum.bound), gap=pl.lit(relative_gap(optimum.bound, welfare)))
     prices = prices_frame(market_id, problem.item_ids.tolist(), outcome.path)
     return allocations, summary, prices
 
 
-def _clock_summary(
+def _summary(
     market_id: str,
     settings: MarketSettings,
     allocations: pl.DataFrame,
     status: Status,
-    rounds: int,
-    efficiency: float | None,
     start: float,
+    *,
+    components: int = 0,
+    rounds: int | None = None,
+    efficiency: float | None = None,
 ) -> pl.DataFrame:
+    """The summary row of a market cleared without a solver: welfare is its own bound."""
     welfare = float(allocations.filter("won")["price"].sum())
     return summary_row(
         market_id,
@@ -193,9 +198,9 @@ def _clock_summary(
         welfare=welfare,
         bound=welfare,
         gap=0.0,
-        solver="clock",
+        solver=settings.format,
         seconds=time.perf_counter() - start,
-        components=1 if allocations.height else 0,
+        components=components,
         rounds=rounds,
         efficiency=efficiency,
     )

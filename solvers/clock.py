@@ -76,23 +76,37 @@ class ClockOutcome:
     path: tuple[IntArray, IntArray, FloatArray, IntArray]
 
 
-class _Path:
-    def __init__(self) -> None:
+class _Log:
+    """Asks the bidders each round and records rounds per auction and the price path."""
+
+    def __init__(self, auctions: ClockAuctions, bidders: Bidders) -> None:
+        self.auctions, self.bidders, self.group = auctions, bidders, auctions.group
+        self.rounds = np.zeros(len(auctions.starts), dtype=np.int64)
         self.parts: list[tuple[IntArray, int, FloatArray, IntArray]] = []
 
-    def add(self, auctions: IntArray, r: int, prices: FloatArray, answers: IntArray) -> None:
-        self.parts.append((auctions, r, prices, answers))
+    def ask(
+        self, r: int, askable: np.ndarray, is_open: np.ndarray, price: FloatArray
+    ) -> tuple[np.ndarray, IntArray]:
+        """Ask the ``askable`` bidders of open auctions; return who accepts and how many."""
+        asked = np.flatnonzero(askable & is_open[self.group])
+        accepts = np.zeros(self.auctions.n_rows, dtype=bool)
+        accepts[asked] = self.bidders.respond(asked, price[self.group[asked]])
+        count = np.bincount(self.group, accepts, minlength=len(is_open)).astype(np.int64)
+        open_now = np.flatnonzero(is_open)
+        self.parts.append((open_now, r, price[open_now], count[open_now]))
+        self.rounds[open_now] = r + 1
+        return accepts, count
 
-    def arrays(self) -> tuple[IntArray, IntArray, FloatArray, IntArray]:
-        if not self.parts:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, empty, np.zeros(0), empty
-        return (
-            np.concatenate([a for a, _, _, _ in self.parts]),
-            np.concatenate([np.full(len(a), r, dtype=np.int64) for a, r, _, _ in self.parts]),
-            np.concatenate([p for _, _, p, _ in self.parts]),
-            np.concatenate([n for _, _, _, n in self.parts]),
+    def outcome(self, won: np.ndarray, payment: FloatArray, hit_limit: np.ndarray) -> ClockOutcome:
+        """The outcome of the clocks with this log's rounds and path."""
+        parts = self.parts or [(np.zeros(0, np.int64), 0, np.zeros(0), np.zeros(0, np.int64))]
+        path = (
+            np.concatenate([a for a, _, _, _ in parts]).astype(np.int64),
+            np.concatenate([np.full(len(a), r, dtype=np.int64) for a, r, _, _ in parts]),
+            np.concatenate([p for _, _, p, _ in parts]).astype(np.float64),
+            np.concatenate([n for _, _, _, n in parts]).astype(np.int64),
         )
+        return ClockOutcome(won, payment, self.rounds, hit_limit, path)
 
 
 def english(
@@ -109,16 +123,9 @@ def english(
     active = np.ones(auctions.n_rows, dtype=bool)
     is_open = np.ones(n_auctions, dtype=bool)
     won, payment = np.zeros(auctions.n_rows, dtype=bool), np.zeros(auctions.n_rows)
-    rounds = np.zeros(n_auctions, dtype=np.int64)
-    path = _Path()
+    log = _Log(auctions, bidders)
     for r in range(max_rounds):
-        asked = np.flatnonzero(active & is_open[group])
-        stay = np.zeros(auctions.n_rows, dtype=bool)
-        stay[asked] = bidders.respond(asked, price[group[asked]])
-        count = np.bincount(group, stay, minlength=n_auctions).astype(np.int64)
-        open_now = np.flatnonzero(is_open)
-        path.add(open_now, r, price[open_now], count[open_now])
-        rounds[open_now] = r + 1
+        stay, count = log.ask(r, active, is_open, price)
         last = is_open & (count == 1)
         _award(won, payment, stay & last[group], price[group])
         dropped_all = is_open & (count == 0) & (r > 0)
@@ -136,7 +143,7 @@ def english(
         stayers = active & hit_limit[group]
         picked = pick_one(stayers, auctions.starts, group, auctions.tie_weights)
         _award(won, payment, picked, price[group])
-    return ClockOutcome(won, payment, rounds, hit_limit, path.arrays())
+    return log.outcome(won, payment, hit_limit)
 
 
 def dutch(
@@ -149,28 +156,22 @@ def dutch(
     max_rounds: int,
 ) -> ClockOutcome:
     """Run descending clocks from ``start`` until a bidder takes the item or the floor is passed."""
-    group, n_auctions = auctions.group, len(auctions.starts)
+    group = auctions.group
     price = start.astype(np.float64).copy()
     is_open = price >= floor
     won, payment = np.zeros(auctions.n_rows, dtype=bool), np.zeros(auctions.n_rows)
-    rounds = np.zeros(n_auctions, dtype=np.int64)
-    path = _Path()
+    log = _Log(auctions, bidders)
+    everyone = np.ones(auctions.n_rows, dtype=bool)
     for r in range(max_rounds):
         if not is_open.any():
             break
-        asked = np.flatnonzero(is_open[group])
-        take = np.zeros(auctions.n_rows, dtype=bool)
-        take[asked] = bidders.respond(asked, price[group[asked]])
-        count = np.bincount(group, take, minlength=n_auctions).astype(np.int64)
-        open_now = np.flatnonzero(is_open)
-        path.add(open_now, r, price[open_now], count[open_now])
-        rounds[open_now] = r + 1
+        take, count = log.ask(r, everyone, is_open, price)
         picked = pick_one(take, auctions.starts, group, auctions.tie_weights)
         _award(won, payment, picked, price[group])
         is_open &= count == 0
         price[is_open] -= decrement
         is_open &= price >= floor
-    return ClockOutcome(won, payment, rounds, is_open.copy(), path.arrays())
+    return log.outcome(won, payment, is_open.copy())
 
 
 def _award(won: np.ndarray, payment: FloatArray, rows: np.ndarray, price: FloatArray) -> None:
