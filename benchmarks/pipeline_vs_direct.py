@@ -60,7 +60,7 @@ def direct_solve(bids: pl.DataFrame, solver: str, *, winners: bool = False) -> A
         if len(members) > 1:
             model += pulp.lpSum(x[b] for b in members) <= 1
     backend = (
-        pulp.PULP_CBC_CMD(msg=False, gapRel=0, threads=1)
+        pulp.PULP_CBC_CMD(msg=False, gapRel=0)  # single-threaded; see CbcBackend on threads=1
         if solver == "cbc"
         else pulp.HiGHS(msg=False, gapRel=0, threads=1)
     )

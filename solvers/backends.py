@@ -115,7 +115,12 @@ class CbcBackend:
     ) -> BackendResult:
         # ``start`` is not passed on: CBC's MIP start made VCG re-solves up to 3.7x
         # slower on CATS instances (benchmarks/vcg_vs_naive.py), and a cutoff did not help.
-        model.solve(pulp.PULP_CBC_CMD(**_options(limits)))
+        options = _options(limits)
+        # CBC's "-threads 1" still starts a helper thread, and now and then the
+        # solver then sleeps ~10 s on a futex before exiting (about 1 run in 700
+        # here); without the flag CBC runs single-threaded with no helper.
+        options["threads"] = limits.threads if limits.threads > 1 else None
+        model.solve(pulp.PULP_CBC_CMD(**options))
         return _outcome(model, variables, limits, self._relaxation_bound)
 
     @staticmethod
