@@ -149,12 +149,20 @@ def assemble(
         welfare=outcome.welfare,
         bound=outcome.bound,
         gap=outcome.gap,
-        solver=options.solver if any(m != "enumerate" for m in outcome.methods) else "enumerate",
+        solver=_solver_used(outcome.methods, options.solver),
         seconds=outcome.solve_seconds,
         components=outcome.components,
     )
     keep = outcome if settings.payment_rule == "vcg" and won.any() else None
     return MarketResult(allocations, summary, empty_prices(), keep, asks)
+
+
+def _solver_used(methods: list[str], backend: str) -> str:
+    """The summary's ``solver``: the MIP backend if any component needed it, else how it cleared."""
+    for method in (backend, "lp", "enumerate"):
+        if method in methods:
+            return method
+    return "enumerate"
 
 
 def _asks(bids: pl.DataFrame, problem: MarketProblem) -> np.ndarray:

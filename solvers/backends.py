@@ -113,7 +113,7 @@ class CbcBackend:
         limits: SolveLimits,
         start: FloatArray | None = None,
     ) -> BackendResult:
-        # ``start`` is not passed on: CBC's MIP start made VCG re-solves up to 3.7x
+        # ``start`` is not passed on: CBC's MIP start made VCG re-solves 2-3x
         # slower on CATS instances (benchmarks/vcg_vs_naive.py), and a cutoff did not help.
         options = _options(limits)
         # CBC's "-threads 1" still starts a helper thread, and now and then the

@@ -60,10 +60,12 @@ def plan_market(problem: MarketProblem, *, enumerate_max: int = 10) -> MarketPla
 
 
 def solve_pending(
-    plan: MarketPlan, k: int, *, solver: str, limits: SolveLimits
+    plan: MarketPlan, k: int, *, solver: str, limits: SolveLimits, lp_first: bool = True
 ) -> ComponentSolution:
-    """Solve the ``k``-th MIP component of ``plan`` with ``solver``."""
-    return solve_component(plan.pending[k], solver=solver, limits=limits, enumerate_max=0)
+    """Solve the ``k``-th MIP component of ``plan`` (LP relaxation first, then ``solver``)."""
+    return solve_component(
+        plan.pending[k], solver=solver, limits=limits, enumerate_max=0, lp_first=lp_first
+    )
 
 
 def assemble_market(plan: MarketPlan, solutions: list[ComponentSolution]) -> MarketOutcome:
@@ -101,11 +103,13 @@ def clear_market(
     solver: str = "cbc",
     limits: SolveLimits | None = None,
     enumerate_max: int = 10,
+    lp_first: bool = True,
 ) -> MarketOutcome:
     """Clear ``problem`` in this process: plan, solve every component, assemble."""
     plan = plan_market(problem, enumerate_max=enumerate_max)
     limits = limits or SolveLimits()
     solutions = [
-        solve_pending(plan, k, solver=solver, limits=limits) for k in range(len(plan.pending))
+        solve_pending(plan, k, solver=solver, limits=limits, lp_first=lp_first)
+        for k in range(len(plan.pending))
     ]
     return assemble_market(plan, solutions)

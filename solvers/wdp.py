@@ -16,6 +16,7 @@ import pulp
 
 from econonexus.solvers.backends import SolveLimits, get_backend
 from econonexus.solvers.problem import IntArray, MarketProblem
+from econonexus.solvers.relaxation import integral_lp_solution
 from econonexus.solvers.schemas import Status
 
 _MAX_ENUMERATE = 16
@@ -41,17 +42,22 @@ def solve_component(
     limits: SolveLimits | None = None,
     enumerate_max: int = 10,
     initial: np.ndarray | None = None,
+    lp_first: bool = True,
 ) -> ComponentSolution:
     """Find the welfare-maximising winners of ``problem``.
 
     Components of at most ``enumerate_max`` bids (capped at 16) are solved by
-    exact enumeration; larger ones by the MIP backend ``solver``, starting
-    from the feasible winner mask ``initial`` when one is given.
+    exact enumeration. Larger ones are settled by their LP relaxation when
+    its optimum is integral (``lp_first``), else by the MIP backend
+    ``solver``, starting from the feasible winner mask ``initial`` when one
+    is given.
     """
     start = time.perf_counter()
     if problem.n_bids <= min(enumerate_max, _MAX_ENUMERATE):
         chosen = enumerate_best(problem)
         return _solution(problem, chosen, "optimal", None, start, "enumerate")
+    if lp_first and (settled := integral_lp_solution(problem)) is not None:
+        return _solution(problem, settled, "optimal", None, start, "lp")
     limits = limits or SolveLimits()
     model, variables, unit = build_model(problem)
     warm = None if initial is None else initial.astype(np.float64)

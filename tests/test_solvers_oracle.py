@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from econonexus.solvers.components import eligible_bids
 from econonexus.solvers.market import clear_market
 from econonexus.solvers.problem import build_problem, priority_key, tie_weight
+from econonexus.solvers.relaxation import integral_lp_solution
 from econonexus.solvers.wdp import solve_component
 from tests.oracle import brute_force
 from tests.strategies import markets
@@ -27,7 +28,7 @@ def _monolithic(problem, solver: str) -> frozenset[str]:
     eligible = problem.subset(np.flatnonzero(eligible_bids(problem)))
     if eligible.n_bids == 0:
         return frozenset()
-    solution = solve_component(eligible, solver=solver, enumerate_max=0)
+    solution = solve_component(eligible, solver=solver, enumerate_max=0, lp_first=False)
     return frozenset(problem.bid_ids[solution.winners].tolist())
 
 
@@ -38,7 +39,7 @@ def test_mip_matches_oracle(solver: str, market: tuple[pl.DataFrame, pl.DataFram
     bids, items = market
     answer = brute_force(bids, items)
     problem = build_problem("m", bids, items, tie_epsilon=1e-6)
-    outcome = clear_market(problem, solver=solver, enumerate_max=0)
+    outcome = clear_market(problem, solver=solver, enumerate_max=0, lp_first=False)
     assert outcome.status == "optimal"
     assert outcome.welfare == pytest.approx(answer.welfare, abs=1e-6)
     assert _winners(problem, outcome.won) in answer.optimal_sets  # feasible and optimal
@@ -55,13 +56,47 @@ def test_backends_enumeration_and_decomposition_agree(
         "enumerate": _winners(problem, clear_market(problem, enumerate_max=16).won),
         **{
             f"{s}-decomposed": _winners(
-                problem, clear_market(problem, solver=s, enumerate_max=0).won
+                problem, clear_market(problem, solver=s, enumerate_max=0, lp_first=False).won
             )
             for s in BACKENDS
         },
+        "lp-first": _winners(problem, clear_market(problem, enumerate_max=0).won),
         **{f"{s}-monolithic": _monolithic(problem, s) for s in BACKENDS},
     }
     assert len(set(found.values())) == 1, found
+
+
+@SETTINGS
+@given(market=markets(reserves=False))
+def test_integral_lp_solution_is_the_tie_preferred_optimum(
+    market: tuple[pl.DataFrame, pl.DataFrame],
+) -> None:
+    bids, items = market
+    problem = build_problem("m", bids, items, tie_epsilon=1e-6)
+    chosen = integral_lp_solution(problem)
+    expected = _monolithic(problem, "highs")
+    if chosen is not None:  # when it settles the market, it agrees with the MIP and the oracle
+        assert frozenset(problem.bid_ids[chosen].tolist()) == expected
+        assert expected in brute_force(bids, items).optimal_sets
+
+
+def test_lp_settles_an_integral_market_and_says_so() -> None:
+    bids = pl.DataFrame(
+        {
+            "bid_id": [f"b{i}" for i in range(14)],
+            "agent_id": [f"a{i}" for i in range(14)],
+            "market_id": "m",
+            "items": [[f"g{i % 7}"] for i in range(14)],  # interval-like: LP is integral
+            "quantities": [[1]] * 14,
+            "price": [float(3 + i) for i in range(14)],
+            "xor_group": None,
+        },
+        schema_overrides={"xor_group": pl.String},
+    )
+    problem = build_problem("m", bids, None, tie_epsilon=1e-6)
+    solution = solve_component(problem, enumerate_max=0)
+    assert solution.method == "lp" and solution.status == "optimal"
+    assert frozenset(problem.bid_ids[solution.winners].tolist()) == _monolithic(problem, "cbc")
 
 
 def test_exact_tie_is_broken_by_priority_not_name_or_position() -> None:
