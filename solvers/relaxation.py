@@ -20,8 +20,23 @@ from econonexus.solvers.problem import IntArray, MarketProblem
 _INTEGRAL = 1e-9
 
 
+def tie_objective(problem: MarketProblem) -> tuple[np.ndarray, float]:
+    """Return the objective per bid (price plus tie weight) in tie units, and the unit.
+
+    Counted in units of the largest tie term, the tie terms differ by far
+    more than the solvers' absolute tolerances (about 1e-7); multiply an
+    objective value by the unit for currency.
+    """
+    unit = float(problem.tie.max()) if problem.n_bids and problem.tie.max() > 0 else 1.0
+    return (problem.price + problem.tie) / unit, unit
+
+
 def constraint_matrix(problem: MarketProblem) -> tuple[sp.csr_matrix, np.ndarray]:
-    """Return ``A, b`` with ``A x <= b``: supply of each scarce item, one bid per XOR group."""
+    """Return ``A, b`` with ``A x <= b``: supply of each scarce item, one bid per XOR group.
+
+    Rows: the items whose total demand exceeds their supply, in item order,
+    then the XOR groups of two or more bids, in group order.
+    """
     n = problem.n_bids
     rows = np.repeat(np.arange(n), np.diff(problem.ptr))
     demand = sp.csr_matrix(
@@ -35,8 +50,9 @@ def constraint_matrix(problem: MarketProblem) -> tuple[sp.csr_matrix, np.ndarray
             (np.ones(len(grouped)), (problem.xor[grouped], grouped)),
             shape=(int(problem.xor.max()) + 1, n),
         )
-        blocks.append(groups)
-        limits.append(np.ones(groups.shape[0]))
+        shared = np.flatnonzero(np.diff(groups.indptr) > 1)
+        blocks.append(groups[shared])
+        limits.append(np.ones(len(shared)))
     return sp.vstack(blocks, format="csr"), np.concatenate(limits)
 
 
@@ -45,9 +61,8 @@ def integral_lp_solution(problem: MarketProblem) -> IntArray | None:
     if problem.n_bids == 0:
         return np.zeros(0, dtype=np.int64)
     a, b = constraint_matrix(problem)
-    weights = problem.price + problem.tie
-    unit = float(problem.tie.max()) if problem.tie.max() > 0 else 1.0
-    result = linprog(-weights / unit, A_ub=a, b_ub=b, bounds=(0, 1), method="highs")
+    weights, _ = tie_objective(problem)
+    result = linprog(-weights, A_ub=a, b_ub=b, bounds=(0, 1), method="highs")
     if result.status != 0 or result.x is None:
         return None
     x = np.asarray(result.x)

@@ -16,7 +16,7 @@ import pulp
 
 from econonexus.solvers.backends import SolveLimits, get_backend
 from econonexus.solvers.problem import IntArray, MarketProblem
-from econonexus.solvers.relaxation import integral_lp_solution
+from econonexus.solvers.relaxation import constraint_matrix, integral_lp_solution, tie_objective
 from econonexus.solvers.schemas import Status
 
 _MAX_ENUMERATE = 16
@@ -91,12 +91,8 @@ def enumerate_best(problem: MarketProblem) -> IntArray:
     """Return the best feasible set of bids by checking every subset."""
     n = problem.n_bids
     masks = ((np.arange(2**n)[:, None] >> np.arange(n)) & 1).astype(np.float64)
-    feasible = np.all(masks @ problem.demand_matrix() <= problem.supply, axis=1)
-    grouped = problem.xor >= 0
-    if grouped.any():
-        onehot = np.zeros((n, int(problem.xor.max()) + 1))
-        onehot[np.flatnonzero(grouped), problem.xor[grouped]] = 1.0
-        feasible &= np.all(masks @ onehot <= 1, axis=1)
+    a, b = constraint_matrix(problem)
+    feasible = np.all(b >= np.asarray(a @ masks.T).T, axis=1)
     value = np.where(feasible, masks @ (problem.price + problem.tie), -np.inf)
     return np.flatnonzero(masks[int(np.argmax(value))]).astype(np.int64)
 
@@ -104,9 +100,8 @@ def enumerate_best(problem: MarketProblem) -> IntArray:
 def build_model(problem: MarketProblem) -> tuple[pulp.LpProblem, list[pulp.LpVariable], float]:
     """Return the PuLP model of ``problem``, its bid variables (bid order) and objective unit.
 
-    The objective is counted in units of the largest tie term, so the tie
-    terms differ by far more than the solvers' absolute tolerances (about
-    1e-7); multiply the model's objective by the unit for currency.
+    Objective and rows are those of :mod:`econonexus.solvers.relaxation`
+    (in tie units; multiply the model's objective by the unit for currency).
     Columns run from the highest price down (ties in canonical order): the
     solvers' diving heuristics and branching tie-breaks follow column order,
     and this greedy order found incumbents sooner on the CATS-style families
@@ -116,33 +111,15 @@ def build_model(problem: MarketProblem) -> tuple[pulp.LpProblem, list[pulp.LpVar
     model = pulp.LpProblem("wdp", pulp.LpMaximize)
     column = np.argsort(np.argsort(-problem.price, kind="stable"))
     x = [pulp.LpVariable(f"x{c:07d}", cat=pulp.LpBinary) for c in column]
-    unit = float(problem.tie.max()) if problem.n_bids and problem.tie.max() > 0 else 1.0
-    weights = (problem.price + problem.tie) / unit
+    weights, unit = tie_objective(problem)
     model.setObjective(pulp.LpAffineExpression(zip(x, weights.tolist(), strict=True)))
-    rows = np.repeat(np.arange(problem.n_bids), np.diff(problem.ptr))
-    demand = np.bincount(problem.item, problem.qty, minlength=len(problem.item_ids))
-    order = np.argsort(problem.item, kind="stable")
-    bounds = np.searchsorted(problem.item[order], np.arange(len(problem.item_ids) + 1))
-    for j in np.flatnonzero(demand > problem.supply):
-        entries = order[bounds[j] : bounds[j + 1]]
-        terms = [(x[rows[e]], float(problem.qty[e])) for e in entries]
-        _add_le(model, terms, float(problem.supply[j]), f"item{j}")
-    for g, members in enumerate(_groups(problem.xor)):
-        if len(members) > 1:
-            _add_le(model, [(x[i], 1.0) for i in members], 1.0, f"xor{g}")
+    a, b = constraint_matrix(problem)
+    for r in range(a.shape[0]):
+        lo, hi = a.indptr[r], a.indptr[r + 1]
+        terms = [
+            (x[i], v)
+            for i, v in zip(a.indices[lo:hi].tolist(), a.data[lo:hi].tolist(), strict=True)
+        ]
+        expr = pulp.LpAffineExpression(terms)
+        model.addConstraint(pulp.LpConstraint(expr, pulp.LpConstraintLE, rhs=float(b[r])), f"c{r}")
     return model, x, unit
-
-
-def _add_le(
-    model: pulp.LpProblem, terms: list[tuple[pulp.LpVariable, float]], rhs: float, name: str
-) -> None:
-    expr = pulp.LpAffineExpression(terms)
-    model.addConstraint(pulp.LpConstraint(expr, pulp.LpConstraintLE, rhs=rhs), name)
-
-
-def _groups(labels: IntArray) -> list[IntArray]:
-    """Return the positions holding each non-negative label, label by label."""
-    members = np.flatnonzero(labels >= 0)
-    order = members[np.argsort(labels[members], kind="stable")]
-    _, starts = np.unique(labels[order], return_index=True)
-    return np.split(order, starts[1:]) if len(order) else []
