@@ -3,9 +3,8 @@
 The normalized batch is scattered once (to every worker, so losing a worker
 never loses the only copy); every later stage is a task with a readable key
 prefix (``enx-validate``, ``enx-plan``, ``enx-solve``, ``enx-assemble``,
-``enx-vcg``, ``enx-price``), and
-every task is pure, so the scheduler can rerun any of them on a live worker
-when a worker dies.
+``enx-vcg``, ``enx-price``), and every task is pure, so the scheduler can
+rerun any of them on a live worker when a worker dies.
 """
 
 from __future__ import annotations

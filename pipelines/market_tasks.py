@@ -42,7 +42,6 @@ class MarketResult:
     summary: pl.DataFrame
     prices: pl.DataFrame
     outcome: MarketOutcome | None = None
-    asks: np.ndarray | None = None
 
 
 def market_bids(validated: Validated, market_id: str) -> pl.DataFrame:
@@ -128,10 +127,8 @@ def assemble(
         return MarketResult(*clear_single_item(market_id, bids, lots, settings))
     outcome = assemble_market(plan, list(solutions))
     won = outcome.won
-    asks = None
-    if settings.format == "procurement":
-        asks = _asks(bids, outcome.problem)
-    payment = asks if asks is not None else outcome.problem.price
+    procurement = settings.format == "procurement"
+    payment = _asks(bids, outcome.problem) if procurement else outcome.problem.price
     result_rows = pl.DataFrame(
         {
             "bid_id": outcome.problem.bid_ids.tolist(),
@@ -154,7 +151,7 @@ def assemble(
         components=outcome.components,
     )
     keep = outcome if settings.payment_rule == "vcg" and won.any() else None
-    return MarketResult(allocations, summary, empty_prices(), keep, asks)
+    return MarketResult(allocations, summary, empty_prices(), keep)
 
 
 def _solver_used(methods: list[str], backend: str) -> str:
@@ -166,6 +163,7 @@ def _solver_used(methods: list[str], backend: str) -> str:
 
 
 def _asks(bids: pl.DataFrame, problem: MarketProblem) -> np.ndarray:
+    """The offers' asks (their ``price``) in problem order; a procurement problem prices surplus."""
     lookup = dict(zip(bids["bid_id"].to_list(), bids["price"].to_list(), strict=True))
     return np.array([lookup[b] for b in problem.bid_ids.tolist()], dtype=np.float64)
 
@@ -196,8 +194,9 @@ def price(result: MarketResult, *gains: Improvement) -> MarketResult:
     problem = outcome.problem
     pay = vcg_payments(problem, outcome.won, list(gains), proven=outcome.status == "optimal")
     payment, low, high = pay.payment, pay.low, pay.high
-    if result.asks is not None:
-        payment, low, high = seller_payments(result.asks, problem.price, outcome.won, pay)
+    if result.summary["format"][0] == "procurement":
+        asks = _asks(result.allocations, problem)
+        payment, low, high = seller_payments(asks, problem.price, outcome.won, pay)
     rows = pl.DataFrame(
         {
             "bid_id": problem.bid_ids.tolist(),
@@ -211,4 +210,4 @@ def price(result: MarketResult, *gains: Improvement) -> MarketResult:
     bids = result.allocations.select("market_id", "bid_id", "agent_id", "price", "items")
     allocations = allocation_frame(bids, rows)
     summary = result.summary.with_columns(revenue=pl.lit(float(allocations["payment"].sum())))
-    return replace(result, allocations=allocations, summary=summary, outcome=None, asks=None)
+    return replace(result, allocations=allocations, summary=summary, outcome=None)

@@ -23,9 +23,9 @@ from econonexus.pipelines.options import BatchOptions
 from econonexus.solvers.clock import ClockAuctions, ClockOutcome, ProxyBidders, dutch, english
 from econonexus.solvers.discovery import ascending_clock
 from econonexus.solvers.market import clear_market, relative_gap
-from econonexus.solvers.problem import build_problem, priority_key, tie_weight
+from econonexus.solvers.problem import build_problem, tie_weights
 from econonexus.solvers.schemas import Status
-from econonexus.solvers.sealed import SealedRule, clear_sealed
+from econonexus.solvers.sealed import SealedRule, auction_starts, clear_sealed
 from econonexus.solvers.settings import MarketSettings
 
 MarketRows = tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]
@@ -87,14 +87,13 @@ def _lots(bids: pl.DataFrame, items: pl.DataFrame | None, settings: MarketSettin
 
 def _run_clock(lots: pl.DataFrame, settings: MarketSettings) -> tuple[ClockOutcome, list[str]]:
     """Run one English or Dutch clock per item of ``lots`` (sorted by item)."""
-    item = lots["item_id"]
-    starts = np.flatnonzero((item != item.shift(1)).fill_null(True).to_numpy())
+    starts = auction_starts(lots.select("market_id", "item_id"))
+    assert starts is not None  # lots are sorted by item
     reserve = lots["reserve"].to_numpy()[starts].astype(np.float64)
-    market, bid_ids = lots["market_id"].to_list(), lots["bid_id"].to_list()
+    market, bid_ids = lots["market_id"].to_numpy(), lots["bid_id"].to_numpy()
 
     def weights(rows: np.ndarray) -> np.ndarray:
-        keys = [priority_key(market[r], bid_ids[r]) for r in rows.tolist()]
-        return np.array([tie_weight(k) for k in keys], dtype=np.float64)
+        return tie_weights(market[rows].tolist(), bid_ids[rows].tolist())
 
     auctions = ClockAuctions(starts, lots.height, weights)
     bidders = ProxyBidders(lots["price"].to_numpy().astype(np.float64))
@@ -119,7 +118,7 @@ def _run_clock(lots: pl.DataFrame, settings: MarketSettings) -> tuple[ClockOutco
             floor=reserve,
             max_rounds=settings.max_rounds,
         )
-    return outcome, item.gather(starts).to_list()
+    return outcome, lots["item_id"].gather(starts).to_list()
 
 
 def clear_clock_market(

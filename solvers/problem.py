@@ -34,6 +34,12 @@ def tie_weight(key: bytes) -> float:
     return 1.0 - int.from_bytes(key, "big") / 2**65
 
 
+def tie_weights(market_ids: list[str], bid_ids: list[str]) -> FloatArray:
+    """Return the tie weight of each ``(market_id, bid_id)`` pair."""
+    keys = (priority_key(m, b) for m, b in zip(market_ids, bid_ids, strict=True))
+    return np.array([tie_weight(k) for k in keys], dtype=np.float64)
+
+
 @dataclass(frozen=True)
 class MarketProblem:
     """One market (or one component of it) ready for winner determination.

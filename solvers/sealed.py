@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-from econonexus.solvers.problem import FloatArray, IntArray, priority_key, tie_weight
+from econonexus.solvers.problem import FloatArray, IntArray, tie_weights
 
 SealedRule = Literal["first-price", "second-price"]
 TieWeights = Callable[[IntArray], FloatArray]
@@ -65,8 +65,8 @@ def clear_sealed(
     per_auction = _per_auction(bids, rows[starts], units=units, reserve=reserve)
 
     def weights(positions: IntArray) -> FloatArray:
-        pairs = bids.select("market_id", "bid_id")[rows[positions]].iter_rows()
-        return np.array([tie_weight(priority_key(m, b)) for m, b in pairs], dtype=np.float64)
+        picked = bids.select("market_id", "bid_id")[rows[positions]]
+        return tie_weights(picked["market_id"].to_list(), picked["bid_id"].to_list())
 
     won, payment = clear_grouped(
         bids["price"].to_numpy().astype(np.float64)[rows],
@@ -171,20 +171,20 @@ def _sorted_ranks(
 def _group(bids: pl.DataFrame) -> tuple[IntArray | None, IntArray]:
     """Return a row order that makes auctions contiguous (``None``: already) and run starts."""
     keys = bids.select("market_id", "item_id")
-    starts = _run_starts(keys)
+    starts = auction_starts(keys)
     if starts is not None:
         return None, starts
     # Sort by a 64-bit hash of the auction; a collision would interleave two
     # auctions, which the run check catches, and then an exact (slower) sort runs.
     for order_by in (pl.struct("market_id", "item_id").hash(), pl.struct("market_id", "item_id")):
         order = keys.select(order_by.arg_sort())[:, 0].to_numpy().astype(np.int64)
-        starts = _run_starts(keys[order])
+        starts = auction_starts(keys[order])
         if starts is not None:
             return order, starts
     raise AssertionError("rows sorted by auction must form one run per auction")
 
 
-def _run_starts(keys: pl.DataFrame) -> IntArray | None:
+def auction_starts(keys: pl.DataFrame) -> IntArray | None:
     """Return where each auction's rows start, if every auction's rows are contiguous."""
     changed = [pl.col(c).ne_missing(pl.col(c).shift(1)) for c in keys.columns]
     run_start = keys.select(pl.any_horizontal(changed).alias("s"))["s"]
