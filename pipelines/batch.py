@@ -9,6 +9,7 @@ rerun any of them on a live worker when a worker dies.
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,27 @@ class BatchOutput:
     prices: pl.DataFrame
 
 
+def _scatter(client: Client, data: list[Any], attempts: int = 3) -> list[Future]:
+    """Broadcast ``data`` to every worker, checking that each worker holds a copy.
+
+    A worker that dies during the broadcast can leave the only copy on itself
+    (the replication step failed), and the batch would then wait forever for
+    lost data: such a scatter is retried with fresh keys.
+    """
+    for attempt in range(attempts):
+        try:
+            # hash=False: a fresh key per batch, so releasing one batch never drops the next one's
+            futures: list[Future] = client.scatter(data, broadcast=True, hash=False)
+            copies = min(len(v) for v in client.who_has(futures).values())
+            if copies >= min(2, len(client.scheduler_info(n_workers=-1)["workers"])):
+                return futures
+        except OSError:  # CommClosedError included: the worker went away mid-scatter
+            if attempt == attempts - 1:
+                raise
+        time.sleep(0.5 * 2**attempt)
+    raise RuntimeError(f"could not place the batch on two workers in {attempts} attempts")
+
+
 def run_batch(
     client: Client,
     frame: pl.DataFrame,
@@ -47,8 +69,7 @@ def run_batch(
     """
     token = uuid.uuid4().hex[:12]
     markets = batch_markets(frame, source_errors)
-    # hash=False: a fresh key per batch, so releasing one batch never drops the next one's
-    raw, lots = client.scatter([frame, items], broadcast=True, hash=False)
+    raw, lots = _scatter(client, [frame, items])
     validated = client.submit(validate, raw, lots, options.markets, key=f"enx-validate-{token}")
     rejected = client.submit(_rejected, raw, validated, source_errors, key=f"enx-rejected-{token}")
     plans = [

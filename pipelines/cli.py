@@ -1,4 +1,4 @@
-"""The ``econonexus`` command line: clear, demo, generate.
+"""The ``econonexus`` command line: clear, demo, generate, simulate.
 
 Exit codes: 0 success, 2 bad usage or unreadable input, 1 a failed run
 (an error, or a market whose status is ``error``).
@@ -19,6 +19,7 @@ from econonexus.pipelines.generate import DISTRIBUTIONS, generate
 from econonexus.pipelines.readers import FORMATS
 from econonexus.pipelines.result import ClearingResult
 from econonexus.pipelines.run import clear
+from econonexus.pipelines.simulate import simulate
 from econonexus.solvers.schemas import SOLVERS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -44,7 +45,22 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--count", type=int, default=1, help="instances, seeds seed..seed+count-1")
     gen.add_argument("--out", required=True, metavar="DIR")
+    _add_simulate(commands)
     return parser
+
+
+def _add_simulate(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    sim = commands.add_parser("simulate", help="run agents in shard actors against the pipeline")
+    sim.add_argument("--agents", type=int, required=True, metavar="N")
+    sim.add_argument("--shards", type=int, required=True, metavar="S")
+    sim.add_argument("--rounds", type=int, required=True, metavar="R")
+    sim.add_argument("--seed", type=int, default=0, metavar="K")
+    sim.add_argument("--out", required=True, metavar="URL", help="results, events, agents.parquet")
+    sim.add_argument("--markets", metavar="URL", help="markets table (default: 4 built-in markets)")
+    sim.add_argument("--items", type=int, default=8, metavar="M", help="items per market (8)")
+    sim.add_argument("--chaos", action="store_true", help="kill shard-holding workers in some rounds")
+    sim.add_argument("--scheduler", metavar="ADDRESS", help="use this Dask scheduler")
+    sim.add_argument("--workers", type=int, metavar="N", help="LocalCluster workers")
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -66,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "generate":
             return _generate(args)
+        if args.command == "simulate":
+            return _simulate(args)
         sources = args.sources if args.command == "clear" else _demo_sources(args.data)
         items, markets = args.items, args.markets
         if args.command == "demo":
@@ -138,6 +156,24 @@ def render_summary(result: ClearingResult) -> str:
         f"{text}\n\nrun {result.run_id}: {result.status}{reused}; "
         f"{rejected} rejected rows\nresults: {where}"
     )
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    result = simulate(
+        agents=args.agents,
+        shards=args.shards,
+        rounds=args.rounds,
+        seed=args.seed,
+        out=args.out,
+        markets=args.markets,
+        items=args.items,
+        chaos=args.chaos,
+        client=args.scheduler,
+        workers=args.workers,
+        log=print,
+    )
+    print(f"{result.agents.height} agents after {result.rounds.height} rounds: {result.out}/agents.parquet")
+    return EXIT_OK
 
 
 def _generate(args: argparse.Namespace) -> int:

@@ -1,0 +1,361 @@
+"""AgentPool: agents on a Dask cluster, in shard actors, addressed by agent id.
+
+The pool is the coordinator. It assigns every event its ``seq``, writes it to
+the journal, then delivers it to the agent's shard; it collects a round's bids
+from every shard, snapshots, migrates, rebalances and recovers shards. Its
+state on the client is only the registry and the next ``seq``: everything
+else can be rebuilt from ``root`` (snapshots plus journal).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+import fsspec
+import polars as pl
+import pyarrow as pa
+from distributed import Client
+
+from econonexus._errors import InputError
+from econonexus.agents.events import events_table
+from econonexus.agents.journal import append_journal, last_seq
+from econonexus.agents.messaging import CircuitBreaker, Messenger, RetryPolicy, ShardUnavailableError
+from econonexus.agents.placement import shard_of
+from econonexus.agents.registry import Handle, Registry
+from econonexus.agents.shard import ApplyReport
+from econonexus.solvers.schemas import BIDS_SCHEMA
+
+
+@dataclass(frozen=True)
+class BidRound:
+    """A round's bids from every reachable shard, and who was left out and why."""
+
+    bids: pa.Table
+    left_out: pl.DataFrame
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Events ``first_seq..last_seq`` journaled; per-shard reports, and shards that missed them."""
+
+    first_seq: int
+    last_seq: int
+    reports: tuple[ApplyReport, ...]
+    failed: dict[int, str]
+
+
+@dataclass(frozen=True)
+class Move:
+    """A shard moved (migrated or recovered) from one worker to another."""
+
+    shard_id: int
+    source: str | None
+    target: str
+    applied_seq: int
+    seconds: float
+
+
+class AgentPool:
+    """Shards of agents on a cluster; see :meth:`create` and :meth:`open`."""
+
+    def __init__(
+        self,
+        client: Client,
+        root: str,
+        n_shards: int,
+        *,
+        policy: RetryPolicy | None = None,
+        breaker: Callable[[], CircuitBreaker] = CircuitBreaker,
+    ):
+        if n_shards < 1:
+            raise InputError(f"`shards`: expected a whole number >= 1, got {n_shards}")
+        self.root = root.rstrip("/")
+        self.n_shards = n_shards
+        self._registry = Registry(client, self.root, n_shards, policy=policy or RetryPolicy(), breaker=breaker)
+        self._messenger = Messenger()
+        self._deliver_lock = threading.Lock()
+        self._next_seq = last_seq(self.root) + 1
+        self._members: dict[int, set[str]] = {i: set() for i in range(n_shards)}
+        self._shards: dict[str, int] = {}
+
+    @classmethod
+    def create(
+        cls, client: Client, agents: pl.DataFrame, *, shards: int, root: str, policy: RetryPolicy | None = None
+    ) -> AgentPool:
+        """Start ``shards`` shard actors and create ``agents`` (one row per agent) in them.
+
+        ``agents`` has ``agent_id`` and any fields of
+        :class:`~econonexus.agents.state.AgentState`; ``valuations`` is a list
+        of ``{market_id, item_id, value}``. Refuses a ``root`` that already
+        holds a pool (use :meth:`open`).
+        """
+        fs, path = fsspec.core.url_to_fs(f"{root.rstrip('/')}/pool.json")
+        if fs.exists(path):
+            raise InputError(f"`root`: {root!r} already holds an agent pool; open it with AgentPool.open")
+        pool = cls(client, root, shards, policy=policy)
+        fs.makedirs(path.rpartition("/")[0], exist_ok=True)
+        fs.pipe_file(path, json.dumps({"shards": shards}).encode())
+        pool._start_all(restore=False)
+        pool.deliver(_created_events(agents))
+        pool.snapshot()
+        return pool
+
+    @classmethod
+    def open(cls, client: Client, root: str, *, policy: RetryPolicy | None = None) -> AgentPool:
+        """Reopen the pool stored at ``root``: every shard from its snapshot plus the journal."""
+        fs, path = fsspec.core.url_to_fs(f"{root.rstrip('/')}/pool.json")
+        if not fs.exists(path):
+            raise InputError(f"`root`: expected an agent pool at {root!r} (no pool.json)")
+        pool = cls(client, root, int(json.loads(fs.cat_file(path))["shards"]), policy=policy)
+        pool._start_all(restore=True)
+        for shard_id in range(pool.n_shards):
+            ids = pool._registry.call(shard_id, "states").column("agent_id").to_pylist()
+            pool._members[shard_id] = set(ids)
+            pool._shards.update(dict.fromkeys(ids, shard_id))
+        return pool
+
+    # -- addressing -----------------------------------------------------------------
+
+    def shard_of(self, agent_id: str) -> int:
+        """The shard hosting ``agent_id``."""
+        shard = self._shards.get(agent_id)
+        return shard_of(agent_id, self.n_shards) if shard is None else shard
+
+    def ask(self, agent_id: str, method: str, *args: Any) -> Future[Any]:
+        """Call ``method(*args)`` on the shard hosting ``agent_id``; a future of the answer."""
+        return self._messenger.ask(self._registry.call, self.shard_of(agent_id), method, *args)
+
+    def tell(self, agent_id: str, method: str, *args: Any) -> None:
+        """Call ``method(*args)`` on the shard hosting ``agent_id`` and do not wait."""
+        self._messenger.tell(self._registry.call, self.shard_of(agent_id), method, *args)
+
+    def agent(self, agent_id: str) -> dict[str, Any] | None:
+        """One agent's state (a dict of its fields), or ``None`` if no such agent."""
+        state: dict[str, Any] | None = self.ask(agent_id, "agent", agent_id).result()
+        return state
+
+    # -- rounds and events ------------------------------------------------------------
+
+    def bid_round(self, offer: pl.DataFrame, *, seed: int, round_no: int) -> BidRound:
+        """Every shard's bids for one round, as one table in the bids schema.
+
+        A shard that does not answer is left out: its agents are listed in
+        ``left_out`` with the reason, and the round goes on without them.
+        """
+        started = time.perf_counter()
+        table = offer.select("market_id", "item_id", "format").to_arrow()
+        answers = self._ask_all("bids", table, seed, round_no)
+        tables = [a for a in answers.values() if isinstance(a, pa.Table)]
+        missing = {s: str(a) for s, a in answers.items() if not isinstance(a, pa.Table)}
+        bids = pa.concat_tables([BIDS_SCHEMA.empty_table(), *tables]).sort_by("bid_id")
+        return BidRound(bids, self._left_out(missing), time.perf_counter() - started)
+
+    def deliver(self, events: pl.DataFrame) -> Delivery:
+        """Number, journal and deliver ``events`` (rows of the agent events schema without ``seq``).
+
+        The journal entry is written before any shard sees the events, so a
+        shard that misses them (listed in ``failed``) gets them on recovery.
+        """
+        with self._deliver_lock:
+            first = self._next_seq
+            numbered = self._numbered(events, first)
+            append_journal(self.root, numbered)
+            self._next_seq += numbered.height
+            for agent_id, shard in zip(numbered["agent_id"], numbered["shard_id"], strict=True):
+                self._members[shard].add(agent_id)
+            parts = numbered.partition_by("shard_id", as_dict=True)
+            answers = self._ask_each("apply", {int(k[0]): (p.to_arrow(),) for k, p in parts.items()})
+        reports = tuple(a for a in answers.values() if isinstance(a, ApplyReport))
+        failed = {s: str(a) for s, a in answers.items() if not isinstance(a, ApplyReport)}
+        return Delivery(first, self._next_seq - 1, reports, failed)
+
+    def _numbered(self, events: pl.DataFrame, first: int) -> pl.DataFrame:
+        shards = [self._shards.setdefault(a, shard_of(a, self.n_shards)) for a in events["agent_id"]]
+        frame = events_table(events.with_row_index("seq", offset=first).with_columns(pl.col("seq").cast(pl.Int64)))
+        return frame.with_columns(pl.Series("shard_id", shards, dtype=pl.Int64))
+
+    def snapshot(self) -> pl.DataFrame:
+        """Snapshot every shard; one row per shard (``version``, ``applied_seq``, ``agents``, ``error``)."""
+        answers = self._ask_all("snapshot")
+        rows = [
+            {"shard_id": s, **a, "error": None} if isinstance(a, dict) else {"shard_id": s, "error": str(a)}
+            for s, a in sorted(answers.items())
+        ]
+        return pl.DataFrame(rows).drop("file", strict=False)
+
+    def states(self) -> pl.DataFrame:
+        """Every agent's state, sorted by ``agent_id``; raises if a shard cannot answer."""
+        answers = self._ask_all("states")
+        for shard, answer in answers.items():
+            if isinstance(answer, Exception):
+                raise ShardUnavailableError(f"shard {shard}: cannot read its agents: {answer}") from answer
+        frame = pl.from_arrow(pa.concat_tables(list(answers.values())))
+        assert isinstance(frame, pl.DataFrame)
+        return frame.sort("agent_id")
+
+    # -- placement, migration, recovery -------------------------------------------------
+
+    def placement(self) -> dict[int, str]:
+        """Shard id to the worker hosting its actor now."""
+        return {s.shard_id: s.handle.worker for s in self._registry.slots if s.handle is not None}
+
+    def migrate(self, shard_id: int, worker: str) -> Move:
+        """Move a shard to ``worker``: snapshot, start there, restore, switch, retire the old actor.
+
+        Calls to the shard wait while it moves; other shards go on. Events
+        delivered meanwhile are in the journal and the new actor replays them,
+        and a redelivered event is skipped by its ``seq``: none is lost or
+        applied twice.
+        """
+        self._check_shard(shard_id)
+        slot = self._registry.slots[shard_id]
+        if worker not in self._registry.workers():
+            raise InputError(f"`worker`: expected a live worker address, got {worker!r}")
+        started = time.perf_counter()
+        with slot.lock:
+            old = slot.handle
+            if old is not None and old.worker == worker:
+                return Move(shard_id, worker, worker, -1, 0.0)
+            if old is not None:
+                self._registry.call_handle(slot, old, "snapshot")
+            seq = self._install(shard_id, worker)
+            if old is not None:
+                self._registry.retire(old)
+        return Move(shard_id, None if old is None else old.worker, worker, seq, time.perf_counter() - started)
+
+    def rebalance(self, *, exclude: tuple[str, ...] = ()) -> list[Move]:
+        """Move every shard to its rendezvous worker among the live workers not in ``exclude``."""
+        live = [w for w in self._registry.workers() if w not in exclude]
+        moves = []
+        for slot in self._registry.slots:
+            home = self._registry.home(slot.shard_id, live)
+            if slot.handle is None or slot.handle.worker != home:
+                moves.append(self.migrate(slot.shard_id, home))
+        return moves
+
+    def retire_worker(self, worker: str) -> list[Move]:
+        """Move the shards off ``worker``, then retire it (Dask refuses to retire actor holders)."""
+        moves = self.rebalance(exclude=(worker,))
+        self._registry.client.retire_workers([worker], close_workers=True)
+        return moves
+
+    def lost_shards(self) -> list[int]:
+        """Shards whose actor is gone: its future erred or its worker left."""
+        live = set(self._registry.workers())
+        return [s.shard_id for s in self._registry.slots if self._registry.is_lost(s.shard_id, live)]
+
+    def recover(self, shards: list[int] | None = None) -> list[Move]:
+        """Rebuild lost shards (or the given ones) on live workers from snapshot plus journal."""
+        moves = []
+        for shard_id in self.lost_shards() if shards is None else shards:
+            slot = self._registry.slots[shard_id]
+            started = time.perf_counter()
+            with slot.lock:
+                old = slot.handle
+                seq = self._install(shard_id, self._registry.home(shard_id))
+                slot.breaker.record_success()
+                if old is not None:
+                    self._registry.retire(old)
+            worker = None if old is None else old.worker
+            moves.append(Move(shard_id, worker, self.placement()[shard_id], seq, time.perf_counter() - started))
+        return moves
+
+    def health(self) -> pl.DataFrame:
+        """Per shard: worker, agents, memory, last event, last heartbeat, breaker state, status."""
+        answers = self._ask_all("health")
+        rows = []
+        for slot in self._registry.slots:
+            answer = answers[slot.shard_id]
+            ok = isinstance(answer, dict)
+            rows.append(
+                {
+                    "shard_id": slot.shard_id,
+                    "worker": None if slot.handle is None else slot.handle.worker,
+                    "generation": slot.generations,
+                    "agents": answer["agents"] if ok else len(self._members[slot.shard_id]),
+                    "state_bytes": answer["state_bytes"] if ok else None,
+                    "process_rss": answer["process_rss"] if ok else None,
+                    "last_seq": answer["applied_seq"] if ok else None,
+                    "last_heartbeat": slot.last_heartbeat,
+                    "breaker": slot.breaker.state,
+                    "status": "ok" if ok else f"unreachable: {answer}",
+                }
+            )
+        return pl.DataFrame(rows)
+
+    def close(self) -> None:
+        """Stop the pool's threads and release its actors (snapshots and journal stay)."""
+        self._messenger.close()
+        for slot in self._registry.slots:
+            if slot.handle is not None:
+                self._registry.retire(slot.handle)
+                slot.handle = None
+
+    def __enter__(self) -> AgentPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _start_all(self, *, restore: bool) -> None:
+        live = self._registry.workers()
+        for slot in self._registry.slots:
+            slot.handle = self._registry.start(slot.shard_id, self._registry.home(slot.shard_id, live))
+            if restore:
+                self._registry.call(slot.shard_id, "restore")
+
+    def _install(self, shard_id: int, worker: str) -> int:
+        """Start an actor on ``worker``, restore it, register it; return its ``applied_seq``."""
+        slot = self._registry.slots[shard_id]
+        handle: Handle = self._registry.start(shard_id, worker)
+        seq = int(self._registry.call_handle(slot, handle, "restore"))
+        slot.handle = handle
+        slot.last_heartbeat = time.time()
+        return seq
+
+    def _ask_all(self, method: str, *args: Any) -> dict[int, Any]:
+        """Call ``method(*args)`` on every shard at once; each answer or the exception raised."""
+        return self._ask_each(method, {s: args for s in range(self.n_shards)})
+
+    def _ask_each(self, method: str, calls: dict[int, tuple[Any, ...]]) -> dict[int, Any]:
+        """Call ``method`` on each shard in ``calls`` with its own arguments, all at once."""
+        futures = {s: self._messenger.ask(self._registry.call, s, method, *a) for s, a in calls.items()}
+        answers: dict[int, Any] = {}
+        for s, future in futures.items():
+            try:
+                answers[s] = future.result()
+            except Exception as exc:  # reported per shard; the round goes on
+                answers[s] = exc
+        return answers
+
+    def _left_out(self, missing: dict[int, str]) -> pl.DataFrame:
+        rows = [(s, a, reason) for s, reason in missing.items() for a in sorted(self._members[s])]
+        return pl.DataFrame(rows, schema={"shard_id": pl.Int64, "agent_id": pl.String, "reason": pl.String}, orient="row")
+
+    def _check_shard(self, shard_id: int) -> None:
+        if not 0 <= shard_id < self.n_shards:
+            raise InputError(f"`shard_id`: expected 0..{self.n_shards - 1}, got {shard_id}")
+
+
+def _created_events(agents: pl.DataFrame) -> pl.DataFrame:
+    """One ``created`` event per agent row, its fields as the JSON payload."""
+    if "agent_id" not in agents.columns:
+        raise InputError(f"`agents`: expected an `agent_id` column, got {agents.columns}")
+    fields = [c for c in agents.columns if c != "agent_id"]
+    payloads = [json.dumps(_payload(row)) for row in agents.select(fields).iter_rows(named=True)]
+    return pl.DataFrame({"agent_id": agents["agent_id"], "payload": payloads}).with_columns(kind=pl.lit("created"))
+
+
+def _payload(row: dict[str, Any]) -> dict[str, Any]:
+    if row.get("valuations") is not None:
+        row["valuations"] = [[v["market_id"], v["item_id"], v["value"]] for v in row["valuations"]]
+    return {k: v for k, v in row.items() if v is not None}

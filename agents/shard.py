@@ -1,0 +1,150 @@
+"""A shard of agents: the pure core and the thin Dask actor shell around it."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from econonexus.agents.events import Event, events_from_table
+from econonexus.agents.journal import read_journal
+from econonexus.agents.snapshot import read_snapshot, states_table, write_snapshot
+from econonexus.agents.state import AgentState, AgentStateError, apply
+from econonexus.agents.strategies import agent_key, round_bids
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ApplyReport:
+    """What one delivery did: events applied, skipped as already applied, rejected with reasons."""
+
+    shard_id: int
+    applied: int
+    skipped: int
+    rejected: tuple[tuple[int, str], ...]
+    applied_seq: int
+
+
+class ShardCore:
+    """The agents of one shard and the last event applied to any of them.
+
+    Events at or below ``applied_seq`` are skipped, so delivering an event
+    twice (after a migration or recovery) applies it once. An event that does
+    not fit its agent's state is rejected with its reason and the rest of the
+    delivery goes on; replaying the same events rejects the same ones.
+    """
+
+    def __init__(self, shard_id: int, agents: dict[str, AgentState] | None = None, applied_seq: int = -1):
+        self.shard_id = shard_id
+        self.agents: dict[str, AgentState] = dict(agents or {})
+        self.applied_seq = applied_seq
+        self._keys: dict[str, int] = {}
+
+    def apply_events(self, events: list[Event]) -> ApplyReport:
+        """Apply ``events`` (any order; applied by ``seq``)."""
+        applied = skipped = 0
+        rejected: list[tuple[int, str]] = []
+        for event in sorted(events, key=lambda e: e.seq):
+            if event.seq <= self.applied_seq:
+                skipped += 1
+                continue
+            try:
+                self.agents[event.agent_id] = apply(self.agents.get(event.agent_id), event)
+                applied += 1
+            except AgentStateError as exc:
+                rejected.append((event.seq, str(exc)))
+            self.applied_seq = event.seq
+        return ApplyReport(self.shard_id, applied, skipped, tuple(rejected), self.applied_seq)
+
+    def bids(self, offer: pl.DataFrame, *, seed: int, round_no: int) -> pa.Table:
+        """This shard's bids for one round (agents in id order)."""
+        states = [self.agents[a] for a in sorted(self.agents)]
+        keys = np.fromiter((self._key(s.agent_id) for s in states), np.uint64, len(states))
+        return round_bids(states, keys, offer, seed=seed, round_no=round_no)
+
+    def _key(self, agent_id: str) -> int:
+        key = self._keys.get(agent_id)
+        if key is None:
+            key = self._keys[agent_id] = agent_key(agent_id)
+        return key
+
+
+class Shard:
+    """Dask actor shell: hosts one :class:`ShardCore`, snapshots it, restores it.
+
+    Create with ``client.submit(Shard, shard_id, root, actor=True)``. Every
+    method is a plain call; all state lives in the core.
+    """
+
+    def __init__(self, shard_id: int, root: str):
+        self._core = ShardCore(shard_id)
+        self._root = root
+        self._started = time.time()
+        self._last_call = self._started
+
+    def restore(self) -> int:
+        """Load the last committed snapshot, replay the journal after it; return ``applied_seq``."""
+        snapshot = read_snapshot(self._root, self._core.shard_id)
+        agents = {s.agent_id: s for s in snapshot.states} if snapshot else {}
+        self._core = ShardCore(self._core.shard_id, agents, snapshot.applied_seq if snapshot else -1)
+        replay = read_journal(self._root, shard_id=self._core.shard_id, after=self._core.applied_seq)
+        self._core.apply_events(events_from_table(replay))
+        return self._touch(self._core.applied_seq)
+
+    def apply(self, events: pa.Table) -> ApplyReport:
+        """Apply a delivery of events addressed to this shard's agents."""
+        return self._touch(self._core.apply_events(events_from_table(events)))
+
+    def bids(self, offer: pa.Table, seed: int, round_no: int) -> pa.Table:
+        """This shard's bids for round ``round_no`` on ``offer`` (``market_id``, ``item_id``, ``format``)."""
+        frame = pl.from_arrow(offer)
+        assert isinstance(frame, pl.DataFrame)
+        return self._touch(self._core.bids(frame, seed=seed, round_no=round_no))
+
+    def snapshot(self) -> dict[str, Any]:
+        """Write a snapshot and commit it; return its pointer (version, ``applied_seq``, agents)."""
+        pointer = write_snapshot(self._root, self._core.shard_id, self._states(), self._core.applied_seq)
+        return self._touch(pointer)
+
+    def states(self) -> pa.Table:
+        """Every agent's state as a table (the snapshot's rows)."""
+        return self._touch(self._states())
+
+    def agent(self, agent_id: str) -> dict[str, Any] | None:
+        """One agent's state as a dict, or ``None`` if this shard does not host it."""
+        state = self._core.agents.get(agent_id)
+        return self._touch(None if state is None else dataclasses.asdict(state))
+
+    def health(self) -> dict[str, Any]:
+        """Agents hosted, state and process memory, last event, worker and pid."""
+        import psutil  # a dependency of distributed
+
+        return self._touch(
+            {
+                "shard_id": self._core.shard_id,
+                "agents": len(self._core.agents),
+                "state_bytes": self._states().nbytes,
+                "process_rss": psutil.Process().memory_info().rss,
+                "applied_seq": self._core.applied_seq,
+                "pid": os.getpid(),
+                "started": self._started,
+            }
+        )
+
+    def ping(self) -> int:
+        """The last applied event (a heartbeat)."""
+        return self._touch(self._core.applied_seq)
+
+    def _states(self) -> pa.Table:
+        return states_table(self._core.agents[a] for a in sorted(self._core.agents))
+
+    def _touch(self, value: T) -> T:
+        self._last_call = time.time()
+        return value

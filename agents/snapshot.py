@@ -1,0 +1,143 @@
+"""Shard snapshots in Parquet through fsspec, versioned and committed atomically.
+
+Layout under ``root``::
+
+    snapshots/shard-00007/v000012-<token>.parquet   one version's agents
+    snapshots/shard-00007/CURRENT.json              the pointer: last committed version
+
+A snapshot is written to a new file first and becomes current only when the
+pointer is replaced (a rename on local disks; a single-object put on object
+stores, which is atomic there). A writer killed mid-write leaves a partial
+file that nothing points to: the previous snapshot still loads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from econonexus._errors import EconoNexusError
+from econonexus.agents.state import AgentState
+from econonexus.agents.storage import put_atomically
+
+_VALUATION = pa.struct([("market_id", pa.string()), ("item_id", pa.string()), ("value", pa.float64())])
+AGENTS_SCHEMA: Final = pa.schema(
+    [
+        pa.field("agent_id", pa.string(), nullable=False),
+        pa.field("balance", pa.float64()),
+        pa.field("free_stake", pa.float64()),
+        pa.field("locked_stake", pa.float64()),
+        pa.field("reputation", pa.float64()),
+        pa.field("banned", pa.bool_()),
+        pa.field("strategy", pa.string()),
+        pa.field("shade", pa.float64()),
+        pa.field("weights", pa.list_(pa.float64())),
+        pa.field("valuations", pa.list_(_VALUATION)),
+        pa.field("synergy", pa.float64()),
+        pa.field("bids", pa.int64()),
+        pa.field("wins", pa.int64()),
+        pa.field("losses", pa.int64()),
+        pa.field("paid", pa.float64()),
+        pa.field("last_seq", pa.int64()),
+    ]
+)
+"""One row per agent: every field of :class:`~econonexus.agents.state.AgentState`."""
+ROW_GROUP: Final = 2048
+
+
+class SnapshotError(EconoNexusError):
+    """A snapshot pointer or file is unreadable (the message names the file).
+
+    Examples
+    --------
+    >>> raise SnapshotError("snapshots/shard-00001/CURRENT.json: expected JSON, got b'{'")
+    Traceback (most recent call last):
+    ...
+    econonexus.agents.snapshot.SnapshotError: snapshots/shard-00001/CURRENT.json: expected JSON, got b'{'
+    """
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A loaded snapshot: its version, the last event it includes, and the agents."""
+
+    version: int
+    applied_seq: int
+    states: list[AgentState]
+
+
+def states_table(states: Iterable[AgentState]) -> pa.Table:
+    """Agent states as a table in :data:`AGENTS_SCHEMA`."""
+    rows = list(states)
+    columns: dict[str, list[Any]] = {f.name: [] for f in AGENTS_SCHEMA}
+    for state in rows:
+        for name, column in columns.items():
+            column.append(getattr(state, name))
+    columns["valuations"] = [
+        [{"market_id": m, "item_id": i, "value": v} for m, i, v in s.valuations] for s in rows
+    ]
+    return pa.Table.from_pydict(columns, schema=AGENTS_SCHEMA)
+
+
+def table_states(table: pa.Table) -> list[AgentState]:
+    """The inverse of :func:`states_table`."""
+    columns = {name: table.column(name).to_pylist() for name in AGENTS_SCHEMA.names}
+    columns["weights"] = [tuple(w or ()) for w in columns["weights"]]
+    columns["valuations"] = [
+        tuple((v["market_id"], v["item_id"], v["value"]) for v in vs or ()) for vs in columns["valuations"]
+    ]
+    names = [f.name for f in dataclasses.fields(AgentState)]
+    return [AgentState(*values) for values in zip(*(columns[n] for n in names), strict=True)]
+
+
+def write_snapshot(root: str, shard_id: int, table: pa.Table, applied_seq: int) -> dict[str, Any]:
+    """Write ``table`` as the next version of shard ``shard_id`` and commit it; return the pointer."""
+    fs, base = fsspec.core.url_to_fs(_shard_dir(root, shard_id))
+    fs.makedirs(base, exist_ok=True)
+    current = _read_pointer(fs, base)
+    version = (current["version"] if current else 0) + 1
+    name = f"v{version:06d}-{uuid.uuid4().hex[:8]}.parquet"
+    with fs.open(f"{base}/{name}", "wb") as fh:
+        pq.write_table(table, fh, row_group_size=ROW_GROUP)
+    pointer = {"version": version, "file": name, "applied_seq": applied_seq, "agents": table.num_rows}
+    put_atomically(fs, f"{base}/CURRENT.json", json.dumps(pointer).encode())
+    return pointer
+
+
+def read_snapshot(root: str, shard_id: int) -> Snapshot | None:
+    """The last committed snapshot of shard ``shard_id``, or ``None`` if it has none."""
+    fs, base = fsspec.core.url_to_fs(_shard_dir(root, shard_id))
+    pointer = _read_pointer(fs, base)
+    if pointer is None:
+        return None
+    path = f"{base}/{pointer['file']}"
+    try:
+        with fs.open(path, "rb") as fh:
+            table = pq.read_table(fh)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise SnapshotError(f"{path}: cannot read the committed snapshot: {exc}") from exc
+    return Snapshot(int(pointer["version"]), int(pointer["applied_seq"]), table_states(table))
+
+
+def _shard_dir(root: str, shard_id: int) -> str:
+    return f"{root.rstrip('/')}/snapshots/shard-{shard_id:05d}"
+
+
+def _read_pointer(fs: fsspec.AbstractFileSystem, base: str) -> dict[str, Any] | None:
+    path = f"{base}/CURRENT.json"
+    if not fs.exists(path):
+        return None
+    raw = fs.cat_file(path)
+    try:
+        pointer: dict[str, Any] = json.loads(raw)
+    except ValueError as exc:
+        raise SnapshotError(f"{path}: expected a JSON pointer, got {raw[:60]!r}") from exc
+    return pointer

@@ -1,0 +1,223 @@
+"""One agent's state as a pure state machine: ``apply(state, event) -> state``.
+
+No I/O and no clock: the same events in the same order give the same state,
+which is what snapshots, migration, recovery and replay rely on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from econonexus._errors import EconoNexusError
+from econonexus.agents.events import Event
+from econonexus.agents.learning import adaptive_update, initial_weights
+
+StrategyName = Literal["truthful", "fixed", "adaptive", "random"]
+STRATEGIES: Final[tuple[StrategyName, ...]] = ("truthful", "fixed", "adaptive", "random")
+INITIAL_REPUTATION: Final = 0.5
+
+Valuation = tuple[str, str, float]
+"""``(market_id, item_id, value)``: what the agent would pay at most for one unit."""
+
+
+class AgentStateError(EconoNexusError):
+    """An event cannot be applied to an agent's state (the message names both).
+
+    Examples
+    --------
+    >>> raise AgentStateError("agent 'a1' event 7 (stake_locked): amount 5 > free stake 2")
+    Traceback (most recent call last):
+    ...
+    econonexus.agents.state.AgentStateError: agent 'a1' event 7 (stake_locked): amount 5 > free stake 2
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class AgentState:
+    """Everything one agent carries from batch to batch.
+
+    ``shade`` is the fixed strategy's factor and the random strategy's lower
+    bound (it bids ``U(shade, 1) * value``); ``weights`` are the adaptive
+    strategy's weights over :data:`~econonexus.agents.learning.SHADING_GRID`.
+    ``synergy`` raises a bundle's value: ``sum(values) * (1 + synergy)`` for
+    two or more items. ``last_seq`` is the last applied event.
+    """
+
+    agent_id: str
+    balance: float = 0.0
+    free_stake: float = 0.0
+    locked_stake: float = 0.0
+    reputation: float = INITIAL_REPUTATION
+    banned: bool = False
+    strategy: StrategyName = "truthful"
+    shade: float = 1.0
+    weights: tuple[float, ...] = ()
+    valuations: tuple[Valuation, ...] = ()
+    synergy: float = 0.0
+    bids: int = 0
+    wins: int = 0
+    losses: int = 0
+    paid: float = 0.0
+    last_seq: int = -1
+
+    def value_of(self, market_id: str, items: Iterable[str]) -> float:
+        """The agent's value of a bundle of ``items`` in ``market_id`` (0 if it values none)."""
+        wanted = list(items)
+        values = {(m, i): v for m, i, v in self.valuations if m == market_id}
+        total = sum(values.get((market_id, item), 0.0) for item in wanted)
+        return total * (1.0 + self.synergy) if len(wanted) > 1 else total
+
+
+def apply(state: AgentState | None, event: Event) -> AgentState:
+    """Return the state after ``event``; ``state`` is ``None`` only for ``created``.
+
+    Raises
+    ------
+    AgentStateError
+        The event does not fit the state: an unknown kind, an amount that is
+        not a finite number >= 0, more stake than the agent holds, or an event
+        for another agent.
+    """
+    if event.kind == "created":
+        if state is not None:
+            raise _error(event, "agent already exists")
+        return dataclasses.replace(_created(event), last_seq=event.seq)
+    if state is None:
+        raise _error(event, "no such agent (expected a 'created' event first)")
+    if state.agent_id != event.agent_id:
+        raise _error(event, f"applied to agent {state.agent_id!r}")
+    handler = _HANDLERS.get(event.kind)
+    if handler is None:
+        raise _error(event, f"unknown kind; expected one of {sorted(_HANDLERS)} or 'created'")
+    return dataclasses.replace(handler(state, event), last_seq=event.seq)
+
+
+def _created(event: Event) -> AgentState:
+    fields = json.loads(event.payload or "{}")
+    fields["valuations"] = tuple((str(m), str(i), float(v)) for m, i, v in fields.get("valuations", ()))
+    fields.setdefault("strategy", "truthful")
+    if fields["strategy"] not in STRATEGIES:
+        raise _error(event, f"`strategy`: expected one of {STRATEGIES}, got {fields['strategy']!r}")
+    if fields["strategy"] == "adaptive" and not fields.get("weights"):
+        fields["weights"] = initial_weights()
+    fields["weights"] = tuple(float(w) for w in fields.get("weights", ()))
+    known = {f.name for f in dataclasses.fields(AgentState)} - {"agent_id", "last_seq"}
+    unknown = set(fields) - known
+    if unknown:
+        raise _error(event, f"unknown fields {sorted(unknown)}; expected some of {sorted(known)}")
+    return AgentState(agent_id=event.agent_id, **fields)
+
+
+def _amount(event: Event) -> float:
+    amount = event.amount
+    if amount is None or not math.isfinite(amount) or amount < 0:
+        raise _error(event, f"`amount`: expected a finite number >= 0, got {amount!r}")
+    return amount
+
+
+def _deposited(s: AgentState, e: Event) -> AgentState:
+    return dataclasses.replace(s, balance=s.balance + _amount(e))
+
+
+def _withdrawn(s: AgentState, e: Event) -> AgentState:
+    amount = _amount(e)
+    if amount > s.balance:
+        raise _error(e, f"`amount` {amount} > balance {s.balance}")
+    return dataclasses.replace(s, balance=s.balance - amount)
+
+
+def _stake_deposited(s: AgentState, e: Event) -> AgentState:
+    amount = _withdrawn(s, e).balance
+    return dataclasses.replace(s, balance=amount, free_stake=s.free_stake + _amount(e))
+
+
+def _stake_locked(s: AgentState, e: Event) -> AgentState:
+    amount = _amount(e)
+    if amount > s.free_stake:
+        raise _error(e, f"`amount` {amount} > free stake {s.free_stake}")
+    return dataclasses.replace(s, free_stake=s.free_stake - amount, locked_stake=s.locked_stake + amount)
+
+
+def _stake_released(s: AgentState, e: Event) -> AgentState:
+    amount = _locked_amount(s, e)
+    return dataclasses.replace(s, free_stake=s.free_stake + amount, locked_stake=s.locked_stake - amount)
+
+
+def _stake_slashed(s: AgentState, e: Event) -> AgentState:
+    return dataclasses.replace(s, locked_stake=s.locked_stake - _locked_amount(s, e))
+
+
+def _locked_amount(s: AgentState, e: Event) -> float:
+    amount = _amount(e)
+    if amount > s.locked_stake:
+        raise _error(e, f"`amount` {amount} > locked stake {s.locked_stake}")
+    return amount
+
+
+def _reputation_set(s: AgentState, e: Event) -> AgentState:
+    value = _amount(e)
+    if value > 1:
+        raise _error(e, f"`amount` (the reputation): expected a number in [0, 1], got {value}")
+    return dataclasses.replace(s, reputation=value)
+
+
+def _banned(s: AgentState, e: Event) -> AgentState:
+    return dataclasses.replace(s, banned=True)
+
+
+def _strategy_set(s: AgentState, e: Event) -> AgentState:
+    fields: dict[str, Any] = json.loads(e.payload or "{}")
+    name = fields.get("strategy", s.strategy)
+    if name not in STRATEGIES:
+        raise _error(e, f"`strategy`: expected one of {STRATEGIES}, got {name!r}")
+    weights = initial_weights() if name == "adaptive" else ()
+    return dataclasses.replace(s, strategy=name, shade=float(fields.get("shade", s.shade)), weights=weights)
+
+
+def _bid_won(s: AgentState, e: Event) -> AgentState:
+    payment = _amount(e)
+    learned = _learn(s, e, payment)
+    return dataclasses.replace(
+        learned, balance=s.balance - payment, bids=s.bids + 1, wins=s.wins + 1, paid=s.paid + payment
+    )
+
+
+def _bid_lost(s: AgentState, e: Event) -> AgentState:
+    learned = _learn(s, e, None)
+    return dataclasses.replace(learned, bids=s.bids + 1, losses=s.losses + 1)
+
+
+def _learn(s: AgentState, e: Event, payment: float | None) -> AgentState:
+    """The adaptive strategy's update from one outcome of its own bid."""
+    if s.strategy != "adaptive" or e.price is None or e.market_id is None:
+        return s
+    value = s.value_of(e.market_id, e.items or ())
+    if value <= 0:
+        return s
+    reward = 0.0 if payment is None else max(0.0, (value - payment) / value)
+    return dataclasses.replace(s, weights=adaptive_update(s.weights, e.price / value, reward))
+
+
+def _error(event: Event, problem: str) -> AgentStateError:
+    return AgentStateError(f"agent {event.agent_id!r} event {event.seq} ({event.kind}): {problem}")
+
+
+_HANDLERS: Final = {
+    "deposited": _deposited,
+    "withdrawn": _withdrawn,
+    "stake_deposited": _stake_deposited,
+    "stake_locked": _stake_locked,
+    "stake_released": _stake_released,
+    "stake_slashed": _stake_slashed,
+    "bonus_paid": _deposited,
+    "reputation_set": _reputation_set,
+    "banned": _banned,
+    "strategy_set": _strategy_set,
+    "bid_won": _bid_won,
+    "bid_lost": _bid_lost,
+}
