@@ -22,7 +22,7 @@ import polars as pl
 import pyarrow as pa
 from distributed import Client
 
-from econonexus._errors import InputError
+from econonexus._errors import EconoNexusError, InputError
 from econonexus.agents.events import events_table
 from econonexus.agents.journal import append_journal, last_seq
 from econonexus.agents.messaging import CircuitBreaker, Messenger, RetryPolicy, ShardUnavailableError
@@ -243,7 +243,9 @@ class AgentPool:
     def retire_worker(self, worker: str) -> list[Move]:
         """Move the shards off ``worker``, then retire it (Dask refuses to retire actor holders)."""
         moves = self.rebalance(exclude=(worker,))
-        self._registry.client.retire_workers([worker], close_workers=True)
+        retired = self._registry.client.retire_workers([worker], close_workers=True)
+        if worker not in retired:
+            raise EconoNexusError(f"`worker`: Dask refused to retire {worker!r} (it answered {retired})")
         return moves
 
     def lost_shards(self) -> list[int]:
@@ -259,8 +261,8 @@ class AgentPool:
             started = time.perf_counter()
             with slot.lock:
                 old = slot.handle
+                slot.breaker.record_success()  # the breaker judged the old actor, not the new one
                 seq = self._install(shard_id, self._registry.home(shard_id))
-                slot.breaker.record_success()
                 if old is not None:
                     self._registry.retire(old)
             worker = None if old is None else old.worker

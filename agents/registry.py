@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +60,9 @@ class Registry:
         self.root = root
         self.policy = policy
         self.slots = [Slot(i, breaker=breaker()) for i in range(n_shards)]
+        # Keys must be unique per registry: a released actor's key can linger on the
+        # scheduler, and a submit with the same key would get the old actor back.
+        self.token = uuid.uuid4().hex[:8]
 
     def workers(self) -> list[str]:
         """Addresses of the live workers, sorted (waits up to the call timeout for one)."""
@@ -83,7 +87,7 @@ class Registry:
             actor=True,
             workers=[worker],
             allow_other_workers=False,
-            key=f"enx-shard-{shard_id:05d}-g{slot.generations}",
+            key=f"enx-shard-{shard_id:05d}-{self.token}-g{slot.generations}",
             pure=False,
         )
         return Handle(future, future.result(timeout=self.policy.timeout), worker, slot.generations)
@@ -114,4 +118,4 @@ class Registry:
 
     def retire(self, handle: Handle) -> None:
         """Drop an actor that is no longer registered (its worker deletes it)."""
-        handle.future.release()
+        self.client.cancel([handle.future], force=True)
