@@ -89,14 +89,17 @@ def events_from_table(table: pa.Table | pl.DataFrame) -> list[Event]:
     assert isinstance(frame, pl.DataFrame)
     fields = [f.name for f in dataclasses.fields(Event)]
     rows = frame.sort("seq").select(fields).iter_rows()
-    return [Event(*row[:6], _as_tuple(row[6]), *row[7:]) for row in rows]
+    events = []
+    for row in rows:
+        values = dict(zip(fields, row, strict=True))
+        values["items"] = None if values["items"] is None else tuple(values["items"])
+        events.append(Event(**values))
+    return events
 
 
-def _as_tuple(items: list[str] | None) -> tuple[str, ...] | None:
-    return None if items is None else tuple(items)
-
-
-def events_table(rows: list[dict[str, Any]] | pl.DataFrame, *, time: dt.datetime | None = None) -> pl.DataFrame:
+def events_table(
+    rows: list[dict[str, Any]] | pl.DataFrame, *, time: dt.datetime | None = None
+) -> pl.DataFrame:
     """An events frame in :data:`AGENT_EVENTS_SCHEMA` from dicts or a partial frame.
 
     Missing optional columns are null; ``time`` defaults to now (UTC).
@@ -105,7 +108,7 @@ def events_table(rows: list[dict[str, Any]] | pl.DataFrame, *, time: dt.datetime
     stamp = time or dt.datetime.now(dt.UTC)
     columns = []
     for field in AGENT_EVENTS_SCHEMA:
-        dtype = pl.from_arrow(pa.array([], field.type)).dtype
+        dtype = pl.Series(pa.array([], field.type)).dtype
         if field.name in frame.columns:
             columns.append(pl.col(field.name).cast(dtype))
         elif field.name == "time":

@@ -33,7 +33,9 @@ def append_journal(root: str, events: pl.DataFrame) -> str | None:
     fs, base = fsspec.core.url_to_fs(_journal_dir(root))
     fs.makedirs(base, exist_ok=True)
     buffer = io.BytesIO()
-    pq.write_table(events.sort("seq").to_arrow().select(JOURNAL_SCHEMA.names).cast(JOURNAL_SCHEMA), buffer)
+    pq.write_table(
+        events.sort("seq").to_arrow().select(JOURNAL_SCHEMA.names).cast(JOURNAL_SCHEMA), buffer
+    )
     path = f"{base}/{first:012d}-{last:012d}.parquet"
     put_atomically(fs, path, buffer.getvalue())
     return path

@@ -39,7 +39,9 @@ def probabilities(weights: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return result
 
 
-def draw_factors(weights: npt.NDArray[np.float64], uniforms: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+def draw_factors(
+    weights: npt.NDArray[np.float64], uniforms: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
     """One shading factor per agent, drawn with EXP3 probabilities from ``uniforms`` in [0, 1)."""
     cumulative = np.cumsum(probabilities(weights), axis=1)
     arms = (cumulative < uniforms[:, None]).sum(axis=1)

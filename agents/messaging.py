@@ -17,26 +17,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
-from econonexus._errors import EconoNexusError
+from econonexus._errors import ShardUnavailableError
 
 T = TypeVar("T")
 BreakerState = Literal["closed", "open", "half-open"]
-
-
-class ShardUnavailableError(EconoNexusError):
-    """A shard did not answer: lost with its worker, timed out, or its circuit is open.
-
-    Examples
-    --------
-    >>> raise ShardUnavailableError("shard 3: circuit open after 3 failures; retry in 4.2 s")
-    Traceback (most recent call last):
-    ...
-    econonexus.agents.messaging.ShardUnavailableError: shard 3: circuit open after 3 failures; retry in 4.2 s
-    """
-
-    def __init__(self, message: str, *, lost: bool = False):
-        super().__init__(message)
-        self.lost = lost
 
 
 @dataclass

@@ -20,7 +20,9 @@ def rendezvous(shard_id: int, workers: Iterable[str]) -> str:
     """The worker with the highest hash weight for ``shard_id``."""
     candidates = sorted(workers)
     if not candidates:
-        raise InputError(f"`workers`: expected at least one live worker for shard {shard_id}, got none")
+        raise InputError(
+            f"`workers`: expected at least one live worker for shard {shard_id}, got none"
+        )
     return max(candidates, key=lambda w: _weight(shard_id, w))
 
 

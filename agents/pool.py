@@ -22,10 +22,14 @@ import polars as pl
 import pyarrow as pa
 from distributed import Client
 
-from econonexus._errors import EconoNexusError, InputError
+from econonexus._errors import EconoNexusError, InputError, ShardUnavailableError
 from econonexus.agents.events import events_table
 from econonexus.agents.journal import append_journal, last_seq
-from econonexus.agents.messaging import CircuitBreaker, Messenger, RetryPolicy, ShardUnavailableError
+from econonexus.agents.messaging import (
+    CircuitBreaker,
+    Messenger,
+    RetryPolicy,
+)
 from econonexus.agents.placement import shard_of
 from econonexus.agents.registry import Handle, Registry
 from econonexus.agents.shard import ApplyReport
@@ -78,7 +82,9 @@ class AgentPool:
             raise InputError(f"`shards`: expected a whole number >= 1, got {n_shards}")
         self.root = root.rstrip("/")
         self.n_shards = n_shards
-        self._registry = Registry(client, self.root, n_shards, policy=policy or RetryPolicy(), breaker=breaker)
+        self._registry = Registry(
+            client, self.root, n_shards, policy=policy or RetryPolicy(), breaker=breaker
+        )
         self._messenger = Messenger()
         self._deliver_lock = threading.Lock()
         self._next_seq = last_seq(self.root) + 1
@@ -87,7 +93,13 @@ class AgentPool:
 
     @classmethod
     def create(
-        cls, client: Client, agents: pl.DataFrame, *, shards: int, root: str, policy: RetryPolicy | None = None
+        cls,
+        client: Client,
+        agents: pl.DataFrame,
+        *,
+        shards: int,
+        root: str,
+        policy: RetryPolicy | None = None,
     ) -> AgentPool:
         """Start ``shards`` shard actors and create ``agents`` (one row per agent) in them.
 
@@ -98,7 +110,9 @@ class AgentPool:
         """
         fs, path = fsspec.core.url_to_fs(f"{root.rstrip('/')}/pool.json")
         if fs.exists(path):
-            raise InputError(f"`root`: {root!r} already holds an agent pool; open it with AgentPool.open")
+            raise InputError(
+                f"`root`: {root!r} already holds an agent pool; open it with AgentPool.open"
+            )
         pool = cls(client, root, shards, policy=policy)
         fs.makedirs(path.rpartition("/")[0], exist_ok=True)
         fs.pipe_file(path, json.dumps({"shards": shards}).encode())
@@ -171,21 +185,29 @@ class AgentPool:
             for agent_id, shard in zip(numbered["agent_id"], numbered["shard_id"], strict=True):
                 self._members[shard].add(agent_id)
             parts = numbered.partition_by("shard_id", as_dict=True)
-            answers = self._ask_each("apply", {int(k[0]): (p.to_arrow(),) for k, p in parts.items()})
+            answers = self._ask_each(
+                "apply", {int(k[0]): (p.to_arrow(),) for k, p in parts.items()}
+            )
         reports = tuple(a for a in answers.values() if isinstance(a, ApplyReport))
         failed = {s: str(a) for s, a in answers.items() if not isinstance(a, ApplyReport)}
         return Delivery(first, self._next_seq - 1, reports, failed)
 
     def _numbered(self, events: pl.DataFrame, first: int) -> pl.DataFrame:
-        shards = [self._shards.setdefault(a, shard_of(a, self.n_shards)) for a in events["agent_id"]]
-        frame = events_table(events.with_row_index("seq", offset=first).with_columns(pl.col("seq").cast(pl.Int64)))
+        shards = [
+            self._shards.setdefault(a, shard_of(a, self.n_shards)) for a in events["agent_id"]
+        ]
+        frame = events_table(
+            events.with_row_index("seq", offset=first).with_columns(pl.col("seq").cast(pl.Int64))
+        )
         return frame.with_columns(pl.Series("shard_id", shards, dtype=pl.Int64))
 
     def snapshot(self) -> pl.DataFrame:
-        """Snapshot every shard; one row per shard (``version``, ``applied_seq``, ``agents``, ``error``)."""
+        """Snapshot every shard; per shard its `version`, `applied_seq`, `agents` or `error`."""
         answers = self._ask_all("snapshot")
         rows = [
-            {"shard_id": s, **a, "error": None} if isinstance(a, dict) else {"shard_id": s, "error": str(a)}
+            {"shard_id": s, **a, "error": None}
+            if isinstance(a, dict)
+            else {"shard_id": s, "error": str(a)}
             for s, a in sorted(answers.items())
         ]
         return pl.DataFrame(rows).drop("file", strict=False)
@@ -195,7 +217,9 @@ class AgentPool:
         answers = self._ask_all("states")
         for shard, answer in answers.items():
             if isinstance(answer, Exception):
-                raise ShardUnavailableError(f"shard {shard}: cannot read its agents: {answer}") from answer
+                raise ShardUnavailableError(
+                    f"shard {shard}: cannot read its agents: {answer}"
+                ) from answer
         frame = pl.from_arrow(pa.concat_tables(list(answers.values())))
         assert isinstance(frame, pl.DataFrame)
         return frame.sort("agent_id")
@@ -228,7 +252,13 @@ class AgentPool:
             seq = self._install(shard_id, worker)
             if old is not None:
                 self._registry.retire(old)
-        return Move(shard_id, None if old is None else old.worker, worker, seq, time.perf_counter() - started)
+        return Move(
+            shard_id,
+            None if old is None else old.worker,
+            worker,
+            seq,
+            time.perf_counter() - started,
+        )
 
     def rebalance(self, *, exclude: tuple[str, ...] = ()) -> list[Move]:
         """Move every shard to its rendezvous worker among the live workers not in ``exclude``."""
@@ -245,13 +275,17 @@ class AgentPool:
         moves = self.rebalance(exclude=(worker,))
         retired = self._registry.client.retire_workers([worker], close_workers=True)
         if worker not in retired:
-            raise EconoNexusError(f"`worker`: Dask refused to retire {worker!r} (it answered {retired})")
+            raise EconoNexusError(
+                f"`worker`: Dask refused to retire {worker!r} (it answered {retired})"
+            )
         return moves
 
     def lost_shards(self) -> list[int]:
         """Shards whose actor is gone: its future erred or its worker left."""
         live = set(self._registry.workers())
-        return [s.shard_id for s in self._registry.slots if self._registry.is_lost(s.shard_id, live)]
+        return [
+            s.shard_id for s in self._registry.slots if self._registry.is_lost(s.shard_id, live)
+        ]
 
     def recover(self, shards: list[int] | None = None) -> list[Move]:
         """Rebuild lost shards (or the given ones) on live workers from snapshot plus journal."""
@@ -266,7 +300,11 @@ class AgentPool:
                 if old is not None:
                     self._registry.retire(old)
             worker = None if old is None else old.worker
-            moves.append(Move(shard_id, worker, self.placement()[shard_id], seq, time.perf_counter() - started))
+            moves.append(
+                Move(
+                    shard_id, worker, self.placement()[shard_id], seq, time.perf_counter() - started
+                )
+            )
         return moves
 
     def health(self) -> pl.DataFrame:
@@ -311,7 +349,9 @@ class AgentPool:
     def _start_all(self, *, restore: bool) -> None:
         live = self._registry.workers()
         for slot in self._registry.slots:
-            slot.handle = self._registry.start(slot.shard_id, self._registry.home(slot.shard_id, live))
+            slot.handle = self._registry.start(
+                slot.shard_id, self._registry.home(slot.shard_id, live)
+            )
             if restore:
                 self._registry.call(slot.shard_id, "restore")
 
@@ -330,7 +370,9 @@ class AgentPool:
 
     def _ask_each(self, method: str, calls: dict[int, tuple[Any, ...]]) -> dict[int, Any]:
         """Call ``method`` on each shard in ``calls`` with its own arguments, all at once."""
-        futures = {s: self._messenger.ask(self._registry.call, s, method, *a) for s, a in calls.items()}
+        futures = {
+            s: self._messenger.ask(self._registry.call, s, method, *a) for s, a in calls.items()
+        }
         answers: dict[int, Any] = {}
         for s, future in futures.items():
             try:
@@ -341,7 +383,11 @@ class AgentPool:
 
     def _left_out(self, missing: dict[int, str]) -> pl.DataFrame:
         rows = [(s, a, reason) for s, reason in missing.items() for a in sorted(self._members[s])]
-        return pl.DataFrame(rows, schema={"shard_id": pl.Int64, "agent_id": pl.String, "reason": pl.String}, orient="row")
+        return pl.DataFrame(
+            rows,
+            schema={"shard_id": pl.Int64, "agent_id": pl.String, "reason": pl.String},
+            orient="row",
+        )
 
     def _check_shard(self, shard_id: int) -> None:
         if not 0 <= shard_id < self.n_shards:
@@ -354,7 +400,9 @@ def _created_events(agents: pl.DataFrame) -> pl.DataFrame:
         raise InputError(f"`agents`: expected an `agent_id` column, got {agents.columns}")
     fields = [c for c in agents.columns if c != "agent_id"]
     payloads = [json.dumps(_payload(row)) for row in agents.select(fields).iter_rows(named=True)]
-    return pl.DataFrame({"agent_id": agents["agent_id"], "payload": payloads}).with_columns(kind=pl.lit("created"))
+    return pl.DataFrame({"agent_id": agents["agent_id"], "payload": payloads}).with_columns(
+        kind=pl.lit("created")
+    )
 
 
 def _payload(row: dict[str, Any]) -> dict[str, Any]:

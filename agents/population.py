@@ -14,7 +14,9 @@ STRATEGY_MIX: Final = (0.4, 0.2, 0.2, 0.2)
 """Shares of truthful, fixed, adaptive and random agents."""
 
 
-def population(n_agents: int, offer: pl.DataFrame, *, seed: int, interests: int = 3) -> pl.DataFrame:
+def population(
+    n_agents: int, offer: pl.DataFrame, *, seed: int, interests: int = 3
+) -> pl.DataFrame:
     """``n_agents`` agents valuing up to ``interests`` items of ``offer`` each.
 
     Values are uniform in [10, 100); balances in [500, 2000); fixed and
@@ -40,14 +42,24 @@ def population(n_agents: int, offer: pl.DataFrame, *, seed: int, interests: int 
     return agents.join(_valuations(ids, offer, rng, interests), on="agent_id", how="left")
 
 
-def _valuations(ids: list[str], offer: pl.DataFrame, rng: np.random.Generator, interests: int) -> pl.DataFrame:
+def _valuations(
+    ids: list[str], offer: pl.DataFrame, rng: np.random.Generator, interests: int
+) -> pl.DataFrame:
     """Each agent's valued items, all in one market drawn per agent, so bundles form."""
     n = len(ids)
-    items = offer.sort("market_id", "item_id").with_row_index("pick").with_columns(pl.col("pick").cast(pl.Int64))
-    counts = items.group_by("market_id", maintain_order=True).len()["len"].to_numpy().astype(np.int64)
+    items = (
+        offer.sort("market_id", "item_id")
+        .with_row_index("pick")
+        .with_columns(pl.col("pick").cast(pl.Int64))
+    )
+    counts = (
+        items.group_by("market_id", maintain_order=True).len()["len"].to_numpy().astype(np.int64)
+    )
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
     market = rng.integers(0, len(counts), size=n)
-    picks = starts[market, None] + (rng.random((n, interests)) * counts[market, None]).astype(np.int64)
+    picks = starts[market, None] + (rng.random((n, interests)) * counts[market, None]).astype(
+        np.int64
+    )
     values = rng.uniform(10, 100, size=(n, interests)).round(2)
     long = pl.DataFrame(
         {"agent_id": np.repeat(ids, interests), "pick": picks.ravel(), "value": values.ravel()}

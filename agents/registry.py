@@ -17,7 +17,8 @@ from typing import Any
 
 from distributed import Client, Future
 
-from econonexus.agents.messaging import CircuitBreaker, RetryPolicy, ShardUnavailableError, call
+from econonexus._errors import ShardUnavailableError
+from econonexus.agents.messaging import CircuitBreaker, RetryPolicy, call
 from econonexus.agents.placement import rendezvous
 from econonexus.agents.shard import Shard
 
@@ -26,7 +27,7 @@ from econonexus.agents.shard import Shard
 class Handle:
     """One live actor of a shard: its future, proxy, worker and generation."""
 
-    future: Future
+    future: Future[Any]
     actor: Any
     worker: str
     generation: int
@@ -98,7 +99,9 @@ class Registry:
         with slot.lock:
             handle = slot.handle
             if handle is None:
-                raise ShardUnavailableError(f"shard {shard_id}: no live actor; recover it", lost=True)
+                raise ShardUnavailableError(
+                    f"shard {shard_id}: no live actor; recover it", lost=True
+                )
             value = self.call_handle(slot, handle, method, *args)
             slot.last_heartbeat = time.time()
             return value

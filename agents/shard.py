@@ -12,10 +12,11 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from econonexus._errors import AgentStateError
 from econonexus.agents.events import Event, events_from_table
 from econonexus.agents.journal import read_journal
 from econonexus.agents.snapshot import read_snapshot, states_table, write_snapshot
-from econonexus.agents.state import AgentState, AgentStateError, apply
+from econonexus.agents.state import AgentState, apply
 from econonexus.agents.strategies import agent_key, round_bids
 
 T = TypeVar("T")
@@ -41,7 +42,9 @@ class ShardCore:
     delivery goes on; replaying the same events rejects the same ones.
     """
 
-    def __init__(self, shard_id: int, agents: dict[str, AgentState] | None = None, applied_seq: int = -1):
+    def __init__(
+        self, shard_id: int, agents: dict[str, AgentState] | None = None, applied_seq: int = -1
+    ):
         self.shard_id = shard_id
         self.agents: dict[str, AgentState] = dict(agents or {})
         self.applied_seq = applied_seq
@@ -93,8 +96,12 @@ class Shard:
         """Load the last committed snapshot, replay the journal after it; return ``applied_seq``."""
         snapshot = read_snapshot(self._root, self._core.shard_id)
         agents = {s.agent_id: s for s in snapshot.states} if snapshot else {}
-        self._core = ShardCore(self._core.shard_id, agents, snapshot.applied_seq if snapshot else -1)
-        replay = read_journal(self._root, shard_id=self._core.shard_id, after=self._core.applied_seq)
+        self._core = ShardCore(
+            self._core.shard_id, agents, snapshot.applied_seq if snapshot else -1
+        )
+        replay = read_journal(
+            self._root, shard_id=self._core.shard_id, after=self._core.applied_seq
+        )
         self._core.apply_events(events_from_table(replay))
         return self._touch(self._core.applied_seq)
 
@@ -103,14 +110,16 @@ class Shard:
         return self._touch(self._core.apply_events(events_from_table(events)))
 
     def bids(self, offer: pa.Table, seed: int, round_no: int) -> pa.Table:
-        """This shard's bids for round ``round_no`` on ``offer`` (``market_id``, ``item_id``, ``format``)."""
+        """This shard's bids for round ``round_no`` on ``offer`` (market, item and format)."""
         frame = pl.from_arrow(offer)
         assert isinstance(frame, pl.DataFrame)
         return self._touch(self._core.bids(frame, seed=seed, round_no=round_no))
 
     def snapshot(self) -> dict[str, Any]:
         """Write a snapshot and commit it; return its pointer (version, ``applied_seq``, agents)."""
-        pointer = write_snapshot(self._root, self._core.shard_id, self._states(), self._core.applied_seq)
+        pointer = write_snapshot(
+            self._root, self._core.shard_id, self._states(), self._core.applied_seq
+        )
         return self._touch(pointer)
 
     def states(self) -> pa.Table:
@@ -124,7 +133,7 @@ class Shard:
 
     def health(self) -> dict[str, Any]:
         """Agents hosted, state and process memory, last event, worker and pid."""
-        import psutil  # a dependency of distributed
+        import psutil  # type: ignore[import-untyped]  # a dependency of distributed
 
         return self._touch(
             {

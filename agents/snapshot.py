@@ -24,11 +24,13 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from econonexus._errors import EconoNexusError
+from econonexus._errors import SnapshotError
 from econonexus.agents.state import AgentState
 from econonexus.agents.storage import put_atomically
 
-_VALUATION = pa.struct([("market_id", pa.string()), ("item_id", pa.string()), ("value", pa.float64())])
+_VALUATION = pa.struct(
+    [("market_id", pa.string()), ("item_id", pa.string()), ("value", pa.float64())]
+)
 AGENTS_SCHEMA: Final = pa.schema(
     [
         pa.field("agent_id", pa.string(), nullable=False),
@@ -51,18 +53,6 @@ AGENTS_SCHEMA: Final = pa.schema(
 )
 """One row per agent: every field of :class:`~econonexus.agents.state.AgentState`."""
 ROW_GROUP: Final = 2048
-
-
-class SnapshotError(EconoNexusError):
-    """A snapshot pointer or file is unreadable (the message names the file).
-
-    Examples
-    --------
-    >>> raise SnapshotError("snapshots/shard-00001/CURRENT.json: expected JSON, got b'{'")
-    Traceback (most recent call last):
-    ...
-    econonexus.agents.snapshot.SnapshotError: snapshots/shard-00001/CURRENT.json: expected JSON, got b'{'
-    """
 
 
 @dataclass(frozen=True)
@@ -92,14 +82,15 @@ def table_states(table: pa.Table) -> list[AgentState]:
     columns = {name: table.column(name).to_pylist() for name in AGENTS_SCHEMA.names}
     columns["weights"] = [tuple(w or ()) for w in columns["weights"]]
     columns["valuations"] = [
-        tuple((v["market_id"], v["item_id"], v["value"]) for v in vs or ()) for vs in columns["valuations"]
+        tuple((v["market_id"], v["item_id"], v["value"]) for v in vs or ())
+        for vs in columns["valuations"]
     ]
     names = [f.name for f in dataclasses.fields(AgentState)]
     return [AgentState(*values) for values in zip(*(columns[n] for n in names), strict=True)]
 
 
 def write_snapshot(root: str, shard_id: int, table: pa.Table, applied_seq: int) -> dict[str, Any]:
-    """Write ``table`` as the next version of shard ``shard_id`` and commit it; return the pointer."""
+    """Write ``table`` as shard ``shard_id``'s next version, commit it, return the pointer."""
     fs, base = fsspec.core.url_to_fs(_shard_dir(root, shard_id))
     fs.makedirs(base, exist_ok=True)
     current = _read_pointer(fs, base)
@@ -107,7 +98,12 @@ def write_snapshot(root: str, shard_id: int, table: pa.Table, applied_seq: int) 
     name = f"v{version:06d}-{uuid.uuid4().hex[:8]}.parquet"
     with fs.open(f"{base}/{name}", "wb") as fh:
         pq.write_table(table, fh, row_group_size=ROW_GROUP)
-    pointer = {"version": version, "file": name, "applied_seq": applied_seq, "agents": table.num_rows}
+    pointer = {
+        "version": version,
+        "file": name,
+        "applied_seq": applied_seq,
+        "agents": table.num_rows,
+    }
     put_atomically(fs, f"{base}/CURRENT.json", json.dumps(pointer).encode())
     return pointer
 

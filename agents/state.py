@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from econonexus._errors import EconoNexusError
+from econonexus._errors import AgentStateError
 from econonexus.agents.events import Event
 from econonexus.agents.learning import adaptive_update, initial_weights
 
@@ -23,18 +23,6 @@ INITIAL_REPUTATION: Final = 0.5
 
 Valuation = tuple[str, str, float]
 """``(market_id, item_id, value)``: what the agent would pay at most for one unit."""
-
-
-class AgentStateError(EconoNexusError):
-    """An event cannot be applied to an agent's state (the message names both).
-
-    Examples
-    --------
-    >>> raise AgentStateError("agent 'a1' event 7 (stake_locked): amount 5 > free stake 2")
-    Traceback (most recent call last):
-    ...
-    econonexus.agents.state.AgentStateError: agent 'a1' event 7 (stake_locked): amount 5 > free stake 2
-    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +87,9 @@ def apply(state: AgentState | None, event: Event) -> AgentState:
 
 def _created(event: Event) -> AgentState:
     fields = json.loads(event.payload or "{}")
-    fields["valuations"] = tuple((str(m), str(i), float(v)) for m, i, v in fields.get("valuations", ()))
+    fields["valuations"] = tuple(
+        (str(m), str(i), float(v)) for m, i, v in fields.get("valuations", ())
+    )
     fields.setdefault("strategy", "truthful")
     if fields["strategy"] not in STRATEGIES:
         raise _error(event, f"`strategy`: expected one of {STRATEGIES}, got {fields['strategy']!r}")
@@ -140,12 +130,16 @@ def _stake_locked(s: AgentState, e: Event) -> AgentState:
     amount = _amount(e)
     if amount > s.free_stake:
         raise _error(e, f"`amount` {amount} > free stake {s.free_stake}")
-    return dataclasses.replace(s, free_stake=s.free_stake - amount, locked_stake=s.locked_stake + amount)
+    return dataclasses.replace(
+        s, free_stake=s.free_stake - amount, locked_stake=s.locked_stake + amount
+    )
 
 
 def _stake_released(s: AgentState, e: Event) -> AgentState:
     amount = _locked_amount(s, e)
-    return dataclasses.replace(s, free_stake=s.free_stake + amount, locked_stake=s.locked_stake - amount)
+    return dataclasses.replace(
+        s, free_stake=s.free_stake + amount, locked_stake=s.locked_stake - amount
+    )
 
 
 def _stake_slashed(s: AgentState, e: Event) -> AgentState:
@@ -176,14 +170,20 @@ def _strategy_set(s: AgentState, e: Event) -> AgentState:
     if name not in STRATEGIES:
         raise _error(e, f"`strategy`: expected one of {STRATEGIES}, got {name!r}")
     weights = initial_weights() if name == "adaptive" else ()
-    return dataclasses.replace(s, strategy=name, shade=float(fields.get("shade", s.shade)), weights=weights)
+    return dataclasses.replace(
+        s, strategy=name, shade=float(fields.get("shade", s.shade)), weights=weights
+    )
 
 
 def _bid_won(s: AgentState, e: Event) -> AgentState:
     payment = _amount(e)
     learned = _learn(s, e, payment)
     return dataclasses.replace(
-        learned, balance=s.balance - payment, bids=s.bids + 1, wins=s.wins + 1, paid=s.paid + payment
+        learned,
+        balance=s.balance - payment,
+        bids=s.bids + 1,
+        wins=s.wins + 1,
+        paid=s.paid + payment,
     )
 
 

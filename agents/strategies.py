@@ -66,7 +66,9 @@ def shading_factors(
     adaptive = np.flatnonzero(kind == "adaptive")
     if len(adaptive):
         grid = len(SHADING_GRID)
-        weights = np.array([states[i].weights or (1.0,) * grid for i in adaptive], dtype=np.float64)
+        weights = np.array(
+            [states[int(i)].weights or (1.0,) * grid for i in adaptive], dtype=np.float64
+        )
         factor[adaptive] = draw_factors(weights, u[adaptive])
     return factor
 
@@ -101,7 +103,12 @@ def round_bids(
 
 
 def _valued_offer(
-    states: Sequence[AgentState], keys: npt.NDArray[np.uint64], offer: pl.DataFrame, *, seed: int, round_no: int
+    states: Sequence[AgentState],
+    keys: npt.NDArray[np.uint64],
+    offer: pl.DataFrame,
+    *,
+    seed: int,
+    round_no: int,
 ) -> pl.DataFrame:
     """One row per (bidding agent, valued item on offer) with value, factor and balance."""
     factor = shading_factors(states, keys, seed=seed, round_no=round_no)
@@ -117,7 +124,8 @@ def _valued_offer(
     ).filter(pl.col("active"))
     rows = [(i, m, item, v) for i, s in enumerate(states) for m, item, v in s.valuations if v > 0]
     valuations = pl.DataFrame(
-        rows, schema={"idx": pl.Int64, "market_id": pl.String, "item_id": pl.String, "value": pl.Float64},
+        rows,
+        schema={"idx": pl.Int64, "market_id": pl.String, "item_id": pl.String, "value": pl.Float64},
         orient="row",
     )
     return (
@@ -134,7 +142,9 @@ def _bundles(values: pl.DataFrame, round_no: int) -> pl.DataFrame:
         bundled.group_by("agent_id", "market_id", maintain_order=True)
         .agg(
             pl.col("item_id").alias("items"),
-            (pl.col("value").sum() * (1.0 + pl.col("synergy").first()) * pl.col("factor").first()).alias("price"),
+            (
+                pl.col("value").sum() * (1.0 + pl.col("synergy").first()) * pl.col("factor").first()
+            ).alias("price"),
             pl.col("balance").first(),
         )
         .filter(pl.col("items").list.len() > 1)
@@ -153,7 +163,9 @@ def _bundles(values: pl.DataFrame, round_no: int) -> pl.DataFrame:
 def _as_bids(frame: pl.DataFrame, round_no: int) -> pa.Table:
     price = pl.min_horizontal("price", "balance")
     bids = frame.filter(price > 0).select(
-        pl.format("{}-r{}-{}-{}", "agent_id", pl.lit(round_no), "market_id", "slot").alias("bid_id"),
+        pl.format("{}-r{}-{}-{}", "agent_id", pl.lit(round_no), "market_id", "slot").alias(
+            "bid_id"
+        ),
         "agent_id",
         "market_id",
         "items",

@@ -34,7 +34,7 @@ class BatchOutput:
     prices: pl.DataFrame
 
 
-def _scatter(client: Client, data: list[Any], attempts: int = 3) -> list[Future]:
+def _scatter(client: Client, data: list[Any], attempts: int = 3) -> list[Future[Any]]:
     """Broadcast ``data`` to every worker, checking that each worker holds a copy.
 
     A worker that dies during the broadcast can leave the only copy on itself
@@ -44,7 +44,7 @@ def _scatter(client: Client, data: list[Any], attempts: int = 3) -> list[Future]
     for attempt in range(attempts):
         try:
             # hash=False: a fresh key per batch, so releasing one batch never drops the next one's
-            futures: list[Future] = client.scatter(data, broadcast=True, hash=False)
+            futures: list[Future[Any]] = client.scatter(data, broadcast=True, hash=False)
             copies = min(len(v) for v in client.who_has(futures).values())
             if copies >= min(2, len(client.scheduler_info(n_workers=-1)["workers"])):
                 return futures

@@ -58,7 +58,9 @@ def _add_simulate(commands: argparse._SubParsersAction) -> None:  # type: ignore
     sim.add_argument("--out", required=True, metavar="URL", help="results, events, agents.parquet")
     sim.add_argument("--markets", metavar="URL", help="markets table (default: 4 built-in markets)")
     sim.add_argument("--items", type=int, default=8, metavar="M", help="items per market (8)")
-    sim.add_argument("--chaos", action="store_true", help="kill shard-holding workers in some rounds")
+    sim.add_argument(
+        "--chaos", action="store_true", help="kill shard-holding workers in some rounds"
+    )
     sim.add_argument("--scheduler", metavar="ADDRESS", help="use this Dask scheduler")
     sim.add_argument("--workers", type=int, metavar="N", help="LocalCluster workers")
 
@@ -172,7 +174,10 @@ def _simulate(args: argparse.Namespace) -> int:
         workers=args.workers,
         log=print,
     )
-    print(f"{result.agents.height} agents after {result.rounds.height} rounds: {result.out}/agents.parquet")
+    print(
+        f"{result.agents.height} agents after {result.rounds.height} rounds: "
+        f"{result.out}/agents.parquet"
+    )
     return EXIT_OK
 
 

@@ -21,7 +21,7 @@ import fsspec
 import polars as pl
 from distributed import Client
 
-from econonexus._errors import EconoNexusError, RunFailedError
+from econonexus._errors import EconoNexusError, InputError, RunFailedError
 from econonexus.agents.journal import read_journal
 from econonexus.agents.outcomes import outcome_events
 from econonexus.agents.pool import AgentPool, BidRound
@@ -74,6 +74,9 @@ def simulate(
     first-price, one Vickrey, one English and one combinatorial market.
     ``chaos`` kills a worker process holding shards in about half the rounds.
     """
+    for name, value in (("rounds", rounds), ("items", items)):
+        if value < 1:
+            raise InputError(f"`{name}`: expected a whole number >= 1, got {value}")
     markets = markets if markets is not None else DEFAULT_MARKETS
     settings = load_markets(markets)
     offer = _offer(settings, items)
@@ -119,7 +122,9 @@ def _round(
     phase = None if chaos is None or chaos.random() < 0.5 else chaos.choice(["bids", "deliver"])
     killed = _kill_holder(pool, client, chaos) if phase == "bids" else None
     recovered: list[int] = []
-    bids = _with_recovery(pool, recovered, lambda: _complete_round(pool.bid_round(offer, seed=seed, round_no=r)))
+    bids = _with_recovery(
+        pool, recovered, lambda: _complete_round(pool.bid_round(offer, seed=seed, round_no=r))
+    )
     run_id = f"round-{r:05d}"
     result = _clear(bids.bids, markets, client, out=f"{out}/rounds", run_id=run_id)
     events = outcome_events(result.allocations, run_id=run_id)
@@ -153,7 +158,9 @@ class _Incomplete(EconoNexusError):
         self.shards = shards
 
 
-def _clear(bids: Any, markets: MarketsSource, client: Client, *, out: str, run_id: str) -> ClearingResult:
+def _clear(
+    bids: Any, markets: MarketsSource, client: Client, *, out: str, run_id: str
+) -> ClearingResult:
     """Clear the round; a run that failed (nothing written) is tried again, as a scheduler would."""
     for attempt in range(ATTEMPTS):
         try:
@@ -185,7 +192,9 @@ def _with_recovery(pool: AgentPool, recovered: list[int], step: Callable[[], T])
             return step()
         except _Incomplete as exc:
             if attempt == ATTEMPTS - 1:
-                raise EconoNexusError(f"simulation step failed after {ATTEMPTS} recoveries: {exc}") from exc
+                raise EconoNexusError(
+                    f"simulation step failed after {ATTEMPTS} recoveries: {exc}"
+                ) from exc
             recovered += [m.shard_id for m in _recover(pool, exc.shards)]
     raise AssertionError("unreachable")
 
@@ -199,7 +208,7 @@ def _recover(pool: AgentPool, shards: list[int]) -> list[Any]:
 
 
 def _kill_holder(pool: AgentPool, client: Client, chaos: random.Random | None) -> str | None:
-    """Kill a worker process that holds shards, as Dask's chaos tools do (``os._exit`` in the worker)."""
+    """Kill a worker process holding shards, as Dask's chaos tools do (``os._exit`` there)."""
     assert chaos is not None
     holders = sorted(set(pool.placement().values()))
     if len(client.scheduler_info(n_workers=-1)["workers"]) < 2 or not holders:
@@ -213,7 +222,9 @@ def _exit_soon() -> None:
     threading.Timer(0.05, os._exit, args=(1,)).start()
 
 
-def _write(out: str, states: pl.DataFrame, rounds: pl.DataFrame, events: pl.DataFrame) -> SimulationResult:
+def _write(
+    out: str, states: pl.DataFrame, rounds: pl.DataFrame, events: pl.DataFrame
+) -> SimulationResult:
     fs, base = fsspec.core.url_to_fs(out)
     fs.makedirs(base, exist_ok=True)
     for name, frame in (("agents", states), ("rounds", rounds), ("events", events)):
@@ -224,7 +235,9 @@ def _write(out: str, states: pl.DataFrame, rounds: pl.DataFrame, events: pl.Data
 
 def _line(record: dict[str, Any]) -> str:
     chaos = f", killed {record['killed_worker']}" if record["killed_worker"] else ""
-    recovered = f", recovered shards {record['recovered_shards']}" if record["recovered_shards"] else ""
+    recovered = (
+        f", recovered shards {record['recovered_shards']}" if record["recovered_shards"] else ""
+    )
     return (
         f"round {record['round']}: {record['bids']} bids, {record['winners']} winners, "
         f"welfare {record['welfare']:.2f}, {record['seconds']:.2f} s{chaos}{recovered}"

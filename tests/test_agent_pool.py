@@ -1,4 +1,4 @@
-"""Agents in shard actors on a real multi-process LocalCluster: rounds, kills, migration, breakers."""
+"""Shard actors on a real multi-process LocalCluster: rounds, kills, migration, breakers."""
 
 from __future__ import annotations
 
@@ -37,7 +37,9 @@ POLICY = RetryPolicy(timeout=10.0, retries=2, backoff=0.05)
 @pytest.fixture
 def cluster() -> Iterator[tuple[LocalCluster, Client]]:
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, silence_logs=logging.CRITICAL) as lc,
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, silence_logs=logging.CRITICAL
+        ) as lc,
         Client(lc) as client,
     ):
         yield lc, client
@@ -75,7 +77,9 @@ def test_killing_a_shard_worker_mid_round_then_recovering_gives_identical_agents
 ) -> None:
     _, client = cluster
     expected = control_states(client, tmp_path / "control", 3)
-    with AgentPool.create(client, AGENTS, shards=4, root=str(tmp_path / "pool"), policy=POLICY) as pool:
+    with AgentPool.create(
+        client, AGENTS, shards=4, root=str(tmp_path / "pool"), policy=POLICY
+    ) as pool:
         play(pool, client, range(2))
         bids = pool.bid_round(OFFER, seed=9, round_no=2)
         victim, lost = kill_holder(pool, client)
@@ -117,7 +121,11 @@ def test_migration_under_load_loses_and_duplicates_no_event(
         rng, moves = random.Random(3), 0
         while rounds.is_alive():
             shard = rng.randrange(4)
-            others = [w for w in client.scheduler_info(n_workers=-1)["workers"] if w != pool.placement()[shard]]
+            others = [
+                w
+                for w in client.scheduler_info(n_workers=-1)["workers"]
+                if w != pool.placement()[shard]
+            ]
             pool.migrate(shard, others[0])
             moves += 1
         rounds.join()
@@ -137,7 +145,9 @@ def test_circuit_breaker_opens_on_a_lost_shard_and_closes_after_recovery(
 ) -> None:
     _, client = cluster
     policy = RetryPolicy(timeout=5.0, retries=0)
-    pool = AgentPool(client, str(tmp_path), 4, policy=policy, breaker=lambda: CircuitBreaker(2, reset_after=60))
+    pool = AgentPool(
+        client, str(tmp_path), 4, policy=policy, breaker=lambda: CircuitBreaker(2, reset_after=60)
+    )
     with pool:
         pool._start_all(restore=False)  # an empty pool is enough to exercise the breaker
         _, lost = kill_holder(pool, client)

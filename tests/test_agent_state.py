@@ -48,7 +48,9 @@ def test_every_event_kind_moves_the_right_field() -> None:
             Event(8, "reputation_set", "a1", amount=0.75),
             Event(9, "bid_won", "a1", market_id="m", items=("x",), amount=35.0, price=38.0),
             Event(10, "bid_lost", "a1", market_id="m", items=("y",), price=50.0),
-            Event(11, "strategy_set", "a1", payload=json.dumps({"strategy": "fixed", "shade": 0.8})),
+            Event(
+                11, "strategy_set", "a1", payload=json.dumps({"strategy": "fixed", "shade": 0.8})
+            ),
             Event(12, "banned", "a1"),
         ]
     )
@@ -72,7 +74,9 @@ def test_every_event_kind_moves_the_right_field() -> None:
         (created(seq=1), "agent already exists"),
     ],
 )
-def test_an_event_that_does_not_fit_is_refused_with_agent_seq_and_reason(event: Event, message: str) -> None:
+def test_an_event_that_does_not_fit_is_refused_with_agent_seq_and_reason(
+    event: Event, message: str
+) -> None:
     with pytest.raises(AgentStateError, match=r"event 1 \(") as info:
         apply(run([created()]), event)
     assert message in str(info.value)
@@ -90,14 +94,20 @@ def test_bundle_value_adds_synergy_only_for_two_or_more_items() -> None:
     assert state.value_of("v", ["x"]) == 0.0
 
 
-event_kinds = st.sampled_from(["deposited", "withdrawn", "stake_deposited", "stake_locked", "bid_won", "bid_lost"])
-event_lists = st.lists(st.tuples(st.sampled_from(["a1", "a2", "a3"]), event_kinds, st.floats(0, 80)), max_size=40)
+event_kinds = st.sampled_from(
+    ["deposited", "withdrawn", "stake_deposited", "stake_locked", "bid_won", "bid_lost"]
+)
+event_lists = st.lists(
+    st.tuples(st.sampled_from(["a1", "a2", "a3"]), event_kinds, st.floats(0, 80)), max_size=40
+)
 
 
 def _events(draw: list[tuple[str, str, float]]) -> list[Event]:
     events = [created(a, i, strategy="adaptive") for i, a in enumerate(["a1", "a2", "a3"])]
     for k, (agent, kind, amount) in enumerate(draw, start=3):
-        events.append(Event(k, kind, agent, market_id="m", items=("x",), amount=amount, price=amount + 1))
+        events.append(
+            Event(k, kind, agent, market_id="m", items=("x",), amount=amount, price=amount + 1)
+        )
     return events
 
 
@@ -131,11 +141,17 @@ def test_snapshot_rows_and_event_tables_round_trip_exactly(draw: list) -> None:
 
 
 def _states(n: int, strategy: str = "random") -> list[AgentState]:
-    return [run([created(f"a{i:03d}", strategy=strategy, shade=0.7, synergy=0.2)]) for i in range(n)]
+    return [
+        run([created(f"a{i:03d}", strategy=strategy, shade=0.7, synergy=0.2)]) for i in range(n)
+    ]
 
 
 OFFER = pl.DataFrame(
-    {"market_id": ["m", "m", "v"], "item_id": ["x", "y", "z"], "format": ["combinatorial", "combinatorial", "vickrey"]}
+    {
+        "market_id": ["m", "m", "v"],
+        "item_id": ["x", "y", "z"],
+        "format": ["combinatorial", "combinatorial", "vickrey"],
+    }
 )
 
 
@@ -174,7 +190,9 @@ def test_truthful_and_fixed_strategies_bid_value_and_shaded_value() -> None:
 
 
 def test_adaptive_shading_moves_toward_lower_payments_against_a_fixed_field() -> None:
-    learner = run([created("learner", balance=1e9, strategy="adaptive", valuations=[["s", "x", 100.0]])])
+    learner = run(
+        [created("learner", balance=1e9, strategy="adaptive", valuations=[["s", "x", 100.0]])]
+    )
     offer = pl.DataFrame({"market_id": ["s"], "item_id": ["x"], "format": ["sealed-first-price"]})
     key = np.array([agent_key("learner")], dtype=np.uint64)
     payments = []
@@ -182,11 +200,15 @@ def test_adaptive_shading_moves_toward_lower_payments_against_a_fixed_field() ->
         own = pl.from_arrow(round_bids([learner], key, offer, seed=11, round_no=r))
         assert isinstance(own, pl.DataFrame)
         field = pl.DataFrame({"bid_id": ["field"], "price": [62.0]})
-        auction = pl.concat([own.select("bid_id", "price"), field]).with_columns(market_id=pl.lit("s"), item_id=pl.lit("x"))
+        auction = pl.concat([own.select("bid_id", "price"), field]).with_columns(
+            market_id=pl.lit("s"), item_id=pl.lit("x")
+        )
         cleared = clear_sealed(auction, rule="first-price").filter(pl.col("bid_id") != "field")
         won, payment, price = cleared.row(0)[-2], cleared.row(0)[-1], cleared["price"][0]
         kind, amount = ("bid_won", payment) if won else ("bid_lost", None)
-        event = Event(r + 1, kind, "learner", market_id="s", items=("x",), amount=amount, price=price)
+        event = Event(
+            r + 1, kind, "learner", market_id="s", items=("x",), amount=amount, price=price
+        )
         learner = apply(learner, event)
         payments.append(payment if won else 0.0)
     assert expected_factor(learner.weights) < 0.75

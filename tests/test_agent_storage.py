@@ -22,7 +22,8 @@ import sys
 from econonexus.agents.snapshot import states_table, write_snapshot
 from econonexus.agents.state import AgentState
 root, n = sys.argv[1], int(sys.argv[2])
-states = [AgentState(f"a{i:07d}", balance=float(i), valuations=(("m", "x", 1.0),) * 5) for i in range(n)]
+valuations = (("m", "x", 1.0),) * 5
+states = [AgentState(f"a{i:07d}", balance=float(i), valuations=valuations) for i in range(n)]
 table = states_table(states)
 while True:
     write_snapshot(root, 0, table, 99)
@@ -33,7 +34,9 @@ def _states(n: int, balance: float = 1.0) -> list[AgentState]:
     return [AgentState(f"a{i}", balance=balance + i, weights=(1.0, 0.5)) for i in range(n)]
 
 
-def test_snapshots_are_versioned_and_the_pointer_names_the_last_commit(tmp_path: pathlib.Path) -> None:
+def test_snapshots_are_versioned_and_the_pointer_names_the_last_commit(
+    tmp_path: pathlib.Path,
+) -> None:
     root = str(tmp_path)
     assert read_snapshot(root, 3) is None
     first = write_snapshot(root, 3, states_table(_states(5)), 10)
@@ -61,7 +64,9 @@ def test_a_corrupt_pointer_is_a_clear_error_naming_the_file(tmp_path: pathlib.Pa
 
 
 @pytest.mark.slow
-def test_killing_the_writer_mid_snapshot_leaves_the_previous_snapshot_readable(tmp_path: pathlib.Path) -> None:
+def test_killing_the_writer_mid_snapshot_leaves_the_previous_snapshot_readable(
+    tmp_path: pathlib.Path,
+) -> None:
     root = str(tmp_path)
     write_snapshot(root, 0, states_table(_states(3)), 7)
     shard = tmp_path / "snapshots" / "shard-00000"
@@ -92,7 +97,10 @@ def test_the_journal_reads_entries_after_a_seq_for_one_shard(tmp_path: pathlib.P
     root = str(tmp_path)
     assert last_seq(root) == -1 and read_journal(root).is_empty()
     for first in (0, 4):
-        rows = [{"seq": first + k, "kind": "deposited", "agent_id": f"a{k}", "amount": 1.0} for k in range(4)]
+        rows = [
+            {"seq": first + k, "kind": "deposited", "agent_id": f"a{k}", "amount": 1.0}
+            for k in range(4)
+        ]
         append_journal(root, events_table(rows).with_columns(shard_id=pl.Series([0, 1, 0, 1])))
     assert last_seq(root) == 7
     assert read_journal(root, shard_id=1, after=3)["seq"].to_list() == [5, 7]
@@ -129,7 +137,12 @@ def test_a_lost_actor_is_not_retried_and_a_method_error_is_the_callers() -> None
         call(lost, name="shard 2", policy=RetryPolicy(), breaker=breaker)
     assert info.value.lost and breaker.failures == 1
     with pytest.raises(ValueError, match="bad argument"):
-        call(_Answer([ValueError("bad argument")]), name="shard 2", policy=RetryPolicy(), breaker=breaker)
+        call(
+            _Answer([ValueError("bad argument")]),
+            name="shard 2",
+            policy=RetryPolicy(),
+            breaker=breaker,
+        )
     assert breaker.failures == 1
 
 
@@ -141,7 +154,9 @@ def test_the_breaker_opens_fails_fast_half_opens_and_closes() -> None:
         with pytest.raises(ShardUnavailableError, match="no answer after 1 attempts"):
             call(_Answer([TimeoutError()]), name="shard 1", policy=policy, breaker=breaker)
     assert breaker.state == "open"
-    with pytest.raises(ShardUnavailableError, match=r"circuit open after 2 failures; retry in 10.0 s"):
+    with pytest.raises(
+        ShardUnavailableError, match=r"circuit open after 2 failures; retry in 10.0 s"
+    ):
         call(_Answer(["unreached"]), name="shard 1", policy=policy, breaker=breaker)
     now[0] = 10.0
     assert breaker.state == "half-open"

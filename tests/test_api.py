@@ -28,6 +28,9 @@ def test_errors_share_one_root() -> None:
         enx.SolverError,
         enx.RunConflictError,
         enx.RunFailedError,
+        enx.AgentStateError,
+        enx.SnapshotError,
+        enx.ShardUnavailableError,
     ):
         assert issubclass(error, enx.EconoNexusError)
 

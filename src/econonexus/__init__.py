@@ -8,16 +8,26 @@ from __future__ import annotations
 from econonexus import _config  # noqa: F401  (registers the dask.config defaults)
 from econonexus._api import clear, read_bids, read_cats, read_run, validate_bids
 from econonexus._errors import (
+    AgentStateError,
     CatsFormatError,
     EconoNexusError,
     InputError,
     RunConflictError,
     RunFailedError,
+    ShardUnavailableError,
+    SnapshotError,
     SolverError,
     SourceReadError,
 )
+from econonexus.agents.events import AGENT_EVENTS_SCHEMA
+from econonexus.agents.messaging import CircuitBreaker, RetryPolicy
+from econonexus.agents.pool import AgentPool
+from econonexus.agents.population import population
+from econonexus.agents.snapshot import AGENTS_SCHEMA
+from econonexus.agents.state import AgentState
 from econonexus.pipelines.generate import generate
 from econonexus.pipelines.result import ClearingResult
+from econonexus.pipelines.simulate import SimulationResult, simulate
 from econonexus.solvers.schemas import (
     ALLOCATIONS_SCHEMA,
     BIDS_SCHEMA,
@@ -31,6 +41,8 @@ from econonexus.solvers.schemas import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AGENTS_SCHEMA",
+    "AGENT_EVENTS_SCHEMA",
     "ALLOCATIONS_SCHEMA",
     "BIDS_SCHEMA",
     "EVENTS_SCHEMA",
@@ -38,19 +50,29 @@ __all__ = [
     "PRICES_SCHEMA",
     "REJECTED_SCHEMA",
     "SUMMARY_SCHEMA",
+    "AgentPool",
+    "AgentState",
+    "AgentStateError",
     "CatsFormatError",
+    "CircuitBreaker",
     "ClearingResult",
     "EconoNexusError",
     "InputError",
+    "RetryPolicy",
     "RunConflictError",
     "RunFailedError",
+    "ShardUnavailableError",
+    "SimulationResult",
+    "SnapshotError",
     "SolverError",
     "SourceReadError",
     "__version__",
     "clear",
     "generate",
+    "population",
     "read_bids",
     "read_cats",
     "read_run",
+    "simulate",
     "validate_bids",
 ]

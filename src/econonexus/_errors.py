@@ -89,3 +89,43 @@ class RunFailedError(EconoNexusError):
     ...
     econonexus._errors.RunFailedError: run 'r1' failed: worker lost three times
     """
+
+
+class AgentStateError(EconoNexusError):
+    """An event cannot be applied to an agent's state (the message names both).
+
+    Examples
+    --------
+    >>> raise AgentStateError("agent 'a1' event 7 (stake_locked): amount 5 > free stake 2")
+    Traceback (most recent call last):
+    ...
+    econonexus._errors.AgentStateError: agent 'a1' event 7 (stake_locked): amount 5 > free stake 2
+    """
+
+
+class SnapshotError(EconoNexusError):
+    """A snapshot pointer or file is unreadable (the message names the file).
+
+    Examples
+    --------
+    >>> raise SnapshotError("snapshots/shard-00001/CURRENT.json: expected JSON, got b'{'")
+    Traceback (most recent call last):
+    ...
+    econonexus._errors.SnapshotError: snapshots/shard-00001/CURRENT.json: expected JSON, got b'{'
+    """
+
+
+class ShardUnavailableError(EconoNexusError):
+    """A shard did not answer: lost with its worker, timed out, or its circuit is open.
+
+    Examples
+    --------
+    >>> raise ShardUnavailableError("shard 3: circuit open after 3 failures; retry in 4.2 s")
+    Traceback (most recent call last):
+    ...
+    econonexus._errors.ShardUnavailableError: shard 3: circuit open after 3 failures; retry in 4.2 s
+    """
+
+    def __init__(self, message: str, *, lost: bool = False):
+        super().__init__(message)
+        self.lost = lost
