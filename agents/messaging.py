@@ -17,10 +17,19 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
+from econonexus._config import get_setting
 from econonexus._errors import ShardUnavailableError
 
 T = TypeVar("T")
 BreakerState = Literal["closed", "open", "half-open"]
+
+
+def breaker_from_config() -> CircuitBreaker:
+    """A breaker set by ``agents.breaker-failures`` and ``agents.breaker-reset``."""
+    return CircuitBreaker(
+        failure_threshold=int(get_setting("agents.breaker-failures")),
+        reset_after=float(get_setting("agents.breaker-reset")),
+    )
 
 
 @dataclass
@@ -71,12 +80,25 @@ class _ActorResult(Protocol[T]):  # type: ignore[misc]
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Per-call timeout (seconds), number of retries and the first backoff delay."""
+    """Per-call timeout (seconds), number of retries and the first backoff delay.
+
+    :meth:`from_config` reads the ``econonexus.agents.*`` settings.
+    """
 
     timeout: float = 30.0
     retries: int = 3
     backoff: float = 0.05
     max_backoff: float = 2.0
+
+    @classmethod
+    def from_config(cls) -> RetryPolicy:
+        """The policy the settings ``agents.call-timeout``, ``call-retries``, ``backoff`` give."""
+        return cls(
+            timeout=float(get_setting("agents.call-timeout")),
+            retries=int(get_setting("agents.call-retries")),
+            backoff=float(get_setting("agents.backoff")),
+            max_backoff=float(get_setting("agents.max-backoff")),
+        )
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait before retry ``attempt`` (0-based)."""

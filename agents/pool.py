@@ -22,14 +22,11 @@ import polars as pl
 import pyarrow as pa
 from distributed import Client
 
+from econonexus._config import get_setting
 from econonexus._errors import EconoNexusError, InputError, ShardUnavailableError
 from econonexus.agents.events import events_table
 from econonexus.agents.journal import append_journal, last_seq
-from econonexus.agents.messaging import (
-    CircuitBreaker,
-    Messenger,
-    RetryPolicy,
-)
+from econonexus.agents.messaging import CircuitBreaker, Messenger, RetryPolicy, breaker_from_config
 from econonexus.agents.placement import shard_of
 from econonexus.agents.registry import Handle, Registry
 from econonexus.agents.shard import ApplyReport
@@ -76,15 +73,20 @@ class AgentPool:
         n_shards: int,
         *,
         policy: RetryPolicy | None = None,
-        breaker: Callable[[], CircuitBreaker] = CircuitBreaker,
+        breaker: Callable[[], CircuitBreaker] = breaker_from_config,
+        auto_rebalance: bool | None = None,
     ):
         if n_shards < 1:
             raise InputError(f"`shards`: expected a whole number >= 1, got {n_shards}")
         self.root = root.rstrip("/")
         self.n_shards = n_shards
         self._registry = Registry(
-            client, self.root, n_shards, policy=policy or RetryPolicy(), breaker=breaker
+            client, self.root, n_shards, policy=policy or RetryPolicy.from_config(), breaker=breaker
         )
+        if auto_rebalance is None:
+            auto_rebalance = bool(get_setting("agents.auto-rebalance"))
+        self._auto_rebalance = auto_rebalance
+        self._workers_seen: list[str] = []
         self._messenger = Messenger()
         self._deliver_lock = threading.Lock()
         self._next_seq = last_seq(self.root) + 1
@@ -100,20 +102,22 @@ class AgentPool:
         shards: int,
         root: str,
         policy: RetryPolicy | None = None,
+        auto_rebalance: bool | None = None,
     ) -> AgentPool:
         """Start ``shards`` shard actors and create ``agents`` (one row per agent) in them.
 
         ``agents`` has ``agent_id`` and any fields of
         :class:`~econonexus.agents.state.AgentState`; ``valuations`` is a list
         of ``{market_id, item_id, value}``. Refuses a ``root`` that already
-        holds a pool (use :meth:`open`).
+        holds a pool (use :meth:`open`). ``policy`` (timeouts and retries) and
+        ``auto_rebalance`` default to the ``econonexus.agents.*`` settings.
         """
         fs, path = fsspec.core.url_to_fs(f"{root.rstrip('/')}/pool.json")
         if fs.exists(path):
             raise InputError(
                 f"`root`: {root!r} already holds an agent pool; open it with AgentPool.open"
             )
-        pool = cls(client, root, shards, policy=policy)
+        pool = cls(client, root, shards, policy=policy, auto_rebalance=auto_rebalance)
         fs.makedirs(path.rpartition("/")[0], exist_ok=True)
         fs.pipe_file(path, json.dumps({"shards": shards}).encode())
         pool._start_all(restore=False)
@@ -122,12 +126,20 @@ class AgentPool:
         return pool
 
     @classmethod
-    def open(cls, client: Client, root: str, *, policy: RetryPolicy | None = None) -> AgentPool:
+    def open(
+        cls,
+        client: Client,
+        root: str,
+        *,
+        policy: RetryPolicy | None = None,
+        auto_rebalance: bool | None = None,
+    ) -> AgentPool:
         """Reopen the pool stored at ``root``: every shard from its snapshot plus the journal."""
         fs, path = fsspec.core.url_to_fs(f"{root.rstrip('/')}/pool.json")
         if not fs.exists(path):
             raise InputError(f"`root`: expected an agent pool at {root!r} (no pool.json)")
-        pool = cls(client, root, int(json.loads(fs.cat_file(path))["shards"]), policy=policy)
+        shards = int(json.loads(fs.cat_file(path))["shards"])
+        pool = cls(client, root, shards, policy=policy, auto_rebalance=auto_rebalance)
         pool._start_all(restore=True)
         for shard_id in range(pool.n_shards):
             ids = pool._registry.call(shard_id, "states").column("agent_id").to_pylist()
@@ -162,8 +174,13 @@ class AgentPool:
 
         A shard that does not answer is left out: its agents are listed in
         ``left_out`` with the reason, and the round goes on without them.
+        With auto-rebalance (setting ``agents.auto-rebalance``), shards lost
+        before the round are first recovered and, if workers joined or left,
+        shards follow them (:meth:`reconcile`).
         """
         started = time.perf_counter()
+        if self._auto_rebalance:
+            self.reconcile()
         table = offer.select("market_id", "item_id", "format").to_arrow()
         answers = self._ask_all("bids", table, seed, round_no)
         tables = [a for a in answers.values() if isinstance(a, pa.Table)]
@@ -280,6 +297,15 @@ class AgentPool:
             )
         return moves
 
+    def reconcile(self) -> list[Move]:
+        """Recover lost shards, then rebalance if the live workers changed since the last call."""
+        moves = self.recover()
+        workers = self._registry.workers()
+        if workers != self._workers_seen:
+            moves += self.rebalance()
+            self._workers_seen = workers
+        return moves
+
     def lost_shards(self) -> list[int]:
         """Shards whose actor is gone: its future erred or its worker left."""
         live = set(self._registry.workers())
@@ -347,7 +373,7 @@ class AgentPool:
     # -- helpers ----------------------------------------------------------------------
 
     def _start_all(self, *, restore: bool) -> None:
-        live = self._registry.workers()
+        live = self._workers_seen = self._registry.workers()
         for slot in self._registry.slots:
             slot.handle = self._registry.start(
                 slot.shard_id, self._registry.home(slot.shard_id, live)

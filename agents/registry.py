@@ -55,7 +55,7 @@ class Registry:
         n_shards: int,
         *,
         policy: RetryPolicy,
-        breaker: Callable[[], CircuitBreaker] = CircuitBreaker,
+        breaker: Callable[[], CircuitBreaker],
     ):
         self.client = client
         self.root = root

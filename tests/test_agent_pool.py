@@ -60,6 +60,10 @@ def control_states(client: Client, root: pathlib.Path, rounds: int) -> pl.DataFr
         return pool.states()
 
 
+def outcomes_last_seq(root: pathlib.Path) -> int:
+    return int(read_journal(str(root))["seq"].max())  # type: ignore[arg-type]
+
+
 def kill_holder(pool: AgentPool, client: Client) -> tuple[str, list[int]]:
     """SIGKILL the process of a worker that holds shards; wait until the scheduler sees it gone."""
     placement = pool.placement()
@@ -77,8 +81,9 @@ def test_killing_a_shard_worker_mid_round_then_recovering_gives_identical_agents
 ) -> None:
     _, client = cluster
     expected = control_states(client, tmp_path / "control", 3)
+    root = str(tmp_path / "pool")
     with AgentPool.create(
-        client, AGENTS, shards=4, root=str(tmp_path / "pool"), policy=POLICY
+        client, AGENTS, shards=4, root=root, policy=POLICY, auto_rebalance=False
     ) as pool:
         play(pool, client, range(2))
         bids = pool.bid_round(OFFER, seed=9, round_no=2)
@@ -133,6 +138,9 @@ def test_migration_under_load_loses_and_duplicates_no_event(
         assert moves >= 3
         states = pool.states()
     assert states.equals(expected)
+    with AgentPool.open(client, str(root), policy=POLICY) as reopened:
+        assert reopened.states().equals(expected)
+        assert reopened.health()["last_seq"].max() == outcomes_last_seq(root)
     outcomes = read_journal(str(root)).filter(pl.col("kind").is_in(["bid_won", "bid_lost"]))
     assert outcomes["seq"].is_unique().all()
     per_agent = outcomes.group_by("agent_id").len()
@@ -172,11 +180,12 @@ def test_rebalance_follows_workers_joining_and_leaving(
         original = set(client.scheduler_info(n_workers=-1)["workers"])
         lc.scale(3)
         client.wait_for_workers(3, timeout=60)
+        # auto-rebalance: the next round first moves shards to the newcomer
+        assert pool.bid_round(OFFER, seed=1, round_no=0).left_out.is_empty()
         workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
-        moves = pool.rebalance()
         assert pool.placement() == {s: rendezvous(s, workers) for s in range(8)}
         (newcomer,) = set(workers) - original
-        assert {m.target for m in moves} <= {newcomer}
-        pool.retire_worker(newcomer)
+        moves = pool.retire_worker(newcomer)
+        assert {m.source for m in moves} <= {newcomer}
         assert newcomer not in pool.placement().values()
         assert pool.states().equals(before)
