@@ -45,10 +45,12 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class SimulationResult:
-    """Final agent states, one row per round, and every agent event, as written under ``out``."""
+    """Final agent states, one row per round, agents left out of a round (shard unreachable
+    after recovery attempts) and every agent event, as written under ``out``."""
 
     agents: pl.DataFrame
     rounds: pl.DataFrame
+    left_out: pl.DataFrame
     events: pl.DataFrame
     out: str
 
@@ -86,14 +88,16 @@ def simulate(
     with connect(client, n_workers=workers) as c:
         pool = AgentPool.create(c, people, shards=shards, root=f"{out}/agents")
         try:
-            records = [
+            played = [
                 _round(pool, c, offer, markets, r, seed=seed, out=out, chaos=chaos_rng, log=log)
                 for r in range(rounds)
             ]
             states = pool.states()
         finally:
             pool.close()
-    return _write(out, states, pl.DataFrame(records), read_journal(f"{out}/agents"))
+    records = pl.DataFrame([record for record, _ in played])
+    left_out = pl.concat([left for _, left in played])
+    return _write(out, states, records, left_out, read_journal(f"{out}/agents"))
 
 
 def _offer(settings: dict[str, MarketSettings], items: int) -> pl.DataFrame:
@@ -117,14 +121,12 @@ def _round(
     out: str,
     chaos: random.Random | None,
     log: Callable[[str], None] | None,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], pl.DataFrame]:
     started = time.perf_counter()
     phase = None if chaos is None or chaos.random() < 0.5 else chaos.choice(["bids", "deliver"])
     killed = _kill_holder(pool, client, chaos) if phase == "bids" else None
     recovered: list[int] = []
-    bids = _with_recovery(
-        pool, recovered, lambda: _complete_round(pool.bid_round(offer, seed=seed, round_no=r))
-    )
+    bids = _collect_bids(pool, offer, seed=seed, round_no=r, recovered=recovered)
     run_id = f"round-{r:05d}"
     result = _clear(bids.bids, markets, client, out=f"{out}/rounds", run_id=run_id)
     events = outcome_events(result.allocations, run_id=run_id)
@@ -149,7 +151,7 @@ def _round(
     }
     if log is not None:
         log(_line(record))
-    return record
+    return record, bids.left_out.select(pl.lit(r).alias("round"), pl.all())
 
 
 class _Incomplete(EconoNexusError):
@@ -171,11 +173,20 @@ def _clear(
     raise AssertionError("unreachable")
 
 
-def _complete_round(bids: BidRound) -> BidRound:
-    if bids.left_out.height:
+def _collect_bids(
+    pool: AgentPool, offer: pl.DataFrame, *, seed: int, round_no: int, recovered: list[int]
+) -> BidRound:
+    """The round's bids; shards left out are recovered and asked again, up to ATTEMPTS times.
+
+    After that the round goes on without them; the caller records who was left out.
+    """
+    for _ in range(ATTEMPTS - 1):
+        bids = pool.bid_round(offer, seed=seed, round_no=round_no)
+        if bids.left_out.is_empty():
+            return bids
         shards = sorted(set(bids.left_out["shard_id"].to_list()))
-        raise _Incomplete(shards, f"shards {shards} left out: {bids.left_out['reason'][0]}")
-    return bids
+        recovered += [m.shard_id for m in _recover(pool, shards)]
+    return pool.bid_round(offer, seed=seed, round_no=round_no)
 
 
 def _complete_snapshot(pointers: pl.DataFrame) -> pl.DataFrame:
@@ -223,14 +234,15 @@ def _exit_soon() -> None:
 
 
 def _write(
-    out: str, states: pl.DataFrame, rounds: pl.DataFrame, events: pl.DataFrame
+    out: str, states: pl.DataFrame, rounds: pl.DataFrame, left: pl.DataFrame, events: pl.DataFrame
 ) -> SimulationResult:
     fs, base = fsspec.core.url_to_fs(out)
     fs.makedirs(base, exist_ok=True)
-    for name, frame in (("agents", states), ("rounds", rounds), ("events", events)):
+    tables = {"agents": states, "rounds": rounds, "left_out": left, "events": events}
+    for name, frame in tables.items():
         with fs.open(f"{base}/{name}.parquet", "wb") as fh:
             frame.write_parquet(fh)
-    return SimulationResult(states, rounds, events, out)
+    return SimulationResult(states, rounds, left, events, out)
 
 
 def _line(record: dict[str, Any]) -> str:

@@ -39,6 +39,7 @@ def test_chaos_run_ends_with_the_same_agents_row_for_row(tmp_path: pathlib.Path)
     assert rounds["killed_worker"].is_not_null().any(), "the seed must make chaos kill a worker"
     assert rounds["recovered_shards"].list.len().sum() > 0
     assert "killed tcp://" in chaos.stdout and "recovered shards" in chaos.stdout
+    assert pl.read_parquet(tmp_path / "chaos" / "left_out.parquet").is_empty()
     calm_agents = pl.read_parquet(tmp_path / "calm" / "agents.parquet")
     assert calm_agents.height == 150 and calm_agents["bids"].sum() > 0
     assert pl.read_parquet(tmp_path / "chaos" / "agents.parquet").equals(calm_agents)

@@ -21,6 +21,7 @@ from econonexus._errors import (
 )
 from econonexus.agents.events import AGENT_EVENTS_SCHEMA
 from econonexus.agents.messaging import CircuitBreaker, RetryPolicy
+from econonexus.agents.outcomes import outcome_events
 from econonexus.agents.pool import AgentPool
 from econonexus.agents.population import population
 from econonexus.agents.snapshot import AGENTS_SCHEMA
@@ -69,6 +70,7 @@ __all__ = [
     "__version__",
     "clear",
     "generate",
+    "outcome_events",
     "population",
     "read_bids",
     "read_cats",
