@@ -1,14 +1,17 @@
-"""The agents' event journal: append-only Parquet files, the source of truth for recovery.
+"""The agents' event journal: the append-only audit log and the source of truth for recovery.
 
 Each delivery of events is written, before any shard sees it, to
-``<root>/journal/<first seq>-<last seq>.parquet`` with a ``shard_id`` column.
-A shard rebuilt from its snapshot replays the entries after the snapshot's
-``applied_seq``; entries are written atomically, so a reader never sees part
-of one.
+``<root>/journal/date=YYYY-MM-DD/run=<run_id>/<first seq>-<last seq>.parquet``
+(``run=none`` for events of no run, such as agent creation) with a
+``shard_id`` column. Every event carries its run id as correlation id, its
+``seq``, time, kind, agent and payload. A shard rebuilt from its snapshot
+replays the entries after the snapshot's ``applied_seq``; entries are written
+atomically, so a reader never sees part of one.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 from typing import Final
@@ -30,25 +33,27 @@ def append_journal(root: str, events: pl.DataFrame) -> str | None:
     if events.is_empty():
         return None
     first, last = int(events["seq"].min()), int(events["seq"].max())  # type: ignore[arg-type]
-    fs, base = fsspec.core.url_to_fs(_journal_dir(root))
+    runs = events["run_id"].drop_nulls().unique().to_list()
+    run = _safe(runs[0]) if len(runs) == 1 else ("none" if not runs else "mixed")
+    day = dt.datetime.now(dt.UTC).date().isoformat()
+    fs, base = fsspec.core.url_to_fs(f"{_journal_dir(root)}/date={day}/run={run}")
     fs.makedirs(base, exist_ok=True)
     buffer = io.BytesIO()
-    pq.write_table(
-        events.sort("seq").to_arrow().select(JOURNAL_SCHEMA.names).cast(JOURNAL_SCHEMA), buffer
-    )
+    table = events.sort("seq").to_arrow().select(JOURNAL_SCHEMA.names).cast(JOURNAL_SCHEMA)
+    pq.write_table(table, buffer)
     path = f"{base}/{first:012d}-{last:012d}.parquet"
     put_atomically(fs, path, buffer.getvalue())
     return path
 
 
-def read_journal(root: str, *, shard_id: int | None = None, after: int = -1) -> pl.DataFrame:
-    """Journal events with ``seq > after`` (of one shard if given), in ``seq`` order."""
-    fs, base = fsspec.core.url_to_fs(_journal_dir(root))
-    if not fs.exists(base):
-        return empty_events()
+def read_journal(
+    root: str, *, shard_id: int | None = None, after: int = -1, run_id: str | None = None
+) -> pl.DataFrame:
+    """Journal events with ``seq > after`` in ``seq`` order (of one shard or run if given)."""
     frames = []
-    for path in sorted(fs.ls(base, detail=False)):
-        match = _ENTRY.search(str(path))
+    fs, paths = _entries(root, run_id)
+    for path in paths:
+        match = _ENTRY.search(path)
         if match is None or int(match.group(2)) <= after:
             continue
         with fs.open(path, "rb") as fh:
@@ -62,11 +67,22 @@ def read_journal(root: str, *, shard_id: int | None = None, after: int = -1) -> 
 
 def last_seq(root: str) -> int:
     """The highest ``seq`` in the journal, or -1 when it is empty."""
+    ends = [int(m.group(2)) for p in _entries(root)[1] if (m := _ENTRY.search(p))]
+    return max(ends, default=-1)
+
+
+def _entries(root: str, run_id: str | None = None) -> tuple[fsspec.AbstractFileSystem, list[str]]:
+    """The journal's filesystem and entry paths (of one run if given), in ``seq`` order."""
     fs, base = fsspec.core.url_to_fs(_journal_dir(root))
     if not fs.exists(base):
-        return -1
-    ends = [int(m.group(2)) for p in fs.ls(base, detail=False) if (m := _ENTRY.search(str(p)))]
-    return max(ends, default=-1)
+        return fs, []
+    pattern = f"{base}/date=*/run={_safe(run_id) if run_id else '*'}/*.parquet"
+    paths = [str(p) for p in fs.glob(pattern) if _ENTRY.search(str(p))]
+    return fs, sorted(paths, key=lambda p: p.rsplit("/", 1)[-1])
+
+
+def _safe(run_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", run_id)
 
 
 def _filters(shard_id: int | None, after: int) -> list[tuple[str, str, int]]:

@@ -38,6 +38,8 @@ AGENTS_SCHEMA: Final = pa.schema(
         pa.field("free_stake", pa.float64()),
         pa.field("locked_stake", pa.float64()),
         pa.field("reputation", pa.float64()),
+        pa.field("rep_alpha", pa.float64()),
+        pa.field("rep_beta", pa.float64()),
         pa.field("banned", pa.bool_()),
         pa.field("strategy", pa.string()),
         pa.field("shade", pa.float64()),
@@ -48,6 +50,10 @@ AGENTS_SCHEMA: Final = pa.schema(
         pa.field("wins", pa.int64()),
         pa.field("losses", pa.int64()),
         pa.field("paid", pa.float64()),
+        pa.field("deposited", pa.float64()),
+        pa.field("withdrawn", pa.float64()),
+        pa.field("bonuses", pa.float64()),
+        pa.field("slashed", pa.float64()),
         pa.field("last_seq", pa.int64()),
     ]
 )

@@ -14,12 +14,16 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from econonexus._errors import AgentStateError
+from econonexus.agents.economics import OUTCOMES, beta_reputation, updated_evidence
 from econonexus.agents.events import Event
 from econonexus.agents.learning import adaptive_update, initial_weights
 
 StrategyName = Literal["truthful", "fixed", "adaptive", "random"]
 STRATEGIES: Final[tuple[StrategyName, ...]] = ("truthful", "fixed", "adaptive", "random")
 INITIAL_REPUTATION: Final = 0.5
+_DERIVED: Final = frozenset(
+    {"agent_id", "last_seq", "reputation", "deposited", "withdrawn", "paid", "bonuses", "slashed"}
+)
 
 Valuation = tuple[str, str, float]
 """``(market_id, item_id, value)``: what the agent would pay at most for one unit."""
@@ -33,7 +37,12 @@ class AgentState:
     bound (it bids ``U(shade, 1) * value``); ``weights`` are the adaptive
     strategy's weights over :data:`~econonexus.agents.learning.SHADING_GRID`.
     ``synergy`` raises a bundle's value: ``sum(values) * (1 + synergy)`` for
-    two or more items. ``last_seq`` is the last applied event.
+    two or more items. ``rep_alpha`` and ``rep_beta`` are the reputation's
+    evidence (:mod:`econonexus.agents.economics`). ``deposited``,
+    ``withdrawn``, ``paid``, ``bonuses`` and ``slashed`` count money in and out,
+    so that ``balance + free_stake + locked_stake == deposited - withdrawn -
+    paid + bonuses - slashed`` always (:func:`conservation_gap`). ``last_seq``
+    is the last applied event.
     """
 
     agent_id: str
@@ -41,6 +50,8 @@ class AgentState:
     free_stake: float = 0.0
     locked_stake: float = 0.0
     reputation: float = INITIAL_REPUTATION
+    rep_alpha: float = 0.0
+    rep_beta: float = 0.0
     banned: bool = False
     strategy: StrategyName = "truthful"
     shade: float = 1.0
@@ -51,6 +62,10 @@ class AgentState:
     wins: int = 0
     losses: int = 0
     paid: float = 0.0
+    deposited: float = 0.0
+    withdrawn: float = 0.0
+    bonuses: float = 0.0
+    slashed: float = 0.0
     last_seq: int = -1
 
     def value_of(self, market_id: str, items: Iterable[str]) -> float:
@@ -59,6 +74,14 @@ class AgentState:
         values = {(m, i): v for m, i, v in self.valuations if m == market_id}
         total = sum(values.get((market_id, item), 0.0) for item in wanted)
         return total * (1.0 + self.synergy) if len(wanted) > 1 else total
+
+
+def conservation_gap(state: AgentState) -> float:
+    """Holdings minus net inflows; 0 (up to rounding) for every reachable state."""
+    holdings = state.balance + state.free_stake + state.locked_stake
+    return holdings - (
+        state.deposited - state.withdrawn - state.paid + state.bonuses - state.slashed
+    )
 
 
 def apply(state: AgentState | None, event: Event) -> AgentState:
@@ -96,11 +119,15 @@ def _created(event: Event) -> AgentState:
     if fields["strategy"] == "adaptive" and not fields.get("weights"):
         fields["weights"] = initial_weights()
     fields["weights"] = tuple(float(w) for w in fields.get("weights", ()))
-    known = {f.name for f in dataclasses.fields(AgentState)} - {"agent_id", "last_seq"}
+    known = {f.name for f in dataclasses.fields(AgentState)} - _DERIVED
     unknown = set(fields) - known
     if unknown:
         raise _error(event, f"unknown fields {sorted(unknown)}; expected some of {sorted(known)}")
-    return AgentState(agent_id=event.agent_id, **fields)
+    state = AgentState(agent_id=event.agent_id, **fields)
+    inflow = state.balance + state.free_stake + state.locked_stake
+    return dataclasses.replace(
+        state, deposited=inflow, reputation=beta_reputation(state.rep_alpha, state.rep_beta)
+    )
 
 
 def _amount(event: Event) -> float:
@@ -111,19 +138,25 @@ def _amount(event: Event) -> float:
 
 
 def _deposited(s: AgentState, e: Event) -> AgentState:
-    return dataclasses.replace(s, balance=s.balance + _amount(e))
+    amount = _amount(e)
+    return dataclasses.replace(s, balance=s.balance + amount, deposited=s.deposited + amount)
 
 
 def _withdrawn(s: AgentState, e: Event) -> AgentState:
+    amount = _covered(s, e)
+    return dataclasses.replace(s, balance=s.balance - amount, withdrawn=s.withdrawn + amount)
+
+
+def _covered(s: AgentState, e: Event) -> float:
     amount = _amount(e)
     if amount > s.balance:
         raise _error(e, f"`amount` {amount} > balance {s.balance}")
-    return dataclasses.replace(s, balance=s.balance - amount)
+    return amount
 
 
 def _stake_deposited(s: AgentState, e: Event) -> AgentState:
-    amount = _withdrawn(s, e).balance
-    return dataclasses.replace(s, balance=amount, free_stake=s.free_stake + _amount(e))
+    amount = _covered(s, e)
+    return dataclasses.replace(s, balance=s.balance - amount, free_stake=s.free_stake + amount)
 
 
 def _stake_locked(s: AgentState, e: Event) -> AgentState:
@@ -143,7 +176,13 @@ def _stake_released(s: AgentState, e: Event) -> AgentState:
 
 
 def _stake_slashed(s: AgentState, e: Event) -> AgentState:
-    return dataclasses.replace(s, locked_stake=s.locked_stake - _locked_amount(s, e))
+    amount = _locked_amount(s, e)
+    return dataclasses.replace(s, locked_stake=s.locked_stake - amount, slashed=s.slashed + amount)
+
+
+def _bonus_paid(s: AgentState, e: Event) -> AgentState:
+    amount = _amount(e)
+    return dataclasses.replace(s, balance=s.balance + amount, bonuses=s.bonuses + amount)
 
 
 def _locked_amount(s: AgentState, e: Event) -> float:
@@ -153,11 +192,31 @@ def _locked_amount(s: AgentState, e: Event) -> float:
     return amount
 
 
-def _reputation_set(s: AgentState, e: Event) -> AgentState:
-    value = _amount(e)
-    if value > 1:
-        raise _error(e, f"`amount` (the reputation): expected a number in [0, 1], got {value}")
-    return dataclasses.replace(s, reputation=value)
+def _settled(s: AgentState, e: Event) -> AgentState:
+    """One winning bid settled: stake ``amount`` released or slashed, bonus, reputation, ban."""
+    terms: dict[str, Any] = json.loads(e.payload or "{}")
+    outcome = terms.get("outcome")
+    if outcome not in OUTCOMES:
+        raise _error(e, f"`outcome`: expected one of {OUTCOMES}, got {outcome!r}")
+    stake = _locked_amount(s, e)
+    slash, bonus = float(terms.get("slash", 0.0)), float(terms.get("bonus", 0.0))
+    if not 0 <= slash <= stake or not math.isfinite(bonus) or bonus < 0:
+        raise _error(
+            e, f"expected 0 <= slash <= stake {stake} and bonus >= 0, got {slash}, {bonus}"
+        )
+    alpha, beta = updated_evidence(s.rep_alpha, s.rep_beta, outcome, float(terms["decay"]))
+    return dataclasses.replace(
+        s,
+        locked_stake=s.locked_stake - stake,
+        free_stake=s.free_stake + stake - slash,
+        slashed=s.slashed + slash,
+        balance=s.balance + bonus,
+        bonuses=s.bonuses + bonus,
+        rep_alpha=alpha,
+        rep_beta=beta,
+        reputation=beta_reputation(alpha, beta),
+        banned=s.banned or outcome == "byzantine",
+    )
 
 
 def _banned(s: AgentState, e: Event) -> AgentState:
@@ -214,8 +273,8 @@ _HANDLERS: Final = {
     "stake_locked": _stake_locked,
     "stake_released": _stake_released,
     "stake_slashed": _stake_slashed,
-    "bonus_paid": _deposited,
-    "reputation_set": _reputation_set,
+    "bonus_paid": _bonus_paid,
+    "settled": _settled,
     "banned": _banned,
     "strategy_set": _strategy_set,
     "bid_won": _bid_won,

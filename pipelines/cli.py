@@ -1,4 +1,4 @@
-"""The ``econonexus`` command line: clear, demo, generate, simulate.
+"""The ``econonexus`` command line: clear, demo, generate, simulate, settle.
 
 Exit codes: 0 success, 2 bad usage or unreadable input, 1 a failed run
 (an error, or a market whose status is ``error``).
@@ -14,11 +14,14 @@ from collections.abc import Sequence
 import polars as pl
 
 from econonexus._errors import EconoNexusError, InputError, RunConflictError
+from econonexus.agents.pool import AgentPool
 from econonexus.pipelines.cats import write_cats_text
+from econonexus.pipelines.cluster import connect
 from econonexus.pipelines.generate import DISTRIBUTIONS, generate
 from econonexus.pipelines.readers import FORMATS
 from econonexus.pipelines.result import ClearingResult
 from econonexus.pipelines.run import clear
+from econonexus.pipelines.settle import settle
 from econonexus.pipelines.simulate import simulate
 from econonexus.solvers.schemas import SOLVERS
 
@@ -46,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--count", type=int, default=1, help="instances, seeds seed..seed+count-1")
     gen.add_argument("--out", required=True, metavar="DIR")
     _add_simulate(commands)
+    settle = commands.add_parser("settle", help="settle a run's winning bids with the agents")
+    settle.add_argument("run", metavar="RUN_URL", help="a stored run: OUT/RUN_ID")
+    settle.add_argument("--outcomes", required=True, metavar="URL", help="bid_id, outcome")
+    settle.add_argument("--agents", required=True, metavar="ROOT", help="the agent pool's root")
+    settle.add_argument("--scheduler", metavar="ADDRESS", help="use this Dask scheduler")
+    settle.add_argument("--workers", type=int, metavar="N", help="LocalCluster workers")
     return parser
 
 
@@ -86,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _generate(args)
         if args.command == "simulate":
             return _simulate(args)
+        if args.command == "settle":
+            return _settle(args)
         sources = args.sources if args.command == "clear" else _demo_sources(args.data)
         items, markets = args.items, args.markets
         if args.command == "demo":
@@ -178,6 +189,17 @@ def _simulate(args: argparse.Namespace) -> int:
         f"{result.agents.height} agents after {result.rounds.height} rounds: "
         f"{result.out}/agents.parquet"
     )
+    return EXIT_OK
+
+
+def _settle(args: argparse.Namespace) -> int:
+    with (
+        connect(args.scheduler, n_workers=args.workers) as client,
+        AgentPool.open(client, args.agents) as pool,
+    ):
+        report = settle(args.run, args.outcomes, pool=pool)
+    print(report.message)
+    print("totals: " + ", ".join(f"{k} {v:.2f}" for k, v in report.totals.items()))
     return EXIT_OK
 
 

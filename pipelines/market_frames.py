@@ -14,7 +14,8 @@ from econonexus.solvers.schemas import (
 )
 from econonexus.solvers.settings import MarketSettings
 
-ALLOCATION_COLUMNS = polars_schema(ALLOCATIONS_SCHEMA, drop=("run_id",))
+# `stake` is added on the client from the market settings, after the batch is gathered.
+ALLOCATION_COLUMNS = polars_schema(ALLOCATIONS_SCHEMA, drop=("run_id", "stake"))
 SUMMARY_COLUMNS = polars_schema(SUMMARY_SCHEMA, drop=("run_id",))
 PRICE_COLUMNS = polars_schema(PRICES_SCHEMA, drop=("run_id",))
 

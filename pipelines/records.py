@@ -28,13 +28,19 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def fingerprint(raw: list[RawSource], items: pl.DataFrame | None, options: BatchOptions) -> str:
+def fingerprint(
+    raw: list[RawSource],
+    items: pl.DataFrame | None,
+    options: BatchOptions,
+    accounts: pl.DataFrame | None = None,
+) -> str:
     """Hash of the inputs' contents and the settings that decide the result."""
     h = hashlib.sha256()
     for source in raw:
         h.update(source.sha256.encode())
-    if items is not None:
-        h.update(items.hash_rows(seed=0).to_numpy().tobytes())
+    for table in (items, accounts):
+        if table is not None:
+            h.update(table.hash_rows(seed=0).to_numpy().tobytes())
     h.update(json.dumps(config_of(options), sort_keys=True).encode())
     return h.hexdigest()[:16]
 

@@ -12,6 +12,7 @@ from distributed import Client
 
 from econonexus._config import get_setting
 from econonexus._errors import EconoNexusError, InputError, RunFailedError
+from econonexus.pipelines.accounts import AccountsSource, load_accounts, with_stake
 from econonexus.pipelines.batch import BatchOutput, run_batch
 from econonexus.pipelines.cats import ERRORS_SCHEMA
 from econonexus.pipelines.cluster import connect
@@ -73,6 +74,7 @@ def clear(
     *,
     items: ItemsSource | None = None,
     markets: MarketsSource | None = None,
+    accounts: AccountsSource | None = None,
     client: Client | str | None = None,
     solver: SolverName | None = None,
     time_limit: float | None = None,
@@ -98,6 +100,13 @@ def clear(
         ``payment_rule``, ``reserve``, ``units``, ``increment``,
         ``decrement``, ``start_price``, ``max_rounds``). Markets not listed
         are ``combinatorial`` with ``pay-as-bid`` payments.
+    accounts
+        Optional agents' accounts (URL or table: ``agent_id``, ``free_stake``,
+        ``reputation``, ``banned``). Bids of banned agents, of agents below a
+        market's ``min_reputation`` and of agents without the free stake a
+        market's ``stake``/``stake_fraction`` asks for are rejected with the
+        reason. ``allocations.stake`` is the stake each bid needs (locked
+        while it waits for settlement when it wins).
     client
         A ``distributed.Client``, a scheduler address, or ``None`` (the
         current client, else a new multi-process ``LocalCluster``).
@@ -135,7 +144,8 @@ def clear(
     started = now()
     raw = collect(source, format=format)
     item_table = None if items is None else load_items(items)
-    digest = fingerprint(raw, item_table, options)
+    books = None if accounts is None else load_accounts(accounts)
+    digest = fingerprint(raw, item_table, options, books)
     run_id = run_id or f"{started.strftime('%Y%m%dT%H%M%SZ')}-{digest[:8]}"
     if out is not None and (stored := stored_run_for(out, run_id, digest)) is not None:
         return ClearingResult.from_stored(stored)
@@ -143,7 +153,7 @@ def clear(
     errors = pl.concat([s.errors for s in raw]).cast(ERRORS_SCHEMA)  # type: ignore[arg-type]
     try:
         with connect(client, n_workers=workers) as c:
-            output = run_batch(c, frame, item_table, options, errors)
+            output = run_batch(c, frame, item_table, options, errors, accounts=books)
     except EconoNexusError:
         raise
     except Exception as exc:  # a lost cluster, a task that failed every retry, ...
@@ -151,7 +161,7 @@ def clear(
             f"run {run_id!r} failed, nothing was written: {type(exc).__name__}: {exc}"
         ) from exc
     manifest = run_manifest(run_id, digest, raw, items, options, output, started)
-    result = _stamp(run_id, output, manifest)
+    result = _stamp(run_id, output, manifest, options)
     if out is not None:
         location = run_location(out, run_id)
         write_run(location, result.tables, manifest)
@@ -159,12 +169,16 @@ def clear(
     return result
 
 
-def _stamp(run_id: str, output: BatchOutput, manifest: dict[str, Any]) -> ClearingResult:
+def _stamp(
+    run_id: str, output: BatchOutput, manifest: dict[str, Any], options: BatchOptions
+) -> ClearingResult:
     run = pl.lit(run_id).alias("run_id")
     rejected = output.rejected.drop("market_id").sort("source", "row", "field")
     return ClearingResult(
         run_id,
-        output.allocations.select(run, pl.all()).sort("market_id", "bid_id"),
+        with_stake(output.allocations, options.markets)
+        .select(run, pl.all())
+        .sort("market_id", "bid_id"),
         output.summary.select(run, pl.all()).sort("market_id"),
         rejected.select(run, pl.all()),
         run_events(run_id, output, manifest),

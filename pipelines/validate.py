@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from econonexus.agents.state import INITIAL_REPUTATION
+from econonexus.pipelines.accounts import ACCOUNT_SCHEMA, eligibility_settings, with_stake
 from econonexus.solvers.schemas import BIDS_SCHEMA, REJECTED_SCHEMA, polars_schema
 from econonexus.solvers.settings import DEFAULT_SETTINGS, SINGLE_ITEM_FORMATS, MarketSettings
 
@@ -232,10 +234,73 @@ def _format_rules(frame: pl.DataFrame, markets: dict[str, MarketSettings]) -> pl
     )
 
 
+def _account_rules(
+    valid: pl.DataFrame, markets: dict[str, MarketSettings], accounts: pl.DataFrame | None
+) -> pl.DataFrame:
+    """Bids whose agent is banned, lacks the reputation, or lacks the free stake.
+
+    Stake is counted per agent over its bids in ``(market_id, bid_id)`` order:
+    a bid is rejected when, with the agent's earlier eligible bids, it needs
+    more than the agent's free stake. Agents without an account have no
+    stake, reputation 0.5 and are not banned.
+    """
+    known = accounts if accounts is not None else pl.DataFrame(schema=ACCOUNT_SCHEMA)
+    frame = (
+        with_stake(valid, markets)
+        .join(
+            eligibility_settings(markets).select("market_id", "_min_reputation"),
+            on="market_id",
+            how="left",
+        )
+        .join(known, on="agent_id", how="left")
+        .with_columns(
+            pl.col("_min_reputation").fill_null(DEFAULT_SETTINGS.min_reputation),
+            pl.col("free_stake").fill_null(0.0),
+            pl.col("reputation").fill_null(INITIAL_REPUTATION),
+            pl.col("banned").fill_null(False),
+        )
+    )
+    banned = frame.filter(pl.col("banned")).select(
+        *_POSITION,
+        "bid_id",
+        field=pl.lit("agent_id"),
+        reason=pl.format("agent {} is banned", "agent_id"),
+    )
+    low = pl.col("reputation") < pl.col("_min_reputation")
+    reputation = frame.filter(~pl.col("banned") & low).select(
+        *_POSITION,
+        "bid_id",
+        field=pl.lit("agent_id"),
+        reason=pl.format(
+            "reputation {} below the market's minimum {}",
+            pl.col("reputation").round(4),
+            "_min_reputation",
+        ),
+    )
+    staked = frame.filter(~pl.col("banned") & ~low & (pl.col("stake") > 0)).sort(
+        "agent_id", "market_id", "bid_id"
+    )
+    staked = staked.with_columns(_total=pl.col("stake").cum_sum().over("agent_id"))
+    total = pl.col("_total")
+    stake = staked.filter(total > pl.col("free_stake") + 1e-9).select(
+        *_POSITION,
+        "bid_id",
+        field=pl.lit("agent_id"),
+        reason=pl.format(
+            "insufficient stake: bid needs {} ({} with the agent's earlier bids), free stake {}",
+            pl.col("stake").round(6),
+            total.round(6),
+            "free_stake",
+        ),
+    )
+    return pl.concat([banned, reputation, stake])
+
+
 def validate(
     frame: pl.DataFrame,
     items: pl.DataFrame | None = None,
     markets: dict[str, MarketSettings] | None = None,
+    accounts: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split a normalized batch into valid bids and rejected records.
 
@@ -249,6 +314,9 @@ def validate(
     markets
         Settings of the markets listed in a markets table; the others are
         combinatorial markets of buy bids.
+    accounts
+        Agents' accounts (:func:`econonexus.pipelines.accounts.load_accounts`),
+        checked when given or when a market asks for stake or reputation.
 
     Returns
     -------
@@ -277,6 +345,11 @@ def validate(
         .alias("quantities"),
     )
     columns = [*BIDS_SCHEMA.names, *_POSITION]
+    markets = markets or {}
+    if accounts is not None or any(m.needs_accounts for m in markets.values()):
+        ineligible = _account_rules(valid, markets, accounts)
+        valid = valid.join(ineligible.select(*_POSITION), on=_POSITION, how="anti")
+        rejected = pl.concat([rejected, ineligible]).sort(*_POSITION, "field")
     return valid.select(columns), rejected.rename({"_source": "source", "_row": "row"}).cast(
         REJECTED_COLUMNS
     )  # type: ignore[arg-type]

@@ -48,12 +48,15 @@ ALLOCATIONS_SCHEMA: Final = pa.schema(
         pa.field("payment_exact", pa.bool_()),
         pa.field("payment_low", pa.float64()),
         pa.field("payment_high", pa.float64()),
+        pa.field("stake", pa.float64()),
     ]
 )
 """One row per valid bid. ``payment`` is what a buyer pays, or what a seller is
 paid in a procurement market. ``payment_exact`` is false when a VCG re-solve
 stopped at its time limit: the true payment then lies in
-``[payment_low, payment_high]`` and ``payment`` is ``payment_low``."""
+``[payment_low, payment_high]`` and ``payment`` is ``payment_low``. ``stake``
+is the free stake the bid needed under its market's ``stake`` and
+``stake_fraction``; a winner's stake stays locked until settlement."""
 
 SUMMARY_SCHEMA: Final = pa.schema(
     [

@@ -17,6 +17,11 @@ format                    parameters
 
 ``reserve`` is a price per unit of every item of the market that the items
 table does not price itself.
+
+Every format also takes the eligibility settings, checked against the
+agents' accounts at validation: ``stake`` (absolute, per bid) and
+``stake_fraction`` (of the bid's price) make up the free stake a bid needs,
+and ``min_reputation`` the reputation its agent needs.
 """
 
 from __future__ import annotations
@@ -59,6 +64,14 @@ class MarketSettings:
     decrement: float | None = None
     start_price: float | None = None
     max_rounds: int = 1000
+    stake: float = 0.0
+    stake_fraction: float = 0.0
+    min_reputation: float = 0.0
+
+    @property
+    def needs_accounts(self) -> bool:
+        """True when a bid's eligibility depends on its agent's account."""
+        return self.stake > 0 or self.stake_fraction > 0 or self.min_reputation > 0
 
     @property
     def summary_rule(self) -> str:
@@ -109,6 +122,16 @@ def make_settings(values: dict[str, Any], *, where: str) -> MarketSettings:
         decrement=_optional(given, "decrement", where),
         start_price=_optional(given, "start_price", where),
         max_rounds=int(_number(given, "max_rounds", 1000, where, minimum=1, whole=True)),
+        stake=_number(given, "stake", 0.0, where, minimum=0.0),
+        stake_fraction=_number(given, "stake_fraction", 0.0, where, minimum=0.0),
+        min_reputation=_number(given, "min_reputation", 0.0, where, minimum=0.0),
+    )
+    _expect(
+        settings.min_reputation <= 1,
+        where,
+        "min_reputation",
+        "a number in [0, 1]",
+        settings.min_reputation,
     )
     _check_clock(settings, where)
     return settings

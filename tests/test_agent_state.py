@@ -14,7 +14,7 @@ from econonexus.agents.events import Event, events_from_table, events_table
 from econonexus.agents.learning import expected_factor
 from econonexus.agents.shard import ShardCore
 from econonexus.agents.snapshot import states_table, table_states
-from econonexus.agents.state import AgentState, AgentStateError, apply
+from econonexus.agents.state import AgentState, AgentStateError, apply, conservation_gap
 from econonexus.agents.strategies import agent_key, round_bids
 from econonexus.solvers.sealed import clear_sealed
 
@@ -45,7 +45,7 @@ def test_every_event_kind_moves_the_right_field() -> None:
             Event(5, "stake_released", "a1", amount=5.0),
             Event(6, "stake_slashed", "a1", amount=10.0),
             Event(7, "bonus_paid", "a1", amount=4.0),
-            Event(8, "reputation_set", "a1", amount=0.75),
+            Event(8, "stake_locked", "a1", amount=4.0),
             Event(9, "bid_won", "a1", market_id="m", items=("x",), amount=35.0, price=38.0),
             Event(10, "bid_lost", "a1", market_id="m", items=("y",), price=50.0),
             Event(
@@ -55,8 +55,14 @@ def test_every_event_kind_moves_the_right_field() -> None:
         ]
     )
     assert state.balance == pytest.approx(100 + 50 - 20 - 30 + 4 - 35)
-    assert (state.free_stake, state.locked_stake) == (10.0, 10.0)
-    assert state.reputation == 0.75
+    assert (state.free_stake, state.locked_stake) == (6.0, 14.0)
+    assert (state.deposited, state.withdrawn, state.bonuses, state.slashed) == (
+        150.0,
+        20.0,
+        4.0,
+        10.0,
+    )
+    assert conservation_gap(state) == pytest.approx(0.0)
     assert (state.bids, state.wins, state.losses, state.paid) == (2, 1, 1, 35.0)
     assert (state.strategy, state.shade, state.banned, state.last_seq) == ("fixed", 0.8, True, 12)
 
@@ -68,7 +74,7 @@ def test_every_event_kind_moves_the_right_field() -> None:
         (Event(1, "withdrawn", "a1", amount=500.0), "`amount` 500.0 > balance 100.0"),
         (Event(1, "deposited", "a1", amount=float("nan")), "expected a finite number >= 0"),
         (Event(1, "deposited", "a1", amount=-1.0), "expected a finite number >= 0"),
-        (Event(1, "reputation_set", "a1", amount=2.0), "expected a number in [0, 1]"),
+        (Event(1, "settled", "a1", amount=0.0, payload='{"outcome": "meh"}'), "`outcome`"),
         (Event(1, "teleported", "a1"), "unknown kind"),
         (Event(1, "deposited", "a2", amount=1.0), "applied to agent 'a1'"),
         (created(seq=1), "agent already exists"),
