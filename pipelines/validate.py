@@ -234,7 +234,7 @@ def _format_rules(frame: pl.DataFrame, markets: dict[str, MarketSettings]) -> pl
     )
 
 
-def _account_rules(
+def account_rules(
     valid: pl.DataFrame, markets: dict[str, MarketSettings], accounts: pl.DataFrame | None
 ) -> pl.DataFrame:
     """Bids whose agent is banned, lacks the reputation, or lacks the free stake.
@@ -347,7 +347,7 @@ def validate(
     columns = [*BIDS_SCHEMA.names, *_POSITION]
     markets = markets or {}
     if accounts is not None or any(m.needs_accounts for m in markets.values()):
-        ineligible = _account_rules(valid, markets, accounts)
+        ineligible = account_rules(valid, markets, accounts)
         valid = valid.join(ineligible.select(*_POSITION), on=_POSITION, how="anti")
         rejected = pl.concat([rejected, ineligible]).sort(*_POSITION, "field")
     return valid.select(columns), rejected.rename({"_source": "source", "_row": "row"}).cast(

@@ -81,8 +81,8 @@ def test_settling_twice_changes_nothing_and_money_adds_up(
     assert "already settled" in second.message and "nothing changed" in second.message
     assert after["locked_stake"].sum() == pytest.approx(0.0)
     byzantine = outcomes.filter(pl.col("outcome") == "byzantine")["bid_id"]
-    cheats = result.allocations.filter(pl.col("bid_id").is_in(byzantine))["agent_id"]
-    assert after.filter(pl.col("agent_id").is_in(cheats))["banned"].all()
+    cheats = result.allocations.filter(pl.col("bid_id").is_in(byzantine.to_list()))["agent_id"]
+    assert after.filter(pl.col("agent_id").is_in(cheats.to_list()))["banned"].all()
     totals = first.totals
     holdings = totals["balance"] + totals["free_stake"] + totals["locked_stake"]
     assert holdings + totals["slashed_pool"] + totals["market_account"] == pytest.approx(
