@@ -24,10 +24,12 @@ from econonexus.agents.messaging import CircuitBreaker, RetryPolicy
 from econonexus.agents.outcomes import outcome_events
 from econonexus.agents.pool import AgentPool
 from econonexus.agents.population import population
+from econonexus.agents.settlement import SettlementTerms
 from econonexus.agents.snapshot import AGENTS_SCHEMA
 from econonexus.agents.state import AgentState
 from econonexus.pipelines.generate import generate
 from econonexus.pipelines.result import ClearingResult
+from econonexus.pipelines.settle import SettlementReport, settle
 from econonexus.pipelines.simulate import SimulationResult, simulate
 from econonexus.solvers.schemas import (
     ALLOCATIONS_SCHEMA,
@@ -62,6 +64,8 @@ __all__ = [
     "RetryPolicy",
     "RunConflictError",
     "RunFailedError",
+    "SettlementReport",
+    "SettlementTerms",
     "ShardUnavailableError",
     "SimulationResult",
     "SnapshotError",
@@ -75,6 +79,7 @@ __all__ = [
     "read_bids",
     "read_cats",
     "read_run",
+    "settle",
     "simulate",
     "validate_bids",
 ]
