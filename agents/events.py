@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
 import polars as pl
 import pyarrow as pa
@@ -31,21 +31,7 @@ EventKind = Literal[
     "bid_won",
     "bid_lost",
 ]
-EVENT_KINDS: Final[tuple[EventKind, ...]] = (
-    "created",
-    "deposited",
-    "withdrawn",
-    "stake_deposited",
-    "stake_locked",
-    "stake_released",
-    "stake_slashed",
-    "bonus_paid",
-    "settled",
-    "banned",
-    "strategy_set",
-    "bid_won",
-    "bid_lost",
-)
+EVENT_KINDS: Final[tuple[EventKind, ...]] = get_args(EventKind)
 
 AGENT_EVENTS_SCHEMA: Final = pa.schema(
     [

@@ -16,7 +16,7 @@ import pyarrow as pa
 from econonexus._errors import InputError
 from econonexus.agents.economics import required_stake
 from econonexus.agents.state import INITIAL_REPUTATION
-from econonexus.pipelines.readers import read_frame
+from econonexus.pipelines.readers import table_of
 from econonexus.solvers.settings import DEFAULT_SETTINGS, MarketSettings
 
 AccountsSource: TypeAlias = str | pa.Table | pl.DataFrame
@@ -31,12 +31,7 @@ ACCOUNT_SCHEMA = {
 def load_accounts(source: AccountsSource) -> pl.DataFrame:
     """The accounts of ``source`` (a URL or a table), checked; one row per agent."""
     name = source if isinstance(source, str) else "<accounts table>"
-    if isinstance(source, str):
-        frame = read_frame(source)
-    else:
-        converted = source if isinstance(source, pl.DataFrame) else pl.from_arrow(source)
-        assert isinstance(converted, pl.DataFrame)
-        frame = converted
+    frame = table_of(source)
     if "agent_id" not in frame.columns:
         raise InputError(f"accounts {name!r}: missing required column `agent_id`")
     accounts = frame.select(

@@ -8,7 +8,7 @@ import polars as pl
 import pyarrow as pa
 
 from econonexus._errors import InputError
-from econonexus.pipelines.readers import Format, read_frame
+from econonexus.pipelines.readers import Format, table_of
 from econonexus.solvers.schemas import DEFAULT_MARKET, ITEMS_SCHEMA
 
 ItemsSource: TypeAlias = str | pa.Table | pl.DataFrame
@@ -25,12 +25,7 @@ def load_items(source: ItemsSource, *, format: Format | None = None) -> pl.DataF
         not a finite number >= 0, or an item appears twice in a market.
     """
     name = source if isinstance(source, str) else "<items table>"
-    if isinstance(source, str):
-        frame = read_frame(source, format=format)
-    else:
-        converted = source if isinstance(source, pl.DataFrame) else pl.from_arrow(source)
-        assert isinstance(converted, pl.DataFrame)
-        frame = converted
+    frame = table_of(source, format=format)
     if "item_id" not in frame.columns:
         raise InputError(f"items {name!r}: missing required column `item_id`")
     typed = frame.with_row_index("_row", offset=1).select(

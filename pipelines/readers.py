@@ -135,6 +135,17 @@ def read_frame(url: str, *, format: Format | None = None) -> pl.DataFrame:
     return _read_table(url, fmt, read_bytes(url))
 
 
+def table_of(
+    source: str | pa.Table | pl.DataFrame, *, format: Format | None = None
+) -> pl.DataFrame:
+    """A table given as a URL (read with :func:`read_frame`), an Arrow table or a Polars frame."""
+    if isinstance(source, str):
+        return read_frame(source, format=format)
+    frame = source if isinstance(source, pl.DataFrame) else pl.from_arrow(source)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
 def _read_table(url: str, fmt: Format, data: bytes) -> pl.DataFrame:
     try:
         if fmt == "parquet":

@@ -23,7 +23,7 @@ from econonexus.agents.journal import read_journal
 from econonexus.agents.pool import AgentPool
 from econonexus.agents.settlement import SettlementTerms, settlement_events
 from econonexus.pipelines.outputs import read_run
-from econonexus.pipelines.readers import read_frame
+from econonexus.pipelines.readers import table_of
 from econonexus.pipelines.result import ClearingResult
 
 OutcomesSource: TypeAlias = str | pa.Table | pl.DataFrame
@@ -77,7 +77,7 @@ def settle(
     run_id = result.run_id
     events = settlement_events(
         result.allocations,
-        _outcomes(outcomes),
+        table_of(outcomes),
         run_id=run_id,
         terms=terms or SettlementTerms.from_config(),
     )
@@ -95,14 +95,6 @@ def settle(
     return SettlementReport(
         run_id, todo.height, done.height, dict(counts.value_counts().iter_rows()), totals
     )
-
-
-def _outcomes(source: OutcomesSource) -> pl.DataFrame:
-    if isinstance(source, str):
-        return read_frame(source)
-    frame = source if isinstance(source, pl.DataFrame) else pl.from_arrow(source)
-    assert isinstance(frame, pl.DataFrame)
-    return frame
 
 
 def check_conservation(states: pl.DataFrame) -> dict[str, float]:
