@@ -63,18 +63,21 @@ def run_batch(
     source_errors: pl.DataFrame,
     *,
     accounts: pl.DataFrame | None = None,
+    keys: dict[str, bytes] | None = None,
+    seen: pl.DataFrame | None = None,
 ) -> BatchOutput:
     """Clear the normalized batch ``frame`` on ``client``'s cluster.
 
     ``source_errors`` are rows the readers already rejected (CATS line errors),
     in :data:`econonexus.pipelines.cats.ERRORS_SCHEMA`; ``accounts`` are the
-    agents' accounts that stake and reputation rules check.
+    agents' accounts that stake and reputation rules check; ``keys`` and
+    ``seen`` check signed markets (signing keys, bids accepted before).
     """
     token = uuid.uuid4().hex[:12]
     markets = batch_markets(frame, source_errors)
-    raw, lots, books = _scatter(client, [frame, items, accounts])
+    raw, lots, books, secrets, before = _scatter(client, [frame, items, accounts, keys, seen])
     validated = client.submit(
-        validate, raw, lots, options.markets, books, key=f"enx-validate-{token}"
+        validate, raw, lots, options.markets, books, secrets, before, key=f"enx-validate-{token}"
     )
     rejected = client.submit(_rejected, raw, validated, source_errors, key=f"enx-rejected-{token}")
     plans = [
@@ -108,7 +111,9 @@ def run_batch(
     ]
     final = _price_vcg_markets(client, markets, assembled, options, token)
     results, rejected_rows = client.gather([final, rejected])
-    _release([raw, lots, books, validated, rejected, *plans, *first, *assembled, *final])
+    _release(
+        [raw, lots, books, secrets, before, validated, rejected, *plans, *first, *assembled, *final]
+    )
     counts = rejected_counts(rejected_rows)
     summary = _concat([r.summary for r in results], SUMMARY_COLUMNS).with_columns(
         n_rejected=pl.col("market_id").replace_strict(counts, default=0, return_dtype=pl.Int64)

@@ -24,6 +24,7 @@ from econonexus.pipelines.outputs import run_location, stored_run_for, write_run
 from econonexus.pipelines.readers import Format, RawSource, read_any
 from econonexus.pipelines.records import fingerprint, now, run_events, run_manifest
 from econonexus.pipelines.result import ClearingResult
+from econonexus.pipelines.signing import KeysSource, load_keys, read_signed, record_signed
 from econonexus.solvers.backends import SolveLimits, get_backend
 from econonexus.solvers.schemas import SolverName
 
@@ -75,6 +76,7 @@ def clear(
     items: ItemsSource | None = None,
     markets: MarketsSource | None = None,
     accounts: AccountsSource | None = None,
+    keys: KeysSource | None = None,
     client: Client | str | None = None,
     solver: SolverName | None = None,
     time_limit: float | None = None,
@@ -107,6 +109,11 @@ def clear(
         market's ``stake``/``stake_fraction`` asks for are rejected with the
         reason. ``allocations.stake`` is the stake each bid needs (locked
         while it waits for settlement when it wins).
+    keys
+        Agents' signing keys (a mapping, or a table/URL of ``agent_id`` and
+        ``key``) for markets with ``signed: true``; never written anywhere.
+        With ``out``, bid ids accepted in signed markets are recorded under
+        ``<out>/_signed/`` and a later run rejects them as replayed.
     client
         A ``distributed.Client``, a scheduler address, or ``None`` (the
         current client, else a new multi-process ``LocalCluster``).
@@ -145,6 +152,7 @@ def clear(
     raw = collect(source, format=format)
     item_table = None if items is None else load_items(items)
     books = None if accounts is None else load_accounts(accounts)
+    secrets = None if keys is None else load_keys(keys)
     digest = fingerprint(raw, item_table, options, books)
     run_id = run_id or f"{started.strftime('%Y%m%dT%H%M%SZ')}-{digest[:8]}"
     if out is not None and (stored := stored_run_for(out, run_id, digest)) is not None:
@@ -153,7 +161,10 @@ def clear(
     errors = pl.concat([s.errors for s in raw]).cast(ERRORS_SCHEMA)  # type: ignore[arg-type]
     try:
         with connect(client, n_workers=workers) as c:
-            output = run_batch(c, frame, item_table, options, errors, accounts=books)
+            seen = None if out is None else read_signed(out, exclude=run_id)
+            output = run_batch(
+                c, frame, item_table, options, errors, accounts=books, keys=secrets, seen=seen
+            )
     except EconoNexusError:
         raise
     except Exception as exc:  # a lost cluster, a task that failed every retry, ...
@@ -165,6 +176,7 @@ def clear(
     if out is not None:
         location = run_location(out, run_id)
         write_run(location, result.tables, manifest)
+        record_signed(out, run_id, result.allocations, options.markets)
         result = dataclasses.replace(result, location=location)
     return result
 

@@ -11,6 +11,7 @@ import polars as pl
 
 from econonexus.agents.state import INITIAL_REPUTATION
 from econonexus.pipelines.accounts import ACCOUNT_SCHEMA, eligibility_settings, with_stake
+from econonexus.pipelines.signing import signature_rules
 from econonexus.solvers.schemas import BIDS_SCHEMA, REJECTED_SCHEMA, polars_schema
 from econonexus.solvers.settings import DEFAULT_SETTINGS, SINGLE_ITEM_FORMATS, MarketSettings
 
@@ -301,6 +302,8 @@ def validate(
     items: pl.DataFrame | None = None,
     markets: dict[str, MarketSettings] | None = None,
     accounts: pl.DataFrame | None = None,
+    keys: dict[str, bytes] | None = None,
+    seen: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split a normalized batch into valid bids and rejected records.
 
@@ -317,6 +320,9 @@ def validate(
     accounts
         Agents' accounts (:func:`econonexus.pipelines.accounts.load_accounts`),
         checked when given or when a market asks for stake or reputation.
+    keys, seen
+        Agents' signing keys, and the ``bid_id``/``run_id`` of signed bids
+        accepted by earlier runs, for markets with ``signed: true``.
 
     Returns
     -------
@@ -346,8 +352,16 @@ def validate(
     )
     columns = [*BIDS_SCHEMA.names, *_POSITION]
     markets = markets or {}
+    later = []
+    if any(m.signed for m in markets.values()):
+        later.append(signature_rules(valid, markets, keys, seen))
     if accounts is not None or any(m.needs_accounts for m in markets.values()):
-        ineligible = account_rules(valid, markets, accounts)
+        unsigned = (
+            valid.join(later[0].select(*_POSITION), on=_POSITION, how="anti") if later else valid
+        )
+        later.append(account_rules(unsigned, markets, accounts))
+    if later:
+        ineligible = pl.concat(later)
         valid = valid.join(ineligible.select(*_POSITION), on=_POSITION, how="anti")
         rejected = pl.concat([rejected, ineligible]).sort(*_POSITION, "field")
     return valid.select(columns), rejected.rename({"_source": "source", "_row": "row"}).cast(

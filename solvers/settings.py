@@ -21,7 +21,9 @@ table does not price itself.
 Every format also takes the eligibility settings, checked against the
 agents' accounts at validation: ``stake`` (absolute, per bid) and
 ``stake_fraction`` (of the bid's price) make up the free stake a bid needs,
-and ``min_reputation`` the reputation its agent needs.
+and ``min_reputation`` the reputation its agent needs. ``signed: true``
+makes the market accept only bids signed with their agent's key
+(:mod:`econonexus.pipelines.signing`).
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class MarketSettings:
     stake: float = 0.0
     stake_fraction: float = 0.0
     min_reputation: float = 0.0
+    signed: bool = False
 
     @property
     def needs_accounts(self) -> bool:
@@ -125,6 +128,7 @@ def make_settings(values: dict[str, Any], *, where: str) -> MarketSettings:
         stake=_number(given, "stake", 0.0, where, minimum=0.0),
         stake_fraction=_number(given, "stake_fraction", 0.0, where, minimum=0.0),
         min_reputation=_number(given, "min_reputation", 0.0, where, minimum=0.0),
+        signed=_flag(given, "signed", where),
     )
     _expect(
         settings.min_reputation <= 1,
@@ -151,6 +155,14 @@ def _check_clock(settings: MarketSettings, where: str) -> None:
         )
     if settings.format in CLOCK_FORMATS - {"clock"}:
         _expect(settings.units == 1, where, "units", f"1 for format {settings.format!r}", None)
+
+
+def _flag(given: dict[str, Any], name: str, where: str) -> bool:
+    value = given.get(name, False)
+    if isinstance(value, str):
+        value = {"true": True, "false": False, "yes": True, "no": False}.get(value.lower(), value)
+    _expect(isinstance(value, bool | int) and value in (0, 1), where, name, "true or false", value)
+    return bool(value)
 
 
 def _is_missing(value: Any) -> bool:

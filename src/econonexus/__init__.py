@@ -30,6 +30,7 @@ from econonexus.agents.state import AgentState
 from econonexus.pipelines.generate import generate
 from econonexus.pipelines.result import ClearingResult
 from econonexus.pipelines.settle import SettlementReport, settle
+from econonexus.pipelines.signing import sign_bids
 from econonexus.pipelines.simulate import SimulationResult, simulate
 from econonexus.solvers.schemas import (
     ALLOCATIONS_SCHEMA,
@@ -80,6 +81,7 @@ __all__ = [
     "read_cats",
     "read_run",
     "settle",
+    "sign_bids",
     "simulate",
     "validate_bids",
 ]
