@@ -1,4 +1,4 @@
-"""The ``econonexus`` command line: clear, demo, generate, simulate, settle.
+"""The ``econonexus`` command line: clear, demo, generate, simulate, settle, audit verify.
 
 Exit codes: 0 success, 2 bad usage or unreadable input, 1 a failed run
 (an error, or a market whose status is ``error``).
@@ -15,6 +15,7 @@ import polars as pl
 
 from econonexus._errors import EconoNexusError, InputError, RunConflictError
 from econonexus.agents.pool import AgentPool
+from econonexus.pipelines.audit import verify_run
 from econonexus.pipelines.cats import write_cats_text
 from econonexus.pipelines.cluster import connect
 from econonexus.pipelines.generate import DISTRIBUTIONS, generate
@@ -55,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     settle.add_argument("--agents", required=True, metavar="ROOT", help="the agent pool's root")
     settle.add_argument("--scheduler", metavar="ADDRESS", help="use this Dask scheduler")
     settle.add_argument("--workers", type=int, metavar="N", help="LocalCluster workers")
+    audit = commands.add_parser("audit", help="check a past run")
+    audits = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audits.add_parser("verify", help="re-clear a run from its stored inputs and compare")
+    verify.add_argument("run", metavar="RUN_URL", help="a stored run: OUT/RUN_ID")
+    verify.add_argument("--scheduler", metavar="ADDRESS", help="use this Dask scheduler")
+    verify.add_argument("--workers", type=int, metavar="N", help="LocalCluster workers")
     return parser
 
 
@@ -97,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _simulate(args)
         if args.command == "settle":
             return _settle(args)
+        if args.command == "audit":
+            return _audit(args)
         sources = args.sources if args.command == "clear" else _demo_sources(args.data)
         items, markets = args.items, args.markets
         if args.command == "demo":
@@ -201,6 +210,20 @@ def _settle(args: argparse.Namespace) -> int:
     print(report.message)
     print("totals: " + ", ".join(f"{k} {v:.2f}" for k, v in report.totals.items()))
     return EXIT_OK
+
+
+def _audit(args: argparse.Namespace) -> int:
+    with connect(args.scheduler, n_workers=args.workers) as client:
+        report = verify_run(args.run, client=client)
+    if report.ok:
+        print(f"run {report.run_id}: verified: {report.checked} bids re-cleared, all match")
+        return EXIT_OK
+    print(f"run {report.run_id}: MISMATCH in {report.mismatches.height} of {report.checked} bids")
+    if report.time_limited:
+        print("note: the run stopped at a solver time limit, so a re-clear may differ")
+    with pl.Config(tbl_rows=20, tbl_hide_dataframe_shape=True):
+        print(report.mismatches.head(20))
+    return EXIT_FAILED
 
 
 def _generate(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from distributed import Client
 from econonexus._config import get_setting
 from econonexus._errors import EconoNexusError, InputError, RunFailedError
 from econonexus.pipelines.accounts import AccountsSource, load_accounts, with_stake
+from econonexus.pipelines.audit import write_inputs
 from econonexus.pipelines.batch import BatchOutput, run_batch
 from econonexus.pipelines.cats import ERRORS_SCHEMA
 from econonexus.pipelines.cluster import connect
@@ -175,9 +176,11 @@ def clear(
     result = _stamp(run_id, output, manifest, options)
     if out is not None:
         location = run_location(out, run_id)
+        inputs = {"bids": frame, "items": item_table, "accounts": books, "source_errors": errors}
+        manifest = {**manifest, "stored_inputs": write_inputs(location, inputs)}
         write_run(location, result.tables, manifest)
         record_signed(out, run_id, result.allocations, options.markets)
-        result = dataclasses.replace(result, location=location)
+        result = dataclasses.replace(result, location=location, manifest=manifest)
     return result
 
 
