@@ -1,4 +1,4 @@
-"""The ``econonexus`` command line: clear, demo, generate, simulate, settle, audit verify.
+"""The ``econonexus`` command line: clear, demo, generate, simulate, settle, resume, audit verify.
 
 Exit codes: 0 success, 2 bad usage or unreadable input, 1 a failed run
 (an error, or a market whose status is ``error``).
@@ -19,6 +19,7 @@ from econonexus.pipelines.audit import verify_run
 from econonexus.pipelines.cats import write_cats_text
 from econonexus.pipelines.cluster import connect
 from econonexus.pipelines.generate import DISTRIBUTIONS, generate
+from econonexus.pipelines.halts import resume
 from econonexus.pipelines.readers import FORMATS
 from econonexus.pipelines.result import ClearingResult
 from econonexus.pipelines.run import clear
@@ -56,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     settle.add_argument("--agents", required=True, metavar="ROOT", help="the agent pool's root")
     settle.add_argument("--scheduler", metavar="ADDRESS", help="use this Dask scheduler")
     settle.add_argument("--workers", type=int, metavar="N", help="LocalCluster workers")
+    resume_cmd = commands.add_parser("resume", help="lift a market's halt")
+    resume_cmd.add_argument("market", metavar="MARKET")
+    resume_cmd.add_argument(
+        "--out", required=True, metavar="URL", help="where the runs are written"
+    )
     audit = commands.add_parser("audit", help="check a past run")
     audits = audit.add_subparsers(dest="audit_command", required=True)
     verify = audits.add_parser("verify", help="re-clear a run from its stored inputs and compare")
@@ -106,6 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _settle(args)
         if args.command == "audit":
             return _audit(args)
+        if args.command == "resume":
+            lifted = resume(args.out, args.market)
+            print(f"market {args.market}: halt lifted ({lifted['rule']}: {lifted['reason']})")
+            return EXIT_OK
         sources = args.sources if args.command == "clear" else _demo_sources(args.data)
         items, markets = args.items, args.markets
         if args.command == "demo":

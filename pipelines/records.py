@@ -33,12 +33,13 @@ def fingerprint(
     items: pl.DataFrame | None,
     options: BatchOptions,
     accounts: pl.DataFrame | None = None,
+    carried: pl.DataFrame | None = None,
 ) -> str:
     """Hash of the inputs' contents and the settings that decide the result."""
     h = hashlib.sha256()
     for source in raw:
         h.update(source.sha256.encode())
-    for table in (items, accounts):
+    for table in (items, accounts, carried):
         if table is not None:
             h.update(table.hash_rows(seed=0).to_numpy().tobytes())
     h.update(json.dumps(config_of(options), sort_keys=True).encode())
@@ -88,6 +89,8 @@ def run_events(run_id: str, output: BatchOutput, manifest: dict[str, Any]) -> pl
                 },
             }
         )
+    for halt in manifest.get("halts", []):
+        rows.append({"kind": "halt", "market_id": halt["market_id"], "payload": halt})
     rows.append(
         {
             "kind": "run_finished",

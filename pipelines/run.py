@@ -17,6 +17,7 @@ from econonexus.pipelines.audit import write_inputs
 from econonexus.pipelines.batch import BatchOutput, run_batch
 from econonexus.pipelines.cats import ERRORS_SCHEMA
 from econonexus.pipelines.cluster import connect
+from econonexus.pipelines.halts import apply_halts, carried_bids
 from econonexus.pipelines.items import ItemsSource, load_items
 from econonexus.pipelines.markets import MarketsSource, load_markets
 from econonexus.pipelines.normalize import normalize
@@ -154,11 +155,15 @@ def clear(
     item_table = None if items is None else load_items(items)
     books = None if accounts is None else load_accounts(accounts)
     secrets = None if keys is None else load_keys(keys)
-    digest = fingerprint(raw, item_table, options, books)
+    carried = None if out is None else carried_bids(out)
+    digest = fingerprint(raw, item_table, options, books, carried)
     run_id = run_id or f"{started.strftime('%Y%m%dT%H%M%SZ')}-{digest[:8]}"
     if out is not None and (stored := stored_run_for(out, run_id, digest)) is not None:
         return ClearingResult.from_stored(stored)
-    frame = pl.concat([normalize(s.records, s.name) for s in raw], how="vertical_relaxed")
+    normalized = [normalize(s.records, s.name) for s in raw]
+    frame = pl.concat(
+        [*normalized, *([carried] if carried is not None else [])], how="diagonal_relaxed"
+    )
     errors = pl.concat([s.errors for s in raw]).cast(ERRORS_SCHEMA)  # type: ignore[arg-type]
     try:
         with connect(client, n_workers=workers) as c:
@@ -172,7 +177,13 @@ def clear(
         raise RunFailedError(
             f"run {run_id!r} failed, nothing was written: {type(exc).__name__}: {exc}"
         ) from exc
-    manifest = run_manifest(run_id, digest, raw, items, options, output, started)
+    halts: list[dict[str, Any]] = []
+    if out is not None:
+        output, halts = apply_halts(out, run_id, output, frame, options.markets)
+    manifest = {
+        **run_manifest(run_id, digest, raw, items, options, output, started),
+        "halts": halts,
+    }
     result = _stamp(run_id, output, manifest, options)
     if out is not None:
         location = run_location(out, run_id)

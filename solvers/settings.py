@@ -23,7 +23,8 @@ agents' accounts at validation: ``stake`` (absolute, per bid) and
 ``stake_fraction`` (of the bid's price) make up the free stake a bid needs,
 and ``min_reputation`` the reputation its agent needs. ``signed: true``
 makes the market accept only bids signed with their agent's key
-(:mod:`econonexus.pipelines.signing`).
+(:mod:`econonexus.pipelines.signing`). The ``halt_*`` settings are the
+market's circuit breakers (:mod:`econonexus.pipelines.halts`).
 """
 
 from __future__ import annotations
@@ -70,6 +71,12 @@ class MarketSettings:
     stake_fraction: float = 0.0
     min_reputation: float = 0.0
     signed: bool = False
+    halt_price_move: float | None = None
+    halt_bid_ratio: float | None = None
+    halt_rejected_share: float | None = None
+    halt_winner_share: float | None = None
+    halt_on_error: bool = False
+    halt_window: int = 10
 
     @property
     def needs_accounts(self) -> bool:
@@ -129,6 +136,12 @@ def make_settings(values: dict[str, Any], *, where: str) -> MarketSettings:
         stake_fraction=_number(given, "stake_fraction", 0.0, where, minimum=0.0),
         min_reputation=_number(given, "min_reputation", 0.0, where, minimum=0.0),
         signed=_flag(given, "signed", where),
+        halt_price_move=_optional(given, "halt_price_move", where),
+        halt_bid_ratio=_optional(given, "halt_bid_ratio", where),
+        halt_rejected_share=_optional(given, "halt_rejected_share", where),
+        halt_winner_share=_optional(given, "halt_winner_share", where),
+        halt_on_error=_flag(given, "halt_on_error", where),
+        halt_window=int(_number(given, "halt_window", 10, where, minimum=1, whole=True)),
     )
     _expect(
         settings.min_reputation <= 1,

@@ -1,0 +1,94 @@
+"""Market halts: every rule trips, a halted market carries its bids over, resume lifts it."""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+
+import polars as pl
+import pytest
+from distributed import Client
+
+import econonexus as enx
+from econonexus.pipelines.halts import active_halts, tripped
+from econonexus.solvers.settings import make_settings
+
+ALL_RULES = {
+    "halt_price_move": 0.5,
+    "halt_bid_ratio": 2.0,
+    "halt_rejected_share": 0.2,
+    "halt_winner_share": 0.6,
+    "halt_on_error": True,
+}
+
+
+def stats(**row: object) -> pl.DataFrame:
+    base = {"market_id": "m", "status": "optimal", "n_bids": 10, "rejected_share": 0.0}
+    return pl.DataFrame([{**base, "winner_share": 0.2, "price": 10.0, **row}])
+
+
+HISTORY = pl.DataFrame(
+    {"run": ["a", "b", "c"], "market_id": "m", "n_bids": [10, 12, 8], "price": [9.0, 10.0, 11.0]}
+)
+
+
+@pytest.mark.parametrize(
+    ("row", "rule", "reason"),
+    [
+        ({"price": 16.0}, "price_move", "price 16 moved +60.0% from median 10"),
+        ({"n_bids": 4}, "bid_count", "4 bids, trailing median 10 (allowed 5 to 20)"),
+        ({"n_bids": 25}, "bid_count", "25 bids, trailing median 10"),
+        ({"rejected_share": 0.5}, "rejected_share", "50.0% of rows rejected > 20.0%"),
+        ({"winner_share": 0.75}, "winner_share", "one agent won 75.0% of units > 60.0%"),
+        ({"status": "error", "price": None}, "solver_error", "the solver failed"),
+    ],
+)
+def test_each_rule_trips_with_its_reason(row: dict[str, object], rule: str, reason: str) -> None:
+    markets = {"m": make_settings(ALL_RULES, where="t")}
+    (found,) = tripped(stats(**row), HISTORY, markets)
+    assert found["rule"] == rule and reason in found["reason"]
+    assert tripped(stats(), HISTORY, markets) == []
+    assert tripped(stats(**row), HISTORY, {"m": make_settings({}, where="t")}) == []
+
+
+def bids(run: int, price: float) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "bid_id": [f"r{run}-{k}" for k in range(4)],
+            "agent_id": [f"a{k}" for k in range(4)],
+            "market_id": "m",
+            "items": [[f"i{k % 2}"] for k in range(4)],
+            "price": [price + k for k in range(4)],
+        }
+    )
+
+
+@pytest.mark.slow
+def test_a_halted_market_is_not_cleared_carries_bids_over_and_resumes(
+    client: Client, tmp_path: pathlib.Path
+) -> None:
+    markets = {"m": {"format": "sealed-first-price", "halt_price_move": 0.5, "halt_window": 3}}
+    out = str(tmp_path)
+    for run in range(3):
+        calm = enx.clear(
+            bids(run, 10.0), markets=markets, client=client, out=out, run_id=f"run{run}"
+        )
+        assert calm.summary["status"].to_list() == ["optimal"]
+    spike = enx.clear(bids(3, 30.0), markets=markets, client=client, out=out, run_id="run3")
+    assert spike.summary["status"].to_list() == ["halted"] and spike.allocations.is_empty()
+    halt = spike.events.filter(pl.col("kind") == "halt")
+    assert halt.height == 1 and "price_move" in halt["payload"][0]
+    assert active_halts(out)["m"]["rule"] == "price_move"
+    held = enx.clear(bids(4, 10.0), markets=markets, client=client, out=out, run_id="run4")
+    assert held.summary["status"].to_list() == ["halted"]
+    command = [sys.executable, "-m", "econonexus.pipelines.cli", "resume", "m", "--out", out]
+    lifted = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert lifted.returncode == 0 and "halt lifted (price_move" in lifted.stdout
+    assert active_halts(out) == {}
+    cleared = enx.clear(bids(5, 10.0), markets=markets, client=client, out=out, run_id="run5")
+    assert cleared.summary["status"].to_list() == ["optimal"]
+    ids = set(cleared.allocations["bid_id"])
+    assert {"r3-0", "r4-0", "r5-0"} <= ids, "carried-over bids clear with the new batch"
+    again = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert again.returncode == 2 and "'m' is not halted" in again.stderr
