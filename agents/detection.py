@@ -1,0 +1,176 @@
+"""Manipulation detection over bids: collusion rings, shill bidders, sybil clusters.
+
+Input: one row per bid with ``agent_id``, ``auction`` (what the bid competes
+for: market and items), ``price``, ``won`` and optionally ``seller``; and
+the agents' accounts (``free_stake``, ``age_runs``: runs since the agent was
+first seen). Output: one row per flagged agent with ``kind``, ``score`` and
+``reason``. The rules, each a vectorised pass:
+
+- **ring**: agents that bid on nearly the same auctions (Jaccard similarity
+  of their auction sets >= ``RING_JACCARD`` over >= ``RING_MIN_SHARED``
+  shared auctions) form a group of >= 3 in which wins rotate (two or more
+  members win) and the others cover: in >= ``RING_COVER_SHARE`` of the
+  group's auctions, every other member bids 80-99% of the group's top bid.
+  Score: the group's mean similarity times its cover share.
+- **shill**: an agent with >= ``SHILL_MIN_BIDS`` bids, no win, >=
+  ``SHILL_SELLER_SHARE`` of them on one seller's auctions, bidding on
+  average >= ``SHILL_PRICE_RATIO`` of the winning price (pushing prices up).
+  Score: seller share x price ratio.
+- **sybil**: >= 3 new (``age_runs`` <= ``SYBIL_MAX_AGE``), low-stake (<
+  ``SYBIL_MAX_STAKE``) agents that bid on exactly the same auctions at prices
+  within 1% of each other. Score: the cluster's size.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import polars as pl
+
+RING_JACCARD: Final = 0.6
+RING_MIN_SHARED: Final = 5
+RING_COVER_SHARE: Final = 0.8
+SHILL_MIN_BIDS: Final = 5
+SHILL_SELLER_SHARE: Final = 0.8
+SHILL_PRICE_RATIO: Final = 0.85
+SYBIL_MAX_AGE: Final = 2
+SYBIL_MAX_STAKE: Final = 20.0
+FLAGGED_SCHEMA: Final = {
+    "agent_id": pl.String,
+    "kind": pl.String,
+    "score": pl.Float64,
+    "reason": pl.String,
+}
+
+
+def detect(bids: pl.DataFrame, accounts: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Flagged agents (``agent_id``, ``kind``, ``score``, ``reason``) of ``bids``."""
+    found = [_rings(bids), _shills(bids)]
+    if accounts is not None:
+        found.append(_sybils(bids, accounts))
+    return pl.concat([f.cast(FLAGGED_SCHEMA) for f in found]).sort("kind", "agent_id")  # type: ignore[arg-type]
+
+
+def _rings(bids: pl.DataFrame) -> pl.DataFrame:
+    seen = bids.select("agent_id", "auction").unique()
+    sizes = seen.group_by("agent_id").len("n")
+    pairs = (
+        seen.join(seen, on="auction", suffix="_b")
+        .filter(pl.col("agent_id") < pl.col("agent_id_b"))
+        .group_by("agent_id", "agent_id_b")
+        .len("shared")
+        .join(sizes, on="agent_id")
+        .join(sizes, left_on="agent_id_b", right_on="agent_id", suffix="_b")
+        .with_columns(jaccard=pl.col("shared") / (pl.col("n") + pl.col("n_b") - pl.col("shared")))
+        .filter((pl.col("jaccard") >= RING_JACCARD) & (pl.col("shared") >= RING_MIN_SHARED))
+    )
+    groups = _components(list(pairs.select("agent_id", "agent_id_b").iter_rows()))
+    winners = set(bids.filter(pl.col("won"))["agent_id"].unique().to_list())
+    rows = []
+    for members in groups:
+        if len(members) < 3 or len(members & winners) < 2:
+            continue
+        cover = _cover_share(bids, members)
+        if cover < RING_COVER_SHARE:
+            continue
+        inside = pairs.filter(pl.col("agent_id").is_in(list(members)))
+        score = float(inside["jaccard"].mean()) * cover  # type: ignore[arg-type]
+        others = len(members) - 1
+        reason = (
+            f"bids on the auctions of {others} others, covering the top bid at 80-99% "
+            f"in {cover:.0%} of them; wins rotate"
+        )
+        rows += [(a, "ring", score, reason) for a in sorted(members)]
+    return pl.DataFrame(rows, schema=FLAGGED_SCHEMA, orient="row")
+
+
+def _cover_share(bids: pl.DataFrame, members: set[str]) -> float:
+    """Share of the group's shared auctions where every other member bids 80-99% of the top."""
+    group = bids.filter(pl.col("agent_id").is_in(list(members)))
+    ratio = pl.col("price") / pl.col("price").max().over("auction")
+    covers = group.with_columns(ratio.alias("r"), pl.len().over("auction").alias("n")).filter(
+        (pl.col("n") >= 2) & (pl.col("r") < 1.0)
+    )
+    per_auction = covers.group_by("auction").agg(pl.col("r").is_between(0.8, 0.99).all())
+    return float(per_auction["r"].mean()) if per_auction.height else 0.0  # type: ignore[arg-type]
+
+
+def _components(edges: list[tuple[str, str]]) -> list[set[str]]:
+    parent: dict[str, str] = {}
+
+    def root(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in edges:
+        parent[root(a)] = root(b)
+    groups: dict[str, set[str]] = {}
+    for node in parent:
+        groups.setdefault(root(node), set()).add(node)
+    return list(groups.values())
+
+
+def _shills(bids: pl.DataFrame) -> pl.DataFrame:
+    if "seller" not in bids.columns:
+        return pl.DataFrame(schema=FLAGGED_SCHEMA)
+    top = bids.group_by("auction").agg(pl.col("price").filter(pl.col("won")).max().alias("winning"))
+    per_bid = bids.join(top, on="auction").with_columns(ratio=pl.col("price") / pl.col("winning"))
+    per_seller = per_bid.group_by("agent_id", "seller").len("on_seller")
+    favourite = per_seller.sort("on_seller", descending=True).group_by("agent_id").first()
+    agents = per_bid.group_by("agent_id").agg(
+        pl.len().alias("bids"),
+        pl.col("won").sum().alias("wins"),
+        pl.col("ratio").mean().alias("ratio"),
+    )
+    flagged = (
+        agents.join(favourite, on="agent_id")
+        .with_columns(share=pl.col("on_seller") / pl.col("bids"))
+        .filter(
+            (pl.col("bids") >= SHILL_MIN_BIDS)
+            & (pl.col("wins") == 0)
+            & (pl.col("share") >= SHILL_SELLER_SHARE)
+            & (pl.col("ratio") >= SHILL_PRICE_RATIO)
+        )
+    )
+    return flagged.select(
+        "agent_id",
+        pl.lit("shill").alias("kind"),
+        (pl.col("share") * pl.col("ratio")).alias("score"),
+        pl.format(
+            "{} bids, never won, {}% on seller {}, at {}% of the winning price",
+            "bids",
+            (pl.col("share") * 100).round(0),
+            "seller",
+            (pl.col("ratio") * 100).round(0),
+        ).alias("reason"),
+    )
+
+
+def _sybils(bids: pl.DataFrame, accounts: pl.DataFrame) -> pl.DataFrame:
+    age = pl.col("age_runs") if "age_runs" in accounts.columns else pl.lit(None, pl.Int64)
+    fresh = accounts.filter(
+        (age.fill_null(10**9) <= SYBIL_MAX_AGE) & (pl.col("free_stake") < SYBIL_MAX_STAKE)
+    )
+    candidates = bids.join(fresh.select("agent_id"), on="agent_id")
+    signature = (
+        candidates.sort("auction")
+        .group_by("agent_id")
+        .agg(pl.col("auction").str.join("|").alias("auctions"))
+    )
+    log_price = pl.col("price").log()
+    spread = (
+        candidates.join(signature, on="agent_id")
+        .group_by("auctions", "auction")
+        .agg((log_price.max() - log_price.min()).alias("spread"))
+        .group_by("auctions")
+        .agg(pl.col("spread").max())
+    )
+    clusters = signature.group_by("auctions").agg(pl.col("agent_id")).join(spread, on="auctions")
+    rows = []
+    for members, widest in clusters.select("agent_id", "spread").iter_rows():
+        if len(members) >= 3 and widest <= 0.01:
+            reason = f"one of {len(members)} new low-stake agents with near-identical bids"
+            rows += [(a, "sybil", float(len(members)), reason) for a in sorted(members)]
+    return pl.DataFrame(rows, schema=FLAGGED_SCHEMA, orient="row")
