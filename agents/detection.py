@@ -35,7 +35,7 @@ SHILL_SELLER_SHARE: Final = 0.8
 SHILL_PRICE_RATIO: Final = 0.85
 SYBIL_MAX_AGE: Final = 2
 SYBIL_MAX_STAKE: Final = 20.0
-FLAGGED_SCHEMA: Final = {
+FLAGGED_COLUMNS: Final = {
     "agent_id": pl.String,
     "kind": pl.String,
     "score": pl.Float64,
@@ -48,7 +48,7 @@ def detect(bids: pl.DataFrame, accounts: pl.DataFrame | None = None) -> pl.DataF
     found = [_rings(bids), _shills(bids)]
     if accounts is not None:
         found.append(_sybils(bids, accounts))
-    return pl.concat([f.cast(FLAGGED_SCHEMA) for f in found]).sort("kind", "agent_id")  # type: ignore[arg-type]
+    return pl.concat([f.cast(FLAGGED_COLUMNS) for f in found]).sort("kind", "agent_id")  # type: ignore[arg-type]
 
 
 def _rings(bids: pl.DataFrame) -> pl.DataFrame:
@@ -81,7 +81,7 @@ def _rings(bids: pl.DataFrame) -> pl.DataFrame:
             f"in {cover:.0%} of them; wins rotate"
         )
         rows += [(a, "ring", score, reason) for a in sorted(members)]
-    return pl.DataFrame(rows, schema=FLAGGED_SCHEMA, orient="row")
+    return pl.DataFrame(rows, schema=FLAGGED_COLUMNS, orient="row")
 
 
 def _cover_share(bids: pl.DataFrame, members: set[str]) -> float:
@@ -114,7 +114,7 @@ def _components(edges: list[tuple[str, str]]) -> list[set[str]]:
 
 def _shills(bids: pl.DataFrame) -> pl.DataFrame:
     if "seller" not in bids.columns:
-        return pl.DataFrame(schema=FLAGGED_SCHEMA)
+        return pl.DataFrame(schema=FLAGGED_COLUMNS)
     top = bids.group_by("auction").agg(pl.col("price").filter(pl.col("won")).max().alias("winning"))
     per_bid = bids.join(top, on="auction").with_columns(ratio=pl.col("price") / pl.col("winning"))
     per_seller = per_bid.group_by("agent_id", "seller").len("on_seller")
@@ -173,4 +173,20 @@ def _sybils(bids: pl.DataFrame, accounts: pl.DataFrame) -> pl.DataFrame:
         if len(members) >= 3 and widest <= 0.01:
             reason = f"one of {len(members)} new low-stake agents with near-identical bids"
             rows += [(a, "sybil", float(len(members)), reason) for a in sorted(members)]
-    return pl.DataFrame(rows, schema=FLAGGED_SCHEMA, orient="row")
+    return pl.DataFrame(rows, schema=FLAGGED_COLUMNS, orient="row")
+
+
+def run_flags(allocations: pl.DataFrame, accounts: pl.DataFrame | None) -> pl.DataFrame:
+    """Flagged agents of one run's bids: an auction is a market and its bundle of items.
+
+    Shill checks need sellers, which bids do not carry, so a run flags rings
+    and (given accounts with ``age_runs``) sybils.
+    """
+    bids = allocations.select(
+        "agent_id",
+        pl.concat_str("market_id", pl.col("items").list.join(";"), separator=":").alias("auction"),
+        "price",
+        "won",
+    )
+    usable = None if accounts is None or "age_runs" not in accounts.columns else accounts
+    return detect(bids, usable)

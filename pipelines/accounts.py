@@ -39,6 +39,7 @@ def load_accounts(source: AccountsSource) -> pl.DataFrame:
         _column(frame, "free_stake", pl.Float64, 0.0),
         _column(frame, "reputation", pl.Float64, INITIAL_REPUTATION),
         _column(frame, "banned", pl.Boolean, False),
+        *([pl.col("age_runs").cast(pl.Int64, strict=False)] if "age_runs" in frame.columns else []),
     )
     duplicated = accounts.filter(pl.col("agent_id").is_duplicated())
     if duplicated.height:

@@ -17,6 +17,7 @@ from econonexus._errors import RunConflictError, SourceReadError
 from econonexus.solvers.schemas import (
     ALLOCATIONS_SCHEMA,
     EVENTS_SCHEMA,
+    FLAGGED_SCHEMA,
     PRICES_SCHEMA,
     REJECTED_SCHEMA,
     SUMMARY_SCHEMA,
@@ -28,6 +29,7 @@ TABLES: dict[str, pa.Schema] = {
     "rejected": REJECTED_SCHEMA,
     "events": EVENTS_SCHEMA,
     "prices": PRICES_SCHEMA,
+    "flagged": FLAGGED_SCHEMA,
 }
 MANIFEST = "manifest.json"
 

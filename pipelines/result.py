@@ -18,9 +18,10 @@ class ClearingResult:
     ----------
     run_id
         The run's id.
-    allocations, summary, rejected, events, prices
+    allocations, summary, rejected, events, prices, flagged
         The output tables (see the README for their columns); ``prices`` is
-        the price path of clock markets.
+        the price path of clock markets; ``flagged`` lists agents the
+        manipulation checks flagged (:mod:`econonexus.agents.detection`).
     manifest
         Inputs with content hashes, settings, versions, times and status.
     location
@@ -35,6 +36,7 @@ class ClearingResult:
     rejected: pl.DataFrame
     events: pl.DataFrame
     prices: pl.DataFrame
+    flagged: pl.DataFrame
     manifest: dict[str, Any] = field(repr=False)
     location: str | None = None
     from_store: bool = False
@@ -53,6 +55,7 @@ class ClearingResult:
             "rejected": self.rejected,
             "events": self.events,
             "prices": self.prices,
+            "flagged": self.flagged,
         }
 
     def write(self, url: str) -> str:
@@ -72,6 +75,7 @@ class ClearingResult:
             t["rejected"],
             t["events"],
             t["prices"],
+            t["flagged"],
             stored.manifest,
             stored.location,
             from_store=True,

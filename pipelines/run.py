@@ -12,6 +12,7 @@ from distributed import Client
 
 from econonexus._config import get_setting
 from econonexus._errors import EconoNexusError, InputError, RunFailedError
+from econonexus.agents.detection import run_flags
 from econonexus.pipelines.accounts import AccountsSource, load_accounts, with_stake
 from econonexus.pipelines.audit import write_inputs
 from econonexus.pipelines.batch import BatchOutput, run_batch
@@ -184,7 +185,7 @@ def clear(
         **run_manifest(run_id, digest, raw, items, options, output, started),
         "halts": halts,
     }
-    result = _stamp(run_id, output, manifest, options)
+    result = _stamp(run_id, output, manifest, options, books)
     if out is not None:
         location = run_location(out, run_id)
         inputs = {"bids": frame, "items": item_table, "accounts": books, "source_errors": errors}
@@ -196,7 +197,11 @@ def clear(
 
 
 def _stamp(
-    run_id: str, output: BatchOutput, manifest: dict[str, Any], options: BatchOptions
+    run_id: str,
+    output: BatchOutput,
+    manifest: dict[str, Any],
+    options: BatchOptions,
+    accounts: pl.DataFrame | None,
 ) -> ClearingResult:
     run = pl.lit(run_id).alias("run_id")
     rejected = output.rejected.drop("market_id").sort("source", "row", "field")
@@ -209,5 +214,6 @@ def _stamp(
         rejected.select(run, pl.all()),
         run_events(run_id, output, manifest),
         output.prices.select(run, pl.all()).sort("market_id", "item_id", "round"),
+        run_flags(output.allocations, accounts).select(run, pl.all()),
         manifest,
     )

@@ -123,6 +123,17 @@ EVENTS_SCHEMA: Final = pa.schema(
 )
 """Audit events; `payload` is a JSON object."""
 
+FLAGGED_SCHEMA: Final = pa.schema(
+    [
+        pa.field("run_id", pa.string()),
+        pa.field("agent_id", pa.string()),
+        pa.field("kind", pa.string()),
+        pa.field("score", pa.float64()),
+        pa.field("reason", pa.string()),
+    ]
+)
+"""Agents flagged for manipulation in a run: ``kind`` is ``ring``, ``shill`` or ``sybil``."""
+
 Status = Literal["optimal", "time_limit", "halted", "empty", "error"]
 STATUS_ORDER: Final[tuple[Status, ...]] = ("optimal", "empty", "time_limit", "halted", "error")
 """Statuses from best to worst; a market takes the worst of its components."""

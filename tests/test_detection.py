@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from distributed import Client
 
+import econonexus as enx
 from econonexus.agents.detection import detect
 from econonexus.agents.planted import detection_scores, planted_market
 
@@ -32,3 +34,25 @@ def test_without_accounts_or_sellers_only_what_can_be_judged_is_flagged() -> Non
     market = planted_market(seed=5)
     flagged = detect(market.bids.drop("seller"))
     assert set(flagged["kind"]) == {"ring"}
+
+
+@pytest.mark.slow
+def test_every_run_writes_its_flagged_agents(client: Client) -> None:
+    market = planted_market(seed=7, honest=150)
+    bids = market.bids.with_row_index("k").select(
+        pl.format("b{}", "k").alias("bid_id"),
+        "agent_id",
+        pl.lit("lots").alias("market_id"),
+        pl.concat_list("auction").alias("items"),
+        "price",
+    )
+    result = enx.clear(
+        bids,
+        markets={"lots": {"format": "sealed-first-price"}},
+        accounts=market.accounts,
+        client=client,
+    )
+    found = result.flagged.join(market.truth, on="agent_id")
+    assert set(found["kind"]) == {"ring", "sybil"}
+    assert (found["kind"] == found["truth"]).mean() >= 0.95
+    assert result.flagged.columns == enx.FLAGGED_SCHEMA.names

@@ -30,6 +30,7 @@ def test_outputs_match_the_contract(sample_run: enx.ClearingResult) -> None:
     assert sorted(p.name for p in root.iterdir()) == [
         "allocations.parquet",
         "events.parquet",
+        "flagged.parquet",
         "inputs",
         "manifest.json",
         "prices.parquet",
