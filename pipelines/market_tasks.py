@@ -25,8 +25,8 @@ from econonexus.pipelines.options import BatchOptions
 from econonexus.pipelines.single_item import clear_clock_market, clear_single_item
 from econonexus.solvers.market import MarketOutcome, MarketPlan, assemble_market, plan_market
 from econonexus.solvers.market import solve_pending as _solve_pending
-from econonexus.solvers.problem import MarketProblem, build_problem
-from econonexus.solvers.procurement import seller_payments, surplus_problem
+from econonexus.solvers.problem import FloatArray, MarketProblem, build_problem
+from econonexus.solvers.procurement import quality_factors, seller_payments, surplus_problem
 from econonexus.solvers.settings import MIP_FORMATS, MarketSettings
 from econonexus.solvers.vcg import Improvement, VcgJob, solve_job, vcg_jobs, vcg_payments
 from econonexus.solvers.wdp import ComponentSolution
@@ -83,7 +83,20 @@ def mip_problem(
         tie_epsilon=options.tie_epsilon,
         default_reserve=settings.reserve,
     )
-    return surplus_problem(problem)[0] if settings.format == "procurement" else problem
+    if settings.format != "procurement":
+        return problem
+    return surplus_problem(problem, _quality(bids, problem, settings))[0]
+
+
+def _quality(
+    bids: pl.DataFrame, problem: MarketProblem, settings: MarketSettings
+) -> FloatArray | None:
+    """Reputation quality factors in problem order (``None`` when reputation is not weighed)."""
+    if settings.reputation_weight == 0 or "_reputation" not in bids.columns:
+        return None
+    reputation = dict(zip(bids["bid_id"], bids["_reputation"], strict=True))
+    values = np.array([reputation[b] for b in problem.bid_ids], dtype=np.float64)
+    return quality_factors(values, settings.reputation_weight)
 
 
 def n_pending(plan: MarketPlan | None) -> int:

@@ -297,6 +297,15 @@ def account_rules(
     return pl.concat([banned, reputation, stake])
 
 
+def _with_reputation(valid: pl.DataFrame, accounts: pl.DataFrame | None) -> pl.DataFrame:
+    """``valid`` plus ``_reputation``: the bidder's reputation (0.5 without an account)."""
+    if accounts is None:
+        return valid.with_columns(pl.lit(INITIAL_REPUTATION).alias("_reputation"))
+    known = accounts.select("agent_id", pl.col("reputation").alias("_reputation"))
+    joined = valid.join(known, on="agent_id", how="left")
+    return joined.with_columns(pl.col("_reputation").fill_null(INITIAL_REPUTATION))
+
+
 def validate(
     frame: pl.DataFrame,
     items: pl.DataFrame | None = None,
@@ -327,7 +336,8 @@ def validate(
     Returns
     -------
     valid, rejected
-        ``valid`` holds the bids-schema columns plus ``_source`` and ``_row``;
+        ``valid`` holds the bids-schema columns plus ``_source``, ``_row``
+        and ``_reputation`` (the bidder's, for reputation-scored markets);
         ``rejected`` holds ``source``, ``row``, ``bid_id``, ``field``, ``reason``.
     """
     checks = [
@@ -364,6 +374,6 @@ def validate(
         ineligible = pl.concat(later)
         valid = valid.join(ineligible.select(*_POSITION), on=_POSITION, how="anti")
         rejected = pl.concat([rejected, ineligible]).sort(*_POSITION, "field")
-    return valid.select(columns), rejected.rename({"_source": "source", "_row": "row"}).cast(
-        REJECTED_COLUMNS
-    )  # type: ignore[arg-type]
+    return _with_reputation(valid, accounts).select(*columns, "_reputation"), rejected.rename(
+        {"_source": "source", "_row": "row"}
+    ).cast(REJECTED_COLUMNS)  # type: ignore[arg-type]

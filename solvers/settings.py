@@ -7,7 +7,8 @@ A market not named in the markets table is ``combinatorial`` with
 format                    parameters
 ========================  ==========================================================
 ``combinatorial``         ``payment_rule`` (``pay-as-bid`` or ``vcg``), ``reserve``
-``procurement``           ``payment_rule``, ``reserve`` (the buyer's value per unit)
+``procurement``           ``payment_rule``, ``reserve`` (the buyer's value per unit),
+                          ``reputation_weight`` (offers scored by reputation)
 ``sealed-first-price``    ``reserve``, ``units`` (pay-as-bid, k highest win)
 ``vickrey``               ``reserve``, ``units`` (k highest pay max(k+1-th, reserve))
 ``english``               ``reserve`` (start), ``increment``, ``max_rounds``
@@ -77,6 +78,7 @@ class MarketSettings:
     halt_winner_share: float | None = None
     halt_on_error: bool = False
     halt_window: int = 10
+    reputation_weight: float = 0.0
 
     @property
     def needs_accounts(self) -> bool:
@@ -142,6 +144,14 @@ def make_settings(values: dict[str, Any], *, where: str) -> MarketSettings:
         halt_winner_share=_optional(given, "halt_winner_share", where),
         halt_on_error=_flag(given, "halt_on_error", where),
         halt_window=int(_number(given, "halt_window", 10, where, minimum=1, whole=True)),
+        reputation_weight=_number(given, "reputation_weight", 0.0, where, minimum=0.0),
+    )
+    _expect(
+        settings.reputation_weight < 2,
+        where,
+        "reputation_weight",
+        "a number in [0, 2) (the quality factor 1 + w * (reputation - 0.5) must stay > 0)",
+        settings.reputation_weight,
     )
     _expect(
         settings.min_reputation <= 1,

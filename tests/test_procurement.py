@@ -5,12 +5,14 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+from distributed import Client
 from hypothesis import HealthCheck, given, settings
 
+import econonexus as enx
 from econonexus.solvers.backends import SolveLimits
 from econonexus.solvers.market import clear_market
 from econonexus.solvers.problem import build_problem
-from econonexus.solvers.procurement import seller_payments, surplus_problem
+from econonexus.solvers.procurement import quality_factors, seller_payments, surplus_problem
 from econonexus.solvers.vcg import solve_job, vcg_jobs, vcg_payments
 from tests.oracle import brute_force
 from tests.strategies import markets
@@ -61,3 +63,36 @@ def test_procurement_vcg_matches_brute_force(
         without = brute_force(surplus_bids.filter(pl.col("agent_id") != agent), no_reserve).welfare
         expected = asks[mine].sum() + best - without  # ask plus marginal contribution
         assert paid[mine].sum() == pytest.approx(expected, abs=1e-5), (agent, winners)
+
+
+OFFERS = pl.DataFrame(
+    {
+        "bid_id": ["cheap", "trusted"],
+        "agent_id": ["newbie", "veteran"],
+        "market_id": "tasks",
+        "items": [["job"], ["job"]],
+        "price": [90.0, 95.0],
+        "side": "sell",
+    }
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("weight", "winner", "paid"), [(0.0, "cheap", 90.0), (1.0, "trusted", 95.0)]
+)
+def test_procurement_offers_are_scored_by_reputation(
+    client: Client, weight: float, winner: str, paid: float
+) -> None:
+    accounts = pl.DataFrame({"agent_id": ["newbie", "veteran"], "reputation": [0.2, 0.9]})
+    market = {"tasks": {"format": "procurement", "reserve": 100.0, "reputation_weight": weight}}
+    result = enx.clear(OFFERS, markets=market, accounts=accounts, client=client)
+    won = result.allocations.filter("won")
+    assert won["bid_id"].to_list() == [winner] and won["payment"].to_list() == [paid]
+
+
+def test_a_better_reputation_never_lowers_an_offers_surplus() -> None:
+    reputation = np.linspace(0, 1, 11)
+    factors = quality_factors(reputation, 1.5)
+    assert np.all(np.diff(factors) > 0) and factors.min() > 0
+    assert quality_factors(reputation, 0.0).tolist() == [1.0] * 11
