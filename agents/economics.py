@@ -10,7 +10,7 @@ System", 2002) with forgetting: each settled outcome adds positive evidence
 
 so a new agent (no evidence) has 0.5, and an outcome ``k`` settlements ago
 weighs ``decay**k``. Settlement of one winning bid with stake ``S`` and
-payment ``P``:
+payment ``P`` collects ``P`` from the agent (owed since the win), then:
 
 =============  ====================  ===============  ===================
 outcome        evidence (r, s)       stake            balance

@@ -106,9 +106,10 @@ def settle_accounts(accounts: pl.DataFrame, settled: pl.DataFrame) -> pl.DataFra
     """Apply many settlements to a table of accounts at once (vectorised).
 
     ``accounts`` has ``agent_id``, ``balance``, ``free_stake``,
-    ``locked_stake``, ``rep_alpha``, ``rep_beta``, ``banned``, ``bonuses``
-    and ``slashed``; ``settled`` has ``agent_id``, ``outcome``, ``stake``,
-    ``bonus``, ``slash`` and ``decay``, at most one row per agent (as when
+    ``locked_stake``, ``rep_alpha``, ``rep_beta``, ``banned``, ``owed``,
+    ``paid``, ``bonuses`` and ``slashed``; ``settled`` has ``agent_id``,
+    ``outcome``, ``payment``, ``stake``, ``bonus``, ``slash`` and ``decay``,
+    at most one row per agent (as when
     each agent won once; use the event path otherwise). The result equals
     applying each agent's ``settled`` event with
     :func:`econonexus.agents.state.apply`.
@@ -125,6 +126,7 @@ def settle_accounts(accounts: pl.DataFrame, settled: pl.DataFrame) -> pl.DataFra
     )
     moves = settled.select(
         "agent_id",
+        "payment",
         "stake",
         "bonus",
         "slash",
@@ -149,7 +151,9 @@ def settle_accounts(accounts: pl.DataFrame, settled: pl.DataFrame) -> pl.DataFra
     updated = joined.with_columns(
         locked_stake=pl.col("locked_stake") - pl.col("stake").fill_null(zero),
         free_stake=pl.col("free_stake") + (pl.col("stake") - pl.col("slash")).fill_null(zero),
-        balance=pl.col("balance") + pl.col("bonus").fill_null(zero),
+        balance=pl.col("balance") + (pl.col("bonus") - pl.col("payment")).fill_null(zero),
+        owed=(pl.col("owed") - pl.col("payment").fill_null(zero)).clip(lower_bound=0.0),
+        paid=pl.col("paid") + pl.col("payment").fill_null(zero),
         bonuses=pl.col("bonuses") + pl.col("bonus").fill_null(zero),
         slashed=pl.col("slashed") + pl.col("slash").fill_null(zero),
         rep_alpha=alpha,

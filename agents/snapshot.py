@@ -49,6 +49,7 @@ AGENTS_SCHEMA: Final = pa.schema(
         pa.field("bids", pa.int64()),
         pa.field("wins", pa.int64()),
         pa.field("losses", pa.int64()),
+        pa.field("owed", pa.float64()),
         pa.field("paid", pa.float64()),
         pa.field("deposited", pa.float64()),
         pa.field("withdrawn", pa.float64()),

@@ -22,7 +22,17 @@ StrategyName = Literal["truthful", "fixed", "adaptive", "random"]
 STRATEGIES: Final[tuple[StrategyName, ...]] = ("truthful", "fixed", "adaptive", "random")
 INITIAL_REPUTATION: Final = 0.5
 _DERIVED: Final = frozenset(
-    {"agent_id", "last_seq", "reputation", "deposited", "withdrawn", "paid", "bonuses", "slashed"}
+    {
+        "agent_id",
+        "last_seq",
+        "reputation",
+        "deposited",
+        "withdrawn",
+        "owed",
+        "paid",
+        "bonuses",
+        "slashed",
+    }
 )
 
 Valuation = tuple[str, str, float]
@@ -38,7 +48,8 @@ class AgentState:
     strategy's weights over :data:`~econonexus.agents.learning.SHADING_GRID`.
     ``synergy`` raises a bundle's value: ``sum(values) * (1 + synergy)`` for
     two or more items. ``rep_alpha`` and ``rep_beta`` are the reputation's
-    evidence (:mod:`econonexus.agents.economics`). ``deposited``,
+    evidence (:mod:`econonexus.agents.economics`). ``owed`` is what the
+    agent's won bids will pay at settlement. ``deposited``,
     ``withdrawn``, ``paid``, ``bonuses`` and ``slashed`` count money in and out,
     so that ``balance + free_stake + locked_stake == deposited - withdrawn -
     paid + bonuses - slashed`` always (:func:`conservation_gap`). ``last_seq``
@@ -61,6 +72,7 @@ class AgentState:
     bids: int = 0
     wins: int = 0
     losses: int = 0
+    owed: float = 0.0
     paid: float = 0.0
     deposited: float = 0.0
     withdrawn: float = 0.0
@@ -193,7 +205,8 @@ def _locked_amount(s: AgentState, e: Event) -> float:
 
 
 def _settled(s: AgentState, e: Event) -> AgentState:
-    """One winning bid settled: stake ``amount`` released or slashed, bonus, reputation, ban."""
+    """One winning bid settled: its payment (``price``) collected, stake ``amount`` released
+    or slashed, bonus, reputation, ban."""
     terms: dict[str, Any] = json.loads(e.payload or "{}")
     outcome = terms.get("outcome")
     if outcome not in OUTCOMES:
@@ -204,13 +217,20 @@ def _settled(s: AgentState, e: Event) -> AgentState:
         raise _error(
             e, f"expected 0 <= slash <= stake {stake} and bonus >= 0, got {slash}, {bonus}"
         )
+    payment = float(e.price or 0.0)
+    if not 0 <= payment <= s.owed + 1e-9:
+        raise _error(
+            e, f"`price` (the payment): expected 0 <= payment <= owed {s.owed}, got {payment}"
+        )
     alpha, beta = updated_evidence(s.rep_alpha, s.rep_beta, outcome, float(terms["decay"]))
     return dataclasses.replace(
         s,
+        owed=max(0.0, s.owed - payment),
+        paid=s.paid + payment,
         locked_stake=s.locked_stake - stake,
         free_stake=s.free_stake + stake - slash,
         slashed=s.slashed + slash,
-        balance=s.balance + bonus,
+        balance=s.balance - payment + bonus,
         bonuses=s.bonuses + bonus,
         rep_alpha=alpha,
         rep_beta=beta,
@@ -239,10 +259,9 @@ def _bid_won(s: AgentState, e: Event) -> AgentState:
     learned = _learn(s, e, payment)
     return dataclasses.replace(
         learned,
-        balance=s.balance - payment,
+        owed=s.owed + payment,
         bids=s.bids + 1,
         wins=s.wins + 1,
-        paid=s.paid + payment,
     )
 
 

@@ -1,7 +1,8 @@
 """Bid strategies, vectorised over the agents of a shard.
 
 Every agent draws one shading factor per round and bids ``factor * value``
-(capped at its balance) on what it values among the items on offer:
+(capped at its balance less what it owes for unsettled wins) on what it
+values among the items on offer:
 
 - ``truthful``: factor 1;
 - ``fixed``: factor ``shade``;
@@ -117,9 +118,9 @@ def _valued_offer(
             "idx": np.arange(len(states)),
             "agent_id": [s.agent_id for s in states],
             "factor": factor,
-            "balance": [s.balance for s in states],
+            "balance": [s.balance - s.owed for s in states],
             "synergy": [s.synergy for s in states],
-            "active": [not s.banned and s.balance > 0 for s in states],
+            "active": [not s.banned and s.balance - s.owed > 0 for s in states],
         }
     ).filter(pl.col("active"))
     rows = [(i, m, item, v) for i, s in enumerate(states) for m, item, v in s.valuations if v > 0]

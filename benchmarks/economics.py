@@ -38,6 +38,8 @@ def accounts(n: int) -> pl.DataFrame:
             "rep_alpha": np.zeros(n),
             "rep_beta": np.zeros(n),
             "banned": np.zeros(n, dtype=bool),
+            "owed": np.full(n, 30.0),
+            "paid": np.zeros(n),
             "bonuses": np.zeros(n),
             "slashed": np.zeros(n),
         }
@@ -51,6 +53,7 @@ def settlements(book: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
         {
             "agent_id": book["agent_id"],
             "outcome": outcome,
+            "payment": 30.0,
             "stake": 20.0,
             "bonus": np.where(outcome == "excellent", 3.0, 0.0),
             "slash": slash,
@@ -61,7 +64,8 @@ def settlements(book: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
 
 def settle_one_by_one(book: pl.DataFrame, moves: pl.DataFrame) -> int:
     states = [
-        AgentState(a, balance=500.0, free_stake=30.0, locked_stake=20.0) for a in book["agent_id"]
+        AgentState(a, balance=500.0, free_stake=30.0, locked_stake=20.0, owed=30.0)
+        for a in book["agent_id"]
     ]
     rows = moves.iter_rows(named=True)
     for k, (state, row) in enumerate(zip(states, rows, strict=True)):
@@ -71,7 +75,10 @@ def settle_one_by_one(book: pl.DataFrame, moves: pl.DataFrame) -> int:
             "slash": row["slash"],
             "decay": 0.95,
         }
-        apply(state, Event(k, "settled", state.agent_id, amount=20.0, payload=json.dumps(terms)))
+        apply(
+            state,
+            Event(k, "settled", state.agent_id, amount=20.0, price=30.0, payload=json.dumps(terms)),
+        )
     return len(states)
 
 

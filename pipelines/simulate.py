@@ -2,7 +2,8 @@
 
 Each round: every shard's bids into one Arrow table, clear it (written to
 ``OUT/rounds/round-NNNNN``), turn the allocations into ``bid_won``/``bid_lost``
-events, deliver them through the journal, snapshot every shard. A shard lost
+events, deliver them through the journal, settle every win as
+``satisfactory`` (payments collected, stakes released), snapshot every shard. A shard lost
 with its worker is rebuilt from its snapshot plus the journal and the step is
 retried, so a run with ``chaos`` ends with the same agents as one without.
 """
@@ -30,6 +31,7 @@ from econonexus.pipelines.cluster import connect
 from econonexus.pipelines.markets import MarketsSource, load_markets
 from econonexus.pipelines.result import ClearingResult
 from econonexus.pipelines.run import clear
+from econonexus.pipelines.settle import settle
 from econonexus.solvers.settings import MarketSettings
 
 DEFAULT_MARKETS: dict[str, dict[str, Any]] = {
@@ -135,6 +137,8 @@ def _round(
     delivery = pool.deliver(events)
     if delivery.failed:
         recovered += [m.shard_id for m in _recover(pool, sorted(delivery.failed))]
+    winners = result.allocations.filter(pl.col("won")).select("bid_id")
+    settle(result, winners.with_columns(outcome=pl.lit("satisfactory")), pool=pool)
     _with_recovery(pool, recovered, lambda: _complete_snapshot(pool.snapshot()))
     record = {
         "round": r,

@@ -54,7 +54,7 @@ def test_every_event_kind_moves_the_right_field() -> None:
             Event(12, "banned", "a1"),
         ]
     )
-    assert state.balance == pytest.approx(100 + 50 - 20 - 30 + 4 - 35)
+    assert state.balance == pytest.approx(100 + 50 - 20 - 30 + 4)  # the win is owed, not paid
     assert (state.free_stake, state.locked_stake) == (6.0, 14.0)
     assert (state.deposited, state.withdrawn, state.bonuses, state.slashed) == (
         150.0,
@@ -63,7 +63,7 @@ def test_every_event_kind_moves_the_right_field() -> None:
         10.0,
     )
     assert conservation_gap(state) == pytest.approx(0.0)
-    assert (state.bids, state.wins, state.losses, state.paid) == (2, 1, 1, 35.0)
+    assert (state.bids, state.wins, state.losses, state.owed, state.paid) == (2, 1, 1, 35.0, 0.0)
     assert (state.strategy, state.shade, state.banned, state.last_seq) == ("fixed", 0.8, True, 12)
 
 

@@ -73,10 +73,12 @@ def test_every_outcome_moves_stake_bonus_reputation_and_ban(
     outcome: str, balance: float, free: float, slashed: float, reputation: float, banned: bool
 ) -> None:
     before = staked_agent()
-    assert (before.balance, before.free_stake, before.locked_stake) == (30.0, 20.0, 20.0)
+    assert (before.balance, before.free_stake, before.locked_stake) == (60.0, 20.0, 20.0)
+    assert (before.owed, before.paid) == (30.0, 0.0)
     after = settled(outcome)
     assert after.balance == pytest.approx(balance - 30.0)
     assert (after.free_stake, after.locked_stake, after.slashed) == (free, 0.0, slashed)
+    assert (after.owed, after.paid) == (0.0, 30.0)
     assert after.reputation == pytest.approx(reputation)
     assert after.banned is banned
     assert conservation_gap(after) == pytest.approx(0.0)
@@ -85,14 +87,16 @@ def test_every_outcome_moves_stake_bonus_reputation_and_ban(
 def test_reputation_starts_at_one_half_and_old_outcomes_fade() -> None:
     assert staked_agent().reputation == 0.5
     first_bad = settled("poor")
-    recovering = settled("excellent", relocked(first_bad))
+    recovering = settled("excellent", won_again(first_bad))
     assert first_bad.reputation == pytest.approx(1 / 3)
     assert (recovering.rep_alpha, recovering.rep_beta) == pytest.approx((1.0, 0.9))
     assert recovering.reputation == pytest.approx(2 / 3.9)
 
 
-def relocked(state: AgentState) -> AgentState:
-    return apply(state, Event(state.last_seq + 1, "stake_locked", state.agent_id, amount=20.0))
+def won_again(state: AgentState) -> AgentState:
+    seq, agent = state.last_seq, state.agent_id
+    won = Event(seq + 1, "bid_won", agent, market_id="m", items=("x",), amount=30.0, price=35.0)
+    return apply(apply(state, won), Event(seq + 2, "stake_locked", agent, amount=20.0))
 
 
 @pytest.mark.parametrize(
@@ -195,6 +199,7 @@ def test_vectorised_settlement_equals_applying_each_event(outcomes: list[str]) -
     assert isinstance(table, pl.DataFrame)
     moves = events.select(
         "agent_id",
+        pl.col("price").alias("payment"),
         pl.col("amount").alias("stake"),
         pl.col("payload").str.json_path_match("$.outcome").alias("outcome"),
         pl.col("payload").str.json_path_match("$.bonus").cast(pl.Float64).alias("bonus"),
