@@ -35,11 +35,13 @@ from econonexus.solvers.schemas import BIDS_SCHEMA
 
 @dataclass(frozen=True)
 class BidRound:
-    """A round's bids from every reachable shard, and who was left out and why."""
+    """A round's bids from every reachable shard, who was left out and why, and the
+    shards moved first (recovered or rebalanced) by auto-rebalance."""
 
     bids: pa.Table
     left_out: pl.DataFrame
     seconds: float
+    moved: tuple[Move, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -54,13 +56,14 @@ class Delivery:
 
 @dataclass(frozen=True)
 class Move:
-    """A shard moved (migrated or recovered) from one worker to another."""
+    """A shard moved from one worker to another: ``migrated`` or ``recovered``."""
 
     shard_id: int
     source: str | None
     target: str
     applied_seq: int
     seconds: float
+    kind: str = "migrated"
 
 
 class AgentPool:
@@ -179,14 +182,13 @@ class AgentPool:
         shards follow them (:meth:`reconcile`).
         """
         started = time.perf_counter()
-        if self._auto_rebalance:
-            self.reconcile()
+        moved = tuple(self.reconcile()) if self._auto_rebalance else ()
         table = offer.select("market_id", "item_id", "format").to_arrow()
         answers = self._ask_all("bids", table, seed, round_no)
         tables = [a for a in answers.values() if isinstance(a, pa.Table)]
         missing = {s: str(a) for s, a in answers.items() if not isinstance(a, pa.Table)}
         bids = pa.concat_tables([BIDS_SCHEMA.empty_table(), *tables]).sort_by("bid_id")
-        return BidRound(bids, self._left_out(missing), time.perf_counter() - started)
+        return BidRound(bids, self._left_out(missing), time.perf_counter() - started, moved)
 
     def deliver(self, events: pl.DataFrame) -> Delivery:
         """Number, journal and deliver ``events`` (rows of the agent events schema without ``seq``).
@@ -325,12 +327,9 @@ class AgentPool:
                 seq = self._install(shard_id, self._registry.home(shard_id))
                 if old is not None:
                     self._registry.retire(old)
-            worker = None if old is None else old.worker
-            moves.append(
-                Move(
-                    shard_id, worker, self.placement()[shard_id], seq, time.perf_counter() - started
-                )
-            )
+            source, target = None if old is None else old.worker, self.placement()[shard_id]
+            seconds = time.perf_counter() - started
+            moves.append(Move(shard_id, source, target, seq, seconds, kind="recovered"))
         return moves
 
     def health(self) -> pl.DataFrame:

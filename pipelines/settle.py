@@ -88,6 +88,7 @@ def settle(
         delivery = pool.deliver(todo.slice(start, size))
         if delivery.failed:
             pool.recover(sorted(delivery.failed))
+    pool.recover()  # any shard lost meanwhile, even one this settlement had no event for
     totals = check_conservation(pool.states())
     if todo.height:
         pool.snapshot()

@@ -186,6 +186,7 @@ def _collect_bids(
     """
     for _ in range(ATTEMPTS - 1):
         bids = pool.bid_round(offer, seed=seed, round_no=round_no)
+        recovered += [m.shard_id for m in bids.moved if m.kind == "recovered"]
         if bids.left_out.is_empty():
             return bids
         shards = sorted(set(bids.left_out["shard_id"].to_list()))
@@ -230,6 +231,9 @@ def _kill_holder(pool: AgentPool, client: Client, chaos: random.Random | None) -
         return None
     victim = chaos.choice(holders)
     client.run(_exit_soon, workers=[victim])
+    deadline = time.monotonic() + 30
+    while victim in client.scheduler_info(n_workers=-1)["workers"] and time.monotonic() < deadline:
+        time.sleep(0.05)
     return victim
 
 
