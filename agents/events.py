@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from dataclasses import dataclass
 from typing import Any, Final, Literal, get_args
 
 import polars as pl
 import pyarrow as pa
+
+from econonexus._errors import InputError
 
 EventKind = Literal[
     "created",
@@ -109,3 +112,20 @@ def empty_events() -> pl.DataFrame:
     frame = pl.from_arrow(AGENT_EVENTS_SCHEMA.empty_table())
     assert isinstance(frame, pl.DataFrame)
     return frame
+
+
+def created_events(agents: pl.DataFrame) -> pl.DataFrame:
+    """One ``created`` event per agent row, its fields as the JSON payload."""
+    if "agent_id" not in agents.columns:
+        raise InputError(f"`agents`: expected an `agent_id` column, got {agents.columns}")
+    fields = [c for c in agents.columns if c != "agent_id"]
+    payloads = [json.dumps(_payload(row)) for row in agents.select(fields).iter_rows(named=True)]
+    return pl.DataFrame({"agent_id": agents["agent_id"], "payload": payloads}).with_columns(
+        kind=pl.lit("created")
+    )
+
+
+def _payload(row: dict[str, Any]) -> dict[str, Any]:
+    if row.get("valuations") is not None:
+        row["valuations"] = [[v["market_id"], v["item_id"], v["value"]] for v in row["valuations"]]
+    return {k: v for k, v in row.items() if v is not None}

@@ -24,11 +24,12 @@ from distributed import Client
 
 from econonexus._config import get_setting
 from econonexus._errors import EconoNexusError, InputError, ShardUnavailableError
-from econonexus.agents.events import events_table
+from econonexus.agents.events import created_events, events_table
 from econonexus.agents.journal import append_journal, last_seq
 from econonexus.agents.messaging import CircuitBreaker, Messenger, RetryPolicy, breaker_from_config
 from econonexus.agents.placement import shard_of
-from econonexus.agents.registry import Handle, Registry
+from econonexus.agents.registry import Registry
+from econonexus.agents.relocation import Move, lost_shards, move_shard, rebuild_shard
 from econonexus.agents.shard import ApplyReport
 from econonexus.solvers.schemas import BIDS_SCHEMA
 
@@ -52,18 +53,6 @@ class Delivery:
     last_seq: int
     reports: tuple[ApplyReport, ...]
     failed: dict[int, str]
-
-
-@dataclass(frozen=True)
-class Move:
-    """A shard moved from one worker to another: ``migrated`` or ``recovered``."""
-
-    shard_id: int
-    source: str | None
-    target: str
-    applied_seq: int
-    seconds: float
-    kind: str = "migrated"
 
 
 class AgentPool:
@@ -124,7 +113,7 @@ class AgentPool:
         fs.makedirs(path.rpartition("/")[0], exist_ok=True)
         fs.pipe_file(path, json.dumps({"shards": shards}).encode())
         pool._start_all(restore=False)
-        pool.deliver(_created_events(agents))
+        pool.deliver(created_events(agents))
         pool.snapshot()
         return pool
 
@@ -258,26 +247,9 @@ class AgentPool:
         applied twice.
         """
         self._check_shard(shard_id)
-        slot = self._registry.slots[shard_id]
         if worker not in self._registry.workers():
             raise InputError(f"`worker`: expected a live worker address, got {worker!r}")
-        started = time.perf_counter()
-        with slot.lock:
-            old = slot.handle
-            if old is not None and old.worker == worker:
-                return Move(shard_id, worker, worker, -1, 0.0)
-            if old is not None:
-                self._registry.call_handle(slot, old, "snapshot")
-            seq = self._install(shard_id, worker)
-            if old is not None:
-                self._registry.retire(old)
-        return Move(
-            shard_id,
-            None if old is None else old.worker,
-            worker,
-            seq,
-            time.perf_counter() - started,
-        )
+        return move_shard(self._registry, shard_id, worker)
 
     def rebalance(self, *, exclude: tuple[str, ...] = ()) -> list[Move]:
         """Move every shard to its rendezvous worker among the live workers not in ``exclude``."""
@@ -310,27 +282,12 @@ class AgentPool:
 
     def lost_shards(self) -> list[int]:
         """Shards whose actor is gone: its future erred or its worker left."""
-        live = set(self._registry.workers())
-        return [
-            s.shard_id for s in self._registry.slots if self._registry.is_lost(s.shard_id, live)
-        ]
+        return lost_shards(self._registry)
 
     def recover(self, shards: list[int] | None = None) -> list[Move]:
         """Rebuild lost shards (or the given ones) on live workers from snapshot plus journal."""
-        moves = []
-        for shard_id in self.lost_shards() if shards is None else shards:
-            slot = self._registry.slots[shard_id]
-            started = time.perf_counter()
-            with slot.lock:
-                old = slot.handle
-                slot.breaker.record_success()  # the breaker judged the old actor, not the new one
-                seq = self._install(shard_id, self._registry.home(shard_id))
-                if old is not None:
-                    self._registry.retire(old)
-            source, target = None if old is None else old.worker, self.placement()[shard_id]
-            seconds = time.perf_counter() - started
-            moves.append(Move(shard_id, source, target, seq, seconds, kind="recovered"))
-        return moves
+        chosen = lost_shards(self._registry) if shards is None else shards
+        return [rebuild_shard(self._registry, shard_id) for shard_id in chosen]
 
     def health(self) -> pl.DataFrame:
         """Per shard: worker, agents, memory, last event, last heartbeat, breaker state, status."""
@@ -380,15 +337,6 @@ class AgentPool:
             if restore:
                 self._registry.call(slot.shard_id, "restore")
 
-    def _install(self, shard_id: int, worker: str) -> int:
-        """Start an actor on ``worker``, restore it, register it; return its ``applied_seq``."""
-        slot = self._registry.slots[shard_id]
-        handle: Handle = self._registry.start(shard_id, worker)
-        seq = int(self._registry.call_handle(slot, handle, "restore"))
-        slot.handle = handle
-        slot.last_heartbeat = time.time()
-        return seq
-
     def _ask_all(self, method: str, *args: Any) -> dict[int, Any]:
         """Call ``method(*args)`` on every shard at once; each answer or the exception raised."""
         return self._ask_each(method, {s: args for s in range(self.n_shards)})
@@ -417,20 +365,3 @@ class AgentPool:
     def _check_shard(self, shard_id: int) -> None:
         if not 0 <= shard_id < self.n_shards:
             raise InputError(f"`shard_id`: expected 0..{self.n_shards - 1}, got {shard_id}")
-
-
-def _created_events(agents: pl.DataFrame) -> pl.DataFrame:
-    """One ``created`` event per agent row, its fields as the JSON payload."""
-    if "agent_id" not in agents.columns:
-        raise InputError(f"`agents`: expected an `agent_id` column, got {agents.columns}")
-    fields = [c for c in agents.columns if c != "agent_id"]
-    payloads = [json.dumps(_payload(row)) for row in agents.select(fields).iter_rows(named=True)]
-    return pl.DataFrame({"agent_id": agents["agent_id"], "payload": payloads}).with_columns(
-        kind=pl.lit("created")
-    )
-
-
-def _payload(row: dict[str, Any]) -> dict[str, Any]:
-    if row.get("valuations") is not None:
-        row["valuations"] = [[v["market_id"], v["item_id"], v["value"]] for v in row["valuations"]]
-    return {k: v for k, v in row.items() if v is not None}

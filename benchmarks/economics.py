@@ -21,7 +21,7 @@ from benchmarks.common import median_seconds, print_table
 from econonexus.agents.events import Event
 from econonexus.agents.settlement import settle_accounts
 from econonexus.agents.state import AgentState, apply
-from econonexus.pipelines.validate import account_rules
+from econonexus.pipelines.accounts import account_rules
 from econonexus.solvers.settings import make_settings
 
 OUTCOMES = np.array(["excellent", "satisfactory", "poor", "byzantine"])

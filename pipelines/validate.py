@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from econonexus.agents.state import INITIAL_REPUTATION
-from econonexus.pipelines.accounts import ACCOUNT_SCHEMA, eligibility_settings, with_stake
+from econonexus.pipelines.accounts import account_rules, with_reputation
 from econonexus.pipelines.signing import signature_rules
 from econonexus.solvers.schemas import BIDS_SCHEMA, REJECTED_SCHEMA, polars_schema
 from econonexus.solvers.settings import DEFAULT_SETTINGS, SINGLE_ITEM_FORMATS, MarketSettings
@@ -235,77 +234,6 @@ def _format_rules(frame: pl.DataFrame, markets: dict[str, MarketSettings]) -> pl
     )
 
 
-def account_rules(
-    valid: pl.DataFrame, markets: dict[str, MarketSettings], accounts: pl.DataFrame | None
-) -> pl.DataFrame:
-    """Bids whose agent is banned, lacks the reputation, or lacks the free stake.
-
-    Stake is counted per agent over its bids in ``(market_id, bid_id)`` order:
-    a bid is rejected when, with the agent's earlier eligible bids, it needs
-    more than the agent's free stake. Agents without an account have no
-    stake, reputation 0.5 and are not banned.
-    """
-    known = accounts if accounts is not None else pl.DataFrame(schema=ACCOUNT_SCHEMA)
-    frame = (
-        with_stake(valid, markets)
-        .join(
-            eligibility_settings(markets).select("market_id", "_min_reputation"),
-            on="market_id",
-            how="left",
-        )
-        .join(known, on="agent_id", how="left")
-        .with_columns(
-            pl.col("_min_reputation").fill_null(DEFAULT_SETTINGS.min_reputation),
-            pl.col("free_stake").fill_null(0.0),
-            pl.col("reputation").fill_null(INITIAL_REPUTATION),
-            pl.col("banned").fill_null(False),
-        )
-    )
-    banned = frame.filter(pl.col("banned")).select(
-        *_POSITION,
-        "bid_id",
-        field=pl.lit("agent_id"),
-        reason=pl.format("agent {} is banned", "agent_id"),
-    )
-    low = pl.col("reputation") < pl.col("_min_reputation")
-    reputation = frame.filter(~pl.col("banned") & low).select(
-        *_POSITION,
-        "bid_id",
-        field=pl.lit("agent_id"),
-        reason=pl.format(
-            "reputation {} below the market's minimum {}",
-            pl.col("reputation").round(4),
-            "_min_reputation",
-        ),
-    )
-    staked = frame.filter(~pl.col("banned") & ~low & (pl.col("stake") > 0)).sort(
-        "agent_id", "market_id", "bid_id"
-    )
-    staked = staked.with_columns(_total=pl.col("stake").cum_sum().over("agent_id"))
-    total = pl.col("_total")
-    stake = staked.filter(total > pl.col("free_stake") + 1e-9).select(
-        *_POSITION,
-        "bid_id",
-        field=pl.lit("agent_id"),
-        reason=pl.format(
-            "insufficient stake: bid needs {} ({} with the agent's earlier bids), free stake {}",
-            pl.col("stake").round(6),
-            total.round(6),
-            "free_stake",
-        ),
-    )
-    return pl.concat([banned, reputation, stake])
-
-
-def _with_reputation(valid: pl.DataFrame, accounts: pl.DataFrame | None) -> pl.DataFrame:
-    """``valid`` plus ``_reputation``: the bidder's reputation (0.5 without an account)."""
-    if accounts is None:
-        return valid.with_columns(pl.lit(INITIAL_REPUTATION).alias("_reputation"))
-    known = accounts.select("agent_id", pl.col("reputation").alias("_reputation"))
-    joined = valid.join(known, on="agent_id", how="left")
-    return joined.with_columns(pl.col("_reputation").fill_null(INITIAL_REPUTATION))
-
-
 def validate(
     frame: pl.DataFrame,
     items: pl.DataFrame | None = None,
@@ -374,6 +302,6 @@ def validate(
         ineligible = pl.concat(later)
         valid = valid.join(ineligible.select(*_POSITION), on=_POSITION, how="anti")
         rejected = pl.concat([rejected, ineligible]).sort(*_POSITION, "field")
-    return _with_reputation(valid, accounts).select(*columns, "_reputation"), rejected.rename(
+    return with_reputation(valid, accounts).select(*columns, "_reputation"), rejected.rename(
         {"_source": "source", "_row": "row"}
     ).cast(REJECTED_COLUMNS)  # type: ignore[arg-type]
