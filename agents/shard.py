@@ -6,7 +6,7 @@ import dataclasses
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -18,8 +18,6 @@ from econonexus.agents.journal import read_journal
 from econonexus.agents.snapshot import read_snapshot, states_table, write_snapshot
 from econonexus.agents.state import AgentState, apply
 from econonexus.agents.strategies import agent_key, round_bids
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -90,7 +88,6 @@ class Shard:
         self._core = ShardCore(shard_id)
         self._root = root
         self._started = time.time()
-        self._last_call = self._started
 
     def restore(self) -> int:
         """Load the last committed snapshot, replay the journal after it; return ``applied_seq``."""
@@ -103,57 +100,50 @@ class Shard:
             self._root, shard_id=self._core.shard_id, after=self._core.applied_seq
         )
         self._core.apply_events(events_from_table(replay))
-        return self._touch(self._core.applied_seq)
+        return self._core.applied_seq
 
     def apply(self, events: pa.Table) -> ApplyReport:
         """Apply a delivery of events addressed to this shard's agents."""
-        return self._touch(self._core.apply_events(events_from_table(events)))
+        return self._core.apply_events(events_from_table(events))
 
     def bids(self, offer: pa.Table, seed: int, round_no: int) -> pa.Table:
         """This shard's bids for round ``round_no`` on ``offer`` (market, item and format)."""
         frame = pl.from_arrow(offer)
         assert isinstance(frame, pl.DataFrame)
-        return self._touch(self._core.bids(frame, seed=seed, round_no=round_no))
+        return self._core.bids(frame, seed=seed, round_no=round_no)
 
     def snapshot(self) -> dict[str, Any]:
         """Write a snapshot and commit it; return its pointer (version, ``applied_seq``, agents)."""
-        pointer = write_snapshot(
+        return write_snapshot(
             self._root, self._core.shard_id, self._states(), self._core.applied_seq
         )
-        return self._touch(pointer)
 
     def states(self) -> pa.Table:
         """Every agent's state as a table (the snapshot's rows)."""
-        return self._touch(self._states())
+        return self._states()
 
     def agent(self, agent_id: str) -> dict[str, Any] | None:
         """One agent's state as a dict, or ``None`` if this shard does not host it."""
         state = self._core.agents.get(agent_id)
-        return self._touch(None if state is None else dataclasses.asdict(state))
+        return None if state is None else dataclasses.asdict(state)
 
     def health(self) -> dict[str, Any]:
         """Agents hosted, state and process memory, last event, worker and pid."""
         import psutil  # type: ignore[import-untyped]  # a dependency of distributed
 
-        return self._touch(
-            {
-                "shard_id": self._core.shard_id,
-                "agents": len(self._core.agents),
-                "state_bytes": self._states().nbytes,
-                "process_rss": psutil.Process().memory_info().rss,
-                "applied_seq": self._core.applied_seq,
-                "pid": os.getpid(),
-                "started": self._started,
-            }
-        )
+        return {
+            "shard_id": self._core.shard_id,
+            "agents": len(self._core.agents),
+            "state_bytes": self._states().nbytes,
+            "process_rss": psutil.Process().memory_info().rss,
+            "applied_seq": self._core.applied_seq,
+            "pid": os.getpid(),
+            "started": self._started,
+        }
 
     def ping(self) -> int:
         """The last applied event (a heartbeat)."""
-        return self._touch(self._core.applied_seq)
+        return self._core.applied_seq
 
     def _states(self) -> pa.Table:
         return states_table(self._core.agents[a] for a in sorted(self._core.agents))
-
-    def _touch(self, value: T) -> T:
-        self._last_call = time.time()
-        return value

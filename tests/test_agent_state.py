@@ -10,11 +10,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from econonexus.agents.events import Event, events_from_table, events_table
+from econonexus.agents.events import EVENT_KINDS, Event, events_from_table, events_table
 from econonexus.agents.learning import expected_factor
 from econonexus.agents.shard import ShardCore
 from econonexus.agents.snapshot import states_table, table_states
-from econonexus.agents.state import AgentState, AgentStateError, apply, conservation_gap
+from econonexus.agents.state import (
+    _HANDLERS,
+    AgentState,
+    AgentStateError,
+    apply,
+    conservation_gap,
+)
 from econonexus.agents.strategies import agent_key, round_bids
 from econonexus.solvers.sealed import clear_sealed
 
@@ -86,6 +92,10 @@ def test_an_event_that_does_not_fit_is_refused_with_agent_seq_and_reason(
     with pytest.raises(AgentStateError, match=r"event 1 \(") as info:
         apply(run([created()]), event)
     assert message in str(info.value)
+
+
+def test_every_event_kind_has_a_handler() -> None:
+    assert set(EVENT_KINDS) == set(_HANDLERS) | {"created"}
 
 
 def test_events_before_creation_are_refused() -> None:
