@@ -172,6 +172,13 @@ def test_circuit_breaker_opens_on_a_lost_shard_and_closes_after_recovery(
         pool.recover()
         assert pool.ask(agent, "ping").result() == -1
         assert set(pool.health()["breaker"]) == {"closed"}
+        slot = pool._registry.slots[lost[0]]
+        before = slot.last_heartbeat or 0.0
+        pool.tell(agent, "ping")  # fire and forget: only the heartbeat shows it arrived
+        deadline = time.monotonic() + 10
+        while (slot.last_heartbeat or 0.0) <= before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert (slot.last_heartbeat or 0.0) > before
 
 
 def test_rebalance_follows_workers_joining_and_leaving(
