@@ -1,4 +1,5 @@
-"""The ``econonexus`` command line: clear, demo, generate, simulate, settle, resume, audit verify.
+"""The ``econonexus`` command line: clear, demo, generate, simulate, settle, schedule, resume,
+audit verify, config show.
 
 Exit codes: 0 success, 2 bad usage or unreadable input, 1 a failed run
 (an error, or a market whose status is ``error``).
@@ -11,7 +12,9 @@ import pathlib
 import sys
 from collections.abc import Sequence
 
+import dask.config
 import polars as pl
+import yaml
 
 from econonexus._errors import EconoNexusError, InputError, RunConflictError
 from econonexus.agents.pool import AgentPool
@@ -23,6 +26,7 @@ from econonexus.pipelines.halts import resume
 from econonexus.pipelines.readers import FORMATS
 from econonexus.pipelines.result import ClearingResult
 from econonexus.pipelines.run import clear
+from econonexus.pipelines.schedule import run_forever, run_pending
 from econonexus.pipelines.settle import settle
 from econonexus.pipelines.simulate import simulate
 from econonexus.solvers.schemas import SOLVERS
@@ -57,6 +61,18 @@ def build_parser() -> argparse.ArgumentParser:
     settle.add_argument("--agents", required=True, metavar="ROOT", help="the agent pool's root")
     settle.add_argument("--scheduler", metavar="ADDRESS", help="use this Dask scheduler")
     settle.add_argument("--workers", type=int, metavar="N", help="LocalCluster workers")
+    sched = commands.add_parser(
+        "schedule", help="clear each new bid file under a prefix, on a cron"
+    )
+    sched.add_argument("--cron", metavar="EXPR", help='cron expression (UTC), e.g. "*/5 * * * *"')
+    sched.add_argument("--once", action="store_true", help="handle what is pending now, then exit")
+    sched.add_argument("--bids", required=True, metavar="URL_PREFIX", help="bid files to watch")
+    sched.add_argument("--out", required=True, metavar="URL", help="runs, ledger and lock")
+    sched.add_argument("--markets", metavar="URL", help="markets table")
+    sched.add_argument("--scheduler", metavar="ADDRESS", help="use this Dask scheduler")
+    sched.add_argument("--workers", type=int, metavar="N", help="LocalCluster workers")
+    config = commands.add_parser("config", help="show the settings in effect")
+    config.add_argument("action", choices=["show"])
     resume_cmd = commands.add_parser("resume", help="lift a market's halt")
     resume_cmd.add_argument("market", metavar="MARKET")
     resume_cmd.add_argument(
@@ -112,6 +128,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _settle(args)
         if args.command == "audit":
             return _audit(args)
+        if args.command == "schedule":
+            return _schedule(args)
+        if args.command == "config":
+            print(yaml.safe_dump({"econonexus": dask.config.get("econonexus")}, sort_keys=False))
+            return EXIT_OK
         if args.command == "resume":
             lifted = resume(args.out, args.market)
             print(f"market {args.market}: halt lifted ({lifted['rule']}: {lifted['reason']})")
@@ -219,6 +240,18 @@ def _settle(args: argparse.Namespace) -> int:
         report = settle(args.run, args.outcomes, pool=pool)
     print(report.message)
     print("totals: " + ", ".join(f"{k} {v:.2f}" for k, v in report.totals.items()))
+    return EXIT_OK
+
+
+def _schedule(args: argparse.Namespace) -> int:
+    if args.once == bool(args.cron):
+        raise InputError("`--cron`/`--once`: expected exactly one of them")
+    with connect(args.scheduler, n_workers=args.workers) as client:
+        options = {"markets": args.markets, "client": client}
+        if args.once:
+            records = run_pending(args.bids, args.out, **options)
+            return EXIT_FAILED if any(r["status"] == "failed" for r in records) else EXIT_OK
+        run_forever(args.cron, args.bids, args.out, **options)
     return EXIT_OK
 
 
