@@ -16,6 +16,7 @@ import dask.config
 import polars as pl
 import yaml
 
+from econonexus._api import read_run
 from econonexus._errors import EconoNexusError, InputError, RunConflictError
 from econonexus.agents.pool import AgentPool
 from econonexus.pipelines.audit import verify_run
@@ -24,6 +25,7 @@ from econonexus.pipelines.cluster import connect
 from econonexus.pipelines.generate import DISTRIBUTIONS, generate
 from econonexus.pipelines.halts import resume
 from econonexus.pipelines.readers import FORMATS
+from econonexus.pipelines.report import report_text, write_html
 from econonexus.pipelines.result import ClearingResult
 from econonexus.pipelines.run import clear
 from econonexus.pipelines.schedule import run_forever, run_pending
@@ -71,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     sched.add_argument("--markets", metavar="URL", help="markets table")
     sched.add_argument("--scheduler", metavar="ADDRESS", help="use this Dask scheduler")
     sched.add_argument("--workers", type=int, metavar="N", help="LocalCluster workers")
+    report = commands.add_parser("report", help="print a run's summary; --html writes its plots")
+    report.add_argument("run", metavar="RUN_URL", help="a stored run: OUT/RUN_ID")
+    report.add_argument("--html", metavar="FILE", help="write a standalone page with Bokeh plots")
     config = commands.add_parser("config", help="show the settings in effect")
     config.add_argument("action", choices=["show"])
     resume_cmd = commands.add_parser("resume", help="lift a market's halt")
@@ -130,6 +135,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _audit(args)
         if args.command == "schedule":
             return _schedule(args)
+        if args.command == "report":
+            run = read_run(args.run)
+            print(report_text(run, render_summary(run)))
+            if args.html:
+                print(f"plots: {write_html(run, args.html)}")
+            return EXIT_OK
         if args.command == "config":
             print(yaml.safe_dump({"econonexus": dask.config.get("econonexus")}, sort_keys=False))
             return EXIT_OK

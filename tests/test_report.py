@@ -1,0 +1,50 @@
+"""``econonexus report``: the terminal summary and the standalone HTML page of plots."""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+from distributed import Client
+
+import econonexus as enx
+
+DATA = pathlib.Path(__file__).parents[1] / "data"
+
+
+@pytest.mark.slow
+def test_report_prints_the_summary_and_writes_the_plots(
+    client: Client, tmp_path: pathlib.Path
+) -> None:
+    result = enx.clear(
+        [str(DATA / "bids.csv"), str(DATA / "auctions.csv")],
+        items=str(DATA / "items.csv"),
+        markets=str(DATA / "markets.yaml"),
+        client=client,
+        out=str(tmp_path),
+        run_id="reported",
+    )
+    page = tmp_path / "report.html"
+    command = [
+        sys.executable,
+        "-m",
+        "econonexus.pipelines.cli",
+        "report",
+        str(tmp_path / "reported"),
+    ]
+    shown = subprocess.run(
+        [*command, "--html", str(page)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert shown.returncode == 0, shown.stderr
+    for market in result.summary["market_id"]:
+        assert market in shown.stdout
+    assert "rejected rules broken, by field:" in shown.stdout
+    html = page.read_text()
+    assert (
+        "Bokeh" in html
+        and "welfare and revenue per market" in html
+        and "payments against bids" in html
+    )
+    assert "cdn.bokeh.org" not in html, "the page must open without a network"
