@@ -25,7 +25,14 @@ from econonexus.pipelines.normalize import normalize
 from econonexus.pipelines.options import BatchOptions
 from econonexus.pipelines.outputs import run_location, stored_run_for, write_run
 from econonexus.pipelines.readers import Format, RawSource, read_any
-from econonexus.pipelines.records import fingerprint, now, run_events, run_manifest
+from econonexus.pipelines.records import (
+    fingerprint,
+    now,
+    publish,
+    publish_markets,
+    run_events,
+    run_manifest,
+)
 from econonexus.pipelines.result import ClearingResult
 from econonexus.pipelines.signing import KeysSource, load_keys, read_signed, record_signed
 from econonexus.solvers.backends import SolveLimits, get_backend
@@ -168,10 +175,12 @@ def clear(
     errors = pl.concat([s.errors for s in raw]).cast(ERRORS_SCHEMA)  # type: ignore[arg-type]
     try:
         with connect(client, n_workers=workers) as c:
+            publish(c, run_id, "run_started", {"sources": [s.name for s in raw]})
             seen = None if out is None else read_signed(out, exclude=run_id)
             output = run_batch(
                 c, frame, item_table, options, errors, accounts=books, keys=secrets, seen=seen
             )
+            publish_markets(c, run_id, output.summary)
     except EconoNexusError:
         raise
     except Exception as exc:  # a lost cluster, a task that failed every retry, ...

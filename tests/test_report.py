@@ -48,3 +48,13 @@ def test_report_prints_the_summary_and_writes_the_plots(
         and "payments against bids" in html
     )
     assert "cdn.bokeh.org" not in html, "the page must open without a network"
+
+
+@pytest.mark.slow
+def test_each_run_publishes_live_events_to_a_dask_topic(client: Client) -> None:
+    result = enx.clear(str(DATA / "bids.csv"), items=str(DATA / "items.csv"), client=client)
+    mine = [m for _, m in client.get_events("econonexus") if m["run_id"] == result.run_id]
+    kinds = [m["kind"] for m in mine]
+    assert kinds[0] == "run_started" and kinds.count("market_cleared") == result.summary.height
+    cleared = {m["market_id"]: m["status"] for m in mine if m["kind"] == "market_cleared"}
+    assert cleared == dict(result.summary.select("market_id", "status").iter_rows())
