@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,12 +90,7 @@ def run_batch(
     first = [
         _submit_solve(client, plan, 0, options, f"{token}-{i}") for i, plan in enumerate(plans)
     ]
-    sizes = client.gather(
-        [
-            client.submit(tasks.n_pending, p, key=f"enx-size-{token}-{i}")
-            for i, p in enumerate(plans)
-        ]
-    )
+    sizes = _gather_counts(client, tasks.n_pending, plans, f"enx-size-{token}")
     assembled = [
         client.submit(
             tasks.assemble,
@@ -144,9 +140,7 @@ def _price_vcg_markets(
     jobs = {
         i: client.submit(tasks.plan_vcg, assembled[i], key=f"enx-vcg-plan-{token}-{i}") for i in vcg
     }
-    counts = client.gather(
-        [client.submit(tasks.n_jobs, jobs[i], key=f"enx-vcg-size-{token}-{i}") for i in vcg]
-    )
+    counts = _gather_counts(client, tasks.n_jobs, [jobs[i] for i in vcg], f"enx-vcg-size-{token}")
     final = list(assembled)
     for i, count in zip(vcg, counts, strict=True):
         gains = [
@@ -197,6 +191,28 @@ def _submit_solve(
 
 def _concat(frames: list[pl.DataFrame], schema: pl.Schema) -> pl.DataFrame:
     return pl.concat(frames) if frames else pl.DataFrame(schema=schema)
+
+
+def _gather_counts(
+    client: Client, count: Any, inputs: list[Future[Any]], prefix: str, attempts: int = 3
+) -> list[int]:
+    """Gather ``count(x)`` for each input future.
+
+    A worker that dies while holding such a small result can get its key
+    forgotten before the gather reads it (``FutureCancelledError``); the
+    counts are pure, so they are submitted again under fresh keys.
+    """
+    for attempt in range(attempts):
+        futures = [
+            client.submit(count, x, key=f"{prefix}-{i}-a{attempt}") for i, x in enumerate(inputs)
+        ]
+        try:
+            counts: list[int] = client.gather(futures)
+            return counts
+        except CancelledError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _release(futures: list[Future[Any]]) -> None:
