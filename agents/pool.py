@@ -262,14 +262,20 @@ class AgentPool:
         return moves
 
     def retire_worker(self, worker: str) -> list[Move]:
-        """Move the shards off ``worker``, then retire it (Dask refuses to retire actor holders)."""
+        """Move the shards off ``worker``, then retire it (Dask refuses to retire actor holders).
+
+        The scheduler learns of a cancelled actor a moment after the cancel,
+        so a refusal is retried a few times with a short backoff.
+        """
         moves = self.rebalance(exclude=(worker,))
-        retired = self._registry.client.retire_workers([worker], close_workers=True)
-        if worker not in retired:
-            raise EconoNexusError(
-                f"`worker`: Dask refused to retire {worker!r} (it answered {retired})"
-            )
-        return moves
+        for attempt in range(6):
+            retired = self._registry.client.retire_workers([worker], close_workers=True)
+            if worker in retired:
+                return moves
+            time.sleep(0.1 * 2**attempt)
+        raise EconoNexusError(
+            f"`worker`: Dask refused to retire {worker!r} (it answered {retired})"
+        )
 
     def reconcile(self) -> list[Move]:
         """Recover lost shards, then rebalance if the live workers changed since the last call."""
