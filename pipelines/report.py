@@ -8,6 +8,7 @@ market, payments against bids, and the distribution of bid prices.
 from __future__ import annotations
 
 import pathlib
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -17,7 +18,8 @@ from bokeh.models import ColumnDataSource, FactorRange
 from bokeh.plotting import figure
 from bokeh.resources import INLINE
 
-from econonexus.pipelines.result import ClearingResult
+from econonexus._errors import InputError
+from econonexus.pipelines.result import ClearingResult, PlotKind
 
 
 def report_text(result: ClearingResult, summary_table: str) -> str:
@@ -36,11 +38,20 @@ def report_text(result: ClearingResult, summary_table: str) -> str:
     return "\n".join(lines)
 
 
+def plots(result: ClearingResult, kind: PlotKind = "all") -> Any:
+    """One Bokeh figure (``welfare``, ``payments``, ``prices``) or all three in a column."""
+    makers = {"welfare": _welfare, "payments": _payments, "prices": _prices}
+    if kind == "all":
+        return column(*(make(result) for make in makers.values()))
+    if kind not in makers:
+        raise InputError(f"`kind`: expected one of {['all', *makers]}, got {kind!r}")
+    return makers[kind](result)
+
+
 def write_html(result: ClearingResult, path: str | pathlib.Path) -> pathlib.Path:
     """Write the run's plots as one standalone HTML page; return its path."""
     target = pathlib.Path(path)
-    layout = column(_welfare(result), _payments(result), _prices(result))
-    target.write_text(file_html(layout, INLINE, title=f"EconoNexus run {result.run_id}"))
+    target.write_text(file_html(plots(result), INLINE, title=f"EconoNexus run {result.run_id}"))
     return target
 
 

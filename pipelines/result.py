@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
 from econonexus.pipelines.outputs import StoredRun, run_location, write_run
+
+PlotKind = Literal["all", "welfare", "payments", "prices"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,22 @@ class ClearingResult:
             "prices": self.prices,
             "flagged": self.flagged,
         }
+
+    def _repr_html_(self) -> str:
+        """The run in a notebook: id, status, where it is, and the summary table."""
+        where = html.escape(self.location or "not written")
+        head = f"<p><b>EconoNexus run {html.escape(self.run_id)}</b>: {self.status}; {where}</p>"
+        rejected = self.rejected.select("source", "row").n_unique()
+        counts = f"{self.allocations.height} bids, {rejected} rejected rows"
+        tail = f"<p>{counts}, {self.flagged.height} flagged agents</p>"
+        return head + self.summary.drop("run_id")._repr_html_() + tail
+
+    def plot(self, kind: PlotKind = "all") -> Any:
+        """Bokeh plots of the run: ``welfare`` (welfare and revenue per market),
+        ``payments`` (payments against bids), ``prices`` (bid prices), or ``all``."""
+        from econonexus.pipelines.report import plots  # Bokeh loads only when plotting
+
+        return plots(self, kind)
 
     def write(self, url: str) -> str:
         """Write the run under ``url/<run_id>/`` (manifest last) and return that location."""

@@ -58,3 +58,17 @@ def test_each_run_publishes_live_events_to_a_dask_topic(client: Client) -> None:
     assert kinds[0] == "run_started" and kinds.count("market_cleared") == result.summary.height
     cleared = {m["market_id"]: m["status"] for m in mine if m["kind"] == "market_cleared"}
     assert cleared == dict(result.summary.select("market_id", "status").iter_rows())
+
+
+def test_results_render_in_notebooks_and_plot(client: Client) -> None:
+    from bokeh.models import Column
+    from bokeh.plotting import figure
+
+    result = enx.clear(str(DATA / "bids.csv"), items=str(DATA / "items.csv"), client=client)
+    page = result._repr_html_()
+    assert f"EconoNexus run {result.run_id}" in page and "<table" in page
+    assert all(m in page for m in result.summary["market_id"])
+    assert isinstance(result.plot(), Column) and len(result.plot().children) == 3
+    assert isinstance(result.plot("payments"), figure)
+    with pytest.raises(enx.InputError, match="`kind`: expected one of"):
+        result.plot("pie")  # type: ignore[arg-type]
