@@ -1,0 +1,78 @@
+"""A cluster started the way real machines start one: ``dask scheduler`` and two ``dask worker``
+processes on loopback, cleared through ``econonexus clear --scheduler``."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+from distributed import Client
+
+DATA = pathlib.Path(__file__).parents[1] / "data"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def scheduler_address(tmp_path: pathlib.Path) -> Iterator[str]:
+    info = tmp_path / "scheduler.json"
+    dask = [sys.executable, "-m", "dask", "scheduler"]  # `dask scheduler`, in this interpreter
+    processes = [
+        subprocess.Popen(
+            [
+                *dask,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(info),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        while not info.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        address = json.loads(info.read_text())["address"]
+        worker = [sys.executable, "-m", "dask", "worker", address, "--nthreads", "1"]
+        for name in ("w1", "w2"):
+            processes.append(
+                subprocess.Popen(
+                    [*worker, "--name", name, "--no-dashboard"],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+        yield address
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+
+
+def test_clear_on_a_separately_started_cluster(
+    scheduler_address: str, tmp_path: pathlib.Path
+) -> None:
+    command = [sys.executable, "-m", "econonexus.pipelines.cli", "clear", str(DATA / "bids.csv")]
+    command += ["--items", str(DATA / "items.csv"), "--out", str(tmp_path / "runs")]
+    command += ["--scheduler", scheduler_address, "--run-id", "remote"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((tmp_path / "runs" / "remote" / "manifest.json").read_text())
+    assert manifest["status"] == "completed"
+    with Client(scheduler_address, timeout="30s") as client:
+        workers = client.scheduler_info(n_workers=-1)["workers"].values()
+        assert sorted(w["name"] for w in workers) == ["w1", "w2"], (
+            "the batch ran on our two workers"
+        )
