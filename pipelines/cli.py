@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import dask.config
 import polars as pl
 import yaml
+from distributed.security import Security
 
 from econonexus._api import read_run
 from econonexus._errors import EconoNexusError, InputError, RunConflictError
@@ -119,6 +120,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scheduler", metavar="ADDRESS", help="use this Dask scheduler")
     parser.add_argument("--workers", type=int, metavar="N", help="LocalCluster workers")
     parser.add_argument("--run-id", metavar="ID", help="the run's id (default: time + hash)")
+    parser.add_argument("--tls", action="store_true", help="Dask TLS (temporary certs locally)")
+    parser.add_argument("--tls-ca", metavar="FILE", help="CA certificate, for --scheduler tls://")
+    parser.add_argument("--tls-cert", metavar="FILE", help="client certificate")
+    parser.add_argument("--tls-key", metavar="FILE", help="client key")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -165,6 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             out=args.out,
             format=getattr(args, "format", None),
             workers=args.workers,
+            security=_security(args),
         )
     except (InputError, RunConflictError) as exc:
         print(f"econonexus: error: {exc}", file=sys.stderr)
@@ -174,6 +180,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     print(render_summary(result))
     return EXIT_OK if result.status == "completed" else EXIT_FAILED
+
+
+def _security(args: argparse.Namespace) -> Security | bool | None:
+    files = (args.tls_ca, args.tls_cert, args.tls_key)
+    if any(files):
+        if not all(files):
+            raise InputError("`--tls-ca`/`--tls-cert`/`--tls-key`: expected all three files")
+        ca, cert, key = files
+        return Security(
+            tls_ca_file=ca, tls_client_cert=cert, tls_client_key=key, require_encryption=True
+        )
+    return True if args.tls else None
 
 
 def _demo_sources(data: str) -> list[str]:

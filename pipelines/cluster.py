@@ -9,6 +9,7 @@ from typing import Any
 
 import dask.config
 from distributed import Client, LocalCluster, get_client
+from distributed.security import Security
 
 from econonexus._config import get_setting
 from econonexus._errors import EconoNexusError, InputError
@@ -16,20 +17,28 @@ from econonexus._errors import EconoNexusError, InputError
 
 @contextmanager
 def connect(
-    client: Client | str | None = None, *, n_workers: int | None = None, **cluster_kwargs: Any
+    client: Client | str | None = None,
+    *,
+    n_workers: int | None = None,
+    security: Security | bool | None = None,
+    **cluster_kwargs: Any,
 ) -> Iterator[Client]:
     """Yield a client; close only what this call started.
 
     ``client`` may be a :class:`distributed.Client`, a scheduler address such
     as ``"tcp://10.0.0.5:8786"``, or ``None``: then the current client if one
     exists, else a new multi-process ``LocalCluster`` with ``n_workers``
-    workers (default: setting ``cluster.n-workers``).
+    workers (default: setting ``cluster.n-workers``). ``security`` turns on
+    Dask TLS: a :class:`distributed.security.Security` (certificate files for
+    a real cluster), or ``True`` for temporary certificates on the local
+    cluster started here.
     """
+    tls = Security.temporary() if security is True else (security or None)
     if isinstance(client, Client):
         yield client
         return
     if isinstance(client, str):
-        with _client_at(client) as remote:
+        with _client_at(client, tls) as remote:
             yield remote
         return
     if client is not None:
@@ -42,7 +51,12 @@ def connect(
         return
     except ValueError:
         pass
-    with local_cluster(n_workers=n_workers, **cluster_kwargs) as cluster, Client(cluster) as local:
+    if tls is not None:
+        cluster_kwargs |= {"security": tls, "protocol": "tls://"}
+    with (
+        local_cluster(n_workers=n_workers, **cluster_kwargs) as cluster,
+        Client(cluster, security=tls) as local,
+    ):
         yield local
 
 
@@ -77,9 +91,9 @@ def _solver_friendly_environ() -> dict[str, Any]:
 
 
 @contextmanager
-def _client_at(address: str) -> Iterator[Client]:
+def _client_at(address: str, security: Security | None = None) -> Iterator[Client]:
     try:
-        remote = Client(address, timeout="10s")
+        remote = Client(address, timeout="10s", security=security)
     except (OSError, TimeoutError) as exc:
         raise EconoNexusError(f"`scheduler`: cannot connect to {address!r}: {exc}") from exc
     try:

@@ -9,6 +9,7 @@ from typing import Any, TypeAlias
 import polars as pl
 import pyarrow as pa
 from distributed import Client
+from distributed.security import Security
 
 from econonexus._config import get_setting
 from econonexus._errors import EconoNexusError, InputError, RunFailedError
@@ -95,6 +96,7 @@ def clear(
     out: str | None = None,
     format: Format | None = None,
     workers: int | None = None,
+    security: Security | bool | None = None,
 ) -> ClearingResult:
     """Clear a batch of bids on a Dask cluster and return the result.
 
@@ -145,6 +147,10 @@ def clear(
         Override the format implied by the extensions.
     workers
         Workers of the ``LocalCluster`` started when no cluster is given.
+    security
+        Dask TLS: a ``distributed.security.Security`` with certificate files
+        (for a cluster given by address), or ``True`` for temporary
+        certificates on the ``LocalCluster`` started here.
 
     Returns
     -------
@@ -174,7 +180,7 @@ def clear(
     )
     errors = pl.concat([s.errors for s in raw]).cast(ERRORS_SCHEMA)  # type: ignore[arg-type]
     try:
-        with connect(client, n_workers=workers) as c:
+        with connect(client, n_workers=workers, security=security) as c:
             publish(c, run_id, "run_started", {"sources": [s.name for s in raw]})
             seen = None if out is None else read_signed(out, exclude=run_id)
             output = run_batch(
