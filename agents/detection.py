@@ -25,7 +25,10 @@ from __future__ import annotations
 
 from typing import Final
 
+import numpy as np
 import polars as pl
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 RING_JACCARD: Final = 0.6
 RING_MIN_SHARED: Final = 5
@@ -96,19 +99,18 @@ def _cover_share(bids: pl.DataFrame, members: set[str]) -> float:
 
 
 def _components(edges: list[tuple[str, str]]) -> list[set[str]]:
-    parent: dict[str, str] = {}
-
-    def root(x: str) -> str:
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in edges:
-        parent[root(a)] = root(b)
-    groups: dict[str, set[str]] = {}
-    for node in parent:
-        groups.setdefault(root(node), set()).add(node)
+    """Connected groups of agents linked by ``edges`` (SciPy's connected components)."""
+    if not edges:
+        return []
+    names = sorted({a for edge in edges for a in edge})
+    index = {name: k for k, name in enumerate(names)}
+    rows = np.array([index[a] for a, _ in edges])
+    cols = np.array([index[b] for _, b in edges])
+    graph = coo_matrix((np.ones(len(edges)), (rows, cols)), shape=(len(names), len(names)))
+    _, labels = connected_components(graph, directed=False)
+    groups: dict[int, set[str]] = {}
+    for name, label in zip(names, labels, strict=True):
+        groups.setdefault(int(label), set()).add(name)
     return list(groups.values())
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import polars as pl
 
+from econonexus.pipelines.accounts import POSITION as _POSITION
 from econonexus.pipelines.accounts import account_rules, with_reputation
 from econonexus.pipelines.signing import signature_rules
 from econonexus.solvers.schemas import BIDS_SCHEMA, REJECTED_SCHEMA, polars_schema
 from econonexus.solvers.settings import DEFAULT_SETTINGS, SINGLE_ITEM_FORMATS, MarketSettings
 
-_POSITION = ["_source", "_row"]
 REJECTED_COLUMNS = polars_schema(REJECTED_SCHEMA, drop=("run_id",))
 
 
