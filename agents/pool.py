@@ -27,6 +27,7 @@ from econonexus._errors import EconoNexusError, InputError, ShardUnavailableErro
 from econonexus.agents.events import created_events, events_table
 from econonexus.agents.journal import append_journal, last_seq
 from econonexus.agents.messaging import CircuitBreaker, Messenger, RetryPolicy, breaker_from_config
+from econonexus.agents.monitoring import publish_health, round_health
 from econonexus.agents.placement import shard_of
 from econonexus.agents.registry import Registry
 from econonexus.agents.relocation import Move, lost_shards, move_shard, rebuild_shard
@@ -177,6 +178,9 @@ class AgentPool:
         tables = [a for a in answers.values() if isinstance(a, pa.Table)]
         missing = {s: str(a) for s, a in answers.items() if not isinstance(a, pa.Table)}
         bids = pa.concat_tables([BIDS_SCHEMA.empty_table(), *tables]).sort_by("bid_id")
+        publish_health(
+            self._registry, self.root, round_health(self._registry, self._members, missing)
+        )
         return BidRound(bids, self._left_out(missing), time.perf_counter() - started, moved)
 
     def deliver(self, events: pl.DataFrame) -> Delivery:
@@ -316,6 +320,7 @@ class AgentPool:
                     "status": "ok" if ok else f"unreachable: {answer}",
                 }
             )
+        publish_health(self._registry, self.root, rows)
         return pl.DataFrame(rows)
 
     def close(self) -> None:

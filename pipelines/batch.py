@@ -2,7 +2,7 @@
 
 The normalized batch is scattered once (to every worker, so losing a worker
 never loses the only copy); every later stage is a task with a readable key
-prefix (``enx-validate``, ``enx-plan``, ``enx-solve``, ``enx-assemble``,
+prefix (``enx-validate``, ``enx-plan``, ``enx-solve``, ``enx-combine``,
 ``enx-vcg``, ``enx-price``), and every task is pure, so the scheduler can
 rerun any of them on a live worker when a worker dies.
 """
@@ -21,6 +21,7 @@ from distributed import Client, Future
 from econonexus.pipelines import market_tasks as tasks
 from econonexus.pipelines.market_frames import ALLOCATION_COLUMNS, PRICE_COLUMNS, SUMMARY_COLUMNS
 from econonexus.pipelines.options import BatchOptions
+from econonexus.pipelines.progress import track
 from econonexus.pipelines.validate import validate
 from econonexus.solvers.settings import MIP_FORMATS
 
@@ -66,15 +67,17 @@ def run_batch(
     accounts: pl.DataFrame | None = None,
     keys: dict[str, bytes] | None = None,
     seen: pl.DataFrame | None = None,
+    progress: bool = False,
 ) -> BatchOutput:
     """Clear the normalized batch ``frame`` on ``client``'s cluster.
 
     ``source_errors`` are rows the readers already rejected (CATS line errors),
     in :data:`econonexus.pipelines.cats.ERRORS_SCHEMA`; ``accounts`` are the
     agents' accounts that stake and reputation rules check; ``keys`` and
-    ``seen`` check signed markets (signing keys, bids accepted before).
+    ``seen`` check signed markets (signing keys, bids accepted before);
+    ``progress`` shows a progress bar while the tasks run.
     """
-    token = uuid.uuid4().hex[:12]
+    token = _token()
     markets = batch_markets(frame, source_errors)
     raw, lots, books, secrets, before = _scatter(client, [frame, items, accounts, keys, seen])
     validated = client.submit(
@@ -101,11 +104,13 @@ def run_batch(
             plan,
             *([head] if size else []),
             *[_submit_solve(client, plan, k, options, f"{token}-{i}") for k in range(1, size)],
-            key=f"enx-assemble-{token}-{i}",
+            key=f"enx-combine-{token}-{i}",
         )
         for i, (m, plan, head, size) in enumerate(zip(markets, plans, first, sizes, strict=True))
     ]
     final = _price_vcg_markets(client, markets, assembled, options, token)
+    if progress:
+        track(client, [*final, rejected])
     results, rejected_rows = client.gather([final, rejected])
     _release(
         [raw, lots, books, secrets, before, validated, rejected, *plans, *first, *assembled, *final]
@@ -179,6 +184,12 @@ def rejected_counts(rejected: pl.DataFrame) -> dict[str, int]:
     """Return the number of rejected rows (not reasons) per market."""
     counts = rejected.unique(["source", "row"]).group_by("market_id").len()
     return {m: n for m, n in counts.iter_rows() if m is not None}
+
+
+def _token() -> str:
+    """A batch's key token: decimal digits, so that Dask's ``key_split`` (the task stream's
+    prefix) always stops before it; a hex token can be all letters and join the prefix."""
+    return f"{uuid.uuid4().int % 10**12:012d}"
 
 
 def _submit_solve(

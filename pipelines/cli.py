@@ -1,5 +1,5 @@
-"""The ``econonexus`` command line: clear, demo, generate, simulate, settle, schedule, resume,
-audit verify, config show.
+"""The ``econonexus`` command line: clear, demo, generate, simulate, settle, serve, schedule,
+report, resume, audit verify, config show.
 
 Exit codes: 0 success, 2 bad usage or unreadable input, 1 a failed run
 (an error, or a market whose status is ``error``).
@@ -12,24 +12,24 @@ import pathlib
 import sys
 from collections.abc import Sequence
 
-import dask.config
 import polars as pl
-import yaml
-from distributed.security import Security
 
-from econonexus._api import read_run
 from econonexus._errors import EconoNexusError, InputError, RunConflictError
 from econonexus.agents.pool import AgentPool
 from econonexus.pipelines.audit import verify_run
 from econonexus.pipelines.cats import write_cats_text
+from econonexus.pipelines.cli_ops import (
+    add_ops_commands,
+    add_tls_files,
+    run_ops_command,
+    security_of,
+)
 from econonexus.pipelines.cluster import connect
 from econonexus.pipelines.generate import DISTRIBUTIONS, generate
 from econonexus.pipelines.halts import resume
 from econonexus.pipelines.readers import FORMATS
-from econonexus.pipelines.report import report_text, write_html
-from econonexus.pipelines.result import ClearingResult
+from econonexus.pipelines.report import render_summary
 from econonexus.pipelines.run import clear
-from econonexus.pipelines.schedule import run_forever, run_pending
 from econonexus.pipelines.settle import settle
 from econonexus.pipelines.simulate import simulate
 from econonexus.solvers.schemas import SOLVERS
@@ -64,21 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     settle.add_argument("--agents", required=True, metavar="ROOT", help="the agent pool's root")
     settle.add_argument("--scheduler", metavar="ADDRESS", help="use this Dask scheduler")
     settle.add_argument("--workers", type=int, metavar="N", help="LocalCluster workers")
-    sched = commands.add_parser(
-        "schedule", help="clear each new bid file under a prefix, on a cron"
-    )
-    sched.add_argument("--cron", metavar="EXPR", help='cron expression (UTC), e.g. "*/5 * * * *"')
-    sched.add_argument("--once", action="store_true", help="handle what is pending now, then exit")
-    sched.add_argument("--bids", required=True, metavar="URL_PREFIX", help="bid files to watch")
-    sched.add_argument("--out", required=True, metavar="URL", help="runs, ledger and lock")
-    sched.add_argument("--markets", metavar="URL", help="markets table")
-    sched.add_argument("--scheduler", metavar="ADDRESS", help="use this Dask scheduler")
-    sched.add_argument("--workers", type=int, metavar="N", help="LocalCluster workers")
-    report = commands.add_parser("report", help="print a run's summary; --html writes its plots")
-    report.add_argument("run", metavar="RUN_URL", help="a stored run: OUT/RUN_ID")
-    report.add_argument("--html", metavar="FILE", help="write a standalone page with Bokeh plots")
-    config = commands.add_parser("config", help="show the settings in effect")
-    config.add_argument("action", choices=["show"])
+    add_ops_commands(commands)
     resume_cmd = commands.add_parser("resume", help="lift a market's halt")
     resume_cmd.add_argument("market", metavar="MARKET")
     resume_cmd.add_argument(
@@ -120,10 +106,12 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scheduler", metavar="ADDRESS", help="use this Dask scheduler")
     parser.add_argument("--workers", type=int, metavar="N", help="LocalCluster workers")
     parser.add_argument("--run-id", metavar="ID", help="the run's id (default: time + hash)")
-    parser.add_argument("--tls", action="store_true", help="Dask TLS (temporary certs locally)")
-    parser.add_argument("--tls-ca", metavar="FILE", help="CA certificate, for --scheduler tls://")
-    parser.add_argument("--tls-cert", metavar="FILE", help="client certificate")
-    parser.add_argument("--tls-key", metavar="FILE", help="client key")
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        help="progress bar while the batch clears (default: setting econonexus.progress)",
+    )
+    add_tls_files(parser, temporary=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -138,17 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _settle(args)
         if args.command == "audit":
             return _audit(args)
-        if args.command == "schedule":
-            return _schedule(args)
-        if args.command == "report":
-            run = read_run(args.run)
-            print(report_text(run, render_summary(run)))
-            if args.html:
-                print(f"plots: {write_html(run, args.html)}")
-            return EXIT_OK
-        if args.command == "config":
-            print(yaml.safe_dump({"econonexus": dask.config.get("econonexus")}, sort_keys=False))
-            return EXIT_OK
+        if (code := run_ops_command(args)) is not None:
+            return code
         if args.command == "resume":
             lifted = resume(args.out, args.market)
             print(f"market {args.market}: halt lifted ({lifted['rule']}: {lifted['reason']})")
@@ -170,7 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             out=args.out,
             format=getattr(args, "format", None),
             workers=args.workers,
-            security=_security(args),
+            security=security_of(args),
+            progress=args.progress,
         )
     except (InputError, RunConflictError) as exc:
         print(f"econonexus: error: {exc}", file=sys.stderr)
@@ -182,18 +162,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_OK if result.status == "completed" else EXIT_FAILED
 
 
-def _security(args: argparse.Namespace) -> Security | bool | None:
-    files = (args.tls_ca, args.tls_cert, args.tls_key)
-    if any(files):
-        if not all(files):
-            raise InputError("`--tls-ca`/`--tls-cert`/`--tls-key`: expected all three files")
-        ca, cert, key = files
-        return Security(
-            tls_ca_file=ca, tls_client_cert=cert, tls_client_key=key, require_encryption=True
-        )
-    return True if args.tls else None
-
-
 def _demo_sources(data: str) -> list[str]:
     folder = pathlib.Path(data)
     missing = [name for name in DEMO_SOURCES if not (folder / name).exists()]
@@ -203,41 +171,6 @@ def _demo_sources(data: str) -> list[str]:
             f"missing {', '.join(missing)}\nhint: run from the repository root or pass --data DIR"
         )
     return [str(folder / name) for name in DEMO_SOURCES]
-
-
-def render_summary(result: ClearingResult) -> str:
-    """Return the per-market table and where the run is, as printed by the CLI."""
-    table = result.summary.select(
-        "market_id",
-        "format",
-        "payment_rule",
-        "status",
-        "n_bids",
-        "n_rejected",
-        "n_winners",
-        pl.col("welfare").round(2),
-        pl.col("revenue").round(2),
-        pl.col("gap").round(6),
-        "solver",
-        pl.col("solve_seconds").round(3).alias("seconds"),
-        "components",
-    )
-    with pl.Config(
-        tbl_rows=-1,
-        tbl_cols=-1,
-        tbl_width_chars=220,
-        tbl_hide_dataframe_shape=True,
-        tbl_hide_column_data_types=True,
-        tbl_formatting="ASCII_MARKDOWN",
-    ):
-        text = str(table)
-    reused = " (stored result, not recomputed)" if result.from_store else ""
-    where = result.location or "(not written)"
-    rejected = result.rejected.select("source", "row").n_unique()
-    return (
-        f"{text}\n\nrun {result.run_id}: {result.status}{reused}; "
-        f"{rejected} rejected rows\nresults: {where}"
-    )
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -269,18 +202,6 @@ def _settle(args: argparse.Namespace) -> int:
         report = settle(args.run, args.outcomes, pool=pool)
     print(report.message)
     print("totals: " + ", ".join(f"{k} {v:.2f}" for k, v in report.totals.items()))
-    return EXIT_OK
-
-
-def _schedule(args: argparse.Namespace) -> int:
-    if args.once == bool(args.cron):
-        raise InputError("`--cron`/`--once`: expected exactly one of them")
-    with connect(args.scheduler, n_workers=args.workers) as client:
-        options = {"markets": args.markets, "client": client}
-        if args.once:
-            records = run_pending(args.bids, args.out, **options)
-            return EXIT_FAILED if any(r["status"] == "failed" for r in records) else EXIT_OK
-        run_forever(args.cron, args.bids, args.out, **options)
     return EXIT_OK
 
 

@@ -2,9 +2,9 @@
 
 Integer-program formats (``combinatorial``, ``procurement``) are planned into
 components (``enx-plan``), solved (``enx-solve``) and assembled
-(``enx-assemble``); VCG adds one re-solve per winner and sub-component
+(``enx-combine``); VCG adds one re-solve per winner and sub-component
 (``enx-vcg``) and a pricing step (``enx-price``). Single-item and clock
-formats clear inside ``enx-assemble``. Every task is pure.
+formats clear inside ``enx-combine``. Every task is pure.
 """
 
 from __future__ import annotations

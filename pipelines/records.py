@@ -12,7 +12,6 @@ from importlib import metadata
 from typing import Any
 
 import polars as pl
-from distributed import Client
 
 from econonexus.pipelines.batch import BatchOutput
 from econonexus.pipelines.items import ItemsSource
@@ -156,21 +155,3 @@ def _versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             found[name] = "not installed"
     return found
-
-
-EVENT_TOPIC = "econonexus"
-"""The Dask event topic every run publishes to: subscribe with
-``client.subscribe_topic("econonexus", handler)`` or read ``client.get_events("econonexus")``."""
-
-
-def publish(client: Client, run_id: str, kind: str, payload: dict[str, Any]) -> None:
-    """Publish one live event of run ``run_id`` to :data:`EVENT_TOPIC`."""
-    client.log_event(EVENT_TOPIC, {"run_id": run_id, "kind": kind, **payload})
-
-
-def publish_markets(client: Client, run_id: str, summary: pl.DataFrame) -> None:
-    """Publish one ``market_cleared`` event per market of a finished batch."""
-    for row in summary.select(
-        "market_id", "status", "n_bids", "n_winners", "welfare", "revenue"
-    ).iter_rows(named=True):
-        publish(client, run_id, "market_cleared", row)

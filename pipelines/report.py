@@ -22,6 +22,41 @@ from econonexus._errors import InputError
 from econonexus.pipelines.result import ClearingResult, PlotKind
 
 
+def render_summary(result: ClearingResult) -> str:
+    """Return the per-market table and where the run is, as printed by the CLI."""
+    table = result.summary.select(
+        "market_id",
+        "format",
+        "payment_rule",
+        "status",
+        "n_bids",
+        "n_rejected",
+        "n_winners",
+        pl.col("welfare").round(2),
+        pl.col("revenue").round(2),
+        pl.col("gap").round(6),
+        "solver",
+        pl.col("solve_seconds").round(3).alias("seconds"),
+        "components",
+    )
+    with pl.Config(
+        tbl_rows=-1,
+        tbl_cols=-1,
+        tbl_width_chars=220,
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
+        tbl_formatting="ASCII_MARKDOWN",
+    ):
+        text = str(table)
+    reused = " (stored result, not recomputed)" if result.from_store else ""
+    where = result.location or "(not written)"
+    rejected = result.rejected.select("source", "row").n_unique()
+    return (
+        f"{text}\n\nrun {result.run_id}: {result.status}{reused}; "
+        f"{rejected} rejected rows\nresults: {where}"
+    )
+
+
 def report_text(result: ClearingResult, summary_table: str) -> str:
     """The summary table, then rejections by reason, halts and flagged agents."""
     lines = [summary_table, ""]

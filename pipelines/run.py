@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import polars as pl
@@ -19,21 +21,17 @@ from econonexus.pipelines.audit import write_inputs
 from econonexus.pipelines.batch import BatchOutput, run_batch
 from econonexus.pipelines.cats import ERRORS_SCHEMA
 from econonexus.pipelines.cluster import connect
+from econonexus.pipelines.dashboard import install_dashboard
 from econonexus.pipelines.halts import apply_halts, carried_bids
 from econonexus.pipelines.items import ItemsSource, load_items
+from econonexus.pipelines.live_run import publish_failed, publish_finished, publish_started
 from econonexus.pipelines.markets import MarketsSource, load_markets
 from econonexus.pipelines.normalize import normalize
 from econonexus.pipelines.options import BatchOptions
 from econonexus.pipelines.outputs import run_location, stored_run_for, write_run
+from econonexus.pipelines.progress import show_progress
 from econonexus.pipelines.readers import Format, RawSource, read_any
-from econonexus.pipelines.records import (
-    fingerprint,
-    now,
-    publish,
-    publish_markets,
-    run_events,
-    run_manifest,
-)
+from econonexus.pipelines.records import fingerprint, now, run_events, run_manifest
 from econonexus.pipelines.result import ClearingResult
 from econonexus.pipelines.signing import KeysSource, load_keys, read_signed, record_signed
 from econonexus.solvers.backends import SolveLimits, get_backend
@@ -97,6 +95,7 @@ def clear(
     format: Format | None = None,
     workers: int | None = None,
     security: Security | bool | None = None,
+    progress: bool | None = None,
 ) -> ClearingResult:
     """Clear a batch of bids on a Dask cluster and return the result.
 
@@ -151,6 +150,10 @@ def clear(
         Dask TLS: a ``distributed.security.Security`` with certificate files
         (for a cluster given by address), or ``True`` for temporary
         certificates on the ``LocalCluster`` started here.
+    progress
+        Show a progress bar while the batch clears: Dask's widget in a
+        notebook, a text bar in a terminal. ``None`` (default): setting
+        ``econonexus.progress`` (``auto``: in notebooks only).
 
     Returns
     -------
@@ -175,40 +178,93 @@ def clear(
     if out is not None and (stored := stored_run_for(out, run_id, digest)) is not None:
         return ClearingResult.from_stored(stored)
     normalized = [normalize(s.records, s.name) for s in raw]
-    frame = pl.concat(
-        [*normalized, *([carried] if carried is not None else [])], how="diagonal_relaxed"
+    batch = _Batch(
+        run_id=run_id,
+        digest=digest,
+        raw=raw,
+        items=items,
+        options=options,
+        started=started,
+        frame=pl.concat(
+            [*normalized, *([carried] if carried is not None else [])], how="diagonal_relaxed"
+        ),
+        errors=pl.concat([s.errors for s in raw]).cast(ERRORS_SCHEMA),  # type: ignore[arg-type]
+        item_table=item_table,
+        accounts=books,
     )
-    errors = pl.concat([s.errors for s in raw]).cast(ERRORS_SCHEMA)  # type: ignore[arg-type]
-    try:
-        with connect(client, n_workers=workers, security=security) as c:
-            publish(c, run_id, "run_started", {"sources": [s.name for s in raw]})
+    with connect(client, n_workers=workers, security=security) as c:
+        install_dashboard(c)
+        publish_started(c, run_id, [s.name for s in raw])
+        try:
             seen = None if out is None else read_signed(out, exclude=run_id)
             output = run_batch(
-                c, frame, item_table, options, errors, accounts=books, keys=secrets, seen=seen
+                c,
+                batch.frame,
+                item_table,
+                options,
+                batch.errors,
+                accounts=books,
+                keys=secrets,
+                seen=seen,
+                progress=show_progress(progress),
             )
-            publish_markets(c, run_id, output.summary)
-    except EconoNexusError:
-        raise
-    except Exception as exc:  # a lost cluster, a task that failed every retry, ...
-        raise RunFailedError(
-            f"run {run_id!r} failed, nothing was written: {type(exc).__name__}: {exc}"
-        ) from exc
+        except Exception as exc:
+            publish_failed(c, run_id, exc)
+            if isinstance(exc, EconoNexusError):
+                raise
+            # a lost cluster, a task that failed every retry, ...
+            raise RunFailedError(
+                f"run {run_id!r} failed, nothing was written: {type(exc).__name__}: {exc}"
+            ) from exc
+        result, halts = _finish(batch, output, out)
+        publish_finished(c, result, halts, (now() - started).total_seconds())
+    return result
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """A run's inputs, read and checked, before it goes to the cluster."""
+
+    run_id: str
+    digest: str
+    raw: list[RawSource]
+    items: ItemsSource | None
+    options: BatchOptions
+    started: dt.datetime
+    frame: pl.DataFrame
+    errors: pl.DataFrame
+    item_table: pl.DataFrame | None
+    accounts: pl.DataFrame | None
+
+
+def _finish(
+    batch: _Batch, output: BatchOutput, out: str | None
+) -> tuple[ClearingResult, list[dict[str, Any]]]:
+    """Apply halts, stamp the result and write the run (manifest last) when ``out`` is set."""
+    run_id, options = batch.run_id, batch.options
     halts: list[dict[str, Any]] = []
     if out is not None:
-        output, halts = apply_halts(out, run_id, output, frame, options.markets)
+        output, halts = apply_halts(out, run_id, output, batch.frame, options.markets)
     manifest = {
-        **run_manifest(run_id, digest, raw, items, options, output, started),
+        **run_manifest(
+            run_id, batch.digest, batch.raw, batch.items, options, output, batch.started
+        ),
         "halts": halts,
     }
-    result = _stamp(run_id, output, manifest, options, books)
+    result = _stamp(run_id, output, manifest, options, batch.accounts)
     if out is not None:
         location = run_location(out, run_id)
-        inputs = {"bids": frame, "items": item_table, "accounts": books, "source_errors": errors}
+        inputs = {
+            "bids": batch.frame,
+            "items": batch.item_table,
+            "accounts": batch.accounts,
+            "source_errors": batch.errors,
+        }
         manifest = {**manifest, "stored_inputs": write_inputs(location, inputs)}
         write_run(location, result.tables, manifest)
         record_signed(out, run_id, result.allocations, options.markets)
         result = dataclasses.replace(result, location=location, manifest=manifest)
-    return result
+    return result, halts
 
 
 def _stamp(

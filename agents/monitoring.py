@@ -1,0 +1,37 @@
+"""Shard health as live events (``shard_health``), for the dashboard's agent-shard table."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from econonexus._live import publish
+from econonexus.agents.registry import Registry
+
+logger = logging.getLogger(__name__)
+
+
+def round_health(
+    registry: Registry, members: dict[int, set[str]], missing: dict[int, str]
+) -> list[dict[str, Any]]:
+    """Per shard, what the client knows after a round, without asking the shards."""
+    return [
+        {
+            "shard_id": slot.shard_id,
+            "worker": None if slot.handle is None else slot.handle.worker,
+            "generation": slot.generations,
+            "agents": len(members[slot.shard_id]),
+            "last_heartbeat": slot.last_heartbeat,
+            "breaker": slot.breaker.state,
+            "status": f"left out: {missing[slot.shard_id]}" if slot.shard_id in missing else "ok",
+        }
+        for slot in registry.slots
+    ]
+
+
+def publish_health(registry: Registry, pool: str, rows: list[dict[str, Any]]) -> None:
+    """Publish the pool's shard rows; monitoring never fails the pool's work."""
+    try:
+        publish(registry.client, "shard_health", {"pool": pool, "shards": rows})
+    except Exception as exc:  # a closing client: the next round reports again
+        logger.info("shard health of %s not published: %s", pool, exc)

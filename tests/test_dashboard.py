@@ -1,0 +1,233 @@
+"""The dashboard page and metrics, the way an operator uses them: ``econonexus serve`` in a
+subprocess, batches and an agent pool sent to it from other processes, then the page,
+its JSON and ``/metrics`` fetched over HTTP and the page drawn by headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+import yaml
+from distributed import Client
+
+from econonexus.pipelines.metrics import Metrics
+from econonexus.pipelines.monitor import Monitor
+
+DATA = pathlib.Path(__file__).parents[1] / "data"
+CLI = [sys.executable, "-m", "econonexus.pipelines.cli"]
+STAGES = {  # every task prefix a run or an agent pool shows in the task stream
+    *("enx-validate", "enx-rejected", "enx-plan", "enx-size", "enx-solve", "enx-combine"),
+    *("enx-vcg-plan", "enx-vcg-size", "enx-vcg", "enx-price", "enx-shard"),
+}
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+def test_monitor_folds_runs_markets_halts_and_shards() -> None:
+    monitor, metrics = Monitor(max_runs=2), Metrics()
+    events = [
+        {"kind": "run_started", "run_id": "r1"},
+        {"kind": "market_cleared", "run_id": "r1", "market_id": "a", "status": "optimal",
+         "format": "vickrey", "n_bids": 4, "solve_seconds": 0.02},
+        {"kind": "market_halted", "run_id": "r1", "market_id": "b", "rule": "halt_bid_ratio",
+         "reason": "bids fell"},
+        {"kind": "run_finished", "run_id": "r1", "status": "completed", "rejected": 3,
+         "welfare": 10.0, "revenue": 7.0, "seconds": 0.5},
+        {"kind": "run_started", "run_id": "r2"},
+        {"kind": "run_failed", "run_id": "r2", "error": "KilledWorker: x"},
+        {"kind": "run_started", "run_id": "r3"},
+        {"kind": "shard_health", "pool": "p", "shards": [{"shard_id": 0, "status": "ok"},
+         {"shard_id": 1, "status": "left out: timeout"}]},
+    ]  # fmt: skip
+    for at, event in enumerate(events):
+        monitor.apply(event, float(at))
+        metrics.observe(event)
+    assert [r["run_id"] for r in monitor.recent_runs()] == ["r3", "r2"]  # max_runs=2
+    assert monitor.runs["r2"]["status"] == "failed" and monitor.runs["r3"]["status"] == "running"
+    assert monitor.latest_markets()[0]["market_id"] == "a"
+    assert list(monitor.halts)[0]["reason"] == "bids fell"
+    assert [row["shard_id"] for row in monitor.shard_rows()] == [0, 1]
+    assert monitor.totals()["failed runs"] == 1 and monitor.totals()["halts tripped"] == 1
+    value = metrics.registry.get_sample_value
+    assert value("econonexus_runs_total", {"status": "failed"}) == 1
+    assert value("econonexus_runs_total", {"status": "completed"}) == 1
+    assert value("econonexus_rejected_bids_total") == 3
+    assert value("econonexus_solve_seconds_count") == 1
+    assert value("econonexus_halts_total", {"rule": "halt_bid_ratio"}) == 1
+    assert value("econonexus_agent_shards", {"status": "left out"}) == 1
+
+
+@dataclass(frozen=True)
+class Served:
+    scheduler: str
+    page: str
+    metrics: str
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[Served]:
+    process = subprocess.Popen(
+        [*CLI, "serve", "--port", "0", "--scheduler-port", "0", "--workers", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    facts: dict[str, str] = {}
+    for line in process.stdout:
+        if line.startswith("serving"):
+            break
+        name, _, value = line.strip().partition(": ")
+        facts[name] = value
+    else:
+        pytest.fail(f"serve stopped: {process.stderr.read() if process.stderr else ''}")
+    try:
+        assert facts["scheduler"].startswith("tcp://127.0.0.1:")
+        assert facts["dashboard"].startswith("http://127.0.0.1:")  # localhost unless told
+        yield Served(facts["scheduler"], facts["econonexus page"], facts["metrics"])
+    finally:
+        process.terminate()
+        assert process.wait(timeout=60) == 0, "serve ends cleanly on SIGTERM"
+
+
+@pytest.fixture(scope="module")
+def activity(served: Served, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A batch with a market that halts, a second batch, and a round of an agent pool."""
+    tmp = tmp_path_factory.mktemp("served")
+    markets = yaml.safe_load((DATA / "markets.yaml").read_text())
+    markets["tasks"] = {**markets["tasks"], "halt_rejected_share": 0.2}
+    (tmp / "markets.yaml").write_text(yaml.safe_dump(markets))
+    runs = {}
+    for name, source in (("halting", "bids.csv"), ("plain", "auctions.csv")):
+        done = _cli(
+            "clear", str(DATA / source), "--items", str(DATA / "items.csv"),
+            "--markets", str(tmp / "markets.yaml"), "--out", str(tmp / "runs"),
+            "--scheduler", served.scheduler,
+        )  # fmt: skip
+        runs[name] = re.search(r"run (\S+): completed", done.stdout).group(1)  # type: ignore[union-attr]
+    _cli(
+        "simulate", "--agents", "40", "--shards", "3", "--rounds", "1", "--seed", "1",
+        "--out", str(tmp / "sim"), "--scheduler", served.scheduler,
+    )  # fmt: skip
+    return runs
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        assert response.status == 200
+        return str(response.read().decode())
+
+
+@pytest.mark.slow
+def test_page_shows_runs_markets_halts_and_shards(served: Served, activity: dict[str, str]) -> None:
+    page = _get(served.page + "?refresh=0")
+    for title in ("Welfare and revenue per run", "Solver seconds per market", "Recent runs",
+                  "Markets of the latest runs", "Halts", "Agent shards"):  # fmt: skip
+        assert f">{title}</h2>" in page
+    assert activity["halting"] in page and activity["plain"] in page
+    assert "rejected_share" in page and ">halted<" in page
+    assert "gpu-hours" in page and "vickrey" in page
+    assert "no agent pool has reported" not in page
+    assert 'src="econonexus/static/js/bokeh.min.js"' in page
+    assert "Bokeh" in _get(served.page + "/static/js/bokeh.min.js")[:2000]
+
+    state = json.loads(_get(served.page + "/state.json"))
+    assert state["totals"]["halts tripped"] == 1 and state["totals"]["agent shards"] == 3
+    halts = {(h["run_id"], h["rule"]) for h in state["halts"]}
+    assert halts == {(activity["halting"], "rejected_share"), (activity["plain"], "halted")}
+    ran = {r["run_id"]: r for r in state["runs"]}
+    assert ran[activity["halting"]]["halted"] == ran[activity["plain"]]["halted"] == 1
+    assert {s["status"] for s in state["shards"]} == {"ok"}
+
+
+@pytest.mark.slow
+def test_metrics_count_runs_markets_halts_rejections_and_solve_time(
+    served: Served, activity: dict[str, str]
+) -> None:
+    text = _get(served.metrics)
+    samples = dict(re.findall(r"^(econonexus_\S+) (\S+)$", text, re.MULTILINE))
+    runs = sum(float(v) for k, v in samples.items() if k.startswith("econonexus_runs_total"))
+    assert runs >= 3  # two batches and the simulation's round
+    assert float(samples['econonexus_halts_total{rule="rejected_share"}']) == 1
+    assert float(samples["econonexus_rejected_bids_total"]) >= 10
+    assert float(samples["econonexus_solve_seconds_count"]) >= 8
+    assert 'econonexus_solve_seconds_bucket{le="+Inf"}' in samples
+    assert float(samples['econonexus_agent_shards{status="ok"}']) == 3
+    assert "# TYPE econonexus_solve_seconds histogram" in text
+    assert "dask_scheduler_workers" in text  # Dask's own metrics are still there
+
+
+@pytest.mark.slow
+def test_task_prefixes_are_readable_in_the_task_stream(
+    served: Served, activity: dict[str, str]
+) -> None:
+    with Client(served.scheduler, timeout="20s") as client:
+        prefixes = client.run_on_scheduler(
+            lambda dask_scheduler: list(dask_scheduler.task_prefixes)
+        )
+    stages = {"enx-validate", "enx-rejected", "enx-plan", "enx-solve", "enx-combine", "enx-shard"}
+    assert stages <= set(prefixes)
+    assert not [p for p in prefixes if p.startswith("enx") and p not in STAGES], prefixes
+
+
+@pytest.mark.slow
+def test_headless_chromium_draws_the_page(
+    served: Served, activity: dict[str, str], tmp_path: pathlib.Path
+) -> None:
+    browser = shutil.which("chromium")
+    if browser is None:
+        if os.environ.get("ECONONEXUS_REQUIRE_CHROMIUM"):
+            pytest.fail("chromium is required here (ECONONEXUS_REQUIRE_CHROMIUM) but not found")
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    shot = tmp_path / "econonexus-page.png"
+    url = served.page + "?refresh=0"
+    subprocess.run(
+        [
+            *_chromium(browser, tmp_path / "shot"),
+            "--window-size=1280,2000",
+            f"--screenshot={shot}",
+            url,
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+    dom = subprocess.run(
+        [*_chromium(browser, tmp_path / "dom"), "--virtual-time-budget=10000", "--dump-dom", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert dom.count('class="bk-Figure"') == 2, "Bokeh drew both plots in the browser"
+    assert activity["halting"] in dom
+    if artifacts := os.environ.get("ECONONEXUS_ARTIFACTS"):
+        shutil.copy(shot, pathlib.Path(artifacts) / shot.name)
+
+
+def _chromium(browser: str, profile: pathlib.Path) -> list[str]:
+    return [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}"]
