@@ -62,7 +62,7 @@ def test_monitor_folds_runs_markets_halts_and_shards() -> None:
     assert [r["run_id"] for r in monitor.recent_runs()] == ["r3", "r2"]  # max_runs=2
     assert monitor.runs["r2"]["status"] == "failed" and monitor.runs["r3"]["status"] == "running"
     assert monitor.latest_markets()[0]["market_id"] == "a"
-    assert list(monitor.halts)[0]["reason"] == "bids fell"
+    assert monitor.halts[0]["reason"] == "bids fell"
     assert [row["shard_id"] for row in monitor.shard_rows()] == [0, 1]
     assert monitor.totals()["failed runs"] == 1 and monitor.totals()["halts tripped"] == 1
     value = metrics.registry.get_sample_value
