@@ -9,13 +9,14 @@ else can be rebuilt from ``root`` (snapshots plus journal).
 
 from __future__ import annotations
 
+import html
 import json
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import fsspec
 import polars as pl
@@ -54,6 +55,9 @@ class Delivery:
     last_seq: int
     reports: tuple[ApplyReport, ...]
     failed: dict[int, str]
+
+
+AgentPlotKind = Literal["all", "reputation", "balances"]
 
 
 class AgentPool:
@@ -322,6 +326,21 @@ class AgentPool:
             )
         publish_health(self._registry, self.root, rows)
         return pl.DataFrame(rows)
+
+    def _repr_html_(self) -> str:
+        """The pool in a notebook: where it is, its size, and each shard's health."""
+        health = self.health()
+        head = (
+            f"<p><b>AgentPool</b> {html.escape(self.root)}: {self.n_shards} shards, "
+            f"{int(health['agents'].sum())} agents, on {health['worker'].n_unique()} workers</p>"
+        )
+        return head + health._repr_html_()
+
+    def plot(self, kind: AgentPlotKind = "all") -> Any:
+        """Bokeh histograms of the agents now: ``reputation``, ``balances``, or ``all``."""
+        from econonexus._plots import agent_plots  # Bokeh loads only when plotting
+
+        return agent_plots(self.states(), kind)
 
     def close(self) -> None:
         """Stop the pool's threads and release its actors (snapshots and journal stay)."""

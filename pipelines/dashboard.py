@@ -17,14 +17,12 @@ import logging
 import time
 from typing import Any
 
-import bokeh.util.paths
 from distributed import Client
 from distributed.diagnostics.plugin import SchedulerPlugin
 from tornado import web
 
 from econonexus._config import get_setting
 from econonexus._live import EVENT_TOPIC
-from econonexus.pipelines.dashboard_page import render_page
 from econonexus.pipelines.metrics import Metrics, expose, withdraw
 from econonexus.pipelines.monitor import Monitor
 
@@ -55,7 +53,9 @@ class DashboardPlugin(SchedulerPlugin):
         if application is None:
             logger.warning("scheduler has no HTTP server: no %s page", PAGE)
             return
-        static = bokeh.util.paths.static_path()
+        from bokeh.util.paths import static_path  # Bokeh loads on the scheduler only
+
+        static = static_path()
         application.add_handlers(
             r".*$",
             [
@@ -96,6 +96,8 @@ class _PageHandler(_Handler):
         refresh = int(self.get_query_argument("refresh", str(get_setting("dashboard.refresh"))))
         # relative to the page, so that a dashboard prefix (a proxy path) still works
         static = f"{PAGE.strip('/')}/static"
+        from econonexus.pipelines.dashboard_page import render_page
+
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.write(
             render_page(plugin.monitor, scheduler=plugin.address, refresh=refresh, static=static)

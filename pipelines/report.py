@@ -10,15 +10,11 @@ from __future__ import annotations
 import pathlib
 from typing import Any
 
-import numpy as np
 import polars as pl
 from bokeh.embed import file_html
-from bokeh.layouts import column
-from bokeh.models import ColumnDataSource, FactorRange
-from bokeh.plotting import figure
 from bokeh.resources import INLINE
 
-from econonexus._errors import InputError
+from econonexus._plots import histogram, payments_against_bids, pick, welfare_per_market
 from econonexus.pipelines.result import ClearingResult, PlotKind
 
 
@@ -75,12 +71,17 @@ def report_text(result: ClearingResult, summary_table: str) -> str:
 
 def plots(result: ClearingResult, kind: PlotKind = "all") -> Any:
     """One Bokeh figure (``welfare``, ``payments``, ``prices``) or all three in a column."""
-    makers = {"welfare": _welfare, "payments": _payments, "prices": _prices}
-    if kind == "all":
-        return column(*(make(result) for make in makers.values()))
-    if kind not in makers:
-        raise InputError(f"`kind`: expected one of {['all', *makers]}, got {kind!r}")
-    return makers[kind](result)
+    makers = {
+        "welfare": lambda: welfare_per_market(result.summary),
+        "payments": lambda: payments_against_bids(result.allocations),
+        "prices": lambda: histogram(
+            result.allocations["price"],
+            title="bid prices",
+            label="bid price",
+            split=result.allocations["won"],
+        ),
+    }
+    return pick(makers, kind)
 
 
 def write_html(result: ClearingResult, path: str | pathlib.Path) -> pathlib.Path:
@@ -88,44 +89,3 @@ def write_html(result: ClearingResult, path: str | pathlib.Path) -> pathlib.Path
     target = pathlib.Path(path)
     target.write_text(file_html(plots(result), INLINE, title=f"EconoNexus run {result.run_id}"))
     return target
-
-
-def _welfare(result: ClearingResult) -> figure:
-    summary = result.summary.sort("market_id")
-    markets = summary["market_id"].to_list()
-    title = "welfare and revenue per market"
-    plot = figure(x_range=FactorRange(*markets), height=320, width=900, title=title)
-    data = ColumnDataSource(
-        summary.select("market_id", "welfare", "revenue").to_dict(as_series=False)
-    )
-    plot.vbar(
-        x="market_id", top="welfare", width=0.8, source=data, legend_label="welfare", alpha=0.5
-    )
-    plot.vbar(
-        x="market_id",
-        top="revenue",
-        width=0.4,
-        source=data,
-        legend_label="revenue",
-        color="#d95f02",
-    )
-    plot.xaxis.major_label_orientation = 0.8
-    return plot
-
-
-def _payments(result: ClearingResult) -> figure:
-    won = result.allocations.filter(pl.col("won"))
-    plot = figure(height=320, width=900, title="payments against bids (winners)")
-    plot.xaxis.axis_label, plot.yaxis.axis_label = "bid price", "payment"
-    data = ColumnDataSource(won.select("price", "payment", "market_id").to_dict(as_series=False))
-    plot.scatter(x="price", y="payment", source=data, size=6, alpha=0.6)
-    return plot
-
-
-def _prices(result: ClearingResult) -> figure:
-    prices = result.allocations["price"].to_numpy()
-    plot = figure(height=320, width=900, title="bid prices")
-    if len(prices):
-        counts, edges = np.histogram(prices, bins=min(40, max(5, len(prices) // 5)))
-        plot.quad(top=counts, bottom=0, left=edges[:-1], right=edges[1:], alpha=0.6)
-    return plot

@@ -8,7 +8,9 @@ from typing import Any, Literal
 
 import polars as pl
 
+from econonexus._errors import InputError
 from econonexus.pipelines.outputs import StoredRun, run_location, write_run
+from econonexus.pipelines.views import MarketView
 
 PlotKind = Literal["all", "welfare", "payments", "prices"]
 
@@ -69,6 +71,19 @@ class ClearingResult:
         counts = f"{self.allocations.height} bids, {rejected} rejected rows"
         tail = f"<p>{counts}, {self.flagged.height} flagged agents</p>"
         return head + self.summary.drop("run_id")._repr_html_() + tail
+
+    def market(self, market_id: str) -> MarketView:
+        """One market of the run, with its own HTML view and plots."""
+        known = self.summary["market_id"].to_list()
+        if market_id not in known:
+            raise InputError(f"`market_id`: expected one of {known}, got {market_id!r}")
+        mine = pl.col("market_id") == market_id
+        return MarketView(
+            market_id,
+            self.summary.filter(mine).row(0, named=True),
+            self.allocations.filter(mine),
+            self.prices.filter(mine),
+        )
 
     def plot(self, kind: PlotKind = "all") -> Any:
         """Bokeh plots of the run: ``welfare`` (welfare and revenue per market),

@@ -10,13 +10,14 @@ retried, so a run with ``chaos`` ends with the same agents as one without.
 
 from __future__ import annotations
 
+import html
 import os
 import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import fsspec
 import polars as pl
@@ -44,6 +45,8 @@ ATTEMPTS = 3
 _CHAOS_SALT = 0x5EED_CA05
 T = TypeVar("T")
 
+SimulationPlotKind = Literal["all", "rounds", "reputation", "balances"]
+
 
 @dataclass(frozen=True)
 class SimulationResult:
@@ -55,6 +58,25 @@ class SimulationResult:
     left_out: pl.DataFrame
     events: pl.DataFrame
     out: str
+
+    def _repr_html_(self) -> str:
+        """The simulation in a notebook: its size and the table of rounds."""
+        mean, low = self.agents.select(
+            pl.col("reputation").mean().alias("mean"), pl.col("reputation").min().alias("low")
+        ).row(0)
+        head = (
+            f"<p><b>Simulation</b> {html.escape(self.out)}: {self.agents.height} agents, "
+            f"{self.rounds.height} rounds; reputation mean {mean or 0:.3f}, "
+            f"min {low or 0:.3f}; {self.left_out.height} agent-rounds left out</p>"
+        )
+        return head + self.rounds.drop("recovered_shards")._repr_html_()
+
+    def plot(self, kind: SimulationPlotKind = "all") -> Any:
+        """Bokeh plots: ``rounds`` (welfare and revenue per round), ``reputation``
+        and ``balances`` (histograms over agents), or ``all``."""
+        from econonexus._plots import agent_plots  # Bokeh loads only when plotting
+
+        return agent_plots(self.agents, kind, rounds=self.rounds)
 
 
 def simulate(

@@ -8,7 +8,9 @@ import pathlib
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from distributed import Client
@@ -29,7 +31,10 @@ def scheduler_address(tmp_path: pathlib.Path) -> Iterator[str]:
                 "127.0.0.1",
                 "--port",
                 "0",
-                "--no-dashboard",
+                "--dashboard-address",
+                "127.0.0.1:0",
+                "--preload",
+                "econonexus.pipelines.dashboard",  # the EconoNexus page from the start
                 "--scheduler-file",
                 str(info),
             ],
@@ -53,6 +58,7 @@ def scheduler_address(tmp_path: pathlib.Path) -> Iterator[str]:
             )
         with Client(address, timeout="30s") as client:
             client.wait_for_workers(2, timeout=60)
+            assert client.run_on_scheduler(_has_dashboard_plugin), "preloaded"
         yield address
     finally:
         for process in reversed(processes):
@@ -76,3 +82,11 @@ def test_clear_on_a_separately_started_cluster(
         assert sorted(w["name"] for w in workers) == ["w1", "w2"], (
             "the batch ran on our two workers"
         )
+        port = client.scheduler_info()["services"]["dashboard"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/econonexus/state.json") as page:
+        runs = json.loads(page.read())["runs"]
+    assert [(r["run_id"], r["status"]) for r in runs] == [("remote", "completed")]
+
+
+def _has_dashboard_plugin(dask_scheduler: Any) -> bool:
+    return "econonexus-dashboard" in dask_scheduler.plugins

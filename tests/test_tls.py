@@ -55,3 +55,44 @@ def test_clear_with_tls_on_the_command_line(tmp_path: pathlib.Path) -> None:
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "secure" / "manifest.json").exists()
+
+
+def test_serve_with_certificate_files_and_clear_through_it(tmp_path: pathlib.Path) -> None:
+    made = Security.temporary()  # PEM text: written out as the files a real cluster has
+    files = {"ca": made.tls_ca_file, "cert": made.tls_client_cert, "key": made.tls_client_key}
+    for name, pem in files.items():
+        (tmp_path / f"{name}.pem").write_text(pem)
+    tls = [f"--tls-{name}={tmp_path / f'{name}.pem'}" for name in files]
+    cli = [sys.executable, "-m", "econonexus.pipelines.cli"]
+    server = subprocess.Popen(
+        [*cli, "serve", "--port", "0", "--scheduler-port", "0", "--workers", "1", *tls],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        first = server.stdout.readline().strip()
+        assert first.startswith("scheduler: tls://"), (first, server.stderr)
+        address = first.removeprefix("scheduler: ")
+        command = [*cli, "clear", str(DATA / "bids.csv"), "--out", str(tmp_path / "runs")]
+        done = subprocess.run(
+            [*command, "--scheduler", address, "--run-id", "served", *tls],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert (tmp_path / "runs" / "served" / "manifest.json").exists()
+        tried = subprocess.run(
+            [sys.executable, "-c", REFUSED, address, "none"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert tried.stdout.startswith("refused:"), tried.stdout
+    finally:
+        server.terminate()
+        assert server.wait(timeout=60) == 0

@@ -1,0 +1,107 @@
+"""The notebook API: objects render as HTML and plot with Bokeh; long runs show progress;
+the example notebook in ``examples/`` runs from top to bottom in a real Jupyter kernel."""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+
+import nbclient
+import nbformat
+import pytest
+from bokeh.models import Column
+from bokeh.plotting import figure
+from distributed import Client
+
+import econonexus as enx
+
+ROOT = pathlib.Path(__file__).parents[1]
+DATA = ROOT / "data"
+
+
+@pytest.fixture(scope="module")
+def result(client: Client) -> enx.ClearingResult:
+    return enx.clear(
+        [str(DATA / "bids.csv"), str(DATA / "auctions.csv")],
+        items=str(DATA / "items.csv"),
+        markets=str(DATA / "markets.yaml"),
+        client=client,
+    )
+
+
+def test_a_market_of_a_result_renders_and_plots(result: enx.ClearingResult) -> None:
+    compute = result.market("compute")
+    assert compute.summary["payment_rule"] == "vcg"
+    assert set(compute.allocations["market_id"]) == {"compute"}
+    page = compute._repr_html_()
+    assert "Market compute" in page and "combinatorial, vcg" in page and "<table" in page
+    assert all(b in page for b in compute.winners["bid_id"])
+    assert isinstance(compute.plot(), Column) and len(compute.plot().children) == 2
+    assert isinstance(compute.plot("payments"), figure)
+    with pytest.raises(enx.InputError, match="`kind`: expected one of"):
+        compute.plot("price-path")  # not a clock market
+    storage = result.market("storage")  # english clock: it has a price path
+    assert len(storage.plot().children) == 3
+    with pytest.raises(enx.InputError, match="`market_id`: expected one of"):
+        result.market("nowhere")
+
+
+def test_simulation_and_agent_pool_render_and_plot_reputation(
+    client: Client, tmp_path: pathlib.Path
+) -> None:
+    sim = enx.simulate(
+        agents=60, shards=2, rounds=2, seed=3, out=str(tmp_path / "sim"), client=client
+    )
+    page = sim._repr_html_()
+    assert "Simulation" in page and "60 agents, 2 rounds" in page and "<table" in page
+    assert [type(p).__name__ for p in sim.plot().children] == ["figure"] * 3
+    reputation = sim.plot("reputation")
+    counts = reputation.renderers[0].data_source.data["top"]
+    assert int(sum(counts)) == 60, "every agent is in the reputation histogram"
+    with enx.AgentPool.open(client, str(tmp_path / "sim" / "agents")) as pool:
+        pool_page = pool._repr_html_()
+        assert "AgentPool" in pool_page and "2 shards, 60 agents" in pool_page
+        assert int(sum(pool.plot("reputation").renderers[0].data_source.data["top"])) == 60
+        balances = pool.plot("balances").renderers[0].data_source.data["top"]
+        assert int(sum(balances)) == 60
+
+
+def test_the_cli_shows_a_progress_bar(tmp_path: pathlib.Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "econonexus.pipelines.cli", "clear", str(DATA / "bids.csv"),
+         "--items", str(DATA / "items.csv"), "--out", str(tmp_path), "--progress"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "| 100% Completed |" in done.stdout
+    quiet = subprocess.run(
+        [sys.executable, "-m", "econonexus.pipelines.cli", "clear", str(DATA / "bids.csv"),
+         "--items", str(DATA / "items.csv"), "--out", str(tmp_path), "--no-progress"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert "Completed" not in quiet.stdout
+
+
+@pytest.mark.slow
+def test_the_example_notebook_runs(tmp_path: pathlib.Path) -> None:
+    notebook = nbformat.read(ROOT / "examples" / "quickstart.ipynb", as_version=4)
+    runner = nbclient.NotebookClient(
+        notebook,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(ROOT / "examples")}},
+    )
+    runner.execute()  # raises CellExecutionError, with the traceback, if any cell fails
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
+    assert "EconoNexus run" in html and "Market compute" in html and "Simulation" in html
+    bokeh = [o for o in outputs if "application/vnd.bokehjs_exec.v0+json" in o.get("data", {})]
+    assert len(bokeh) == 4, "four plots were shown"
+    widgets = [
+        o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+    ]
+    assert widgets, "Dask's progress widget was displayed"
+    plain = [o.get("data", {}).get("text/plain", "") for o in outputs]
+    assert any(text.startswith("('run_started', 'run_finished'") for text in plain), plain
+    assert not [o for o in outputs if o.output_type == "error"]
