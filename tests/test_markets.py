@@ -97,7 +97,7 @@ def test_formats_clear_side_by_side(client: Client) -> None:
     with get_task_stream(client) as stream:
         result = enx.clear(bids, markets=markets, client=client)
     prefixes = {str(t["key"]).strip("('").split("-")[1] for t in stream.data}
-    assert {"validate", "plan", "assemble", "vcg", "price"} <= prefixes
+    assert {"validate", "plan", "combine", "vcg", "price"} <= prefixes
     pay = dict(result.allocations.select("bid_id", "payment").iter_rows())
     assert pay["v1"] == 8.0 and pay["v2"] == 0.0  # Vickrey
     assert pay["f1"] == 10.0  # first price

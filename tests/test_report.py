@@ -53,9 +53,11 @@ def test_report_prints_the_summary_and_writes_the_plots(
 @pytest.mark.slow
 def test_each_run_publishes_live_events_to_a_dask_topic(client: Client) -> None:
     result = enx.clear(str(DATA / "bids.csv"), items=str(DATA / "items.csv"), client=client)
-    mine = [m for _, m in client.get_events("econonexus") if m["run_id"] == result.run_id]
+    mine = [m for _, m in client.get_events("econonexus") if m.get("run_id") == result.run_id]
     kinds = [m["kind"] for m in mine]
     assert kinds[0] == "run_started" and kinds.count("market_cleared") == result.summary.height
+    assert kinds[-1] == "run_finished" and mine[-1]["status"] == "completed"
+    assert mine[-1]["rejected"] == result.rejected.select("source", "row").n_unique()
     cleared = {m["market_id"]: m["status"] for m in mine if m["kind"] == "market_cleared"}
     assert cleared == dict(result.summary.select("market_id", "status").iter_rows())
 
