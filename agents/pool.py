@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import fsspec
+import numpy as np
 import polars as pl
 import pyarrow as pa
 from distributed import Client
@@ -186,6 +187,27 @@ class AgentPool:
             self._registry, self.root, round_health(self._registry, self._members, missing)
         )
         return BidRound(bids, self._left_out(missing), time.perf_counter() - started, moved)
+
+    def answers(self, asks: pl.DataFrame, *, seed: int, round_no: int) -> np.ndarray:
+        """Live answers to one clock round: one call per shard holding asked agents, at once.
+
+        ``asks`` has ``agent_id``, ``market_id``, ``item_id`` and ``price``;
+        each agent answers as its strategy bids in round ``round_no``. An
+        unknown agent, or one whose shard does not answer, answers no (it
+        drops out of an English clock, and never takes a Dutch one).
+        """
+        shards = pl.Series([self.shard_of(a) for a in asks["agent_id"]], dtype=pl.Int64)
+        numbered = asks.with_columns(_shard=shards).with_row_index("_ask")
+        groups = {int(k[0]): g for k, g in numbered.group_by("_shard")}  # type: ignore[arg-type]
+        calls = {
+            s: (g.select("agent_id", "market_id", "item_id", "price").to_arrow(), seed, round_no)
+            for s, g in groups.items()
+        }
+        answered = np.zeros(asks.height, dtype=np.bool_)
+        for s, answer in self._ask_each("answers", calls).items():
+            if not isinstance(answer, Exception):
+                answered[groups[s]["_ask"].to_numpy()] = answer
+        return answered
 
     def deliver(self, events: pl.DataFrame) -> Delivery:
         """Number, journal and deliver ``events`` (rows of the agent events schema without ``seq``).

@@ -17,7 +17,7 @@ from econonexus.agents.events import Event, events_from_table
 from econonexus.agents.journal import read_journal
 from econonexus.agents.snapshot import read_snapshot, states_table, write_snapshot
 from econonexus.agents.state import AgentState, apply
-from econonexus.agents.strategies import agent_key, round_bids
+from econonexus.agents.strategies import agent_key, clock_answers, round_bids
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,13 @@ class ShardCore:
         keys = np.fromiter((self._key(s.agent_id) for s in states), np.uint64, len(states))
         return round_bids(states, keys, offer, seed=seed, round_no=round_no)
 
+    def answers(self, asks: pl.DataFrame, *, seed: int, round_no: int) -> np.ndarray:
+        """This shard's agents' answers to clock prices (see :func:`clock_answers`)."""
+        asked = asks["agent_id"].unique().to_list()
+        states = [self.agents[a] for a in sorted(asked) if a in self.agents]
+        keys = np.fromiter((self._key(s.agent_id) for s in states), np.uint64, len(states))
+        return clock_answers(states, keys, asks, seed=seed, round_no=round_no)
+
     def _key(self, agent_id: str) -> int:
         key = self._keys.get(agent_id)
         if key is None:
@@ -111,6 +118,13 @@ class Shard:
         frame = pl.from_arrow(offer)
         assert isinstance(frame, pl.DataFrame)
         return self._core.bids(frame, seed=seed, round_no=round_no)
+
+    def answers(self, asks: pa.Table, seed: int, round_no: int) -> list[bool]:
+        """Answers to one clock round's prices (``agent_id``, ``market_id``, ``item_id``,
+        ``price``), one per row: does the agent stay in (English) or take it (Dutch)?"""
+        frame = pl.from_arrow(asks)
+        assert isinstance(frame, pl.DataFrame)
+        return [bool(a) for a in self._core.answers(frame, seed=seed, round_no=round_no)]
 
     def snapshot(self) -> dict[str, Any]:
         """Write a snapshot and commit it; return its pointer (version, ``applied_seq``, agents)."""

@@ -178,3 +178,55 @@ def _as_bids(frame: pl.DataFrame, round_no: int) -> pa.Table:
         pl.lit(None, dtype=pl.String).alias("signature"),
     )
     return bids.sort("bid_id").to_arrow().cast(BIDS_SCHEMA)
+
+
+def clock_answers(
+    states: Sequence[AgentState],
+    keys: npt.NDArray[np.uint64],
+    asks: pl.DataFrame,
+    *,
+    seed: int,
+    round_no: int,
+) -> npt.NDArray[np.bool_]:
+    """Each asked agent's answer to a clock price: yes while ``price`` is within its limit.
+
+    ``asks`` has ``agent_id``, ``market_id``, ``item_id`` and ``price``. An
+    agent's limit on an item is what it would bid in round ``round_no``
+    (``factor * value``, capped at balance less what it owes), so the clock
+    with live answers ends where the proxy bids of :func:`round_bids` end it.
+    Agents this shard does not host, banned or broke agents and items they
+    do not value answer no.
+    """
+    factor = shading_factors(states, keys, seed=seed, round_no=round_no)
+    limits = pl.DataFrame(
+        {
+            "agent_id": [s.agent_id for s in states],
+            "factor": factor,
+            "cap": [s.balance - s.owed if not s.banned else 0.0 for s in states],
+        },
+        schema={"agent_id": pl.String, "factor": pl.Float64, "cap": pl.Float64},
+    )
+    rows = [(s.agent_id, m, item, v) for s in states for m, item, v in s.valuations if v > 0]
+    values = pl.DataFrame(
+        rows,
+        schema={
+            "agent_id": pl.String,
+            "market_id": pl.String,
+            "item_id": pl.String,
+            "value": pl.Float64,
+        },
+        orient="row",
+    ).unique(["agent_id", "market_id", "item_id"], keep="last")
+    answered = (
+        asks.with_row_index("_ask")
+        .join(limits, on="agent_id", how="left")
+        .join(values, on=["agent_id", "market_id", "item_id"], how="left")
+        .sort("_ask")
+        .select(
+            (
+                (pl.col("cap") > 0)
+                & (pl.col("price") <= pl.min_horizontal(pl.col("value") * pl.col("factor"), "cap"))
+            ).fill_null(False)
+        )
+    )
+    return answered.to_series().to_numpy().astype(np.bool_)

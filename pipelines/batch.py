@@ -22,6 +22,7 @@ from econonexus.pipelines import market_tasks as tasks
 from econonexus.pipelines.market_frames import ALLOCATION_COLUMNS, PRICE_COLUMNS, SUMMARY_COLUMNS
 from econonexus.pipelines.options import BatchOptions
 from econonexus.pipelines.progress import track
+from econonexus.pipelines.single_item import BiddersFor, clear_single_item
 from econonexus.pipelines.validate import validate
 from econonexus.solvers.settings import MIP_FORMATS
 
@@ -68,6 +69,7 @@ def run_batch(
     keys: dict[str, bytes] | None = None,
     seen: pl.DataFrame | None = None,
     progress: bool = False,
+    live: BiddersFor | None = None,
 ) -> BatchOutput:
     """Clear the normalized batch ``frame`` on ``client``'s cluster.
 
@@ -75,7 +77,9 @@ def run_batch(
     in :data:`econonexus.pipelines.cats.ERRORS_SCHEMA`; ``accounts`` are the
     agents' accounts that stake and reputation rules check; ``keys`` and
     ``seen`` check signed markets (signing keys, bids accepted before);
-    ``progress`` shows a progress bar while the tasks run.
+    ``progress`` shows a progress bar while the tasks run; ``live`` makes the
+    bidders of ``english`` and ``dutch`` markets, whose clocks then run here,
+    on the client, asking the live agents each round.
     """
     token = _token()
     markets = batch_markets(frame, source_errors)
@@ -94,24 +98,33 @@ def run_batch(
         _submit_solve(client, plan, 0, options, f"{token}-{i}") for i, plan in enumerate(plans)
     ]
     sizes = _gather_counts(client, tasks.n_pending, plans, f"enx-size-{token}")
-    assembled = [
-        client.submit(
-            tasks.assemble,
-            validated,
-            lots,
-            m,
-            options,
-            plan,
-            *([head] if size else []),
-            *[_submit_solve(client, plan, k, options, f"{token}-{i}") for k in range(1, size)],
-            key=f"enx-combine-{token}-{i}",
+    clocks = {i for i, m in enumerate(markets) if live is not None and _live_clock(m, options)}
+    assembled: list[Future[Any]] = []
+    for i, (m, plan, head, size) in enumerate(zip(markets, plans, first, sizes, strict=True)):
+        if i in clocks:  # a live clock runs on the client: only the market's bids go there
+            key = f"enx-live-bids-{token}-{i}"
+            assembled.append(client.submit(tasks.market_bids, validated, m, key=key))
+            continue
+        solved = [_submit_solve(client, plan, k, options, f"{token}-{i}") for k in range(1, size)]
+        assembled.append(
+            client.submit(
+                tasks.assemble,
+                *(validated, lots, m, options, plan),
+                *([head] if size else []),
+                *solved,
+                key=f"enx-combine-{token}-{i}",
+            )
         )
-        for i, (m, plan, head, size) in enumerate(zip(markets, plans, first, sizes, strict=True))
-    ]
     final = _price_vcg_markets(client, markets, assembled, options, token)
     if progress:
         track(client, [*final, rejected])
     results, rejected_rows = client.gather([final, rejected])
+    for i in clocks:
+        m = markets[i]
+        rows = clear_single_item(
+            m, results[i], tasks.market_items(items, m), options.settings(m), live
+        )
+        results[i] = tasks.MarketResult(*rows)
     _release(
         [raw, lots, books, secrets, before, validated, rejected, *plans, *first, *assembled, *final]
     )
@@ -161,6 +174,10 @@ def _price_vcg_markets(
         ]
         final[i] = client.submit(tasks.price, assembled[i], *gains, key=f"enx-price-{token}-{i}")
     return final
+
+
+def _live_clock(market_id: str, options: BatchOptions) -> bool:
+    return options.settings(market_id).format in ("english", "dutch")
 
 
 def batch_markets(frame: pl.DataFrame, source_errors: pl.DataFrame) -> list[str]:

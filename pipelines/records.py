@@ -34,6 +34,7 @@ def fingerprint(
     options: BatchOptions,
     accounts: pl.DataFrame | None = None,
     carried: pl.DataFrame | None = None,
+    live: dict[str, Any] | None = None,
 ) -> str:
     """Hash of the inputs' contents and the settings that decide the result."""
     h = hashlib.sha256()
@@ -43,6 +44,8 @@ def fingerprint(
         if table is not None:
             h.update(table.hash_rows(seed=0).to_numpy().tobytes())
     h.update(json.dumps(config_of(options), sort_keys=True).encode())
+    if live is not None:  # live bidders answer from their state: another pool or round differs
+        h.update(json.dumps(live, sort_keys=True).encode())
     return h.hexdigest()[:16]
 
 

@@ -16,6 +16,7 @@ from distributed.security import Security
 from econonexus._config import get_setting
 from econonexus._errors import EconoNexusError, InputError, RunFailedError
 from econonexus.agents.detection import run_flags
+from econonexus.agents.live import LiveBidders
 from econonexus.pipelines.accounts import AccountsSource, load_accounts, with_stake
 from econonexus.pipelines.audit import write_inputs
 from econonexus.pipelines.batch import BatchOutput, run_batch
@@ -96,6 +97,7 @@ def clear(
     workers: int | None = None,
     security: Security | bool | None = None,
     progress: bool | None = None,
+    bidders: LiveBidders | None = None,
 ) -> ClearingResult:
     """Clear a batch of bids on a Dask cluster and return the result.
 
@@ -154,6 +156,11 @@ def clear(
         Show a progress bar while the batch clears: Dask's widget in a
         notebook, a text bar in a terminal. ``None`` (default): setting
         ``econonexus.progress`` (``auto``: in notebooks only).
+    bidders
+        Live agents for the ``english`` and ``dutch`` markets:
+        ``LiveBidders(pool, seed=s, round_no=r)``. Each clock round's prices
+        then go to the agents' shard actors and the agents answer; without
+        it each bid's ``price`` answers as a truthful proxy.
 
     Returns
     -------
@@ -173,7 +180,8 @@ def clear(
     books = None if accounts is None else load_accounts(accounts)
     secrets = None if keys is None else load_keys(keys)
     carried = None if out is None else carried_bids(out)
-    digest = fingerprint(raw, item_table, options, books, carried)
+    live = None if bidders is None else bidders.describe()
+    digest = fingerprint(raw, item_table, options, books, carried, live)
     run_id = run_id or f"{started.strftime('%Y%m%dT%H%M%SZ')}-{digest[:8]}"
     if out is not None and (stored := stored_run_for(out, run_id, digest)) is not None:
         return ClearingResult.from_stored(stored)
@@ -191,6 +199,7 @@ def clear(
         errors=pl.concat([s.errors for s in raw]).cast(ERRORS_SCHEMA),  # type: ignore[arg-type]
         item_table=item_table,
         accounts=books,
+        live=live,
     )
     with connect(client, n_workers=workers, security=security) as c:
         install_dashboard(c)
@@ -207,6 +216,7 @@ def clear(
                 keys=secrets,
                 seen=seen,
                 progress=show_progress(progress),
+                live=bidders,
             )
         except Exception as exc:
             publish_failed(c, run_id, exc)
@@ -235,6 +245,7 @@ class _Batch:
     errors: pl.DataFrame
     item_table: pl.DataFrame | None
     accounts: pl.DataFrame | None
+    live: dict[str, Any] | None
 
 
 def _finish(
@@ -250,6 +261,7 @@ def _finish(
             run_id, batch.digest, batch.raw, batch.items, options, output, batch.started
         ),
         "halts": halts,
+        "live_bidders": batch.live,
     }
     result = _stamp(run_id, output, manifest, options, batch.accounts)
     if out is not None:

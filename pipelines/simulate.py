@@ -25,6 +25,7 @@ from distributed import Client
 
 from econonexus._errors import EconoNexusError, InputError, RunFailedError
 from econonexus.agents.journal import read_journal
+from econonexus.agents.live import LiveBidders
 from econonexus.agents.outcomes import outcome_events
 from econonexus.agents.pool import AgentPool, BidRound
 from econonexus.agents.population import population
@@ -152,7 +153,8 @@ def _round(
     recovered: list[int] = []
     bids = _collect_bids(pool, offer, seed=seed, round_no=r, recovered=recovered)
     run_id = f"round-{r:05d}"
-    result = _clear(bids.bids, markets, client, out=f"{out}/rounds", run_id=run_id)
+    live = LiveBidders(pool, seed=seed, round_no=r)
+    result = _clear(bids.bids, markets, client, out=f"{out}/rounds", run_id=run_id, bidders=live)
     events = outcome_events(result.allocations, run_id=run_id)
     if phase == "deliver":
         killed = _kill_holder(pool, client, chaos)
@@ -187,12 +189,21 @@ class _Incomplete(EconoNexusError):
 
 
 def _clear(
-    bids: Any, markets: MarketsSource, client: Client, *, out: str, run_id: str
+    bids: Any,
+    markets: MarketsSource,
+    client: Client,
+    *,
+    out: str,
+    run_id: str,
+    bidders: LiveBidders,
 ) -> ClearingResult:
-    """Clear the round; a run that failed (nothing written) is tried again, as a scheduler would."""
+    """Clear the round, the agents answering English and Dutch clocks live; a run that failed
+    (nothing written) is tried again, as a scheduler would."""
     for attempt in range(ATTEMPTS):
         try:
-            return clear(bids, markets=markets, client=client, out=out, run_id=run_id)
+            return clear(
+                bids, markets=markets, client=client, out=out, run_id=run_id, bidders=bidders
+            )
         except RunFailedError:
             if attempt == ATTEMPTS - 1:
                 raise

@@ -1,14 +1,16 @@
 """Clear the markets that need no integer program: sealed bids and clocks.
 
 In ``english`` and ``dutch`` markets each bid is a proxy: its ``price`` is
-the most its agent pays, and the proxy answers the clock truthfully from it
-(the live agents of :mod:`econonexus.agents` answer for themselves). In a
+the most its agent pays, and the proxy answers the clock truthfully from it;
+with live bidders (:class:`econonexus.agents.live.LiveBidders`) the agents
+answer each round's price themselves. In a
 ``clock`` market each agent demands at most one of its bids per round.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 import polars as pl
@@ -20,7 +22,14 @@ from econonexus.pipelines.market_frames import (
     summary_row,
 )
 from econonexus.pipelines.options import BatchOptions
-from econonexus.solvers.clock import ClockAuctions, ClockOutcome, ProxyBidders, dutch, english
+from econonexus.solvers.clock import (
+    Bidders,
+    ClockAuctions,
+    ClockOutcome,
+    ProxyBidders,
+    dutch,
+    english,
+)
 from econonexus.solvers.discovery import ascending_clock
 from econonexus.solvers.market import clear_market, relative_gap
 from econonexus.solvers.problem import build_problem, tie_weights
@@ -29,14 +38,23 @@ from econonexus.solvers.sealed import SealedRule, auction_starts, clear_sealed
 from econonexus.solvers.settings import MarketSettings
 
 MarketRows = tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]
+BiddersFor = Callable[[pl.DataFrame], Bidders]
+"""Makes a clock's bidders from its lots (live agents: ``econonexus.agents.live.LiveBidders``)."""
 
 
 def clear_single_item(
-    market_id: str, bids: pl.DataFrame, items: pl.DataFrame | None, settings: MarketSettings
+    market_id: str,
+    bids: pl.DataFrame,
+    items: pl.DataFrame | None,
+    settings: MarketSettings,
+    bidders: BiddersFor | None = None,
 ) -> MarketRows:
     """Clear a ``sealed-first-price``, ``vickrey``, ``english`` or ``dutch`` market.
 
-    Returns the market's allocations, summary row and price path.
+    ``bidders`` makes the clock's bidders from its lots (one row per bid:
+    ``agent_id``, ``market_id``, ``item_id``, ``bid_id``, ``price``);
+    default: truthful proxies of the bids' prices. Returns the market's
+    allocations, summary row and price path.
     """
     start = time.perf_counter()
     lots = _lots(bids, items, settings)
@@ -52,7 +70,7 @@ def clear_single_item(
         results = lots.select("bid_id", won=pl.lit(False), payment=pl.lit(0.0))
     else:
         lots = lots.sort("item_id", "bid_id")
-        outcome, item_ids = _run_clock(lots, settings)
+        outcome, item_ids = _run_clock(lots, settings, bidders)
         results = lots.select("bid_id").with_columns(
             won=pl.Series(outcome.won), payment=pl.Series(outcome.payment)
         )
@@ -75,7 +93,7 @@ def clear_single_item(
 def _lots(bids: pl.DataFrame, items: pl.DataFrame | None, settings: MarketSettings) -> pl.DataFrame:
     """One row per bid: its auction (market, item), units on sale and reserve."""
     lots = bids.select(
-        "market_id", pl.col("items").list.first().alias("item_id"), "bid_id", "price"
+        "market_id", pl.col("items").list.first().alias("item_id"), "bid_id", "agent_id", "price"
     )
     if items is None or items.height == 0:
         return lots.with_columns(units=pl.lit(settings.units), reserve=pl.lit(settings.reserve))
@@ -85,7 +103,9 @@ def _lots(bids: pl.DataFrame, items: pl.DataFrame | None, settings: MarketSettin
     )
 
 
-def _run_clock(lots: pl.DataFrame, settings: MarketSettings) -> tuple[ClockOutcome, list[str]]:
+def _run_clock(
+    lots: pl.DataFrame, settings: MarketSettings, bidders_for: BiddersFor | None
+) -> tuple[ClockOutcome, list[str]]:
     """Run one English or Dutch clock per item of ``lots`` (sorted by item)."""
     starts = auction_starts(lots.select("market_id", "item_id"))
     assert starts is not None  # lots are sorted by item
@@ -96,7 +116,11 @@ def _run_clock(lots: pl.DataFrame, settings: MarketSettings) -> tuple[ClockOutco
         return tie_weights(market[rows].tolist(), bid_ids[rows].tolist())
 
     auctions = ClockAuctions(starts, lots.height, weights)
-    bidders = ProxyBidders(lots["price"].to_numpy().astype(np.float64))
+    bidders = (
+        ProxyBidders(lots["price"].to_numpy().astype(np.float64))
+        if bidders_for is None
+        else bidders_for(lots)
+    )
     if settings.format == "english":
         assert settings.increment is not None
         outcome = english(

@@ -26,7 +26,7 @@ DATA = pathlib.Path(__file__).parents[1] / "data"
 CLI = [sys.executable, "-m", "econonexus.pipelines.cli"]
 STAGES = {  # every task prefix a run or an agent pool shows in the task stream
     *("enx-validate", "enx-rejected", "enx-plan", "enx-size", "enx-solve", "enx-combine"),
-    *("enx-vcg-plan", "enx-vcg-size", "enx-vcg", "enx-price", "enx-shard"),
+    *("enx-vcg-plan", "enx-vcg-size", "enx-vcg", "enx-price", "enx-shard", "enx-live-bids"),
 }
 CHROMIUM_FLAGS = (
     "--headless",

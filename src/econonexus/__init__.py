@@ -20,6 +20,7 @@ from econonexus._errors import (
     SourceReadError,
 )
 from econonexus.agents.events import AGENT_EVENTS_SCHEMA
+from econonexus.agents.live import LiveBidders
 from econonexus.agents.messaging import CircuitBreaker, RetryPolicy
 from econonexus.agents.outcomes import outcome_events
 from econonexus.agents.pool import AgentPool
@@ -64,6 +65,7 @@ __all__ = [
     "ClearingResult",
     "EconoNexusError",
     "InputError",
+    "LiveBidders",
     "RetryPolicy",
     "RunConflictError",
     "RunFailedError",

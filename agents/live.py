@@ -1,0 +1,50 @@
+"""Live bidders for English and Dutch clocks: the agents of a pool answer each round's price.
+
+``econonexus.clear(..., bidders=LiveBidders(pool, seed=s, round_no=r))``
+runs the ``english`` and ``dutch`` markets of a batch as live clocks: each
+round the auctioneer's prices go to the shards holding the bidders (one
+actor call per shard per round, all shards at once) and each agent answers
+from its own state and strategy for round ``(seed, round_no)``. The bids of
+those markets name the bidders and their items; their prices are not used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from econonexus.agents.pool import AgentPool
+from econonexus.solvers.problem import FloatArray, IntArray
+
+
+@dataclass(frozen=True)
+class LiveBidders:
+    """The agents of ``pool``, answering clocks as their strategies for ``(seed, round_no)``."""
+
+    pool: AgentPool
+    seed: int = 0
+    round_no: int = 0
+
+    def __call__(self, lots: pl.DataFrame) -> PoolAnswers:
+        """Bidders for the clock over ``lots`` (one row per bid: agent, market, item)."""
+        return PoolAnswers(self, lots.select("agent_id", "market_id", "item_id"))
+
+    def describe(self) -> dict[str, object]:
+        """What the run's manifest records about the live bidders."""
+        return {"pool": self.pool.root, "seed": self.seed, "round_no": self.round_no}
+
+
+@dataclass
+class PoolAnswers:
+    """:class:`econonexus.solvers.clock.Bidders` backed by live agents; counts the rounds asked."""
+
+    live: LiveBidders
+    rows: pl.DataFrame
+    calls: int = field(default=0)
+
+    def respond(self, rows: IntArray, prices: FloatArray) -> np.ndarray:
+        self.calls += 1
+        asks = self.rows[rows].with_columns(price=pl.Series(prices, dtype=pl.Float64))
+        return self.live.pool.answers(asks, seed=self.live.seed, round_no=self.live.round_no)
