@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
+import polars as pl
+
 from econonexus._errors import InputError
 from econonexus.agents.strategies import agent_key
 
@@ -14,6 +16,14 @@ from econonexus.agents.strategies import agent_key
 def shard_of(agent_id: str, n_shards: int) -> int:
     """The shard that hosts ``agent_id`` (stable across runs, processes and machines)."""
     return agent_key(agent_id) % n_shards
+
+
+def by_shard(frame: pl.DataFrame, n_shards: int) -> dict[int, pl.DataFrame]:
+    """The rows of ``frame`` (with an ``agent_id`` column) per shard, each with its
+    position in ``frame`` as ``_row``."""
+    shards = pl.Series([shard_of(a, n_shards) for a in frame["agent_id"]], dtype=pl.Int64)
+    numbered = frame.with_row_index("_row").with_columns(_shard=shards)
+    return {int(k[0]): g.drop("_shard") for k, g in numbered.group_by("_shard")}  # type: ignore[arg-type]
 
 
 def rendezvous(shard_id: int, workers: Iterable[str]) -> str:

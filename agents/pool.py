@@ -25,14 +25,15 @@ import pyarrow as pa
 from distributed import Client
 
 from econonexus._config import get_setting
-from econonexus._errors import EconoNexusError, InputError, ShardUnavailableError
+from econonexus._errors import InputError, ShardUnavailableError
 from econonexus.agents.events import created_events, events_table
 from econonexus.agents.journal import append_journal, last_seq
 from econonexus.agents.messaging import CircuitBreaker, Messenger, RetryPolicy, breaker_from_config
-from econonexus.agents.monitoring import publish_health, round_health
-from econonexus.agents.placement import shard_of
+from econonexus.agents.monitoring import health_rows, publish_health, round_health
+from econonexus.agents.placement import by_shard, shard_of
+from econonexus.agents.pool_moves import ShardMoves
 from econonexus.agents.registry import Registry
-from econonexus.agents.relocation import Move, lost_shards, move_shard, rebuild_shard
+from econonexus.agents.relocation import Move
 from econonexus.agents.shard import ApplyReport
 from econonexus.solvers.schemas import BIDS_SCHEMA
 
@@ -61,7 +62,7 @@ class Delivery:
 AgentPlotKind = Literal["all", "reputation", "balances"]
 
 
-class AgentPool:
+class AgentPool(ShardMoves):
     """Shards of agents on a cluster; see :meth:`create` and :meth:`open`."""
 
     def __init__(
@@ -196,17 +197,12 @@ class AgentPool:
         unknown agent, or one whose shard does not answer, answers no (it
         drops out of an English clock, and never takes a Dutch one).
         """
-        shards = pl.Series([self.shard_of(a) for a in asks["agent_id"]], dtype=pl.Int64)
-        numbered = asks.with_columns(_shard=shards).with_row_index("_ask")
-        groups = {int(k[0]): g for k, g in numbered.group_by("_shard")}  # type: ignore[arg-type]
-        calls = {
-            s: (g.select("agent_id", "market_id", "item_id", "price").to_arrow(), seed, round_no)
-            for s, g in groups.items()
-        }
+        groups = by_shard(asks, self.n_shards)
+        calls = {s: (g.drop("_row").to_arrow(), seed, round_no) for s, g in groups.items()}
         answered = np.zeros(asks.height, dtype=np.bool_)
         for s, answer in self._ask_each("answers", calls).items():
             if not isinstance(answer, Exception):
-                answered[groups[s]["_ask"].to_numpy()] = answer
+                answered[groups[s]["_row"].to_numpy()] = answer
         return answered
 
     def deliver(self, events: pl.DataFrame) -> Delivery:
@@ -262,90 +258,9 @@ class AgentPool:
         assert isinstance(frame, pl.DataFrame)
         return frame.sort("agent_id")
 
-    # -- placement, migration, recovery -------------------------------------------------
-
-    def placement(self) -> dict[int, str]:
-        """Shard id to the worker hosting its actor now."""
-        return {s.shard_id: s.handle.worker for s in self._registry.slots if s.handle is not None}
-
-    def migrate(self, shard_id: int, worker: str) -> Move:
-        """Move a shard to ``worker``: snapshot, start there, restore, switch, retire the old actor.
-
-        Calls to the shard wait while it moves; other shards go on. Events
-        delivered meanwhile are in the journal and the new actor replays them,
-        and a redelivered event is skipped by its ``seq``: none is lost or
-        applied twice.
-        """
-        self._check_shard(shard_id)
-        if worker not in self._registry.workers():
-            raise InputError(f"`worker`: expected a live worker address, got {worker!r}")
-        return move_shard(self._registry, shard_id, worker)
-
-    def rebalance(self, *, exclude: tuple[str, ...] = ()) -> list[Move]:
-        """Move every shard to its rendezvous worker among the live workers not in ``exclude``."""
-        live = [w for w in self._registry.workers() if w not in exclude]
-        moves = []
-        for slot in self._registry.slots:
-            home = self._registry.home(slot.shard_id, live)
-            if slot.handle is None or slot.handle.worker != home:
-                moves.append(self.migrate(slot.shard_id, home))
-        return moves
-
-    def retire_worker(self, worker: str) -> list[Move]:
-        """Move the shards off ``worker``, then retire it (Dask refuses to retire actor holders).
-
-        The scheduler learns of a cancelled actor a moment after the cancel,
-        so a refusal is retried a few times with a short backoff.
-        """
-        moves = self.rebalance(exclude=(worker,))
-        for attempt in range(6):
-            retired = self._registry.client.retire_workers([worker], close_workers=True)
-            if worker in retired:
-                return moves
-            time.sleep(0.1 * 2**attempt)
-        raise EconoNexusError(
-            f"`worker`: Dask refused to retire {worker!r} (it answered {retired})"
-        )
-
-    def reconcile(self) -> list[Move]:
-        """Recover lost shards, then rebalance if the live workers changed since the last call."""
-        moves = self.recover()
-        workers = self._registry.workers()
-        if workers != self._workers_seen:
-            moves += self.rebalance()
-            self._workers_seen = workers
-        return moves
-
-    def lost_shards(self) -> list[int]:
-        """Shards whose actor is gone: its future erred or its worker left."""
-        return lost_shards(self._registry)
-
-    def recover(self, shards: list[int] | None = None) -> list[Move]:
-        """Rebuild lost shards (or the given ones) on live workers from snapshot plus journal."""
-        chosen = lost_shards(self._registry) if shards is None else shards
-        return [rebuild_shard(self._registry, shard_id) for shard_id in chosen]
-
     def health(self) -> pl.DataFrame:
         """Per shard: worker, agents, memory, last event, last heartbeat, breaker state, status."""
-        answers = self._ask_all("health")
-        rows = []
-        for slot in self._registry.slots:
-            answer = answers[slot.shard_id]
-            ok = isinstance(answer, dict)
-            rows.append(
-                {
-                    "shard_id": slot.shard_id,
-                    "worker": None if slot.handle is None else slot.handle.worker,
-                    "generation": slot.generations,
-                    "agents": answer["agents"] if ok else len(self._members[slot.shard_id]),
-                    "state_bytes": answer["state_bytes"] if ok else None,
-                    "process_rss": answer["process_rss"] if ok else None,
-                    "last_seq": answer["applied_seq"] if ok else None,
-                    "last_heartbeat": slot.last_heartbeat,
-                    "breaker": slot.breaker.state,
-                    "status": "ok" if ok else f"unreachable: {answer}",
-                }
-            )
+        rows = health_rows(self._registry, self._members, self._ask_all("health"))
         publish_health(self._registry, self.root, rows)
         return pl.DataFrame(rows)
 
@@ -413,7 +328,3 @@ class AgentPool:
             schema={"shard_id": pl.Int64, "agent_id": pl.String, "reason": pl.String},
             orient="row",
         )
-
-    def _check_shard(self, shard_id: int) -> None:
-        if not 0 <= shard_id < self.n_shards:
-            raise InputError(f"`shard_id`: expected 0..{self.n_shards - 1}, got {shard_id}")
