@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from econonexus._live import publish
 from econonexus.agents.registry import Registry
-
-logger = logging.getLogger(__name__)
 
 
 def round_health(
@@ -55,8 +52,5 @@ def health_rows(
 
 
 def publish_health(registry: Registry, pool: str, rows: list[dict[str, Any]]) -> None:
-    """Publish the pool's shard rows; monitoring never fails the pool's work."""
-    try:
-        publish(registry.client, "shard_health", {"pool": pool, "shards": rows})
-    except Exception as exc:  # a closing client: the next round reports again
-        logger.info("shard health of %s not published: %s", pool, exc)
+    """Publish the pool's shard rows (best effort, as every live event)."""
+    publish(registry.client, "shard_health", {"pool": pool, "shards": rows})

@@ -201,33 +201,34 @@ def clear(
         accounts=books,
         live=live,
     )
-    with connect(client, n_workers=workers, security=security) as c:
-        install_dashboard(c)
-        publish_started(c, run_id, [s.name for s in raw])
-        try:
-            seen = None if out is None else read_signed(out, exclude=run_id)
-            output = run_batch(
-                c,
-                batch.frame,
-                item_table,
-                options,
-                batch.errors,
-                accounts=books,
-                keys=secrets,
-                seen=seen,
-                progress=show_progress(progress),
-                live=bidders,
-            )
-        except Exception as exc:
-            publish_failed(c, run_id, exc)
-            if isinstance(exc, EconoNexusError):
+    try:
+        with connect(client, n_workers=workers, security=security) as c:
+            install_dashboard(c)
+            publish_started(c, run_id, [s.name for s in raw])
+            try:
+                output = run_batch(
+                    c,
+                    batch.frame,
+                    item_table,
+                    options,
+                    batch.errors,
+                    accounts=books,
+                    keys=secrets,
+                    seen=None if out is None else read_signed(out, exclude=run_id),
+                    progress=show_progress(progress),
+                    live=bidders,
+                )
+            except Exception as exc:
+                publish_failed(c, run_id, exc)
                 raise
-            # a lost cluster, a task that failed every retry, ...
-            raise RunFailedError(
-                f"run {run_id!r} failed, nothing was written: {type(exc).__name__}: {exc}"
-            ) from exc
-        result, halts = _finish(batch, output, out)
-        publish_finished(c, result, halts, (now() - started).total_seconds())
+            result, halts = _finish(batch, output, out)
+            publish_finished(c, result, halts, (now() - started).total_seconds())
+    except EconoNexusError:
+        raise
+    except Exception as exc:  # a lost cluster, a task that failed every retry, ...
+        raise RunFailedError(
+            f"run {run_id!r} failed, no run was published: {type(exc).__name__}: {exc}"
+        ) from exc
     return result
 
 

@@ -7,18 +7,28 @@ page and its ``econonexus_*`` metrics are built from the same events.
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any, Final
 
 from distributed import Client
 
+logger = logging.getLogger(__name__)
 EVENT_TOPIC: Final = "econonexus"
 """The Dask event topic every run and agent pool publishes to."""
 
 
 def publish(client: Client, kind: str, payload: dict[str, Any]) -> None:
-    """Publish one event of ``kind`` (msgpack-safe: NaN and infinities become None)."""
-    client.log_event(EVENT_TOPIC, {"kind": kind, **{k: _plain(v) for k, v in payload.items()}})
+    """Publish one event of ``kind`` (msgpack-safe: NaN and infinities become None).
+
+    Monitoring never fails the work it reports on: an event that cannot be
+    sent (a closing client, a lost scheduler) is logged and dropped.
+    """
+    event = {"kind": kind, **{k: _plain(v) for k, v in payload.items()}}
+    try:
+        client.log_event(EVENT_TOPIC, event)
+    except Exception as exc:
+        logger.warning("live event %s not published: %s", kind, exc)
 
 
 def _plain(value: Any) -> Any:
