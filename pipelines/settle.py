@@ -39,6 +39,9 @@ class SettlementReport:
     already: int
     outcomes: dict[str, int] = field(default_factory=dict)
     totals: dict[str, float] = field(default_factory=dict)
+    unsnapshotted: tuple[int, ...] = ()
+    """Shards whose snapshot after settling failed twice: their state is safe in the
+    journal (recovery replays it), only the replay is longer."""
 
     @property
     def message(self) -> str:
@@ -47,7 +50,12 @@ class SettlementReport:
             return f"run {self.run_id}: already settled ({self.already} bids); nothing changed"
         counts = ", ".join(f"{n} {k}" for k, n in sorted(self.outcomes.items()))
         resumed = f" (resumed: {self.already} were settled before)" if self.already else ""
-        return f"run {self.run_id}: settled {self.settled} winning bids: {counts}{resumed}"
+        missed = (
+            f"; no snapshot of shards {list(self.unsnapshotted)} (their journal has it all)"
+            if self.unsnapshotted
+            else ""
+        )
+        return f"run {self.run_id}: settled {self.settled} winning bids: {counts}{resumed}{missed}"
 
 
 def settle(
@@ -90,12 +98,27 @@ def settle(
             pool.recover(sorted(delivery.failed))
     pool.recover()  # any shard lost meanwhile, even one this settlement had no event for
     totals = check_conservation(pool.states())
-    if todo.height:
-        pool.snapshot()
+    unsnapshotted = _snapshot(pool) if todo.height else ()
     counts = todo.with_columns(pl.col("payload").str.json_path_match("$.outcome").alias("o"))["o"]
     return SettlementReport(
-        run_id, todo.height, done.height, dict(counts.value_counts().iter_rows()), totals
+        run_id,
+        todo.height,
+        done.height,
+        dict(counts.value_counts().iter_rows()),
+        totals,
+        unsnapshotted,
     )
+
+
+def _snapshot(pool: AgentPool) -> tuple[int, ...]:
+    """Snapshot every shard, trying the ones that failed once more; return those still failing."""
+    failed: list[int] = []
+    for _ in range(2):
+        pointers = pool.snapshot()
+        failed = pointers.filter(pl.col("error").is_not_null())["shard_id"].to_list()
+        if not failed:
+            break
+    return tuple(failed)
 
 
 def check_conservation(states: pl.DataFrame) -> dict[str, float]:

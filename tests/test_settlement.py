@@ -131,3 +131,24 @@ def test_a_settlement_killed_half_way_resumes_without_double_applying(
         assert pool.states().equals(expected)
     settled = read_journal(str(tmp_path / "pool"), run_id="r0").filter(pl.col("kind") == "settled")
     assert settled["bid_id"].is_unique().all() and settled.height == outcomes.height
+
+
+def test_a_shard_that_cannot_snapshot_after_settling_is_reported(
+    client: Client, tmp_path: pathlib.Path
+) -> None:
+    result, outcomes = cleared_pool(client, tmp_path / "pool", tmp_path / "runs")
+    with enx.AgentPool.open(client, str(tmp_path / "pool")) as pool:
+        pointer = tmp_path / "pool" / "snapshots" / "shard-00002" / "CURRENT.json"
+        saved = pointer.read_bytes()
+        pointer.unlink()
+        pointer.mkdir()  # the shard can no longer read or replace its pointer
+        try:
+            report = settle(result, outcomes, pool=pool)
+        finally:
+            pointer.rmdir()
+            pointer.write_bytes(saved)
+        assert report.unsnapshotted == (2,)
+        assert "no snapshot of shards [2]" in report.message
+        assert report.settled == outcomes.height, "the settlement itself is complete"
+        settled = read_journal(str(tmp_path / "pool"), run_id="r0")
+        assert settled.filter(pl.col("kind") == "settled").height == outcomes.height
