@@ -26,7 +26,7 @@ import datetime as dt
 import io
 import json
 import posixpath
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import fsspec
@@ -175,23 +175,40 @@ def history(out: str) -> pl.DataFrame:
     return rows.sort("time")
 
 
+@dataclass(frozen=True)
+class HaltDecision:
+    """A run's halts: its output with halted markets held back, the reasons, and the state
+    to record (:meth:`record`) once the run's tables are written, before its manifest."""
+
+    output: BatchOutput
+    reasons: list[dict[str, Any]]
+    out: str
+    run_id: str
+    frame: pl.DataFrame
+    new: list[dict[str, Any]]
+    halted: list[str]
+    cleared: pl.DataFrame
+
+    def record(self) -> None:
+        """Write new halts, the history of markets that cleared and the carry-over."""
+        for halt in self.new:
+            _write_halt(self.out, self.run_id, halt)
+        _write_history(self.out, self.run_id, self.cleared)
+        _write_carryover(self.out, self.frame, self.output, self.halted)
+
+
 def apply_halts(
     out: str,
     run_id: str,
     output: BatchOutput,
     frame: pl.DataFrame,
     markets: dict[str, MarketSettings],
-) -> tuple[BatchOutput, list[dict[str, Any]]]:
-    """Hold back halted markets' results; carry their bids over; record history and halts."""
+) -> HaltDecision:
+    """Decide the run's halts: hold back halted markets' results (nothing is written yet)."""
     stats = market_stats(output)
     new = tripped(stats, history(out), markets)
     held = active_halts(out)
     halted = sorted({h["market_id"] for h in new} | set(held) & set(stats["market_id"]))
-    for record in new:
-        if record["market_id"] not in held:
-            _write_halt(out, run_id, record)
-    _write_history(out, run_id, stats.filter(~pl.col("market_id").is_in(halted)))
-    _write_carryover(out, frame, output, halted)
     kept = ~pl.col("market_id").is_in(halted)
     summary = output.summary.with_columns(
         pl.when(kept).then(pl.col("status")).otherwise(pl.lit("halted")).alias("status"),
@@ -209,7 +226,16 @@ def apply_halts(
     reasons = new + [
         {"market_id": m, "rule": "halted", "reason": held[m]["reason"]} for m in halted if m in held
     ]
-    return held_back, reasons
+    return HaltDecision(
+        output=held_back,
+        reasons=reasons,
+        out=out,
+        run_id=run_id,
+        frame=frame,
+        new=[h for h in new if h["market_id"] not in held],
+        halted=halted,
+        cleared=stats.filter(~pl.col("market_id").is_in(halted)),
+    )
 
 
 def _write_halt(out: str, run_id: str, record: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,11 +55,18 @@ def to_arrow(name: str, frame: pl.DataFrame) -> pa.Table:
     return frame.select(schema.names).to_arrow().cast(schema)
 
 
-def write_run(location: str, tables: dict[str, pl.DataFrame], manifest: dict[str, Any]) -> None:
+def write_run(
+    location: str,
+    tables: dict[str, pl.DataFrame],
+    manifest: dict[str, Any],
+    *,
+    before_manifest: Callable[[], None] | None = None,
+) -> None:
     """Write every table as Parquet under ``location``, then ``manifest.json`` last.
 
     The manifest lists each output file with its row count; a run directory
-    without a manifest did not complete.
+    without a manifest did not complete. ``before_manifest`` runs between the
+    two (state that must exist before the run counts as published).
     """
     fs, root = fsspec.core.url_to_fs(location)
     fs.makedirs(root, exist_ok=True)
@@ -71,6 +79,8 @@ def write_run(location: str, tables: dict[str, pl.DataFrame], manifest: dict[str
         with fs.open(posixpath.join(root, f"{name}.parquet"), "wb") as fh:
             fh.write(sink.getvalue())
         outputs[f"{name}.parquet"] = {"rows": frame.height}
+    if before_manifest is not None:
+        before_manifest()
     with fs.open(posixpath.join(root, MANIFEST), "w") as fh:
         json.dump({**manifest, "outputs": outputs}, fh, indent=2, sort_keys=True, default=str)
 

@@ -254,9 +254,11 @@ def _finish(
 ) -> tuple[ClearingResult, list[dict[str, Any]]]:
     """Apply halts, stamp the result and write the run (manifest last) when ``out`` is set."""
     run_id, options = batch.run_id, batch.options
-    halts: list[dict[str, Any]] = []
-    if out is not None:
-        output, halts = apply_halts(out, run_id, output, batch.frame, options.markets)
+    decision = (
+        None if out is None else apply_halts(out, run_id, output, batch.frame, options.markets)
+    )
+    output = output if decision is None else decision.output
+    halts = [] if decision is None else decision.reasons
     manifest = {
         **run_manifest(
             run_id, batch.digest, batch.raw, batch.items, options, output, batch.started
@@ -274,7 +276,9 @@ def _finish(
             "source_errors": batch.errors,
         }
         manifest = {**manifest, "stored_inputs": write_inputs(location, inputs)}
-        write_run(location, result.tables, manifest)
+        # halt state is written once the tables are: a run that fails before never halts
+        record = None if decision is None else decision.record
+        write_run(location, result.tables, manifest, before_manifest=record)
         record_signed(out, run_id, result.allocations, options.markets)
         result = dataclasses.replace(result, location=location, manifest=manifest)
     return result, halts

@@ -92,3 +92,20 @@ def test_a_halted_market_is_not_cleared_carries_bids_over_and_resumes(
     assert {"r3-0", "r4-0", "r5-0"} <= ids, "carried-over bids clear with the new batch"
     again = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert again.returncode == 2 and "'m' is not halted" in again.stderr
+
+
+@pytest.mark.slow
+def test_a_run_that_fails_to_write_records_no_halt(client: Client, tmp_path: pathlib.Path) -> None:
+    markets = {"m": {"format": "sealed-first-price", "halt_price_move": 0.5, "halt_window": 3}}
+    out = str(tmp_path)
+    for run in range(3):
+        enx.clear(bids(run, 10.0), markets=markets, client=client, out=out, run_id=f"run{run}")
+    (tmp_path / "run3").write_text("in the way")  # the run's folder cannot be made
+    with pytest.raises(enx.RunFailedError, match="no run was published"):
+        enx.clear(bids(3, 30.0), markets=markets, client=client, out=out, run_id="run3")
+    assert active_halts(out) == {}, "a run that was not published halts nothing"
+    assert not (tmp_path / "_carryover").exists() or not list((tmp_path / "_carryover").iterdir())
+    (tmp_path / "run3").unlink()
+    spike = enx.clear(bids(3, 30.0), markets=markets, client=client, out=out, run_id="run3")
+    assert spike.summary["status"].to_list() == ["halted"]
+    assert active_halts(out)["m"]["rule"] == "price_move"
