@@ -38,20 +38,23 @@ class BatchOutput:
     prices: pl.DataFrame
 
 
-def _scatter(client: Client, data: list[Any], attempts: int = 3) -> list[Future[Any]]:
-    """Broadcast ``data`` to every worker, checking that each worker holds a copy.
+def _scatter(client: Client, data: list[Any], attempts: int = 3) -> list[Future[Any] | None]:
+    """Broadcast ``data`` (its ``None`` entries stay ``None``) to every worker, checking that
+    each worker holds a copy.
 
     A worker that dies during the broadcast can leave the only copy on itself
     (the replication step failed), and the batch would then wait forever for
     lost data: such a scatter is retried with fresh keys.
     """
+    present = [x for x in data if x is not None]
     for attempt in range(attempts):
         try:
             # hash=False: a fresh key per batch, so releasing one batch never drops the next one's
-            futures: list[Future[Any]] = client.scatter(data, broadcast=True, hash=False)
+            futures: list[Future[Any]] = client.scatter(present, broadcast=True, hash=False)
             copies = min(len(v) for v in client.who_has(futures).values())
             if copies >= min(2, len(client.scheduler_info(n_workers=-1)["workers"])):
-                return futures
+                placed = iter(futures)
+                return [None if x is None else next(placed) for x in data]
         except OSError:  # CommClosedError included: the worker went away mid-scatter
             if attempt == attempts - 1:
                 raise
@@ -263,6 +266,7 @@ def _gather_counts(
     raise AssertionError("unreachable")
 
 
-def _release(futures: list[Future[Any]]) -> None:
+def _release(futures: list[Future[Any] | None]) -> None:
     for future in futures:
-        future.release()
+        if future is not None:
+            future.release()

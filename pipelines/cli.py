@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_simulate(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_simulate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sim = commands.add_parser("simulate", help="run agents in shard actors against the pipeline")
     sim.add_argument("--agents", type=int, required=True, metavar="N")
     sim.add_argument("--shards", type=int, required=True, metavar="S")

@@ -16,10 +16,9 @@ from econonexus.pipelines.schedule import run_forever, run_pending
 from econonexus.pipelines.serve import serve
 
 EXIT_OK, EXIT_FAILED = 0, 1
-_Commands = argparse._SubParsersAction  # type: ignore[type-arg]  # argparse's own type
 
 
-def add_ops_commands(commands: _Commands) -> None:  # type: ignore[type-arg]
+def add_ops_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``serve``, ``schedule``, ``report`` and ``config`` to the CLI."""
     srv = commands.add_parser(
         "serve", help="start a cluster with the EconoNexus dashboard page (or add it to one)"
