@@ -15,7 +15,7 @@ from bokeh.embed import components
 from bokeh.models import ColumnDataSource
 from bokeh.plotting import figure
 
-from econonexus.pipelines.monitor import Monitor
+from econonexus.pipelines.monitor import MARKET_EVENT_COLUMNS, RUN_FIELDS, Monitor
 
 STYLE = """
 body { font-family: sans-serif; margin: 1em 2em; color: #222; }
@@ -27,34 +27,7 @@ td.text { text-align: left; }
 .totals span { display: inline-block; margin-right: 2em; font-size: 1.1em; }
 .bad { color: #b00020; font-weight: bold; }
 """
-RUN_COLUMNS = (
-    "run_id",
-    "status",
-    "started",
-    "finished",
-    "markets",
-    "bids",
-    "rejected",
-    "halted",
-    "welfare",
-    "revenue",
-    "seconds",
-    "location",
-    "error",
-)
-MARKET_COLUMNS = (
-    "run_id",
-    "market_id",
-    "format",
-    "payment_rule",
-    "status",
-    "n_bids",
-    "n_rejected",
-    "n_winners",
-    "welfare",
-    "revenue",
-    "solve_seconds",
-)
+MARKET_COLUMNS = ("run_id", *MARKET_EVENT_COLUMNS)
 HALT_COLUMNS = ("time", "run_id", "market_id", "rule", "reason")
 SHARD_COLUMNS = (
     "pool",
@@ -84,7 +57,7 @@ def render_page(monitor: Monitor, *, scheduler: str, refresh: int, static: str) 
     sections = [
         ("Welfare and revenue per run", welfare),
         ("Solver seconds per market", solve),
-        ("Recent runs", _table(monitor.recent_runs(), RUN_COLUMNS, "no run yet")),
+        ("Recent runs", _table(monitor.recent_runs(), RUN_FIELDS, "no run yet")),
         (
             "Markets of the latest runs",
             _table(monitor.latest_markets(), MARKET_COLUMNS, "no market cleared yet"),

@@ -7,20 +7,9 @@ from typing import Any
 from distributed import Client
 
 from econonexus._live import publish
+from econonexus.pipelines.monitor import MARKET_EVENT_COLUMNS
 from econonexus.pipelines.result import ClearingResult
 
-MARKET_EVENT_COLUMNS = (
-    "market_id",
-    "format",
-    "payment_rule",
-    "status",
-    "n_bids",
-    "n_rejected",
-    "n_winners",
-    "welfare",
-    "revenue",
-    "solve_seconds",
-)
 HALT_KEYS = ("market_id", "rule", "reason")
 
 

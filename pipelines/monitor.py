@@ -26,9 +26,7 @@ RUN_FIELDS = (
     "location",
     "error",
 )
-MARKET_FIELDS = (
-    "time",
-    "run_id",
+MARKET_EVENT_COLUMNS = (
     "market_id",
     "format",
     "payment_rule",
@@ -40,6 +38,8 @@ MARKET_FIELDS = (
     "revenue",
     "solve_seconds",
 )
+"""The summary columns each ``market_cleared`` event carries."""
+MARKET_FIELDS = ("time", "run_id", *MARKET_EVENT_COLUMNS)
 
 
 @dataclass
