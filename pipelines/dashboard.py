@@ -49,6 +49,7 @@ class DashboardPlugin(SchedulerPlugin):
         for at, event in scheduler.get_events(EVENT_TOPIC):  # runs before the plugin came
             self._fold(event, at)
         expose(self.metrics)
+        _add_to_navigation(scheduler)
         application = getattr(scheduler, "http_application", None)
         if application is None:
             logger.warning("scheduler has no HTTP server: no %s page", PAGE)
@@ -77,6 +78,19 @@ class DashboardPlugin(SchedulerPlugin):
         self.monitor.apply(event, at)
         if self.metrics is not None:
             self.metrics.observe(event)
+
+
+def _add_to_navigation(scheduler: Any) -> None:
+    """Put the page in the navigation bar of Dask's own dashboard pages."""
+    try:
+        from distributed.dashboard.scheduler import template_variables
+
+        pages = template_variables(scheduler)["pages"]
+    except Exception as exc:  # no Bokeh dashboard on this scheduler: the route still works
+        logger.info("no dashboard navigation bar to add %s to: %s", PAGE, exc)
+        return
+    if PAGE.strip("/") not in pages:
+        pages.append(PAGE.strip("/"))
 
 
 class _Handler(web.RequestHandler):

@@ -153,6 +153,8 @@ def test_page_shows_runs_markets_halts_and_shards(served: Served, activity: dict
     assert "no agent pool has reported" not in page
     assert 'src="econonexus/static/js/bokeh.min.js"' in page
     assert "Bokeh" in _get(served.page + "/static/js/bokeh.min.js")[:2000]
+    status = _get(served.page.removesuffix("econonexus") + "status")
+    assert '<a href="econonexus">Econonexus</a>' in status, "linked from Dask's own pages"
 
     state = json.loads(_get(served.page + "/state.json"))
     assert state["totals"]["halts tripped"] == 1 and state["totals"]["agent shards"] == 3
