@@ -109,7 +109,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
-        help="progress bar while the batch clears (default: setting econonexus.progress)",
+        help="a progress bar while the batch clears (default: on a terminal only)",
     )
     add_tls_files(parser, temporary=True)
 
@@ -150,7 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             format=getattr(args, "format", None),
             workers=args.workers,
             security=security_of(args),
-            progress=args.progress,
+            # a bar on a terminal; none in cron logs and pipes unless --progress
+            progress=args.progress if args.progress is not None else sys.stdout.isatty() or None,
         )
     except (InputError, RunConflictError) as exc:
         print(f"econonexus: error: {exc}", file=sys.stderr)

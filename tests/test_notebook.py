@@ -3,7 +3,9 @@ the example notebook in ``examples/`` runs from top to bottom in a real Jupyter 
 
 from __future__ import annotations
 
+import os
 import pathlib
+import pty
 import subprocess
 import sys
 
@@ -81,6 +83,27 @@ def test_the_cli_shows_a_progress_bar(tmp_path: pathlib.Path) -> None:
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert "Completed" not in quiet.stdout
+
+
+def test_the_cli_draws_a_bar_on_a_terminal_by_default(tmp_path: pathlib.Path) -> None:
+    main, terminal = pty.openpty()  # the CLI's stdout is a terminal, as for a person
+    command = [sys.executable, "-m", "econonexus.pipelines.cli", "clear", str(DATA / "bids.csv")]
+    command += ["--items", str(DATA / "items.csv"), "--out", str(tmp_path)]
+    with subprocess.Popen(command, stdout=terminal, stderr=subprocess.PIPE) as process:
+        os.close(terminal)
+        shown = b""
+        while chunk := _read(main):
+            shown += chunk
+        assert process.wait(timeout=300) == 0
+    os.close(main)
+    assert b"| 100% Completed |" in shown and b"results:" in shown
+
+
+def _read(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # the terminal closed: the process has exited
+        return b""
 
 
 @pytest.mark.slow
