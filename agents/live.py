@@ -10,7 +10,7 @@ those markets name the bidders and their items; their prices are not used.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -36,15 +36,13 @@ class LiveBidders:
         return {"pool": self.pool.root, "seed": self.seed, "round_no": self.round_no}
 
 
-@dataclass
+@dataclass(frozen=True)
 class PoolAnswers:
-    """:class:`econonexus.solvers.clock.Bidders` backed by live agents; counts the rounds asked."""
+    """:class:`econonexus.solvers.clock.Bidders` backed by the live agents of a pool."""
 
     live: LiveBidders
     rows: pl.DataFrame
-    calls: int = field(default=0)
 
     def respond(self, rows: IntArray, prices: FloatArray) -> np.ndarray:
-        self.calls += 1
         asks = self.rows[rows].with_columns(price=pl.Series(prices, dtype=pl.Float64))
         return self.live.pool.answers(asks, seed=self.live.seed, round_no=self.live.round_no)

@@ -118,5 +118,5 @@ def _signalled() -> threading.Event:
 
 
 def _wait(stop: threading.Event) -> None:
-    while not stop.wait(0.5):
-        pass
+    while not stop.wait(0.5):  # short waits, so that the signal handlers get to run
+        continue
