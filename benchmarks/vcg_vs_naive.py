@@ -22,6 +22,7 @@ import polars as pl
 import econonexus as enx
 from benchmarks.common import cluster, median_seconds, print_table
 from benchmarks.pipeline_vs_direct import direct_solve
+from econonexus.solvers.backends import CBC_OPTIONS
 
 # (family, goods, bids, seed); "blocks-K" merges K independent decay instances of that
 # size into one market (disjoint items): a market of several independent components.
@@ -57,14 +58,17 @@ def instance(family: str, goods: int, n_bids: int, seed: int) -> pl.DataFrame:
     return pl.concat(parts)
 
 
-def naive_vcg(bids: pl.DataFrame, solver: str) -> dict[str, float]:
+def naive_vcg(
+    bids: pl.DataFrame, solver: str, cbc_options: tuple[str, ...] = ()
+) -> dict[str, float]:
     """Clarke pivot by full re-solves, one winning agent at a time; payments per agent."""
-    welfare, winners = direct_solve(bids, solver, winners=True)
+    welfare, winners = direct_solve(bids, solver, winners=True, cbc_options=cbc_options)
     chosen = bids.filter(pl.col("bid_id").is_in(list(winners)))
     payments = {}
     for agent in sorted(set(chosen["agent_id"].to_list())):
         value = float(chosen.filter(pl.col("agent_id") == agent)["price"].sum())
-        without, _ = direct_solve(bids.filter(pl.col("agent_id") != agent), solver, winners=True)
+        others = bids.filter(pl.col("agent_id") != agent)
+        without, _ = direct_solve(others, solver, winners=True, cbc_options=cbc_options)
         payments[agent] = without - (welfare - value)
     return payments
 
@@ -75,12 +79,16 @@ def main() -> None:
     parser.add_argument("--solver", choices=["cbc", "highs"], default="cbc")
     args = parser.parse_args()
     rows, ratios = [], []
+    same = CBC_OPTIONS if args.solver == "cbc" else ()  # a second naive baseline
     with cluster(2) as client:
         enx.clear(enx.generate("decay", goods=20, bids=40, seed=0), client=client)  # warm up
         for dist, goods, n_bids, seed in INSTANCES:
             bids = instance(dist, goods, n_bids, seed)
             t_naive, expected = median_seconds(
                 lambda bids=bids: naive_vcg(bids, args.solver), repeats=args.repeats
+            )
+            t_same, _ = median_seconds(
+                lambda bids=bids: naive_vcg(bids, args.solver, same), repeats=args.repeats
             )
             t_pipe, result = median_seconds(
                 lambda bids=bids: enx.clear(
@@ -98,10 +106,21 @@ def main() -> None:
             if 10 <= len(expected) <= 60:
                 ratios.append(ratio)
             name = f"{dist} {goods}x{n_bids} s{seed}"
-            rows.append((name, components, len(expected), t_naive, t_pipe, ratio))
+            rows.append(
+                (name, components, len(expected), t_naive, t_pipe, ratio, t_same, t_pipe / t_same)
+            )
     print_table(
         f"VCG: pipeline (2 workers) vs naive re-solves, {args.solver}, median of {args.repeats}",
-        ["instance", "components", "winning agents", "naive s", "pipeline s", "ratio"],
+        [
+            "instance",
+            "components",
+            "winning agents",
+            "naive s",
+            "pipeline s",
+            "ratio",
+            "naive, same CBC options s",
+            "ratio vs same options",
+        ],
         rows,
     )
     if ratios:

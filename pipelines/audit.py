@@ -26,7 +26,7 @@ from econonexus.pipelines.batch import run_batch
 from econonexus.pipelines.cluster import connect
 from econonexus.pipelines.options import BatchOptions
 from econonexus.pipelines.outputs import read_run
-from econonexus.solvers.backends import SolveLimits
+from econonexus.solvers.backends import CBC_OPTIONS, SolveLimits
 from econonexus.solvers.settings import MarketSettings
 
 INPUTS = ("bids", "items", "accounts", "source_errors")
@@ -97,7 +97,10 @@ def options_from_config(config: dict[str, Any]) -> BatchOptions:
         for m, values in config["markets"].items()
     }
     limits = SolveLimits(
-        time_limit=config["time_limit"], gap=config["gap"], threads=config["threads"]
+        time_limit=config["time_limit"],
+        gap=config["gap"],
+        threads=config["threads"],
+        cbc_options=tuple(config.get("cbc_options", CBC_OPTIONS)),
     )
     return BatchOptions(
         solver=config["solver"],

@@ -68,7 +68,10 @@ def make_options(
     if not 0 <= rel_gap < 1:
         raise InputError(f"`gap`: expected a relative gap in [0, 1), got {rel_gap!r}")
     limits = SolveLimits(
-        time_limit=limit, gap=float(rel_gap), threads=int(get_setting("solver.threads"))
+        time_limit=limit,
+        gap=float(rel_gap),
+        threads=int(get_setting("solver.threads")),
+        cbc_options=tuple(str(o) for o in get_setting("solver.cbc-options")),
     )
     return BatchOptions(
         solver=name,

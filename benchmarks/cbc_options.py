@@ -1,0 +1,92 @@
+"""CBC with EconoNexus's options (cut generators off, probing on) vs CBC's defaults.
+
+Same models (the winner determination problem of ``solvers.wdp.build_model``,
+tie-weighted objective), same single thread, gap 0; only the options differ.
+Two workloads: each instance's largest component solved once (the main
+clearing), and every VCG re-solve of one market in turn. Both optima must be
+equal. Baseline in the same run: CBC's defaults.
+
+Run: python -m benchmarks.cbc_options [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+
+import numpy as np
+
+import econonexus as enx
+from benchmarks.common import median_seconds, print_table
+from econonexus.solvers.backends import CBC_OPTIONS, SolveLimits, get_backend
+from econonexus.solvers.market import clear_market, plan_market
+from econonexus.solvers.problem import MarketProblem, build_problem
+from econonexus.solvers.vcg import vcg_jobs
+from econonexus.solvers.wdp import build_model
+
+MAIN = [
+    ("uniform", 70, 350, 1),
+    ("uniform", 80, 400, 1),
+    ("uniform", 80, 400, 2),
+    ("weighted-random", 100, 500, 1),
+    ("weighted-random", 110, 550, 3),
+    ("weighted-random", 120, 600, 4),
+    ("decay", 200, 1000, 1),
+]
+VCG = [("decay", 100, 400, 2), ("weighted-random", 80, 300, 2), ("uniform", 40, 150, 1)]
+
+
+def solve(problem: MarketProblem, options: tuple[str, ...]) -> float:
+    """Solve ``problem`` with CBC and ``options``; return the optimum (tie units)."""
+    model, variables, _ = build_model(problem)
+    result = get_backend("cbc").solve(model, variables, SolveLimits(cbc_options=options))
+    assert result.proven
+    return float(result.bound)
+
+
+def largest(family: str, goods: int, n_bids: int, seed: int) -> MarketProblem:
+    bids = enx.generate(family, goods=goods, bids=n_bids, seed=seed, market_id="m")
+    problem = build_problem("m", bids, None, tie_epsilon=1e-6)
+    return plan_market(problem).pending[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    rows, ratios = [], []
+    for family, goods, n_bids, seed in MAIN:
+        sub = largest(family, goods, n_bids, seed)
+        t_default, v_default = median_seconds(lambda sub=sub: solve(sub, ()), repeats=args.repeats)
+        t_tuned, v_tuned = median_seconds(
+            lambda sub=sub: solve(sub, CBC_OPTIONS), repeats=args.repeats
+        )
+        assert np.isclose(v_default, v_tuned, rtol=1e-12), (family, goods, seed)
+        ratios.append(t_tuned / t_default)
+        name = f"main solve {family} {goods}x{n_bids} s{seed}"
+        rows.append((name, sub.n_bids, t_default, t_tuned, t_tuned / t_default))
+    for family, goods, n_bids, seed in VCG:
+        bids = enx.generate(family, goods=goods, bids=n_bids, seed=seed, market_id="m")
+        problem = build_problem("m", bids, None, tie_epsilon=1e-6)
+        jobs = vcg_jobs(problem, clear_market(problem).won)
+
+        t_default, v_default = median_seconds(
+            lambda jobs=jobs: [solve(j.problem, ()) for j in jobs], repeats=args.repeats
+        )
+        t_tuned, v_tuned = median_seconds(
+            lambda jobs=jobs: [solve(j.problem, CBC_OPTIONS) for j in jobs], repeats=args.repeats
+        )
+        assert np.allclose(v_default, v_tuned, rtol=1e-12), (family, goods, seed)
+        ratios.append(t_tuned / t_default)
+        name = f"{len(jobs)} VCG re-solves {family} {goods}x{n_bids} s{seed}"
+        rows.append((name, problem.n_bids, t_default, t_tuned, t_tuned / t_default))
+    print_table(
+        f"CBC options {list(CBC_OPTIONS)} vs CBC defaults, median of {args.repeats}",
+        ["workload", "bids", "defaults s", "options s", "ratio"],
+        rows,
+    )
+    print(f"\nmedian ratio {statistics.median(ratios):.3f}; max {max(ratios):.3f}")
+
+
+if __name__ == "__main__":
+    main()
