@@ -121,7 +121,15 @@ def _valued_offer(
             "balance": [s.balance - s.owed for s in states],
             "synergy": [s.synergy for s in states],
             "active": [not s.banned and s.balance - s.owed > 0 for s in states],
-        }
+        },
+        schema={  # explicit, so that a shard with no agents still has typed columns
+            "idx": pl.Int64,
+            "agent_id": pl.String,
+            "factor": pl.Float64,
+            "balance": pl.Float64,
+            "synergy": pl.Float64,
+            "active": pl.Boolean,
+        },
     ).filter(pl.col("active"))
     rows = [(i, m, item, v) for i, s in enumerate(states) for m, item, v in s.valuations if v > 0]
     valuations = pl.DataFrame(
@@ -197,36 +205,18 @@ def clock_answers(
     Agents this shard does not host, banned or broke agents and items they
     do not value answer no.
     """
-    factor = shading_factors(states, keys, seed=seed, round_no=round_no)
-    limits = pl.DataFrame(
-        {
-            "agent_id": [s.agent_id for s in states],
-            "factor": factor,
-            "cap": [s.balance - s.owed if not s.banned else 0.0 for s in states],
-        },
-        schema={"agent_id": pl.String, "factor": pl.Float64, "cap": pl.Float64},
+    offer = asks.select("market_id", "item_id").unique().with_columns(format=pl.lit(""))
+    limits = _valued_offer(states, keys, offer, seed=seed, round_no=round_no).select(
+        "agent_id",
+        "market_id",
+        "item_id",
+        limit=pl.min_horizontal(pl.col("value") * pl.col("factor"), "balance"),
     )
-    rows = [(s.agent_id, m, item, v) for s in states for m, item, v in s.valuations if v > 0]
-    values = pl.DataFrame(
-        rows,
-        schema={
-            "agent_id": pl.String,
-            "market_id": pl.String,
-            "item_id": pl.String,
-            "value": pl.Float64,
-        },
-        orient="row",
-    ).unique(["agent_id", "market_id", "item_id"], keep="last")
     answered = (
         asks.with_row_index("_ask")
-        .join(limits, on="agent_id", how="left")
-        .join(values, on=["agent_id", "market_id", "item_id"], how="left")
+        .join(limits, on=["agent_id", "market_id", "item_id"], how="left")
+        .unique("_ask", keep="last")
         .sort("_ask")
-        .select(
-            (
-                (pl.col("cap") > 0)
-                & (pl.col("price") <= pl.min_horizontal(pl.col("value") * pl.col("factor"), "cap"))
-            ).fill_null(False)
-        )
+        .select((pl.col("price") <= pl.col("limit")).fill_null(False))
     )
     return answered.to_series().to_numpy().astype(np.bool_)

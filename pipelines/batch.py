@@ -38,9 +38,11 @@ class BatchOutput:
     prices: pl.DataFrame
 
 
-def _scatter(client: Client, data: list[Any], attempts: int = 3) -> list[Future[Any] | None]:
+def _scatter(
+    client: Client, data: list[Any], attempts: int = 3
+) -> tuple[list[Future[Any] | None], int]:
     """Broadcast ``data`` (its ``None`` entries stay ``None``) to every worker, checking that
-    each worker holds a copy.
+    each worker holds a copy; return the futures and the cluster's worker threads.
 
     A worker that dies during the broadcast can leave the only copy on itself
     (the replication step failed), and the batch would then wait forever for
@@ -52,9 +54,11 @@ def _scatter(client: Client, data: list[Any], attempts: int = 3) -> list[Future[
             # hash=False: a fresh key per batch, so releasing one batch never drops the next one's
             futures: list[Future[Any]] = client.scatter(present, broadcast=True, hash=False)
             copies = min(len(v) for v in client.who_has(futures).values())
-            if copies >= min(2, len(client.scheduler_info(n_workers=-1)["workers"])):
+            workers = client.scheduler_info(n_workers=-1)["workers"].values()
+            if copies >= min(2, len(workers)):
                 placed = iter(futures)
-                return [None if x is None else next(placed) for x in data]
+                threads = sum(int(w["nthreads"]) for w in workers)
+                return [None if x is None else next(placed) for x in data], threads
         except OSError:  # CommClosedError included: the worker went away mid-scatter
             if attempt == attempts - 1:
                 raise
@@ -87,7 +91,8 @@ def run_batch(
     """
     token = _token()
     markets = batch_markets(frame, source_errors)
-    raw, lots, books, secrets, before = _scatter(client, [frame, items, accounts, keys, seen])
+    scattered, threads = _scatter(client, [frame, items, accounts, keys, seen])
+    raw, lots, books, secrets, before = scattered
     validated = client.submit(
         validate, raw, lots, options.markets, books, secrets, before, key=f"enx-validate-{token}"
     )
@@ -98,7 +103,7 @@ def run_batch(
     ]
     # The largest component (k=0) starts as soon as its plan exists; the count
     # of the others needs one round trip to the client.
-    largest = _with_thread_share(client, options, len(markets))
+    largest = _with_thread_share(options, threads, len(markets))
     first = [
         _submit_solve(client, plan, 0, largest, f"{token}-{i}") for i, plan in enumerate(plans)
     ]
@@ -181,7 +186,7 @@ def _price_vcg_markets(
     return final
 
 
-def _with_thread_share(client: Client, options: BatchOptions, n_markets: int) -> BatchOptions:
+def _with_thread_share(options: BatchOptions, threads: int, n_markets: int) -> BatchOptions:
     """Options for each market's largest component: the cluster's threads shared among markets.
 
     A batch of one hard market would otherwise keep one core busy and the
@@ -192,8 +197,7 @@ def _with_thread_share(client: Client, options: BatchOptions, n_markets: int) ->
     """
     if not get_setting("solver.share-threads") or n_markets == 0:
         return options
-    workers = client.scheduler_info(n_workers=-1)["workers"].values()
-    share = sum(int(w["nthreads"]) for w in workers) // n_markets
+    share = threads // n_markets
     if share <= options.limits.threads:
         return options
     return replace(options, limits=replace(options.limits, threads=share))

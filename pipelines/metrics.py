@@ -89,15 +89,12 @@ class _NewestMetrics:
             yield from _LIVE[-1].registry.collect()
 
 
-_COLLECTOR = _NewestMetrics()
-_REGISTERED: list[bool] = []
+# Registered once, on import: with no live plugin it yields nothing.
+REGISTRY.register(_NewestMetrics())  # type: ignore[arg-type]
 
 
 def expose(metrics: Metrics) -> None:
     """Serve ``metrics`` on this process's ``/metrics`` (until :func:`withdraw`)."""
-    if not _REGISTERED:
-        REGISTRY.register(_COLLECTOR)  # type: ignore[arg-type]
-        _REGISTERED.append(True)
     _LIVE.append(metrics)
 
 
