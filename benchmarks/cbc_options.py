@@ -6,6 +6,11 @@ Two workloads: each instance's largest component solved once (the main
 clearing), and every VCG re-solve of one market in turn. Both optima must be
 equal. Baseline in the same run: CBC's defaults.
 
+A second table times the VCG re-solves that planning leaves to the MIP (those
+with a fractional LP) as the pipeline runs them: from the current allocation
+as a MIP start with ``CBC_START_OPTIONS``, against ``CBC_OPTIONS`` without
+a start (the pipeline before the start options).
+
 Run: python -m benchmarks.cbc_options [--repeats 3]
 """
 
@@ -18,10 +23,10 @@ import numpy as np
 
 import econonexus as enx
 from benchmarks.common import median_seconds, print_table
-from econonexus.solvers.backends import CBC_OPTIONS, SolveLimits, get_backend
+from econonexus.solvers.backends import CBC_OPTIONS, CBC_START_OPTIONS, SolveLimits, get_backend
 from econonexus.solvers.market import clear_market, plan_market
 from econonexus.solvers.problem import MarketProblem, build_problem
-from econonexus.solvers.vcg import vcg_jobs
+from econonexus.solvers.vcg import VcgJob, vcg_jobs, vcg_plan
 from econonexus.solvers.wdp import build_model
 
 MAIN = [
@@ -34,6 +39,13 @@ MAIN = [
     ("decay", 200, 1000, 1),
 ]
 VCG = [("decay", 100, 400, 2), ("weighted-random", 80, 300, 2), ("uniform", 40, 150, 1)]
+STARTS = [
+    ("decay", 50, 200, 1),
+    ("decay", 100, 400, 2),
+    ("weighted-random", 60, 250, 1),
+    ("weighted-random", 80, 300, 2),
+    ("uniform", 40, 150, 1),
+]
 
 
 def solve(problem: MarketProblem, options: tuple[str, ...]) -> float:
@@ -42,6 +54,34 @@ def solve(problem: MarketProblem, options: tuple[str, ...]) -> float:
     result = get_backend("cbc").solve(model, variables, SolveLimits(cbc_options=options))
     assert result.proven
     return float(result.bound)
+
+
+def solve_from_start(job: VcgJob, started: bool) -> float:
+    """Solve a VCG re-solve from its start with the start options, or without it; the optimum."""
+    model, variables, _ = build_model(job.problem)
+    start = job.start.astype(np.float64) if started else None
+    result = get_backend("cbc").solve(model, variables, SolveLimits(), start)
+    assert result.proven
+    return float(result.bound)
+
+
+def start_rows(repeats: int) -> list[tuple[object, ...]]:
+    """The MIP re-solves of each ``STARTS`` market, with and without the start."""
+    rows: list[tuple[object, ...]] = []
+    for family, goods, n_bids, seed in STARTS:
+        bids = enx.generate(family, goods=goods, bids=n_bids, seed=seed, market_id="m")
+        problem = build_problem("m", bids, None, tie_epsilon=1e-6)
+        jobs = vcg_plan(problem, clear_market(problem).won, enumerate_max=10).jobs
+        t_cold, v_cold = median_seconds(
+            lambda jobs=jobs: [solve_from_start(j, False) for j in jobs], repeats=repeats
+        )
+        t_warm, v_warm = median_seconds(
+            lambda jobs=jobs: [solve_from_start(j, True) for j in jobs], repeats=repeats
+        )
+        assert np.allclose(v_cold, v_warm, rtol=1e-12), (family, goods, seed)
+        name = f"{len(jobs)} MIP re-solves {family} {goods}x{n_bids} s{seed}"
+        rows.append((name, t_cold, t_warm, t_warm / t_cold))
+    return rows
 
 
 def largest(family: str, goods: int, n_bids: int, seed: int) -> MarketProblem:
@@ -85,6 +125,15 @@ def main() -> None:
         ["workload", "bids", "defaults s", "options s", "ratio"],
         rows,
     )
+    print(f"\nmedian ratio {statistics.median(ratios):.3f}; max {max(ratios):.3f}")
+    rows = start_rows(args.repeats)
+    print_table(
+        f"VCG MIP re-solves: MIP start with {list(CBC_START_OPTIONS)} vs "
+        f"{list(CBC_OPTIONS)} without a start, median of {args.repeats}",
+        ["workload", "options, no start s", "start options, start s", "ratio"],
+        rows,
+    )
+    ratios = [float(r[-1]) for r in rows]  # type: ignore[arg-type]
     print(f"\nmedian ratio {statistics.median(ratios):.3f}; max {max(ratios):.3f}")
 
 

@@ -26,7 +26,7 @@ from econonexus.pipelines.batch import run_batch
 from econonexus.pipelines.cluster import connect
 from econonexus.pipelines.options import BatchOptions
 from econonexus.pipelines.outputs import read_run
-from econonexus.solvers.backends import CBC_OPTIONS, SolveLimits
+from econonexus.solvers.backends import CBC_OPTIONS, CBC_START_OPTIONS, SolveLimits
 from econonexus.solvers.settings import MarketSettings
 
 INPUTS = ("bids", "items", "accounts", "source_errors")
@@ -101,6 +101,7 @@ def options_from_config(config: dict[str, Any]) -> BatchOptions:
         gap=config["gap"],
         threads=config["threads"],
         cbc_options=tuple(config.get("cbc_options", CBC_OPTIONS)),
+        cbc_start_options=tuple(config.get("cbc_start_options", CBC_START_OPTIONS)),
     )
     return BatchOptions(
         solver=config["solver"],

@@ -166,7 +166,8 @@ def _price_vcg_markets(
     if not vcg:
         return assembled
     jobs = {
-        i: client.submit(tasks.plan_vcg, assembled[i], key=f"enx-vcg-plan-{token}-{i}") for i in vcg
+        i: client.submit(tasks.plan_vcg, assembled[i], options, key=f"enx-vcg-plan-{token}-{i}")
+        for i in vcg
     }
     counts = _gather_counts(client, tasks.n_jobs, [jobs[i] for i in vcg], f"enx-vcg-size-{token}")
     final = list(assembled)
@@ -182,7 +183,9 @@ def _price_vcg_markets(
             )
             for k in range(count)
         ]
-        final[i] = client.submit(tasks.price, assembled[i], *gains, key=f"enx-price-{token}-{i}")
+        final[i] = client.submit(
+            tasks.price, assembled[i], jobs[i], *gains, key=f"enx-price-{token}-{i}"
+        )
     return final
 
 

@@ -28,7 +28,7 @@ from econonexus.solvers.market import solve_pending as _solve_pending
 from econonexus.solvers.problem import FloatArray, MarketProblem, build_problem
 from econonexus.solvers.procurement import quality_factors, seller_payments, surplus_problem
 from econonexus.solvers.settings import MIP_FORMATS, MarketSettings
-from econonexus.solvers.vcg import Improvement, VcgJob, solve_job, vcg_jobs, vcg_payments
+from econonexus.solvers.vcg import Improvement, VcgPlan, solve_job, vcg_payments, vcg_plan
 from econonexus.solvers.wdp import ComponentSolution
 
 Validated = tuple[pl.DataFrame, pl.DataFrame]
@@ -181,31 +181,37 @@ def _asks(bids: pl.DataFrame, problem: MarketProblem) -> np.ndarray:
     return np.array([lookup[b] for b in problem.bid_ids.tolist()], dtype=np.float64)
 
 
-def plan_vcg(result: MarketResult) -> list[VcgJob]:
+def plan_vcg(result: MarketResult, options: BatchOptions) -> VcgPlan:
     """The VCG re-solves a cleared market needs (none unless its rule is VCG)."""
     if result.outcome is None:
-        return []
-    return vcg_jobs(result.outcome.problem, result.outcome.won)
+        return VcgPlan([], [])
+    return vcg_plan(result.outcome.problem, result.outcome.won, enumerate_max=options.enumerate_max)
 
 
-def n_jobs(jobs: list[VcgJob]) -> int:
-    return len(jobs)
+def n_jobs(plan: VcgPlan) -> int:
+    """The number of MIP re-solves left in ``plan``."""
+    return len(plan.jobs)
 
 
-def solve_vcg(jobs: list[VcgJob], k: int, options: BatchOptions) -> Improvement:
-    """Re-solve VCG job ``k``."""
+def solve_vcg(plan: VcgPlan, k: int, options: BatchOptions) -> Improvement:
+    """Re-solve VCG job ``k`` of ``plan`` (its LP relaxation is known to be fractional)."""
     return solve_job(
-        jobs[k], solver=options.solver, limits=options.limits, enumerate_max=options.enumerate_max
+        plan.jobs[k],
+        solver=options.solver,
+        limits=options.limits,
+        enumerate_max=options.enumerate_max,
+        lp_first=False,
     )
 
 
-def price(result: MarketResult, *gains: Improvement) -> MarketResult:
-    """Set the VCG payments of a cleared market from its re-solves."""
+def price(result: MarketResult, plan: VcgPlan, *gains: Improvement) -> MarketResult:
+    """Set the VCG payments of a cleared market from its planned and solved re-solves."""
     outcome = result.outcome
     if outcome is None:
         return result
     problem = outcome.problem
-    pay = vcg_payments(problem, outcome.won, list(gains), proven=outcome.status == "optimal")
+    improvements = [*plan.settled, *gains]
+    pay = vcg_payments(problem, outcome.won, improvements, proven=outcome.status == "optimal")
     payment, low, high = pay.payment, pay.low, pay.high
     if result.summary["format"][0] == "procurement":
         asks = _asks(result.allocations, problem)

@@ -57,6 +57,7 @@ def config_of(options: BatchOptions) -> dict[str, Any]:
         "gap": options.limits.gap,
         "threads": options.limits.threads,
         "cbc_options": list(options.limits.cbc_options),
+        "cbc_start_options": list(options.limits.cbc_start_options),
         "enumerate_max_bids": options.enumerate_max,
         "tie_epsilon": options.tie_epsilon,
         "markets": {m: dataclasses.asdict(s) for m, s in sorted(options.markets.items())},

@@ -72,6 +72,7 @@ def make_options(
         gap=float(rel_gap),
         threads=int(get_setting("solver.threads")),
         cbc_options=tuple(str(o) for o in get_setting("solver.cbc-options")),
+        cbc_start_options=tuple(str(o) for o in get_setting("solver.cbc-start-options")),
     )
     return BatchOptions(
         solver=name,

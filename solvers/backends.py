@@ -38,16 +38,30 @@ CBC_OPTIONS: tuple[str, ...] = ("cuts off", "probing on")
 """CBC's cut generators off but probing: on the CATS families' winner determination
 problems this measured 1.3-3x faster than CBC's defaults (``benchmarks/cbc_options.py``)."""
 
+CBC_START_OPTIONS: tuple[str, ...] = (
+    "cuts off",
+    "heuristics off",
+    "preprocess off",
+    "probing off",
+    "strong 0",
+)
+"""CBC's options for a solve that starts from a known feasible solution (the VCG
+re-solves): the start is the incumbent, so the root heuristics and preprocessing
+only cost time, and so did strong branching (``benchmarks/cbc_options.py``)."""
+
 
 @dataclass(frozen=True)
 class SolveLimits:
     """Stopping rules (seconds or ``None``, relative gap), solver threads, and CBC's
-    command-line options (setting ``econonexus.solver.cbc-options``)."""
+    command-line options: ``cbc_options`` (setting ``econonexus.solver.cbc-options``)
+    and, for solves given a starting solution, ``cbc_start_options``
+    (``econonexus.solver.cbc-start-options``)."""
 
     time_limit: float | None = None
     gap: float = 0.0
     threads: int = 1
     cbc_options: tuple[str, ...] = CBC_OPTIONS
+    cbc_start_options: tuple[str, ...] = CBC_START_OPTIONS
 
 
 class Backend(Protocol):
@@ -120,14 +134,17 @@ class CbcBackend:
         limits: SolveLimits,
         start: FloatArray | None = None,
     ) -> BackendResult:
-        # ``start`` is not passed on: CBC's MIP start made VCG re-solves 2-3x
-        # slower on CATS instances (benchmarks/vcg_vs_naive.py), and a cutoff did not help.
         options = _options(limits)
         # CBC's "-threads 1" still starts a helper thread, and now and then the
         # solver then sleeps ~10 s on a futex before exiting (about 1 run in 700
         # here); without the flag CBC runs single-threaded with no helper.
         options["threads"] = limits.threads if limits.threads > 1 else None
-        model.solve(pulp.PULP_CBC_CMD(**options, options=list(limits.cbc_options)))
+        flags = limits.cbc_options
+        if start is not None:  # CBC reads it as a MIP start (``-mips``)
+            for variable, value in zip(variables, start.tolist(), strict=True):
+                variable.setInitialValue(value)
+            options["warmStart"], flags = True, limits.cbc_start_options
+        model.solve(pulp.PULP_CBC_CMD(**options, options=list(flags)))
         return _outcome(model, variables, limits, self._relaxation_bound)
 
     @staticmethod

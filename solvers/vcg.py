@@ -8,8 +8,12 @@ an item ``a`` had won can do better than they do now (any other one could
 have done better with ``a`` present, against optimality). So ``a``'s payment
 is the sum, over those sub-components, of how much their optimum improves on
 the current allocation. The current allocation is feasible there, so a proven
-improvement is never negative and the payment lies in ``[0, v_a]``; HiGHS
-starts each re-solve from it (CBC's MIP start slowed the re-solves down).
+improvement is never negative and the payment lies in ``[0, v_a]``; each
+MIP re-solve starts from it.
+
+:func:`vcg_plan` settles at once the re-solves that are small enough to
+enumerate or whose LP relaxation is integral (one warm-started HiGHS model
+per component, about 1 ms each); only the rest need a MIP backend.
 
 An agent with several winning bids has its payment split over them in
 proportion to their prices. A re-solve stopped by the time limit gives a
@@ -26,7 +30,8 @@ import numpy as np
 from econonexus.solvers.backends import SolveLimits
 from econonexus.solvers.components import partition
 from econonexus.solvers.problem import FloatArray, MarketProblem
-from econonexus.solvers.wdp import ComponentSolution, solve_component
+from econonexus.solvers.relaxation import SubsetRelaxation
+from econonexus.solvers.wdp import ComponentSolution, enumerable, enumerate_best, solve_component
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,14 @@ class Improvement:
 
 
 @dataclass(frozen=True)
+class VcgPlan:
+    """A market's re-solves: those settled while planning, and the MIPs still to run."""
+
+    settled: list[Improvement]
+    jobs: list[VcgJob]
+
+
+@dataclass(frozen=True)
 class Payments:
     """Per bid (problem order): payment, its range, and whether it is proven."""
 
@@ -61,13 +74,41 @@ class Payments:
 
 def vcg_jobs(problem: MarketProblem, won: np.ndarray) -> list[VcgJob]:
     """Return the re-solves VCG needs for the winners ``won`` of ``problem``."""
-    jobs = []
-    components = partition(problem).components
-    for members in components:
-        winners = members[won[members]]
-        for agent in sorted(set(problem.agent_ids[winners].tolist())):
-            jobs.extend(_agent_jobs(problem, won, members, agent))
-    return jobs
+    return [j for c in partition(problem).components for j in _component_jobs(problem, won, c)]
+
+
+def vcg_plan(problem: MarketProblem, won: np.ndarray, *, enumerate_max: int) -> VcgPlan:
+    """Return the re-solves VCG needs for ``won``, settling the easy ones now.
+
+    A re-solve of at most ``enumerate_max`` bids (capped at 16) is solved by
+    enumeration, one whose LP relaxation is integral by that LP; the others
+    are left as jobs for :func:`solve_job`, whose LP need not be tried again.
+    """
+    settled: list[Improvement] = []
+    jobs: list[VcgJob] = []
+    for members in partition(problem).components:
+        component_jobs = _component_jobs(problem, won, members)
+        if not component_jobs:
+            continue
+        relaxation = SubsetRelaxation(problem.subset(members))
+        for job in component_jobs:
+            chosen: np.ndarray | None
+            if enumerable(job.problem, enumerate_max):
+                chosen = enumerate_best(job.problem)
+            else:
+                chosen = relaxation.integral_winners(job.problem)
+            if chosen is None:
+                jobs.append(job)
+            else:
+                gain = max(0.0, float(job.problem.price[chosen].sum()) - job.current)
+                settled.append(Improvement(job.agent, gain, gain, True))
+    return VcgPlan(settled, jobs)
+
+
+def _component_jobs(problem: MarketProblem, won: np.ndarray, members: np.ndarray) -> list[VcgJob]:
+    """The re-solves of one component: one per winning agent and sub-component it frees."""
+    agents = sorted(set(problem.agent_ids[members[won[members]]].tolist()))
+    return [j for agent in agents for j in _agent_jobs(problem, won, members, agent)]
 
 
 def _agent_jobs(
@@ -88,10 +129,20 @@ def _agent_jobs(
     return jobs
 
 
-def solve_job(job: VcgJob, *, solver: str, limits: SolveLimits, enumerate_max: int) -> Improvement:
-    """Re-solve ``job`` from its current winners; return the welfare gain and its range."""
+def solve_job(
+    job: VcgJob, *, solver: str, limits: SolveLimits, enumerate_max: int, lp_first: bool = True
+) -> Improvement:
+    """Re-solve ``job`` from its current winners; return the welfare gain and its range.
+
+    ``lp_first=False`` skips the LP relaxation check (:func:`vcg_plan` has made it).
+    """
     solution: ComponentSolution = solve_component(
-        job.problem, solver=solver, limits=limits, enumerate_max=enumerate_max, initial=job.start
+        job.problem,
+        solver=solver,
+        limits=limits,
+        enumerate_max=enumerate_max,
+        initial=job.start,
+        lp_first=lp_first,
     )
     low = max(0.0, solution.welfare - job.current)
     high = max(low, solution.bound - job.current)

@@ -53,7 +53,7 @@ def solve_component(
     is given.
     """
     start = time.perf_counter()
-    if problem.n_bids <= min(enumerate_max, _MAX_ENUMERATE):
+    if enumerable(problem, enumerate_max):
         chosen = enumerate_best(problem)
         return _solution(problem, chosen, "optimal", None, start, "enumerate")
     if lp_first and (settled := integral_lp_solution(problem)) is not None:
@@ -66,6 +66,11 @@ def solve_component(
     status: Status = "optimal" if result.proven else "time_limit"
     bound = None if result.proven else result.bound * unit
     return _solution(problem, chosen, status, bound, start, solver)
+
+
+def enumerable(problem: MarketProblem, enumerate_max: int) -> bool:
+    """Whether ``problem`` is small enough for exact enumeration (``enumerate_max``, at most 16)."""
+    return problem.n_bids <= min(enumerate_max, _MAX_ENUMERATE)
 
 
 def _solution(

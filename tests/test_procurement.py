@@ -13,7 +13,7 @@ from econonexus.solvers.backends import SolveLimits
 from econonexus.solvers.market import clear_market
 from econonexus.solvers.problem import build_problem
 from econonexus.solvers.procurement import quality_factors, seller_payments, surplus_problem
-from econonexus.solvers.vcg import solve_job, vcg_jobs, vcg_payments
+from econonexus.solvers.vcg import solve_job, vcg_payments, vcg_plan
 from tests.oracle import brute_force
 from tests.strategies import markets
 
@@ -47,9 +47,10 @@ def test_procurement_vcg_matches_brute_force(
     no_reserve = items.with_columns(reserve_price=pl.lit(0.0))
     best = brute_force(surplus_bids, no_reserve).welfare
     assert outcome.welfare == pytest.approx(best, abs=1e-5)
-    gains = [
-        solve_job(j, solver=solver, limits=SolveLimits(), enumerate_max=0)
-        for j in vcg_jobs(problem, outcome.won)
+    plan = vcg_plan(problem, outcome.won, enumerate_max=0)  # as the pipeline plans them
+    gains = plan.settled + [
+        solve_job(j, solver=solver, limits=SolveLimits(), enumerate_max=0, lp_first=False)
+        for j in plan.jobs
     ]
     pay = vcg_payments(problem, outcome.won, gains, proven=True)
     asks = offers["price"].to_numpy()[kept]

@@ -10,20 +10,30 @@ from hypothesis import HealthCheck, given, settings
 from econonexus.solvers.backends import SolveLimits
 from econonexus.solvers.market import clear_market
 from econonexus.solvers.problem import build_problem
-from econonexus.solvers.vcg import solve_job, vcg_jobs, vcg_payments
+from econonexus.solvers.vcg import solve_job, vcg_jobs, vcg_payments, vcg_plan
 from tests.oracle import brute_force
 from tests.strategies import markets
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def _vcg(bids: pl.DataFrame, items: pl.DataFrame, solver: str, enumerate_max: int):
+def _vcg(bids: pl.DataFrame, items: pl.DataFrame, solver: str, enumerate_max: int, planned: bool):
+    """Payments from every re-solve run as a MIP job, or as the pipeline plans them."""
     problem = build_problem("m", bids, items, tie_epsilon=1e-6)
     outcome = clear_market(problem, solver=solver, enumerate_max=enumerate_max)
-    gains = [
-        solve_job(job, solver=solver, limits=SolveLimits(), enumerate_max=enumerate_max)
-        for job in vcg_jobs(problem, outcome.won)
-    ]
+    limits = SolveLimits()
+    if planned:
+        plan = vcg_plan(problem, outcome.won, enumerate_max=enumerate_max)
+        gains = plan.settled + [
+            solve_job(j, solver=solver, limits=limits, enumerate_max=enumerate_max, lp_first=False)
+            for j in plan.jobs
+        ]
+        assert len(gains) == len(vcg_jobs(problem, outcome.won))
+    else:
+        gains = [
+            solve_job(j, solver=solver, limits=limits, enumerate_max=enumerate_max)
+            for j in vcg_jobs(problem, outcome.won)
+        ]
     return problem, outcome, vcg_payments(problem, outcome.won, gains, proven=True)
 
 
@@ -41,14 +51,23 @@ def _oracle_payments(
     return payments
 
 
-@pytest.mark.parametrize(("solver", "enumerate_max"), [("cbc", 0), ("highs", 0), ("cbc", 10)])
+@pytest.mark.parametrize(
+    ("solver", "enumerate_max", "planned"),
+    [
+        ("cbc", 0, False),
+        ("highs", 0, False),
+        ("cbc", 10, False),
+        ("cbc", 0, True),
+        ("highs", 0, True),
+    ],
+)
 @SETTINGS
 @given(market=markets(max_bids=8))
 def test_vcg_matches_brute_force(
-    solver: str, enumerate_max: int, market: tuple[pl.DataFrame, pl.DataFrame]
+    solver: str, enumerate_max: int, planned: bool, market: tuple[pl.DataFrame, pl.DataFrame]
 ) -> None:
     bids, items = market
-    problem, outcome, pay = _vcg(bids, items, solver, enumerate_max)
+    problem, outcome, pay = _vcg(bids, items, solver, enumerate_max, planned)
     winners = set(problem.bid_ids[outcome.won].tolist())
     assert abs(outcome.welfare - brute_force(bids, items).welfare) < 1e-6
     expected = _oracle_payments(bids, items, winners)
@@ -60,3 +79,27 @@ def test_vcg_matches_brute_force(
     assert np.all(pay.payment >= 0)
     assert np.all(pay.payment[~outcome.won] == 0)
     assert pay.exact.all()
+
+
+def test_plan_settles_integral_re_solves_and_leaves_fractional_ones() -> None:
+    """Paths markets have integral LPs: planning settles their re-solves; uniform ones need MIPs."""
+    from econonexus import generate
+
+    for family, settled_most in (("paths", True), ("uniform", False)):
+        bids = generate(family, goods=40, bids=150, seed=1, market_id="m")
+        problem = build_problem("m", bids, None, tie_epsilon=1e-6)
+        outcome = clear_market(problem)
+        plan = vcg_plan(problem, outcome.won, enumerate_max=10)
+        everything = [
+            solve_job(j, solver="cbc", limits=SolveLimits(), enumerate_max=10)
+            for j in vcg_jobs(problem, outcome.won)
+        ]
+        planned = plan.settled + [
+            solve_job(j, solver="cbc", limits=SolveLimits(), enumerate_max=10, lp_first=False)
+            for j in plan.jobs
+        ]
+        assert (len(plan.settled) > len(plan.jobs)) is settled_most, family
+        full = vcg_payments(problem, outcome.won, everything, proven=True)
+        fast = vcg_payments(problem, outcome.won, planned, proven=True)
+        np.testing.assert_allclose(fast.payment, full.payment, rtol=1e-9, atol=1e-6)
+        assert fast.exact.all()
