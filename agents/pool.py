@@ -9,14 +9,13 @@ else can be rebuilt from ``root`` (snapshots plus journal).
 
 from __future__ import annotations
 
-import html
 import json
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import fsspec
 import numpy as np
@@ -25,13 +24,14 @@ import pyarrow as pa
 from distributed import Client
 
 from econonexus._config import get_setting
-from econonexus._errors import InputError, ShardUnavailableError
+from econonexus._errors import InputError
 from econonexus.agents.events import created_events, events_table
 from econonexus.agents.journal import append_journal, last_seq
 from econonexus.agents.messaging import CircuitBreaker, Messenger, RetryPolicy, breaker_from_config
-from econonexus.agents.monitoring import health_rows, publish_health, round_health
+from econonexus.agents.monitoring import publish_health, round_health
 from econonexus.agents.placement import by_shard, shard_of
 from econonexus.agents.pool_moves import ShardMoves
+from econonexus.agents.pool_views import PoolViews
 from econonexus.agents.registry import Registry
 from econonexus.agents.relocation import Move
 from econonexus.agents.shard import ApplyReport
@@ -59,10 +59,7 @@ class Delivery:
     failed: dict[int, str]
 
 
-AgentPlotKind = Literal["all", "reputation", "balances"]
-
-
-class AgentPool(ShardMoves):
+class AgentPool(ShardMoves, PoolViews):
     """Shards of agents on a cluster; see :meth:`create` and :meth:`open`."""
 
     def __init__(
@@ -245,39 +242,6 @@ class AgentPool(ShardMoves):
             for s, a in sorted(answers.items())
         ]
         return pl.DataFrame(rows).drop("file", strict=False)
-
-    def states(self) -> pl.DataFrame:
-        """Every agent's state, sorted by ``agent_id``; raises if a shard cannot answer."""
-        answers = self._ask_all("states")
-        for shard, answer in answers.items():
-            if isinstance(answer, Exception):
-                raise ShardUnavailableError(
-                    f"shard {shard}: cannot read its agents: {answer}"
-                ) from answer
-        frame = pl.from_arrow(pa.concat_tables(list(answers.values())))
-        assert isinstance(frame, pl.DataFrame)
-        return frame.sort("agent_id")
-
-    def health(self) -> pl.DataFrame:
-        """Per shard: worker, agents, memory, last event, last heartbeat, breaker state, status."""
-        rows = health_rows(self._registry, self._members, self._ask_all("health"))
-        publish_health(self._registry, self.root, rows)
-        return pl.DataFrame(rows)
-
-    def _repr_html_(self) -> str:
-        """The pool in a notebook: where it is, its size, and each shard's health."""
-        health = self.health()
-        head = (
-            f"<p><b>AgentPool</b> {html.escape(self.root)}: {self.n_shards} shards, "
-            f"{int(health['agents'].sum())} agents, on {health['worker'].n_unique()} workers</p>"
-        )
-        return head + health._repr_html_()
-
-    def plot(self, kind: AgentPlotKind = "all") -> Any:
-        """Bokeh histograms of the agents now: ``reputation``, ``balances``, or ``all``."""
-        from econonexus._plots import agent_plots  # Bokeh loads only when plotting
-
-        return agent_plots(self.states(), kind)
 
     def close(self) -> None:
         """Stop the pool's threads and release its actors (snapshots and journal stay)."""

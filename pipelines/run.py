@@ -13,7 +13,6 @@ import pyarrow as pa
 from distributed import Client
 from distributed.security import Security
 
-from econonexus._config import get_setting
 from econonexus._errors import EconoNexusError, InputError, RunFailedError
 from econonexus.agents.detection import run_flags
 from econonexus.agents.live import LiveBidders
@@ -26,16 +25,15 @@ from econonexus.pipelines.dashboard import install_dashboard
 from econonexus.pipelines.halts import apply_halts, carried_bids
 from econonexus.pipelines.items import ItemsSource, load_items
 from econonexus.pipelines.live_run import publish_failed, publish_finished, publish_started
-from econonexus.pipelines.markets import MarketsSource, load_markets
+from econonexus.pipelines.markets import MarketsSource
 from econonexus.pipelines.normalize import normalize
-from econonexus.pipelines.options import BatchOptions
+from econonexus.pipelines.options import BatchOptions, make_options
 from econonexus.pipelines.outputs import run_location, stored_run_for, write_run
 from econonexus.pipelines.progress import show_progress
 from econonexus.pipelines.readers import Format, RawSource, read_any
 from econonexus.pipelines.records import fingerprint, now, run_events, run_manifest
 from econonexus.pipelines.result import ClearingResult
 from econonexus.pipelines.signing import KeysSource, load_keys, read_signed, record_signed
-from econonexus.solvers.backends import SolveLimits, get_backend
 from econonexus.solvers.schemas import SolverName
 
 BidSource: TypeAlias = str | pa.Table | pl.DataFrame
@@ -49,39 +47,6 @@ def collect(
     if not sources:
         raise InputError("`source`: expected at least one bid source, got none")
     return [read_any(s, name=f"<table {i}>", format=format) for i, s in enumerate(sources)]
-
-
-def make_options(
-    *,
-    solver: str | None,
-    time_limit: float | None,
-    gap: float | None,
-    markets: MarketsSource | None = None,
-) -> BatchOptions:
-    """Check the solver options and fill the unset ones from the settings."""
-    name = solver or get_setting("solver.backend")
-    get_backend(name)
-    limit = time_limit if time_limit is not None else get_setting("solver.time-limit")
-    if limit is not None and not limit > 0:
-        raise InputError(f"`time_limit`: expected seconds > 0 or None, got {limit!r}")
-    rel_gap = gap if gap is not None else get_setting("solver.gap")
-    if not 0 <= rel_gap < 1:
-        raise InputError(f"`gap`: expected a relative gap in [0, 1), got {rel_gap!r}")
-    limits = SolveLimits(
-        time_limit=limit,
-        gap=float(rel_gap),
-        threads=int(get_setting("solver.threads")),
-        cbc_options=tuple(str(o) for o in get_setting("solver.cbc-options")),
-        cbc_start_options=tuple(str(o) for o in get_setting("solver.cbc-start-options")),
-    )
-    return BatchOptions(
-        solver=name,
-        limits=limits,
-        enumerate_max=int(get_setting("solver.enumerate-max-bids")),
-        tie_epsilon=float(get_setting("solver.tie-epsilon")),
-        retries=int(get_setting("retries")),
-        markets=load_markets(markets),
-    )
 
 
 def clear(

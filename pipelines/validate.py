@@ -11,9 +11,10 @@ import polars as pl
 
 from econonexus.pipelines.accounts import POSITION as _POSITION
 from econonexus.pipelines.accounts import account_rules, with_reputation
+from econonexus.pipelines.format_rules import format_rules
 from econonexus.pipelines.signing import signature_rules
 from econonexus.solvers.schemas import BIDS_SCHEMA, REJECTED_SCHEMA, polars_schema
-from econonexus.solvers.settings import DEFAULT_SETTINGS, SINGLE_ITEM_FORMATS, MarketSettings
+from econonexus.solvers.settings import MarketSettings
 
 REJECTED_COLUMNS = polars_schema(REJECTED_SCHEMA, drop=("run_id",))
 
@@ -183,57 +184,6 @@ def _item_rules(frame: pl.DataFrame, items: pl.DataFrame | None) -> pl.DataFrame
     return pl.concat([unknown, above])
 
 
-def _format_rules(frame: pl.DataFrame, markets: dict[str, MarketSettings]) -> pl.DataFrame:
-    """Bids that do not fit their market's format: wrong side, or a bundle in a single-item one."""
-    settings = pl.DataFrame(
-        {
-            "market_id": list(markets),
-            "_format": [m.format for m in markets.values()],
-            "_side": [m.side for m in markets.values()],
-        },
-        schema={"market_id": pl.String, "_format": pl.String, "_side": pl.String},
-    )
-    typed = frame.join(settings, on="market_id", how="left").with_columns(
-        pl.col("_format").fill_null(DEFAULT_SETTINGS.format),
-        pl.col("_side").fill_null(DEFAULT_SETTINGS.side),
-    )
-    side = pl.col("side").fill_null("buy")
-    single = pl.col("_format").is_in(list(SINGLE_ITEM_FORMATS))
-    rules = [
-        (
-            "side",
-            side.is_in(["buy", "sell"]) & (side != pl.col("_side")),
-            pl.format(
-                "market '{}' is {}: expected side '{}', got '{}'",
-                pl.col("market_id"),
-                pl.col("_format"),
-                pl.col("_side"),
-                side,
-            ),
-        ),
-        (
-            "items",
-            single
-            & (
-                (pl.col("items").list.len() != 1)
-                | pl.col("quantities").list.eval(pl.element() != 1).list.any()
-            ),
-            pl.format(
-                "market '{}' is {}: expected one item with quantity 1 per bid, got {} item(s)",
-                pl.col("market_id"),
-                pl.col("_format"),
-                pl.col("items").list.len(),
-            ),
-        ),
-    ]
-    return pl.concat(
-        typed.filter(broken.fill_null(False)).select(
-            *_POSITION, "bid_id", pl.lit(field).alias("field"), reason.alias("reason")
-        )
-        for field, broken, reason in rules
-    )
-
-
 def validate(
     frame: pl.DataFrame,
     items: pl.DataFrame | None = None,
@@ -277,7 +227,7 @@ def validate(
     checks += [
         _duplicate_rule(frame),
         _item_rules(frame, items),
-        _format_rules(frame, markets or {}),
+        format_rules(frame, markets or {}),
     ]
     rejected = pl.concat(checks).sort(*_POSITION, "field")
     bad = rejected.select(*_POSITION).unique()
