@@ -103,3 +103,22 @@ def test_plan_settles_integral_re_solves_and_leaves_fractional_ones() -> None:
         fast = vcg_payments(problem, outcome.won, planned, proven=True)
         np.testing.assert_allclose(fast.payment, full.payment, rtol=1e-9, atol=1e-6)
         assert fast.exact.all()
+
+
+@pytest.mark.parametrize("solver", ["cbc", "highs"])
+def test_re_solve_stopped_at_the_time_limit_brackets_the_true_gain(solver: str) -> None:
+    """A MIP re-solve cut short keeps what its start proves and an upper bound from the LP."""
+    from econonexus import generate
+
+    bids = generate("uniform", goods=40, bids=150, seed=1, market_id="m")
+    problem = build_problem("m", bids, None, tie_epsilon=1e-6)
+    plan = vcg_plan(problem, clear_market(problem).won, enumerate_max=10)
+    stopped = 0
+    for job in plan.jobs[:5]:
+        short = SolveLimits(time_limit=0.01)
+        cut = solve_job(job, solver=solver, limits=short, enumerate_max=10, lp_first=False)
+        full = solve_job(job, solver=solver, limits=SolveLimits(), enumerate_max=10, lp_first=False)
+        assert full.exact and full.low == full.high
+        assert 0 <= cut.low <= full.low + 1e-6 <= cut.high + 2e-6
+        stopped += not cut.exact
+    assert stopped >= 1
