@@ -4,8 +4,9 @@ Naive: one direct PuLP solve of the whole market, then one full re-solve
 per winning agent without that agent's bids, one after another (the
 textbook Clarke pivot). Pipeline: ``econonexus.clear`` with
 ``payment_rule="vcg"`` on a 2-worker LocalCluster: re-solves only the
-sub-components a winner's departure can change, warm-started from the
-current allocation, as parallel ``enx-vcg`` tasks. Both times include the
+sub-components a winner's departure can change; settles while planning those
+it can enumerate or whose LP relaxation is integral; runs the rest as
+parallel ``enx-vcg`` MIP tasks that start from the current allocation. Both times include the
 main clearing. Target (issue 3): ratio <= 0.3 for instances with 10 to 60
 winners. Payments are checked against the naive ones.
 
