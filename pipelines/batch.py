@@ -9,9 +9,7 @@ rerun any of them on a live worker when a worker dies.
 
 from __future__ import annotations
 
-import time
 import uuid
-from concurrent.futures import CancelledError
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -24,6 +22,7 @@ from econonexus.pipelines.market_frames import ALLOCATION_COLUMNS, PRICE_COLUMNS
 from econonexus.pipelines.options import BatchOptions
 from econonexus.pipelines.progress import track
 from econonexus.pipelines.single_item import BiddersFor, clear_single_item
+from econonexus.pipelines.transfer import gather_counts, place_inputs, release
 from econonexus.pipelines.validate import validate
 from econonexus.solvers.settings import MIP_FORMATS
 
@@ -36,34 +35,6 @@ class BatchOutput:
     summary: pl.DataFrame
     rejected: pl.DataFrame
     prices: pl.DataFrame
-
-
-def _scatter(
-    client: Client, data: list[Any], attempts: int = 3
-) -> tuple[list[Future[Any] | None], int]:
-    """Broadcast ``data`` (its ``None`` entries stay ``None``) to every worker, checking that
-    each worker holds a copy; return the futures and the cluster's worker threads.
-
-    A worker that dies during the broadcast can leave the only copy on itself
-    (the replication step failed), and the batch would then wait forever for
-    lost data: such a scatter is retried with fresh keys.
-    """
-    present = [x for x in data if x is not None]
-    for attempt in range(attempts):
-        try:
-            # hash=False: a fresh key per batch, so releasing one batch never drops the next one's
-            futures: list[Future[Any]] = client.scatter(present, broadcast=True, hash=False)
-            copies = min(len(v) for v in client.who_has(futures).values())
-            workers = client.scheduler_info(n_workers=-1)["workers"].values()
-            if copies >= min(2, len(workers)):
-                placed = iter(futures)
-                threads = sum(int(w["nthreads"]) for w in workers)
-                return [None if x is None else next(placed) for x in data], threads
-        except OSError:  # CommClosedError included: the worker went away mid-scatter
-            if attempt == attempts - 1:
-                raise
-        time.sleep(0.5 * 2**attempt)
-    raise RuntimeError(f"could not place the batch on two workers in {attempts} attempts")
 
 
 def run_batch(
@@ -91,36 +62,43 @@ def run_batch(
     """
     token = _token()
     markets = batch_markets(frame, source_errors)
-    scattered, threads = _scatter(client, [frame, items, accounts, keys, seen])
+    scattered, threads = place_inputs(client, [frame, items, accounts, keys, seen])
     raw, lots, books, secrets, before = scattered
     validated = client.submit(
         validate, raw, lots, options.markets, books, secrets, before, key=f"enx-validate-{token}"
     )
     rejected = client.submit(_rejected, raw, validated, source_errors, key=f"enx-rejected-{token}")
-    plans = [
-        client.submit(tasks.plan, validated, lots, m, options, key=f"enx-plan-{token}-{i}")
-        for i, m in enumerate(markets)
-    ]
+    # Only MIP-format markets have components to plan and solve; the others
+    # (single-item, clock) clear in their combine task, with no round trip.
+    mip = [i for i, m in enumerate(markets) if options.settings(m).format in MIP_FORMATS]
+    plans: dict[int, Future[Any]] = {
+        i: client.submit(
+            tasks.plan, validated, lots, markets[i], options, key=f"enx-plan-{token}-{i}"
+        )
+        for i in mip
+    }
     # The largest component (k=0) starts as soon as its plan exists; the count
     # of the others needs one round trip to the client.
     largest = _with_thread_share(options, threads, len(markets))
-    first = [
-        _submit_solve(client, plan, 0, largest, f"{token}-{i}") for i, plan in enumerate(plans)
-    ]
-    sizes = _gather_counts(client, tasks.n_pending, plans, f"enx-size-{token}")
+    first = {i: _submit_solve(client, plans[i], 0, largest, f"{token}-{i}") for i in mip}
+    counts = gather_counts(client, tasks.n_pending, list(plans.values()), f"enx-size-{token}")
+    sizes = dict(zip(mip, counts, strict=True))
     clocks = {i for i, m in enumerate(markets) if live is not None and _live_clock(m, options)}
     assembled: list[Future[Any]] = []
-    for i, (m, plan, head, size) in enumerate(zip(markets, plans, first, sizes, strict=True)):
+    for i, m in enumerate(markets):
         if i in clocks:  # a live clock runs on the client: only the market's bids go there
             key = f"enx-live-bids-{token}-{i}"
             assembled.append(client.submit(tasks.market_bids, validated, m, key=key))
             continue
-        solved = [_submit_solve(client, plan, k, options, f"{token}-{i}") for k in range(1, size)]
+        size, plan = sizes.get(i, 0), plans.get(i)
+        solved = [
+            _submit_solve(client, plans[i], k, options, f"{token}-{i}") for k in range(1, size)
+        ]
         assembled.append(
             client.submit(
                 tasks.assemble,
                 *(validated, lots, m, options, plan),
-                *([head] if size else []),
+                *([first[i]] if size else []),
                 *solved,
                 key=f"enx-combine-{token}-{i}",
             )
@@ -135,12 +113,18 @@ def run_batch(
             m, results[i], tasks.market_items(items, m), options.settings(m), live
         )
         results[i] = tasks.MarketResult(*rows)
-    _release(
-        [raw, lots, books, secrets, before, validated, rejected, *plans, *first, *assembled, *final]
+    release(
+        [
+            *(raw, lots, books, secrets, before, validated, rejected),
+            *plans.values(),
+            *first.values(),
+            *assembled,
+            *final,
+        ]
     )
-    counts = rejected_counts(rejected_rows)
+    n_rejected = rejected_counts(rejected_rows)
     summary = _concat([r.summary for r in results], SUMMARY_COLUMNS).with_columns(
-        n_rejected=pl.col("market_id").replace_strict(counts, default=0, return_dtype=pl.Int64)
+        n_rejected=pl.col("market_id").replace_strict(n_rejected, default=0, return_dtype=pl.Int64)
     )
     return BatchOutput(
         allocations=_concat([r.allocations for r in results], ALLOCATION_COLUMNS),
@@ -169,7 +153,7 @@ def _price_vcg_markets(
         i: client.submit(tasks.plan_vcg, assembled[i], options, key=f"enx-vcg-plan-{token}-{i}")
         for i in vcg
     }
-    counts = _gather_counts(client, tasks.n_jobs, [jobs[i] for i in vcg], f"enx-vcg-size-{token}")
+    counts = gather_counts(client, tasks.n_jobs, [jobs[i] for i in vcg], f"enx-vcg-size-{token}")
     final = list(assembled)
     for i, count in zip(vcg, counts, strict=True):
         gains = [
@@ -249,31 +233,3 @@ def _submit_solve(
 
 def _concat(frames: list[pl.DataFrame], schema: pl.Schema) -> pl.DataFrame:
     return pl.concat(frames) if frames else pl.DataFrame(schema=schema)
-
-
-def _gather_counts(
-    client: Client, count: Any, inputs: list[Future[Any]], prefix: str, attempts: int = 3
-) -> list[int]:
-    """Gather ``count(x)`` for each input future.
-
-    A worker that dies while holding such a small result can get its key
-    forgotten before the gather reads it (``FutureCancelledError``); the
-    counts are pure, so they are submitted again under fresh keys.
-    """
-    for attempt in range(attempts):
-        futures = [
-            client.submit(count, x, key=f"{prefix}-{i}-a{attempt}") for i, x in enumerate(inputs)
-        ]
-        try:
-            counts: list[int] = client.gather(futures)
-            return counts
-        except CancelledError:
-            if attempt == attempts - 1:
-                raise
-    raise AssertionError("unreachable")
-
-
-def _release(futures: list[Future[Any] | None]) -> None:
-    for future in futures:
-        if future is not None:
-            future.release()

@@ -218,11 +218,17 @@ def validate(
         and ``_reputation`` (the bidder's, for reputation-scored markets);
         ``rejected`` holds ``source``, ``row``, ``bid_id``, ``field``, ``reason``.
     """
+    rules = _row_rules()
+    # one pass finds the rules that any row breaks; only those build their reasons
+    hit = frame.select(
+        broken.fill_null(False).any().alias(str(i)) for i, (_, broken, _) in enumerate(rules)
+    ).row(0)
     checks = [
         frame.filter(broken.fill_null(False)).select(
             *_POSITION, "bid_id", pl.lit(field).alias("field"), reason.alias("reason")
         )
-        for field, broken, reason in _row_rules()
+        for (field, broken, reason), broken_somewhere in zip(rules, hit, strict=True)
+        if broken_somewhere
     ]
     checks += [
         _duplicate_rule(frame),

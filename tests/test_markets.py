@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pathlib
 
+import dask
 import polars as pl
 import pytest
 from distributed import Client, get_task_stream
@@ -142,10 +143,18 @@ def test_clock_market_reports_rounds_prices_and_efficiency(client: Client) -> No
     assert (final["answers"] <= 1).all()  # supply 1: no item over-demanded at the end
 
 
-def test_back_to_back_identical_batches_do_not_share_scattered_data(client: Client) -> None:
+@pytest.mark.parametrize("embed_max_bytes", [0, 1 << 20])  # broadcast, or in the task graph
+def test_back_to_back_identical_batches_do_not_share_scattered_data(
+    client: Client, embed_max_bytes: int
+) -> None:
     # Identical inputs once got one content-hashed key: releasing a finished
     # batch could drop the data of the next one ("lost dependencies").
     one = _bids([(f"b{i}", f"a{i}", "lot", ["x"], float(i + 1), "buy") for i in range(5)])
-    for _ in range(8):
-        result = enx.clear(one, client=client, markets={"lot": {"format": "vickrey"}})
-        assert result.allocations.filter("won")["payment"].to_list() == [4.0]
+    combo = enx.generate("decay", goods=10, bids=30, seed=3, market_id="combo")
+    expected = enx.clear(combo, client=client).summary["welfare"][0]
+    with dask.config.set({"econonexus.cluster.embed-max-bytes": embed_max_bytes}):
+        for _ in range(4):
+            result = enx.clear(one, client=client, markets={"lot": {"format": "vickrey"}})
+            assert result.allocations.filter("won")["payment"].to_list() == [4.0]
+            assert enx.clear(combo, client=client).summary["welfare"][0] == expected
+    assert not client.who_has()  # every batch released what it placed on the workers
