@@ -95,29 +95,40 @@ def clear_grouped(
     Returns the winner mask and the payments, in input order.
     """
     sizes = np.diff(np.append(starts, len(price)))
-    group = np.repeat(np.arange(len(starts)), sizes)
+    group = np.repeat(np.arange(len(starts), dtype=np.int32), sizes)
     # the (units+1)-th bid sets the second price; first price needs only the winners
     depth = int(units.max()) + (rule == "second-price")
     if units.max() <= _ITERATIVE_MAX_UNITS:
         rank = _top_ranks(price, starts, sizes, group, depth, tie_weights)
     else:
         rank = _sorted_ranks(price, starts, group, tie_weights)
-    per_bid_units = np.repeat(units, sizes)
-    won = (rank < per_bid_units) & (price >= np.repeat(reserve, sizes))
+    # 10M-row batches: per-bid copies of per-auction values only when they vary
+    per_bid_units = _per_bid(units, sizes)
+    won = (rank < per_bid_units) & (price >= _per_bid(reserve, sizes))
     if rule == "first-price":
         return won, np.where(won, price, 0.0)
     next_bid = np.full(len(starts), -np.inf)
-    marginal = rank == per_bid_units
+    marginal = np.flatnonzero(rank == per_bid_units)
     next_bid[group[marginal]] = price[marginal]
     clearing = np.maximum(next_bid, reserve)
-    return won, np.where(won, np.repeat(clearing, sizes), 0.0)
+    payment = np.zeros(len(price))
+    winners = np.flatnonzero(won)
+    payment[winners] = clearing[group[winners]]
+    return won, payment
+
+
+def _per_bid(values: np.ndarray, sizes: IntArray) -> np.ndarray:
+    """``values`` per auction as one value per bid, or a 0-d array if all auctions agree."""
+    if len(values) and np.all(values == values[0]):
+        return np.asarray(values[0])
+    return np.repeat(values, sizes)
 
 
 def _top_ranks(
     price: FloatArray,
     starts: IntArray,
     sizes: IntArray,
-    group: IntArray,
+    group: np.ndarray,
     depth: int,
     tie_weights: TieWeights,
 ) -> IntArray:
@@ -134,13 +145,13 @@ def _top_ranks(
 
 
 def pick_one(
-    candidates: np.ndarray, starts: IntArray, group: IntArray, tie_weights: TieWeights
+    candidates: np.ndarray, starts: IntArray, group: np.ndarray, tie_weights: TieWeights
 ) -> IntArray:
     """Return, per contiguous group with candidates, the candidate with the largest tie weight.
 
     Tie weights are asked for only where a group has more than one candidate.
     """
-    counts = np.add.reduceat(candidates.astype(np.int64), starts)
+    counts = np.add.reduceat(candidates, starts, dtype=np.int64)
     rows = np.flatnonzero(candidates)
     tied = rows[counts[group[rows]] > 1]
     if len(tied) == 0:
@@ -153,7 +164,7 @@ def pick_one(
 
 
 def _sorted_ranks(
-    price: FloatArray, starts: IntArray, group: IntArray, tie_weights: TieWeights
+    price: FloatArray, starts: IntArray, group: np.ndarray, tie_weights: TieWeights
 ) -> IntArray:
     """Rank every bid in its auction by a sort: price down, then tie weight down."""
     order = np.lexsort((-price, group))
