@@ -88,14 +88,13 @@ def vcg_plan(problem: MarketProblem, won: np.ndarray, *, enumerate_max: int) -> 
     jobs: list[VcgJob] = []
     for members in partition(problem).components:
         component_jobs = _component_jobs(problem, won, members)
-        if not component_jobs:
-            continue
-        relaxation = SubsetRelaxation(problem.subset(members))
+        relaxation = None  # built once per component, if any re-solve needs it
         for job in component_jobs:
             chosen: np.ndarray | None
             if enumerable(job.problem, enumerate_max):
                 chosen = enumerate_best(job.problem)
             else:
+                relaxation = relaxation or SubsetRelaxation(problem.subset(members))
                 chosen = relaxation.integral_winners(job.problem)
             if chosen is None:
                 jobs.append(job)
