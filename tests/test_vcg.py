@@ -122,3 +122,19 @@ def test_re_solve_stopped_at_the_time_limit_brackets_the_true_gain(solver: str) 
         assert 0 <= cut.low <= full.low + 1e-6 <= cut.high + 2e-6
         stopped += not cut.exact
     assert stopped >= 1
+
+
+def test_highs_re_solve_searches_past_its_start() -> None:
+    """highspy 1.16.0 returned the MIP start of this re-solve as optimal (hence the pin <1.16)."""
+    from econonexus import generate
+
+    bids = generate("decay", goods=5, bids=7, seed=266, market_id="m")
+    problem = build_problem("m", bids, None, tie_epsilon=1e-6)
+    outcome = clear_market(problem, solver="cbc", enumerate_max=0, lp_first=False)
+    for job in vcg_jobs(problem, outcome.won):
+        gains = [
+            solve_job(job, solver=s, limits=SolveLimits(), enumerate_max=0, lp_first=False)
+            for s in ("cbc", "highs")
+        ]
+        assert gains[0].low == pytest.approx(gains[1].low, abs=1e-6), job.agent
+        assert gains[1].exact
