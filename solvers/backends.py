@@ -168,12 +168,21 @@ class HighsBackend:
         limits: SolveLimits,
         start: FloatArray | None = None,
     ) -> BackendResult:
-        solver = _WarmHighs(**_options(limits))
+        options = _options(limits)
+        # HiGHS runs on one thread pool per process, sized by the first run in
+        # it; a later run asking another size fails (reported as a stop with no
+        # solution). Every HiGHS user here keeps HiGHS's default size, so
+        # ``threads`` applies to CBC only; HiGHS's MIP search is serial anyway.
+        options["threads"] = None
+        solver = _WarmHighs(**options)
         if start is not None:
             solver.start = {
                 v.name: value for v, value in zip(variables, start.tolist(), strict=True)
             }
         model.solve(solver)
+        status = model.solverModel.getModelStatus()
+        if status.name in _HIGHS_FAILED:  # no search ran: there is neither solution nor bound
+            raise SolverError(f"HiGHS did not solve the model: model status {status.name}")
         return _outcome(model, variables, limits, self._dual_bound)
 
     @staticmethod
@@ -182,6 +191,11 @@ class HighsBackend:
         if np.isfinite(bound):
             return bound
         return float(sum(c for c in model.objective.values() if c > 0))
+
+
+_HIGHS_FAILED = frozenset(
+    {"kNotset", "kLoadError", "kModelError", "kPresolveError", "kSolveError", "kPostsolveError"}
+)
 
 
 class _WarmHighs(pulp.HiGHS):  # type: ignore[misc]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import time
 
 import dask
 import polars as pl
@@ -157,4 +158,8 @@ def test_back_to_back_identical_batches_do_not_share_scattered_data(
             result = enx.clear(one, client=client, markets={"lot": {"format": "vickrey"}})
             assert result.allocations.filter("won")["payment"].to_list() == [4.0]
             assert enx.clear(combo, client=client).summary["welfare"][0] == expected
-    assert not client.who_has()  # every batch released what it placed on the workers
+    # every batch released what it placed on the workers (releases reach the scheduler async)
+    deadline = time.monotonic() + 10
+    while client.who_has() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not client.who_has()

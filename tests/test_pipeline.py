@@ -147,8 +147,7 @@ def test_time_limit_is_reported_honestly(client: Client) -> None:
         result = enx.clear(bids, client=client, solver=solver, time_limit=0.5)
         row = result.summary.row(0, named=True)
         assert row["status"] == "time_limit", row
-        # a loaded machine may stop before any allocation is found: welfare 0, still honest
-        assert row["bound"] > row["welfare"] >= 0
+        assert row["bound"] > row["welfare"] > 0
         assert row["gap"] == pytest.approx((row["bound"] - row["welfare"]) / row["bound"])
 
 

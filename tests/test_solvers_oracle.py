@@ -146,3 +146,20 @@ def test_bid_below_reserve_never_wins() -> None:
     assert not outcome.won.any()
     assert outcome.status == "optimal"
     assert outcome.welfare == 0.0
+
+
+def test_highs_solves_with_any_thread_setting_in_one_process() -> None:
+    """HiGHS sizes one thread pool per process: runs asking 1 or 2 threads after an LP all solve."""
+    from econonexus import generate
+    from econonexus.solvers.backends import SolveLimits
+    from econonexus.solvers.relaxation import SubsetRelaxation
+
+    bids = generate("uniform", goods=30, bids=100, seed=3, market_id="g")
+    problem = build_problem("g", bids, None, tie_epsilon=1e-6)
+    SubsetRelaxation(problem).integral_winners(problem)
+    expected = clear_market(problem, solver="cbc").welfare
+    for threads in (2, 1, 2):
+        limits = SolveLimits(threads=threads)
+        solution = solve_component(problem, solver="highs", limits=limits, lp_first=False)
+        assert solution.status == "optimal", threads
+        assert solution.welfare == pytest.approx(expected)
