@@ -4,8 +4,8 @@ If the optimum of the LP relaxation is a 0/1 vector it is also the optimum
 of the integer program: no MIP backend is needed. The objective is the MIP's
 (price plus tie weight, in tie units), so the LP optimum is unique and the
 tie rule holds. Many real markets, and the CATS "paths" and large "decay"
-families, have integral relaxations; an LP solve (HiGHS inside SciPy) takes
-milliseconds where a MIP backend call takes tens of them. A fractional
+families, have integral relaxations; an LP solve (HiGHS through highspy)
+takes milliseconds where a MIP backend call takes tens of them. A fractional
 optimum settles nothing and the MIP runs as before.
 
 :class:`SubsetRelaxation` asks the same question of many subsets of one
@@ -19,7 +19,6 @@ from __future__ import annotations
 import highspy
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import linprog
 
 from econonexus.solvers.problem import IntArray, MarketProblem
 
@@ -66,12 +65,7 @@ def integral_lp_solution(problem: MarketProblem) -> IntArray | None:
     """Return the winners if the LP relaxation's optimum is integral and feasible, else ``None``."""
     if problem.n_bids == 0:
         return np.zeros(0, dtype=np.int64)
-    a, b = constraint_matrix(problem)
-    weights, _ = tie_objective(problem)
-    result = linprog(-weights, A_ub=a, b_ub=b, bounds=(0, 1), method="highs")
-    if result.status != 0 or result.x is None:
-        return None
-    return _integral(np.asarray(result.x), a, b)
+    return SubsetRelaxation(problem).integral_winners(problem)
 
 
 def _integral(x: np.ndarray, a: sp.csr_matrix, b: np.ndarray) -> IntArray | None:
