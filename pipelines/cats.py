@@ -2,22 +2,26 @@
 
 ``%`` starts a comment line; headers ``goods N``, ``bids M``, ``dummy D``;
 then one line per bid, tab-separated: ``bid_id price good good ... #``.
-Goods ``0..N-1`` are real items; goods ``N..N+D-1`` are dummy goods that
-encode XOR: bids sharing a dummy good belong to one bidder and exclude each
-other. A malformed bid line becomes a rejected row; a malformed header makes
-the file unreadable.
+Goods ``0..N-1`` are real items; goods ``N..N+D-1`` are dummy goods: ordinary
+goods of supply 1 whose only job is exclusion (bids sharing one exclude each
+other). The original generator writes lines with several dummy goods, so a
+dummy good is read as a hidden item ``~g`` (:data:`HIDDEN_ITEM_PREFIX`), never
+as an XOR label. A malformed bid line becomes a rejected row; a malformed
+header makes the file unreadable.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import polars as pl
 
 from econonexus._errors import CatsFormatError, InputError
-from econonexus.solvers.schemas import REJECTED_SCHEMA, polars_schema
+from econonexus.solvers.schemas import HIDDEN_ITEM_PREFIX, REJECTED_SCHEMA, polars_schema
 
 _HEADERS = ("goods", "bids", "dummy")
+_WHOLE = re.compile(r"[0-9]+")  # ASCII digits only: str.isdigit() accepts '²', which int() rejects
 ERRORS_SCHEMA = polars_schema(REJECTED_SCHEMA, drop=("run_id",), extra={"market_id": pl.String()})
 """Line errors of a source, in the rejected table's column names plus ``market_id``."""
 
@@ -60,7 +64,7 @@ def parse_cats(text: str, *, source: str, market_id: str) -> tuple[pl.DataFrame,
 
 def _parse_header(parsed: _Parsed, line: str, number: int, source: str) -> None:
     tokens = line.split()
-    if len(tokens) != 2 or not tokens[1].isdigit():
+    if len(tokens) != 2 or not _WHOLE.fullmatch(tokens[1]):
         raise CatsFormatError(
             f"{source} line {number}: expected '{tokens[0]} N' with N a whole number, got {line!r}"
         )
@@ -76,7 +80,7 @@ def _parse_bid(parsed: _Parsed, line: str, number: int, source: str, market_id: 
     n_dummy = parsed.headers.get("dummy", (0, 0))[0]
     tokens = line.split()
     bid_token = tokens[0]
-    problem = _bid_line_problem(tokens, n_goods, n_dummy)
+    problem = _bid_line_problem(tokens, n_goods + n_dummy)
     if problem is not None:
         parsed.errors.append(
             {
@@ -90,40 +94,38 @@ def _parse_bid(parsed: _Parsed, line: str, number: int, source: str, market_id: 
         )
         return
     goods = [int(t) for t in tokens[2:-1]]
-    real = [g for g in goods if g < n_goods]
+    items = [str(g) if g < n_goods else f"{HIDDEN_ITEM_PREFIX}{g}" for g in goods]
     dummies = [g for g in goods if g >= n_goods]
     parsed.rows.append(
         {
             "bid_id": f"{market_id}:{bid_token}",
+            # the generator gives each bidder its own dummy good: the first one names the bidder
             "agent_id": f"{market_id}:d{dummies[0]}" if dummies else f"{market_id}:b{bid_token}",
             "market_id": market_id,
-            "items": [str(g) for g in real],
-            "quantities": [1] * len(real),
+            "items": items,
+            "quantities": [1] * len(items),
             "price": float(tokens[1]),
-            "xor_group": f"d{dummies[0]}" if dummies else None,
+            "xor_group": None,
             "_source": source,
             "_row": number,
         }
     )
 
 
-def _bid_line_problem(tokens: list[str], n_goods: int, n_dummy: int) -> str | None:
-    n_total = n_goods + n_dummy
+def _bid_line_problem(tokens: list[str], n_total: int) -> str | None:
     if tokens[-1] != "#":
         return "expected the line to end with '#'"
     if len(tokens) < 4:
         return "expected 'bid_id price good ... #' with at least one good"
-    if not tokens[0].isdigit():
+    if not _WHOLE.fullmatch(tokens[0]):
         return f"bid id {tokens[0]!r} is not a whole number"
     try:
         float(tokens[1])
     except ValueError:
         return f"price {tokens[1]!r} is not a number"
     for t in tokens[2:-1]:
-        if not t.isdigit() or int(t) >= n_total:
+        if not _WHOLE.fullmatch(t) or int(t) >= n_total:
             return f"good {t!r} is not a number in 0..{n_total - 1}"
-    if sum(int(t) >= n_goods for t in tokens[2:-1]) > 1:
-        return "more than one dummy good"
     return None
 
 
@@ -168,8 +170,8 @@ def _errors_frame(rows: list[dict[str, object]]) -> pl.DataFrame:
 def write_cats_text(bids: pl.DataFrame, *, comment: str | None = None) -> str:
     """Render bids (bids schema, unit quantities) as CATS text.
 
-    Items are numbered in natural order (numeric ids by value); each (agent, XOR group) becomes a
-    dummy good; bids are numbered in table order.
+    Items are numbered in natural order (numeric ids by value). Hidden items (``~g``) and each
+    (agent, XOR group) become dummy goods after them; bids are numbered in table order.
 
     Raises
     ------
@@ -178,8 +180,10 @@ def write_cats_text(bids: pl.DataFrame, *, comment: str | None = None) -> str:
     """
     if "quantities" in bids.columns and (bids["quantities"].list.max() > 1).any():
         raise InputError("`quantities`: CATS files hold one unit per good; got a quantity > 1")
-    goods = sorted(set(bids["items"].explode().to_list()), key=_natural)
-    index = {g: i for i, g in enumerate(goods)}
+    named = set(bids["items"].explode().drop_nulls().to_list())
+    goods = sorted((g for g in named if not g.startswith(HIDDEN_ITEM_PREFIX)), key=_natural)
+    hidden = sorted(named - set(goods), key=lambda g: _natural(g[len(HIDDEN_ITEM_PREFIX) :]))
+    index = {g: i for i, g in enumerate([*goods, *hidden])}
     groups: dict[tuple[str, str], int] = {}
     lines = [f"% {comment}"] if comment else []
     body = []
@@ -187,11 +191,12 @@ def write_cats_text(bids: pl.DataFrame, *, comment: str | None = None) -> str:
         cols = [str(number), repr(float(row["price"]))] + [str(index[g]) for g in row["items"]]
         if row.get("xor_group") is not None:
             key = (row["agent_id"], row["xor_group"])
-            cols.append(str(len(goods) + groups.setdefault(key, len(groups))))
+            cols.append(str(len(index) + groups.setdefault(key, len(groups))))
         body.append("\t".join([*cols, "#"]))
-    lines += [f"goods {len(goods)}", f"bids {bids.height}", f"dummy {len(groups)}", ""]
+    n_dummy = len(hidden) + len(groups)
+    lines += [f"goods {len(goods)}", f"bids {bids.height}", f"dummy {n_dummy}", ""]
     return "\n".join(lines + body) + "\n"
 
 
 def _natural(item: str) -> tuple[int, int, str]:
-    return (0, int(item), "") if item.isdigit() else (1, 0, item)
+    return (0, int(item), "") if _WHOLE.fullmatch(item) else (1, 0, item)

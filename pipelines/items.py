@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from econonexus._errors import InputError
 from econonexus.pipelines.readers import Format, table_of
-from econonexus.solvers.schemas import DEFAULT_MARKET, ITEMS_SCHEMA
+from econonexus.solvers.schemas import DEFAULT_MARKET, HIDDEN_ITEM_PREFIX, ITEMS_SCHEMA
 
 ItemsSource: TypeAlias = str | pa.Table | pl.DataFrame
 
@@ -55,6 +55,11 @@ def _check(typed: pl.DataFrame, name: str) -> None:
             "item_id",
             pl.col("item_id").is_null() | (pl.col("item_id") == ""),
             "required: expected a non-empty string",
+        ),
+        (
+            "item_id",
+            pl.col("item_id").str.starts_with(HIDDEN_ITEM_PREFIX),
+            f"expected an id not starting with {HIDDEN_ITEM_PREFIX!r} (hidden goods)",
         ),
         (
             "supply",

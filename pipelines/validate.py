@@ -13,7 +13,12 @@ from econonexus.pipelines.accounts import POSITION as _POSITION
 from econonexus.pipelines.accounts import account_rules, with_reputation
 from econonexus.pipelines.format_rules import format_rules
 from econonexus.pipelines.signing import signature_rules
-from econonexus.solvers.schemas import BIDS_SCHEMA, REJECTED_SCHEMA, polars_schema
+from econonexus.solvers.schemas import (
+    BIDS_SCHEMA,
+    HIDDEN_ITEM_PREFIX,
+    REJECTED_SCHEMA,
+    polars_schema,
+)
 from econonexus.solvers.settings import MarketSettings
 
 REJECTED_COLUMNS = polars_schema(REJECTED_SCHEMA, drop=("run_id",))
@@ -150,7 +155,9 @@ def _item_rules(frame: pl.DataFrame, items: pl.DataFrame | None) -> pl.DataFrame
         catalogue.select("market_id", "item_id", "supply"), on=["market_id", "item_id"], how="left"
     )
     listed = catalogue["market_id"].unique().implode()
-    unknown = joined.filter(pl.col("supply").is_null() & pl.col("market_id").is_in(listed)).select(
+    hidden = pl.col("item_id").str.starts_with(HIDDEN_ITEM_PREFIX)
+    unknown_here = pl.col("supply").is_null() & pl.col("market_id").is_in(listed) & ~hidden
+    unknown = joined.filter(unknown_here).select(
         *_POSITION,
         "bid_id",
         pl.lit("items").alias("field"),
@@ -167,9 +174,7 @@ def _item_rules(frame: pl.DataFrame, items: pl.DataFrame | None) -> pl.DataFrame
         .then(pl.lit(""))
         .otherwise(pl.lit(" (market not in an items table: supply 1)"))
     )
-    above = joined.filter(
-        (pl.col("qty") > supply) & ~(pl.col("supply").is_null() & in_listed)
-    ).select(
+    above = joined.filter((pl.col("qty") > supply) & ~unknown_here).select(
         *_POSITION,
         "bid_id",
         pl.lit("quantities").alias("field"),

@@ -9,6 +9,11 @@ import pyarrow as pa
 
 DEFAULT_MARKET: Final = "default"
 
+HIDDEN_ITEM_PREFIX: Final = "~"
+"""Item ids that start with this are hidden goods: supply 1, reserve 0, exclusion only.
+
+The CATS reader writes dummy good ``g`` as item ``~g``; an items table may not list them."""
+
 BIDS_SCHEMA: Final = pa.schema(
     [
         pa.field("bid_id", pa.string(), nullable=False),

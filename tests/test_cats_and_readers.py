@@ -7,6 +7,7 @@ import pathlib
 import fsspec
 import polars as pl
 import pytest
+from distributed import Client
 
 import econonexus as enx
 from econonexus.pipelines.cats import parse_cats, write_cats_text
@@ -24,11 +25,11 @@ dummy 1
 """
 
 
-def test_parse_cats_maps_dummy_goods_to_xor_groups() -> None:
+def test_parse_cats_reads_dummy_goods_as_hidden_items() -> None:
     bids, errors = parse_cats(CATS, source="f.cats", market_id="f")
     assert bids["bid_id"].to_list() == ["f:0", "f:1", "f:2"]
-    assert bids["items"].to_list() == [["0", "1"], ["2"], ["1"]]
-    assert bids["xor_group"].to_list() == ["d3", "d3", None]
+    assert bids["items"].to_list() == [["0", "1", "~3"], ["2", "~3"], ["1"]]
+    assert bids["xor_group"].to_list() == [None, None, None]
     assert bids["agent_id"][0] == bids["agent_id"][1] != bids["agent_id"][2]
     assert bids["_row"].to_list() == [6, 7, 8]
     assert errors.row(0, named=True) | {"reason": ""} == {
@@ -49,6 +50,7 @@ def test_parse_cats_maps_dummy_goods_to_xor_groups() -> None:
         ("bids 2\n0\t1\t0\t#\n", r"f.cats line 2: bid line before the 'goods N' header"),
         ("% only comments\n", r"f.cats: missing the 'goods N' header"),
         ("goods 2\ngoods 3\n", r"f.cats line 2: header 'goods' given twice"),
+        ("goods \u00b2\n", r"f.cats line 1: expected 'goods N' with N a whole number"),
     ],
 )
 def test_cats_header_errors_name_file_and_line(text: str, message: str) -> None:
@@ -63,6 +65,7 @@ def test_cats_header_errors_name_file_and_line(text: str, message: str) -> None:
         ("0\t1\t#", "at least one good"),
         ("0\t1\t9\t#", "good '9' is not a number in 0..2"),
         ("a\t1\t0\t#", "bid id 'a' is not a whole number"),
+        ("0\t1\t\u00b2\t#", "good '\u00b2' is not a number in 0..2"),
     ],
 )
 def test_bad_bid_lines_become_rejected_rows(line: str, reason: str) -> None:
@@ -70,6 +73,46 @@ def test_bad_bid_lines_become_rejected_rows(line: str, reason: str) -> None:
     assert bids.height == 0
     assert errors["row"].to_list() == [4]
     assert reason in errors["reason"][0]
+
+
+REFERENCE = pathlib.Path(__file__).parents[2] / "shared" / "data" / "cats"
+OPTIMA = {  # proven by two solvers (see shared/data/cats/README.md)
+    "L6_50x200_11": 39145.968,
+    "L7_50x200_11": 27931.42,
+    "arbitrary_50x200_11": 4260.0405,
+    "matching_48x200_11": 127.63415,
+    "paths_100x500_11": 26.7577738,
+    "paths_200x1000_26": 58.178136,
+    "regions_50x200_11": 3875.5979,
+    "scheduling_50x200_11": 41.931016,
+}
+
+
+def test_generator_files_with_several_dummy_goods_keep_every_bid() -> None:
+    path = REFERENCE / "paths_200x1000_26.txt"
+    bids = pl.from_arrow(enx.read_cats(str(path)))
+    assert bids.height == 1002  # the header's count: no line rejected
+    hidden = bids["items"].list.eval(pl.element().str.starts_with("~").cast(pl.Int64)).list.sum()
+    assert (hidden >= 2).sum() == 22
+
+
+def test_read_cats_and_read_bids_raise_on_what_they_cannot_read(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "f.cats"
+    path.write_text(CATS)
+    for read in (enx.read_cats, enx.read_bids):
+        with pytest.raises(enx.InputError, match=r"1 rows are not valid bids: row 9 `line`"):
+            read(str(path))
+    valid, rejected = enx.validate_bids(str(path))
+    assert valid.height == 3 and rejected["row"].to_list() == [9]
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMA))
+def test_reference_instances_clear_at_their_proven_optimum(name: str, client: Client) -> None:
+    result = enx.clear(str(REFERENCE / f"{name}.txt"), client=client, solver="highs")
+    summary = result.summary.row(0, named=True)
+    assert summary["status"] == "optimal"
+    assert summary["n_rejected"] == 0
+    assert summary["welfare"] == pytest.approx(OPTIMA[name], rel=1e-7)
 
 
 def test_bid_count_mismatch_is_reported_on_the_header_line() -> None:
@@ -86,10 +129,13 @@ def test_cats_round_trip(distribution: str, tmp_path: pathlib.Path) -> None:
     back = pl.from_arrow(enx.read_cats(str(path)))
     assert back.height == bids.height
     assert back["price"].to_list() == bids["price"].to_list()
-    assert back["items"].list.len().to_list() == bids["items"].list.len().to_list()
-    # grouping survives: two bids share an XOR group after the trip iff they did before
-    same = lambda f: (f["agent_id"] + "|" + f["xor_group"].fill_null(f["bid_id"])).to_list()  # noqa: E731
-    assert _partition(same(back)) == _partition(same(bids))
+    real = back["items"].list.eval(pl.element().filter(~pl.element().str.starts_with("~")))
+    assert real.list.len().to_list() == bids["items"].list.len().to_list()
+    # exclusion survives: two bids share a dummy good after the trip iff they shared an XOR group
+    before = (bids["agent_id"] + "|" + bids["xor_group"].fill_null(bids["bid_id"])).to_list()
+    dummy = back["items"].list.eval(pl.element().filter(pl.element().str.starts_with("~")))
+    after = [d[0] if d else f"own{i}" for i, d in enumerate(dummy.to_list())]
+    assert _partition(after) == _partition(before)
     path.write_text(write_cats_text(back))  # and a second trip is exact
     assert pl.from_arrow(enx.read_cats(str(path))).equals(back)
 

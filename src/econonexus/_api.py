@@ -8,6 +8,7 @@ from __future__ import annotations
 import polars as pl
 import pyarrow as pa
 
+from econonexus._errors import InputError
 from econonexus.pipelines.items import ItemsSource, load_items
 from econonexus.pipelines.normalize import normalize
 from econonexus.pipelines.outputs import read_run as _read_stored
@@ -28,17 +29,37 @@ def read_bids(source: str | pa.Table | pl.DataFrame, *, format: Format | None = 
     checked table.
     """
     raw = read_any(source, name="<table>", format=format)
+    _raise_rejected(raw.name, raw.errors)
     return raw.records.to_arrow()
 
 
 def read_cats(url: str, *, market_id: str | None = None) -> pa.Table:
     """Read a CATS file as a bids table (market: the file name's stem unless given).
 
-    Bad bid lines are dropped here; :func:`clear` keeps them as rejected rows.
+    Dummy goods are hidden items ``~g`` of supply 1, so every well-formed line is a bid.
+
+    Raises
+    ------
+    InputError
+        Naming the file, the lines and the reasons, if any line is not a valid bid;
+        :func:`validate_bids` returns such lines as rejected rows instead.
     """
     raw = read_source(url, format="cats", market_id=market_id)
-    valid, _ = validate(normalize(raw.records, url))
+    valid, rejected = validate(normalize(raw.records, url))
+    _raise_rejected(url, pl.concat([raw.errors.drop("market_id"), rejected]))
     return valid.select(BIDS_SCHEMA.names).to_arrow().cast(BIDS_SCHEMA)
+
+
+def _raise_rejected(source: str, rejected: pl.DataFrame) -> None:
+    if rejected.height == 0:
+        return
+    first = rejected.head(5).iter_rows(named=True)
+    shown = "; ".join(f"row {r['row']} `{r['field']}`: {r['reason']}" for r in first)
+    more = f" (and {rejected.height - 5} more)" if rejected.height > 5 else ""
+    raise InputError(
+        f"{source!r}: {rejected.height} rows are not valid bids: {shown}{more}\n"
+        "hint: validate_bids() returns (valid, rejected) and clear() keeps rejected rows"
+    )
 
 
 def validate_bids(
