@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from econonexus._errors import InputError
 from econonexus.pipelines.readers import Format, table_of
-from econonexus.solvers.schemas import DEFAULT_MARKET, HIDDEN_ITEM_PREFIX, ITEMS_SCHEMA
+from econonexus.solvers.schemas import DEFAULT_MARKET, HIDDEN_ITEM_PREFIX, ITEMS_SCHEMA, MAX_PRICE
 
 ItemsSource: TypeAlias = str | pa.Table | pl.DataFrame
 
@@ -74,6 +74,11 @@ def _check(typed: pl.DataFrame, name: str) -> None:
             "expected a finite number >= 0",
         ),
         ("reserve_price", pl.col("reserve_price") < 0, "expected a finite number >= 0"),
+        (
+            "reserve_price",
+            pl.col("reserve_price") > MAX_PRICE,
+            f"expected a number <= {MAX_PRICE:g} (the price range)",
+        ),
         (
             "item_id",
             pl.struct("market_id", "item_id").is_duplicated(),

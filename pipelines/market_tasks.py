@@ -85,7 +85,8 @@ def mip_problem(
     )
     if settings.format != "procurement":
         return problem
-    return surplus_problem(problem, _quality(bids, problem, settings))[0]
+    quality = _quality(bids, problem, settings)
+    return surplus_problem(problem, quality, tie_epsilon=options.tie_epsilon)[0]
 
 
 def _quality(

@@ -22,7 +22,7 @@ class BatchOptions:
     solver: str = "cbc"
     limits: SolveLimits = field(default_factory=SolveLimits)
     enumerate_max: int = 10
-    tie_epsilon: float = 1e-6
+    tie_epsilon: float = 1e-9
     retries: int = 2
     markets: dict[str, MarketSettings] = field(default_factory=dict)
 

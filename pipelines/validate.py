@@ -16,6 +16,7 @@ from econonexus.pipelines.signing import signature_rules
 from econonexus.solvers.schemas import (
     BIDS_SCHEMA,
     HIDDEN_ITEM_PREFIX,
+    MAX_PRICE,
     REJECTED_SCHEMA,
     polars_schema,
 )
@@ -86,6 +87,11 @@ def _row_rules() -> list[tuple[str, pl.Expr, pl.Expr]]:
             "price",
             price.is_finite() & (price <= 0),
             pl.format("expected a number > 0, got {}", price),
+        ),
+        (
+            "price",
+            price.is_finite() & (price > MAX_PRICE),
+            pl.format(f"expected a number <= {MAX_PRICE:g} (the price range), got {{}}", price),
         ),
         (
             "side",

@@ -4,6 +4,14 @@ Bids are stored in a canonical order (a keyed hash of ``market_id`` and
 ``bid_id``), so neither file position nor the spelling of agent names decides
 anything. The same hash gives every bid a tie weight: among allocations of
 equal welfare, the one whose winners' tie weights add up to more wins.
+
+The tie terms of any set of winners add up to less than the smallest gap
+between two different welfares, so a tie rule never beats a better
+allocation: when every price is a whole number of some decimal quantum ``q``
+(``10**-k``, ``k <= 9``: 0.01 for cents) welfares differ by ``q`` or more,
+and the tie terms add up to at most ``q / 2``. Prices finer than that are
+compared at ``tie_epsilon`` times the largest price, the solvers' own
+relative tolerance.
 """
 
 from __future__ import annotations
@@ -32,6 +40,30 @@ def tie_weight(key: bytes) -> float:
     bid sets differ (almost surely), so exactly one optimal set wins.
     """
     return 1.0 - int.from_bytes(key, "big") / 2**65
+
+
+_FINEST_QUANTUM = 9  # decimal places
+_ON_QUANTUM = 1e-6  # how close to a whole number of quanta a price must be, in quanta
+
+
+def price_quantum(price: FloatArray) -> float | None:
+    """The coarsest ``10**-k`` (``k`` in 0..9) of which every price is a whole multiple, or None."""
+    magnitude = np.abs(price)
+    for k in range(_FINEST_QUANTUM + 1):
+        units = magnitude * 10.0**k
+        if np.all(np.abs(units - np.round(units)) <= _ON_QUANTUM):
+            return float(10.0**-k)
+    return None
+
+
+def tie_budget(price: FloatArray, tie_epsilon: float) -> float:
+    """The most that the tie terms of one set of winners may add up to (see the module doc)."""
+    if len(price) == 0:
+        return 0.0
+    quantum = price_quantum(price)
+    if quantum is not None:
+        return quantum / 2
+    return tie_epsilon * float(np.abs(price).max())
 
 
 def tie_weights(market_ids: list[str], bid_ids: list[str]) -> FloatArray:
@@ -134,8 +166,8 @@ def build_problem(
         Item rows of this market (items schema) or ``None``: every item then
         has supply 1 and reserve 0.
     tie_epsilon
-        Tie-break budget as a fraction of the largest price: the winners'
-        tie terms add up to at most ``tie_epsilon * max(price)``.
+        Tie-break budget, as a fraction of the largest price, for prices that are
+        not whole numbers of a decimal quantum (see :func:`tie_budget`).
     default_reserve
         Reserve price per unit of the items ``items`` does not list.
     """
@@ -156,13 +188,12 @@ def build_problem(
     )["k"]
     xor = _group_index(xor_keys.to_list())
     price = bids["price"].to_numpy().astype(np.float64)
-    scale = float(price.max()) if n else 0.0
     return MarketProblem(
         market_id=market_id,
         bid_ids=bids["bid_id"].to_numpy().astype(object),
         agent_ids=bids["agent_id"].to_numpy().astype(object),
         price=price,
-        tie=tie_epsilon * scale * weights / max(n, 1),
+        tie=tie_budget(price, tie_epsilon) * weights / max(n, 1),
         ptr=np.concatenate([[0], np.cumsum(bids["items"].list.len().to_numpy())]).astype(np.int64),
         item=item.astype(np.int64),
         qty=exploded["quantities"].to_numpy().astype(np.int64),

@@ -25,18 +25,19 @@ from dataclasses import replace
 
 import numpy as np
 
-from econonexus.solvers.problem import FloatArray, IntArray, MarketProblem
+from econonexus.solvers.problem import FloatArray, IntArray, MarketProblem, tie_budget
 from econonexus.solvers.vcg import Payments
 
 
 def surplus_problem(
-    problem: MarketProblem, quality: FloatArray | None = None
+    problem: MarketProblem, quality: FloatArray | None = None, *, tie_epsilon: float
 ) -> tuple[MarketProblem, IntArray]:
     """Return the buyer-surplus problem of ``problem``'s offers and the offers it keeps.
 
     ``problem`` holds the offers with their asks as prices and the buyer's
     value per unit as reserve prices; ``quality`` (problem order) scales each
-    offer's value (see :func:`quality_factors`). Kept offers are those asking
+    offer's value (see :func:`quality_factors`); ``tie_epsilon`` is the one
+    ``problem`` was built with. Kept offers are those asking
     no more than their bundle's value; the result's ``index`` numbers them
     from 0.
     """
@@ -44,8 +45,9 @@ def surplus_problem(
     kept = np.flatnonzero(problem.price <= value).astype(np.int64)
     sub = problem.subset(kept)
     surplus = value[kept] - problem.price[kept]
-    ask_scale = float(problem.price.max()) if problem.n_bids else 0.0
-    scale = float(surplus.max()) / ask_scale if len(kept) and surplus.max() > 0 else 1.0
+    # the tie budget follows the surplus (the welfare here), not the asks
+    ask_budget = tie_budget(problem.price, tie_epsilon)
+    scale = tie_budget(surplus, tie_epsilon) / ask_budget if ask_budget > 0 else 1.0
     return (
         replace(
             sub,

@@ -9,6 +9,9 @@ import pyarrow as pa
 
 DEFAULT_MARKET: Final = "default"
 
+MAX_PRICE: Final = 1e12
+"""The largest price or reserve accepted: sums of prices stay finite and exact to a cent."""
+
 HIDDEN_ITEM_PREFIX: Final = "~"
 """Item ids that start with this are hidden goods: supply 1, reserve 0, exclusion only.
 

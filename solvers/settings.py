@@ -35,6 +35,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Final, Literal, get_args
 
 from econonexus._errors import InputError
+from econonexus.solvers.schemas import MAX_PRICE
 
 MarketFormat = Literal[
     "combinatorial", "procurement", "sealed-first-price", "vickrey", "english", "dutch", "clock"
@@ -189,7 +190,7 @@ def _flag(given: dict[str, Any], name: str, where: str) -> bool:
 
 
 def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
+    return value is None or value == ""  # NaN is a value (YAML `.nan`), and not a valid one
 
 
 def _number(
@@ -203,12 +204,13 @@ def _number(
 ) -> float:
     raw = given.get(name, default)
     try:
-        value = float(raw)
+        value = math.nan if isinstance(raw, bool) else float(raw)
     except (TypeError, ValueError):
         value = math.nan
-    ok = math.isfinite(value) and value >= minimum and (not whole or value == int(value))
+    ok = math.isfinite(value) and minimum <= value <= MAX_PRICE
+    ok = ok and (not whole or value == int(value))
     kind = "a whole number" if whole else "a finite number"
-    _expect(ok, where, name, f"{kind} >= {minimum:g}", raw)
+    _expect(ok, where, name, f"{kind} >= {minimum:g} and <= {MAX_PRICE:g}", raw)
     return value
 
 

@@ -46,8 +46,11 @@ def test_markets_table_from_yaml_csv_and_dict(tmp_path: pathlib.Path) -> None:
         ),
         ({"m": {"format": "english"}}, "`increment` expected a number > 0, got None"),
         ({"m": {"format": "dutch", "decrement": 1}}, "`start_price` expected a number > 0"),
-        ({"m": {"reserve": -1}}, "`reserve` expected a finite number >= 0, got -1"),
-        ({"m": {"units": 1.5}}, "`units` expected a whole number >= 1, got 1.5"),
+        ({"m": {"reserve": -1}}, "`reserve` expected a finite number >= 0 and <= 1e+12, got -1"),
+        ({"m": {"reserve": float("nan")}}, "`reserve` expected a finite number >= 0"),
+        ({"m": {"reserve": True}}, "`reserve` expected a finite number >= 0"),
+        ({"m": {"reserve": 2e12}}, "`reserve` expected a finite number >= 0 and <= 1e+12"),
+        ({"m": {"units": 1.5}}, "`units` expected a whole number >= 1 and <= 1e+12, got 1.5"),
         ({"m": {"max_round": 3}}, "unknown setting(s) ['max_round']"),
         (
             {"m": {"format": "english", "increment": 1, "units": 2}},

@@ -41,7 +41,9 @@ def test_procurement_vcg_matches_brute_force(
     offers, items = market
     offers = offers.with_columns(side=pl.lit("sell"))
     items = items.with_columns(reserve_price=pl.col("reserve_price") * 4 + 3)  # buyer's values
-    problem, kept = surplus_problem(build_problem("m", offers, items, tie_epsilon=1e-6))
+    problem, kept = surplus_problem(
+        build_problem("m", offers, items, tie_epsilon=1e-9), tie_epsilon=1e-9
+    )
     outcome = clear_market(problem, solver=solver, enumerate_max=0)
     surplus_bids = _as_surplus_bids(offers, items).with_columns(xor_group=pl.col("xor_group"))
     no_reserve = items.with_columns(reserve_price=pl.lit(0.0))
