@@ -23,12 +23,26 @@ from econonexus.pipelines.market_frames import (
 )
 from econonexus.pipelines.options import BatchOptions
 from econonexus.pipelines.single_item import clear_clock_market, clear_single_item
-from econonexus.solvers.market import MarketOutcome, MarketPlan, assemble_market, plan_market
+from econonexus.solvers.market import (
+    MarketOutcome,
+    MarketPlan,
+    assemble_market,
+    plan_market,
+    relative_gap,
+)
 from econonexus.solvers.market import solve_pending as _solve_pending
 from econonexus.solvers.problem import FloatArray, MarketProblem, build_problem
 from econonexus.solvers.procurement import quality_factors, seller_payments, surplus_problem
 from econonexus.solvers.settings import MIP_FORMATS, MarketSettings
-from econonexus.solvers.vcg import Improvement, VcgPlan, solve_job, vcg_payments, vcg_plan
+from econonexus.solvers.vcg import (
+    Improvement,
+    VcgPlan,
+    buyer_payments,
+    net_of_reserves,
+    solve_job,
+    vcg_payments,
+    vcg_plan,
+)
 from econonexus.solvers.wdp import ComponentSolution
 
 Validated = tuple[pl.DataFrame, pl.DataFrame]
@@ -84,6 +98,8 @@ def mip_problem(
         default_reserve=settings.reserve,
     )
     if settings.format != "procurement":
+        if settings.payment_rule == "vcg" and problem.reserve.any():
+            return net_of_reserves(problem, options.tie_epsilon)[0]
         return problem
     quality = _quality(bids, problem, settings)
     return surplus_problem(problem, quality, tie_epsilon=options.tie_epsilon)[0]
@@ -141,8 +157,9 @@ def assemble(
         return MarketResult(*clear_single_item(market_id, bids, lots, settings))
     outcome = assemble_market(plan, list(solutions))
     won = outcome.won
-    procurement = settings.format == "procurement"
-    payment = _asks(bids, outcome.problem) if procurement else outcome.problem.price
+    payment = _asks(bids, outcome.problem)  # the bids' prices: the problem's may be net of reserves
+    # procurement welfare is the buyer's surplus; otherwise the winning bids' value
+    extra = 0.0 if settings.format == "procurement" else float(payment[won].sum()) - outcome.welfare
     result_rows = pl.DataFrame(
         {
             "bid_id": outcome.problem.bid_ids.tolist(),
@@ -157,9 +174,9 @@ def assemble(
         settings,
         status=outcome.status,
         allocations=allocations,
-        welfare=outcome.welfare,
-        bound=outcome.bound,
-        gap=outcome.gap,
+        welfare=outcome.welfare + extra,
+        bound=outcome.bound + extra,
+        gap=relative_gap(outcome.bound + extra, outcome.welfare + extra),
         solver=_solver_used(outcome.methods, options.solver),
         seconds=outcome.solve_seconds,
         components=outcome.components,
@@ -177,7 +194,7 @@ def _solver_used(methods: list[str], backend: str) -> str:
 
 
 def _asks(bids: pl.DataFrame, problem: MarketProblem) -> np.ndarray:
-    """The offers' asks (their ``price``) in problem order; a procurement problem prices surplus."""
+    """The bids' ``price`` in problem order (the problem may price surplus or net of reserves)."""
     lookup = dict(zip(bids["bid_id"].to_list(), bids["price"].to_list(), strict=True))
     return np.array([lookup[b] for b in problem.bid_ids.tolist()], dtype=np.float64)
 
@@ -213,10 +230,9 @@ def price(result: MarketResult, plan: VcgPlan, *gains: Improvement) -> MarketRes
     problem = outcome.problem
     improvements = [*plan.settled, *gains]
     pay = vcg_payments(problem, outcome.won, improvements, proven=outcome.status == "optimal")
-    payment, low, high = pay.payment, pay.low, pay.high
-    if result.summary["format"][0] == "procurement":
-        asks = _asks(result.allocations, problem)
-        payment, low, high = seller_payments(asks, problem.price, outcome.won, pay)
+    prices = _asks(result.allocations, problem)
+    settle = seller_payments if result.summary["format"][0] == "procurement" else buyer_payments
+    payment, low, high = settle(prices, problem.price, outcome.won, pay)
     rows = pl.DataFrame(
         {
             "bid_id": problem.bid_ids.tolist(),

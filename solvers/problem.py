@@ -17,7 +17,7 @@ relative tolerance.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -110,6 +110,23 @@ class MarketProblem:
         dense = np.zeros((self.n_bids, len(self.item_ids)))
         np.add.at(dense, (rows, self.item), self.qty)
         return dense
+
+    def repriced(self, kept: IntArray, price: FloatArray, tie_epsilon: float) -> MarketProblem:
+        """The bids ``kept`` priced at ``price`` (their new welfare terms), without reserves.
+
+        The tie terms are rescaled to the new prices' budget (:func:`tie_budget`);
+        ``index`` numbers the kept bids from 0.
+        """
+        old = tie_budget(self.price, tie_epsilon)
+        scale = tie_budget(price, tie_epsilon) / old if old > 0 else 1.0
+        sub = self.subset(kept)
+        return replace(
+            sub,
+            price=price,
+            tie=sub.tie * scale,
+            reserve=np.zeros_like(sub.reserve),
+            index=np.arange(len(kept), dtype=np.int64),
+        )
 
     def reserve_value(self) -> FloatArray:
         """Return each bid's sum of reserve prices over the units it asks for."""

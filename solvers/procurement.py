@@ -21,11 +21,9 @@ than it asked.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
-from econonexus.solvers.problem import FloatArray, IntArray, MarketProblem, tie_budget
+from econonexus.solvers.problem import FloatArray, IntArray, MarketProblem
 from econonexus.solvers.vcg import Payments
 
 
@@ -43,21 +41,8 @@ def surplus_problem(
     """
     value = problem.reserve_value() * (1.0 if quality is None else quality)
     kept = np.flatnonzero(problem.price <= value).astype(np.int64)
-    sub = problem.subset(kept)
     surplus = value[kept] - problem.price[kept]
-    # the tie budget follows the surplus (the welfare here), not the asks
-    ask_budget = tie_budget(problem.price, tie_epsilon)
-    scale = tie_budget(surplus, tie_epsilon) / ask_budget if ask_budget > 0 else 1.0
-    return (
-        replace(
-            sub,
-            price=surplus,
-            tie=sub.tie * scale,
-            reserve=np.zeros_like(sub.reserve),
-            index=np.arange(len(kept), dtype=np.int64),
-        ),
-        kept,
-    )
+    return problem.repriced(kept, surplus, tie_epsilon), kept
 
 
 def seller_payments(

@@ -15,6 +15,12 @@ MIP re-solve starts from it.
 enumerate or whose LP relaxation is integral (one warm-started HiGHS model
 per component, about 1 ms each); only the rest need a MIP backend.
 
+Reserve prices are the seller's own valuation of the units it keeps, so in a
+market with reserves the allocation and every welfare the pivot compares are
+net of the reserves of the units sold (:func:`net_of_reserves`), and a
+winner pays the reserves of what it wins plus its net VCG payment
+(:func:`buyer_payments`): never less than those reserves, never more than its bid.
+
 An agent with several winning bids has its payment split over them in
 proportion to their prices. A re-solve stopped by the time limit gives a
 payment range ``[low, high]``; the payment is then ``low`` (what the
@@ -28,8 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from econonexus.solvers.backends import SolveLimits
-from econonexus.solvers.components import partition
-from econonexus.solvers.problem import FloatArray, MarketProblem
+from econonexus.solvers.components import eligible_bids, partition
+from econonexus.solvers.problem import FloatArray, IntArray, MarketProblem
 from econonexus.solvers.relaxation import SubsetRelaxation
 from econonexus.solvers.wdp import ComponentSolution, enumerable, enumerate_best, solve_component
 
@@ -146,6 +152,21 @@ def solve_job(
     low = max(0.0, solution.welfare - job.current)
     high = max(low, solution.bound - job.current)
     return Improvement(job.agent, low, high, solution.status == "optimal")
+
+
+def net_of_reserves(problem: MarketProblem, tie_epsilon: float) -> tuple[MarketProblem, IntArray]:
+    """The bids that meet their reserves, each priced at its price less its reserves, and them."""
+    value = problem.price - problem.reserve_value()
+    kept = np.flatnonzero(eligible_bids(problem)).astype(np.int64)
+    return problem.repriced(kept, np.maximum(value[kept], 0.0), tie_epsilon), kept
+
+
+def buyer_payments(
+    prices: FloatArray, net: FloatArray, won: np.ndarray, pay: Payments
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """What each winner pays: the reserves of its units (``prices - net``) plus its net payment."""
+    reserves = np.where(won, prices - net, 0.0)
+    return reserves + pay.payment, reserves + pay.low, reserves + pay.high
 
 
 def vcg_payments(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import polars as pl
 import pytest
@@ -10,7 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from econonexus.solvers.backends import SolveLimits
 from econonexus.solvers.market import clear_market
 from econonexus.solvers.problem import build_problem
-from econonexus.solvers.vcg import solve_job, vcg_jobs, vcg_payments, vcg_plan
+from econonexus.solvers.vcg import (
+    buyer_payments,
+    net_of_reserves,
+    solve_job,
+    vcg_jobs,
+    vcg_payments,
+    vcg_plan,
+)
 from tests.oracle import brute_force
 from tests.strategies import markets
 
@@ -18,8 +27,13 @@ SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[Heal
 
 
 def _vcg(bids: pl.DataFrame, items: pl.DataFrame, solver: str, enumerate_max: int, planned: bool):
-    """Payments from every re-solve run as a MIP job, or as the pipeline plans them."""
-    problem = build_problem("m", bids, items, tie_epsilon=1e-6)
+    """Payments from every re-solve run as a MIP job, or as the pipeline plans them.
+
+    Reserves are the seller's valuation: the problem is net of them, and each winner's
+    payment adds back the reserves of what it wins.
+    """
+    full = build_problem("m", bids, items, tie_epsilon=1e-9)
+    problem, kept = net_of_reserves(full, 1e-9)
     outcome = clear_market(problem, solver=solver, enumerate_max=enumerate_max)
     limits = SolveLimits()
     if planned:
@@ -34,20 +48,37 @@ def _vcg(bids: pl.DataFrame, items: pl.DataFrame, solver: str, enumerate_max: in
             solve_job(j, solver=solver, limits=limits, enumerate_max=enumerate_max)
             for j in vcg_jobs(problem, outcome.won)
         ]
-    return problem, outcome, vcg_payments(problem, outcome.won, gains, proven=True)
+    pay = vcg_payments(problem, outcome.won, gains, proven=True)
+    prices = full.price[kept]
+    payment, low, high = buyer_payments(prices, problem.price, outcome.won, pay)
+    return problem, outcome, replace(pay, payment=payment, low=low, high=high), prices
 
 
 def _oracle_payments(
     bids: pl.DataFrame, items: pl.DataFrame, winners: set[str]
 ) -> dict[str, float]:
-    """Clarke pivot per winning agent: best welfare without it minus the others' welfare."""
+    """Clarke pivot per winning agent, the seller valuing each unsold unit at its reserve.
+
+    Welfare is the winners' prices less the reserves of the units they take (the seller's
+    reserves of all units are a constant); a winner pays its reserves plus its pivot.
+    """
+    reserve = dict(zip(items["item_id"].to_list(), items["reserve_price"].to_list(), strict=True))
+    floor = pl.Series(
+        [
+            sum(reserve[i] * q for i, q in zip(r["items"], r["quantities"], strict=True))
+            for r in bids.to_dicts()
+        ]
+    )
+    bids = bids.with_columns(pl.col("price") - floor, floor=floor).filter(pl.col("price") >= 0)
+    items = items.with_columns(reserve_price=pl.lit(0.0))
     rows = bids.to_dicts()
     total = sum(r["price"] for r in rows if r["bid_id"] in winners)
     payments = {}
     for agent in {r["agent_id"] for r in rows if r["bid_id"] in winners}:
         value = sum(r["price"] for r in rows if r["bid_id"] in winners and r["agent_id"] == agent)
         without = brute_force(bids.filter(pl.col("agent_id") != agent), items).welfare
-        payments[agent] = without - (total - value)
+        floors = sum(r["floor"] for r in rows if r["bid_id"] in winners and r["agent_id"] == agent)
+        payments[agent] = floors + without - (total - value)
     return payments
 
 
@@ -67,16 +98,15 @@ def test_vcg_matches_brute_force(
     solver: str, enumerate_max: int, planned: bool, market: tuple[pl.DataFrame, pl.DataFrame]
 ) -> None:
     bids, items = market
-    problem, outcome, pay = _vcg(bids, items, solver, enumerate_max, planned)
+    problem, outcome, pay, prices = _vcg(bids, items, solver, enumerate_max, planned)
     winners = set(problem.bid_ids[outcome.won].tolist())
-    assert abs(outcome.welfare - brute_force(bids, items).welfare) < 1e-6
     expected = _oracle_payments(bids, items, winners)
     for agent, amount in expected.items():
         mine = outcome.won & (problem.agent_ids == agent)
         assert pay.payment[mine].sum() == pytest.approx(amount, abs=1e-5), agent
-    # individual rationality, losers pay 0, proven payments are exact
-    assert np.all(pay.payment <= problem.price + 1e-9)
-    assert np.all(pay.payment >= 0)
+    # individual rationality, reserves are paid, losers pay 0, proven payments are exact
+    assert np.all(pay.payment <= prices + 1e-9)
+    assert np.all(pay.payment >= (prices - problem.price) * outcome.won - 1e-9)
     assert np.all(pay.payment[~outcome.won] == 0)
     assert pay.exact.all()
 
@@ -138,3 +168,23 @@ def test_highs_re_solve_searches_past_its_start() -> None:
         ]
         assert gains[0].low == pytest.approx(gains[1].low, abs=1e-6), job.agent
         assert gains[1].exact
+
+
+def test_a_sole_bidder_pays_at_least_the_reserve_of_what_it_wins(client) -> None:
+    from econonexus import clear
+
+    bids = pl.DataFrame(
+        {
+            "bid_id": ["a1", "a2", "b1"],
+            "agent_id": ["a", "a", "b"],
+            "items": [["x"], ["x", "y"], ["y"]],
+            "price": [8.0, 9.0, 3.0],
+            "xor_group": ["g", "g", None],
+        }
+    )
+    result = clear(bids, markets={"default": {"payment_rule": "vcg", "reserve": 5}}, client=client)
+    won = result.allocations.filter(pl.col("won"))
+    assert won["bid_id"].to_list() == ["a1"]  # a2 would sell y below its reserve; b1 is below it
+    assert won["payment"].to_list() == [5.0]
+    summary = result.summary.row(0, named=True)
+    assert summary["welfare"] == 8.0 and summary["revenue"] == 5.0
