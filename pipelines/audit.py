@@ -47,22 +47,6 @@ class AuditReport:
         return self.mismatches.is_empty()
 
 
-def write_inputs(location: str, tables: dict[str, pl.DataFrame | None]) -> list[str]:
-    """Store a run's inputs under ``<location>/inputs/``; return the files written."""
-    fs, root = fsspec.core.url_to_fs(posixpath.join(location, "inputs"))
-    fs.makedirs(root, exist_ok=True)
-    written = []
-    for name, frame in tables.items():
-        if frame is None:
-            continue
-        sink = io.BytesIO()
-        frame.write_parquet(sink)
-        with fs.open(posixpath.join(root, f"{name}.parquet"), "wb") as fh:
-            fh.write(sink.getvalue())
-        written.append(f"inputs/{name}.parquet")
-    return written
-
-
 def verify_run(location: str, *, client: Client | str | None = None) -> AuditReport:
     """Re-clear the run at ``location`` from its stored inputs and compare allocations."""
     stored = read_run(location)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import io
 import json
+import os
 import posixpath
+import re
+import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +20,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from econonexus._errors import RunConflictError, SourceReadError
+from econonexus._errors import InputError, RunConflictError, SourceReadError
+from econonexus.pipelines.atomic import create_if_absent
 from econonexus.solvers.schemas import (
     ALLOCATIONS_SCHEMA,
     EVENTS_SCHEMA,
@@ -33,6 +40,7 @@ TABLES: dict[str, pa.Schema] = {
     "flagged": FLAGGED_SCHEMA,
 }
 MANIFEST = "manifest.json"
+LEASE = "_publish.json"
 
 
 @dataclass(frozen=True)
@@ -44,9 +52,26 @@ class StoredRun:
     location: str
 
 
+RUN_ID_RULE = "1-128 of A-Z a-z 0-9 . _ -, starting with a letter or digit"
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def check_run_id(run_id: str) -> str:
+    """Return ``run_id`` if it names one folder under ``OUT/`` and no reserved one.
+
+    Raises
+    ------
+    InputError
+        If it has a separator, ``..``, a leading ``_`` or ``.``, or other characters.
+    """
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+        raise InputError(f"`run_id`: expected {RUN_ID_RULE}, got {run_id!r}")
+    return run_id
+
+
 def run_location(out: str, run_id: str) -> str:
-    """Return the URL of run ``run_id`` under ``out``."""
-    return posixpath.join(out.rstrip("/"), run_id)
+    """Return the URL of run ``run_id`` under ``out`` (the id checked by :func:`check_run_id`)."""
+    return posixpath.join(out.rstrip("/"), check_run_id(run_id))
 
 
 def to_arrow(name: str, frame: pl.DataFrame) -> pa.Table:
@@ -60,29 +85,92 @@ def write_run(
     tables: dict[str, pl.DataFrame],
     manifest: dict[str, Any],
     *,
+    inputs: dict[str, pl.DataFrame | None] | None = None,
     before_manifest: Callable[[], None] | None = None,
-) -> None:
-    """Write every table as Parquet under ``location``, then ``manifest.json`` last.
+) -> dict[str, Any]:
+    """Write the inputs and every table as Parquet under ``location``, then the manifest.
 
-    The manifest lists each output file with its row count; a run directory
-    without a manifest did not complete. ``before_manifest`` runs between the
-    two (state that must exist before the run counts as published).
+    The caller holds the run's publish lease (:func:`claim_run`). The manifest
+    lists every file with its row count and SHA-256 (``stored_inputs`` for
+    ``inputs/``, ``outputs`` for the tables) and is created only if absent: a
+    run directory without one did not complete. ``before_manifest`` runs
+    between the two (state that must exist before the run counts as
+    published). Returns the manifest as written.
     """
     fs, root = fsspec.core.url_to_fs(location)
     fs.makedirs(root, exist_ok=True)
-    if fs.exists(posixpath.join(root, MANIFEST)):
-        fs.rm(posixpath.join(root, MANIFEST))
-    outputs = {}
-    for name, frame in tables.items():
-        sink = io.BytesIO()
-        pq.write_table(to_arrow(name, frame), sink)
-        with fs.open(posixpath.join(root, f"{name}.parquet"), "wb") as fh:
-            fh.write(sink.getvalue())
-        outputs[f"{name}.parquet"] = {"rows": frame.height}
+    stored = {
+        f"inputs/{name}.parquet": _write_file(fs, root, f"inputs/{name}.parquet", frame.to_arrow())
+        for name, frame in (inputs or {}).items()
+        if frame is not None
+    }
+    outputs = {
+        f"{name}.parquet": _write_file(fs, root, f"{name}.parquet", to_arrow(name, frame))
+        for name, frame in tables.items()
+    }
     if before_manifest is not None:
         before_manifest()
-    with fs.open(posixpath.join(root, MANIFEST), "w") as fh:
-        json.dump({**manifest, "outputs": outputs}, fh, indent=2, sort_keys=True, default=str)
+    final = {**manifest, "stored_inputs": stored, "outputs": outputs}
+    body = json.dumps(final, indent=2, sort_keys=True, default=str).encode()
+    if not create_if_absent(fs, posixpath.join(root, MANIFEST), body):
+        raise RunConflictError(
+            f"`run_id`: {location!r} gained a manifest while this process held its publish "
+            "lease: another writer ignored the lease; this run was not published"
+        )
+    return final
+
+
+def _write_file(
+    fs: fsspec.AbstractFileSystem, root: str, relative: str, table: pa.Table
+) -> dict[str, Any]:
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    data = sink.getvalue()
+    path = posixpath.join(root, relative)
+    fs.makedirs(posixpath.dirname(path), exist_ok=True)
+    fs.pipe_file(path, data)
+    return {"rows": table.num_rows, "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def claim_run(location: str, fingerprint: str) -> bool:
+    """Take the publish lease of the run at ``location``; False if another process holds it.
+
+    The lease is ``_publish.json`` in the run folder, created if absent, naming its
+    holder. It is never released: it stays as the record of who published.
+    """
+    fs, root = fsspec.core.url_to_fs(location)
+    holder = {
+        "fingerprint": fingerprint,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "since": dt.datetime.now(dt.UTC).isoformat(),
+    }
+    return create_if_absent(fs, posixpath.join(root, LEASE), json.dumps(holder).encode())
+
+
+def await_published(location: str, run_id: str, fingerprint: str, *, wait: float) -> StoredRun:
+    """The run another process is publishing at ``location``, once its manifest is there.
+
+    Raises
+    ------
+    RunConflictError
+        If it was published with other inputs, or has no manifest after ``wait`` seconds.
+    """
+    deadline = time.monotonic() + wait
+    out = posixpath.dirname(location.rstrip("/"))
+    while time.monotonic() < deadline:
+        if read_manifest(location) is not None:
+            stored = stored_run_for(out, run_id, fingerprint)
+            assert stored is not None
+            return stored
+        time.sleep(0.1)
+    fs, root = fsspec.core.url_to_fs(location)
+    holder = fs.cat_file(posixpath.join(root, LEASE)).decode(errors="replace")
+    raise RunConflictError(
+        f"`run_id`: run {run_id!r} at {location!r} is being published by another process "
+        f"({holder}) and has no manifest after {wait:g} s\nhint: if that process died, "
+        f"remove {LEASE!r} from the run folder and run again"
+    )
 
 
 def read_manifest(location: str) -> dict[str, Any] | None:

@@ -13,11 +13,11 @@ import pyarrow as pa
 from distributed import Client
 from distributed.security import Security
 
+from econonexus._config import get_setting
 from econonexus._errors import EconoNexusError, InputError, RunFailedError
 from econonexus.agents.detection import run_flags
 from econonexus.agents.live import LiveBidders
 from econonexus.pipelines.accounts import AccountsSource, load_accounts, with_stake
-from econonexus.pipelines.audit import write_inputs
 from econonexus.pipelines.batch import BatchOutput, run_batch
 from econonexus.pipelines.cats import ERRORS_SCHEMA
 from econonexus.pipelines.cluster import connect
@@ -28,7 +28,14 @@ from econonexus.pipelines.live_run import publish_failed, publish_finished, publ
 from econonexus.pipelines.markets import MarketsSource
 from econonexus.pipelines.normalize import normalize
 from econonexus.pipelines.options import BatchOptions, make_options
-from econonexus.pipelines.outputs import run_location, stored_run_for, write_run
+from econonexus.pipelines.outputs import (
+    await_published,
+    check_run_id,
+    claim_run,
+    run_location,
+    stored_run_for,
+    write_run,
+)
 from econonexus.pipelines.progress import show_progress
 from econonexus.pipelines.readers import Format, RawSource, read_any
 from econonexus.pipelines.records import fingerprint, now, run_events, run_manifest
@@ -142,6 +149,8 @@ def clear(
     >>> result = econonexus.clear("data/bids.csv", items="data/items.csv")  # doctest: +SKIP
     >>> result.summary.select("market_id", "status", "welfare")  # doctest: +SKIP
     """
+    if run_id is not None:
+        check_run_id(run_id)
     options = make_options(solver=solver, time_limit=time_limit, gap=gap, markets=markets)
     started = now()
     raw = collect(source, format=format)
@@ -223,6 +232,10 @@ def _finish(
 ) -> tuple[ClearingResult, list[dict[str, Any]]]:
     """Apply halts, stamp the result and write the run (manifest last) when ``out`` is set."""
     run_id, options = batch.run_id, batch.options
+    if out is not None and not claim_run(run_location(out, run_id), batch.digest):
+        wait = float(get_setting("store.publish-wait"))
+        stored = await_published(run_location(out, run_id), run_id, batch.digest, wait=wait)
+        return ClearingResult.from_stored(stored), list(stored.manifest.get("halts", []))
     decision = (
         None if out is None else apply_halts(out, run_id, output, batch.frame, options.markets)
     )
@@ -244,10 +257,11 @@ def _finish(
             "accounts": batch.accounts,
             "source_errors": batch.errors,
         }
-        manifest = {**manifest, "stored_inputs": write_inputs(location, inputs)}
         # halt state is written once the tables are: a run that fails before never halts
         record = None if decision is None else decision.record
-        write_run(location, result.tables, manifest, before_manifest=record)
+        manifest = write_run(
+            location, result.tables, manifest, inputs=inputs, before_manifest=record
+        )
         record_signed(out, run_id, result.allocations, options.markets)
         result = dataclasses.replace(result, location=location, manifest=manifest)
     return result, halts

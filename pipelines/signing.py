@@ -26,6 +26,7 @@ import polars as pl
 import pyarrow as pa
 
 from econonexus._errors import InputError
+from econonexus.pipelines.outputs import check_run_id
 from econonexus.pipelines.readers import table_of
 from econonexus.solvers.settings import MarketSettings
 
@@ -136,6 +137,7 @@ def record_signed(
     out: str, run_id: str, allocations: pl.DataFrame, markets: dict[str, MarketSettings]
 ) -> None:
     """Remember the bids a run accepted in signed markets, so no later run accepts them again."""
+    check_run_id(run_id)
     signed = [m for m, s in markets.items() if s.signed]
     accepted = allocations.filter(pl.col("market_id").is_in(signed)).select("bid_id", "run_id")
     if accepted.is_empty():
