@@ -26,7 +26,8 @@ from distributed import Client
 from econonexus._config import get_setting
 from econonexus._errors import InputError
 from econonexus.agents.events import created_events, events_table
-from econonexus.agents.journal import append_journal, last_seq
+from econonexus.agents.journal import JournalWriter
+from econonexus.agents.lease import Lease, acquire
 from econonexus.agents.messaging import CircuitBreaker, Messenger, RetryPolicy, breaker_from_config
 from econonexus.agents.monitoring import publish_health, round_health
 from econonexus.agents.placement import by_shard, shard_of
@@ -35,6 +36,7 @@ from econonexus.agents.pool_views import PoolViews
 from econonexus.agents.registry import Registry
 from econonexus.agents.relocation import Move
 from econonexus.agents.shard import ApplyReport
+from econonexus.agents.storage import create_if_absent, local_path_made_absolute
 from econonexus.solvers.schemas import BIDS_SCHEMA
 
 
@@ -71,13 +73,20 @@ class AgentPool(ShardMoves, PoolViews):
         policy: RetryPolicy | None = None,
         breaker: Callable[[], CircuitBreaker] = breaker_from_config,
         auto_rebalance: bool | None = None,
+        lease: Lease | None = None,
     ):
         if n_shards < 1:
             raise InputError(f"`shards`: expected a whole number >= 1, got {n_shards}")
-        self.root = root.rstrip("/")
+        self.root = local_path_made_absolute(root).rstrip("/")  # workers have other cwds
         self.n_shards = n_shards
+        self._lease = lease
         self._registry = Registry(
-            client, self.root, n_shards, policy=policy or RetryPolicy.from_config(), breaker=breaker
+            client,
+            self.root,
+            n_shards,
+            policy=policy or RetryPolicy.from_config(),
+            breaker=breaker,
+            lease_generation=None if lease is None else lease.generation,
         )
         if auto_rebalance is None:
             auto_rebalance = bool(get_setting("agents.auto-rebalance"))
@@ -85,7 +94,7 @@ class AgentPool(ShardMoves, PoolViews):
         self._workers_seen: list[str] = []
         self._messenger = Messenger()
         self._deliver_lock = threading.Lock()
-        self._next_seq = last_seq(self.root) + 1
+        self._journal = JournalWriter(self.root, lease)
         self._members: dict[int, set[str]] = {i: set() for i in range(n_shards)}
         self._shards: dict[str, int] = {}
 
@@ -107,15 +116,19 @@ class AgentPool(ShardMoves, PoolViews):
         of ``{market_id, item_id, value}``. Refuses a ``root`` that already
         holds a pool (use :meth:`open`). ``policy`` (timeouts and retries) and
         ``auto_rebalance`` default to the ``econonexus.agents.*`` settings.
+        The pool holds the root's one-writer lease until :meth:`close`.
         """
         fs, path = fsspec.core.url_to_fs(f"{root.rstrip('/')}/pool.json")
+        taken = InputError(
+            f"`root`: {root!r} already holds an agent pool; open it with AgentPool.open"
+        )
         if fs.exists(path):
-            raise InputError(
-                f"`root`: {root!r} already holds an agent pool; open it with AgentPool.open"
-            )
-        pool = cls(client, root, shards, policy=policy, auto_rebalance=auto_rebalance)
-        fs.makedirs(path.rpartition("/")[0], exist_ok=True)
-        fs.pipe_file(path, json.dumps({"shards": shards}).encode())
+            raise taken
+        lease = acquire(root)
+        if not create_if_absent(fs, path, json.dumps({"shards": shards}).encode()):
+            lease.release()
+            raise taken
+        pool = cls(client, root, shards, policy=policy, auto_rebalance=auto_rebalance, lease=lease)
         pool._start_all(restore=False)
         pool.deliver(created_events(agents))
         pool.snapshot()
@@ -129,13 +142,28 @@ class AgentPool(ShardMoves, PoolViews):
         *,
         policy: RetryPolicy | None = None,
         auto_rebalance: bool | None = None,
+        wait: float = 0.0,
+        break_lease: bool = False,
     ) -> AgentPool:
-        """Reopen the pool stored at ``root``: every shard from its snapshot plus the journal."""
+        """Reopen the pool stored at ``root``: every shard from its snapshot plus the journal.
+
+        Takes the root's one-writer lease (see :mod:`econonexus.agents.lease`):
+        if another live process holds it, waits up to ``wait`` seconds, then
+        raises :class:`~econonexus.LeaseError` naming the holder.
+        ``break_lease=True`` takes the pool over and fences the old holder out.
+        """
         fs, path = fsspec.core.url_to_fs(f"{root.rstrip('/')}/pool.json")
         if not fs.exists(path):
             raise InputError(f"`root`: expected an agent pool at {root!r} (no pool.json)")
         shards = int(json.loads(fs.cat_file(path))["shards"])
-        pool = cls(client, root, shards, policy=policy, auto_rebalance=auto_rebalance)
+        lease = acquire(root, wait=wait, break_lease=break_lease)
+        try:
+            pool = cls(
+                client, root, shards, policy=policy, auto_rebalance=auto_rebalance, lease=lease
+            )
+        except BaseException:
+            lease.release()
+            raise
         pool._start_all(restore=True)
         for shard_id in range(pool.n_shards):
             ids = pool._registry.call(shard_id, "states").column("agent_id").to_pylist()
@@ -209,10 +237,9 @@ class AgentPool(ShardMoves, PoolViews):
         shard that misses them (listed in ``failed``) gets them on recovery.
         """
         with self._deliver_lock:
-            first = self._next_seq
+            first = self._journal.next_seq
             numbered = self._numbered(events, first)
-            append_journal(self.root, numbered)
-            self._next_seq += numbered.height
+            self._journal.append(numbered)
             for agent_id, shard in zip(numbered["agent_id"], numbered["shard_id"], strict=True):
                 self._members[shard].add(agent_id)
             parts = numbered.partition_by("shard_id", as_dict=True)
@@ -221,7 +248,7 @@ class AgentPool(ShardMoves, PoolViews):
             )
         reports = tuple(a for a in answers.values() if isinstance(a, ApplyReport))
         failed = {s: str(a) for s, a in answers.items() if not isinstance(a, ApplyReport)}
-        return Delivery(first, self._next_seq - 1, reports, failed)
+        return Delivery(first, self._journal.next_seq - 1, reports, failed)
 
     def _numbered(self, events: pl.DataFrame, first: int) -> pl.DataFrame:
         shards = [
@@ -244,12 +271,15 @@ class AgentPool(ShardMoves, PoolViews):
         return pl.DataFrame(rows).drop("file", strict=False)
 
     def close(self) -> None:
-        """Stop the pool's threads and release its actors (snapshots and journal stay)."""
+        """Stop the pool's threads, release its actors and its lease (snapshots, journal stay)."""
         self._messenger.close()
         for slot in self._registry.slots:
             if slot.handle is not None:
                 self._registry.retire(slot.handle)
                 slot.handle = None
+        if self._lease is not None:
+            self._lease.release()
+            self._lease = None
 
     def __enter__(self) -> AgentPool:
         return self

@@ -56,9 +56,11 @@ class Registry:
         *,
         policy: RetryPolicy,
         breaker: Callable[[], CircuitBreaker],
+        lease_generation: int | None = None,
     ):
         self.client = client
         self.root = root
+        self.lease_generation = lease_generation  # shards fence their snapshot commits with it
         self.policy = policy
         self.slots = [Slot(i, breaker=breaker()) for i in range(n_shards)]
         # Keys must be unique per registry: a released actor's key can linger on the
@@ -85,6 +87,7 @@ class Registry:
             Shard,
             shard_id,
             self.root,
+            self.lease_generation,
             actor=True,
             workers=[worker],
             allow_other_workers=False,

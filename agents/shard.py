@@ -15,6 +15,7 @@ import pyarrow as pa
 from econonexus._errors import AgentStateError
 from econonexus.agents.events import Event, events_from_table
 from econonexus.agents.journal import read_journal
+from econonexus.agents.lease import Lease
 from econonexus.agents.snapshot import read_snapshot, states_table, write_snapshot
 from econonexus.agents.state import AgentState, apply
 from econonexus.agents.strategies import agent_key, clock_answers, round_bids
@@ -91,9 +92,10 @@ class Shard:
     method is a plain call; all state lives in the core.
     """
 
-    def __init__(self, shard_id: int, root: str):
+    def __init__(self, shard_id: int, root: str, lease_generation: int | None = None):
         self._core = ShardCore(shard_id)
         self._root = root
+        self._fence = None if lease_generation is None else Lease(root, lease_generation, "")
         self._started = time.time()
 
     def restore(self) -> int:
@@ -128,8 +130,9 @@ class Shard:
 
     def snapshot(self) -> dict[str, Any]:
         """Write a snapshot and commit it; return its pointer (version, ``applied_seq``, agents)."""
+        fence = None if self._fence is None else self._fence.check
         return write_snapshot(
-            self._root, self._core.shard_id, self._states(), self._core.applied_seq
+            self._root, self._core.shard_id, self._states(), self._core.applied_seq, fence=fence
         )
 
     def states(self) -> pa.Table:

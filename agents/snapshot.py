@@ -7,16 +7,22 @@ Layout under ``root``::
 
 A snapshot is written to a new file first and becomes current only when the
 pointer is replaced (a rename on local disks; a single-object put on object
-stores, which is atomic there). A writer killed mid-write leaves a partial
-file that nothing points to: the previous snapshot still loads.
+stores, which is atomic there), after the writer's lease is checked. A writer
+killed mid-write leaves a partial file that nothing points to: the previous
+snapshot still loads. Each file also records its ``applied_seq``, so when the
+current one cannot be read (cut, deleted) the newest older version that can
+is used instead, with a warning; the journal replays the rest, and with no
+readable version at all the journal alone rebuilds the shard.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import uuid
-from collections.abc import Iterable
+import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -60,6 +66,7 @@ AGENTS_SCHEMA: Final = pa.schema(
 )
 """One row per agent: every field of :class:`~econonexus.agents.state.AgentState`."""
 ROW_GROUP: Final = 2048
+_APPLIED: Final = "econonexus.applied_seq"
 
 
 @dataclass(frozen=True)
@@ -96,15 +103,29 @@ def table_states(table: pa.Table) -> list[AgentState]:
     return [AgentState(*values) for values in zip(*(columns[n] for n in names), strict=True)]
 
 
-def write_snapshot(root: str, shard_id: int, table: pa.Table, applied_seq: int) -> dict[str, Any]:
-    """Write ``table`` as shard ``shard_id``'s next version, commit it, return the pointer."""
+def write_snapshot(
+    root: str,
+    shard_id: int,
+    table: pa.Table,
+    applied_seq: int,
+    *,
+    fence: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Write ``table`` as shard ``shard_id``'s next version, commit it, return the pointer.
+
+    ``fence`` (the pool lease's check) runs before the commit and raises if the
+    writer has lost the pool.
+    """
     fs, base = fsspec.core.url_to_fs(_shard_dir(root, shard_id))
     fs.makedirs(base, exist_ok=True)
     current = _read_pointer(fs, base)
     version = (current["version"] if current else 0) + 1
     name = f"v{version:06d}-{uuid.uuid4().hex[:8]}.parquet"
+    stamped = table.replace_schema_metadata({_APPLIED: str(applied_seq)})
     with fs.open(f"{base}/{name}", "wb") as fh:
-        pq.write_table(table, fh, row_group_size=ROW_GROUP)
+        pq.write_table(stamped, fh, row_group_size=ROW_GROUP)
+    if fence is not None:
+        fence("snapshot commit")
     pointer = {
         "version": version,
         "file": name,
@@ -116,18 +137,55 @@ def write_snapshot(root: str, shard_id: int, table: pa.Table, applied_seq: int) 
 
 
 def read_snapshot(root: str, shard_id: int) -> Snapshot | None:
-    """The last committed snapshot of shard ``shard_id``, or ``None`` if it has none."""
+    """The last committed snapshot of shard ``shard_id`` that can be read, or ``None``.
+
+    Falls back, with a warning, to the newest older version that reads whole.
+    """
     fs, base = fsspec.core.url_to_fs(_shard_dir(root, shard_id))
     pointer = _read_pointer(fs, base)
     if pointer is None:
         return None
-    path = f"{base}/{pointer['file']}"
+    tried = [str(pointer["file"])]
+    older = sorted(
+        (p.rsplit("/", 1)[-1] for p in fs.glob(f"{base}/v*.parquet")),
+        key=_version_of,
+        reverse=True,
+    )
+    tried += [n for n in older if _version_of(n) < int(pointer["version"])]
+    for name in tried:
+        loaded = _load(fs, f"{base}/{name}")
+        if isinstance(loaded, Snapshot):
+            if name != tried[0]:
+                warnings.warn(
+                    f"{base}/{tried[0]}: the committed snapshot cannot be read; "
+                    f"using {name} and the journal after it",
+                    stacklevel=2,
+                )
+            return loaded
+    warnings.warn(
+        f"{base}: no snapshot version can be read; the journal alone rebuilds shard {shard_id}",
+        stacklevel=2,
+    )
+    return None
+
+
+def _load(fs: fsspec.AbstractFileSystem, path: str) -> Snapshot | str:
     try:
         with fs.open(path, "rb") as fh:
             table = pq.read_table(fh)
-    except (OSError, pa.ArrowInvalid) as exc:
-        raise SnapshotError(f"{path}: cannot read the committed snapshot: {exc}") from exc
-    return Snapshot(int(pointer["version"]), int(pointer["applied_seq"]), table_states(table))
+        states = table_states(table)
+    except (OSError, pa.ArrowInvalid, KeyError, TypeError) as exc:
+        return str(exc)
+    metadata = table.schema.metadata or {}
+    stamped = metadata.get(_APPLIED.encode())
+    # an unstamped file (older writers): each agent's last_seq bounds what was applied
+    applied = int(stamped) if stamped else max((s.last_seq for s in states), default=-1)
+    return Snapshot(_version_of(path.rsplit("/", 1)[-1]), applied, states)
+
+
+def _version_of(name: str) -> int:
+    match = re.match(r"v(\d+)-", name)
+    return int(match.group(1)) if match else -1
 
 
 def _shard_dir(root: str, shard_id: int) -> str:

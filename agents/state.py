@@ -88,6 +88,9 @@ class AgentState:
         return total * (1.0 + self.synergy) if len(wanted) > 1 else total
 
 
+_ROUNDING = 1e-9  # relative slack for float sums of stakes (a release of all that is locked)
+
+
 def conservation_gap(state: AgentState) -> float:
     """Holdings minus net inflows; 0 (up to rounding) for every reachable state."""
     holdings = state.balance + state.free_stake + state.locked_stake
@@ -199,9 +202,10 @@ def _bonus_paid(s: AgentState, e: Event) -> AgentState:
 
 def _locked_amount(s: AgentState, e: Event) -> float:
     amount = _amount(e)
-    if amount > s.locked_stake:
+    # locked stake is a float sum of the locks: a release of all of it may exceed it by rounding
+    if amount > s.locked_stake + _ROUNDING * (1 + s.locked_stake):
         raise _error(e, f"`amount` {amount} > locked stake {s.locked_stake}")
-    return amount
+    return min(amount, s.locked_stake)
 
 
 def _settled(s: AgentState, e: Event) -> AgentState:
@@ -213,6 +217,7 @@ def _settled(s: AgentState, e: Event) -> AgentState:
         raise _error(e, f"`outcome`: expected one of {OUTCOMES}, got {outcome!r}")
     stake = _locked_amount(s, e)
     slash, bonus = float(terms.get("slash", 0.0)), float(terms.get("bonus", 0.0))
+    slash = min(slash, stake) if slash <= stake + _ROUNDING * (1 + stake) else slash
     if not 0 <= slash <= stake or not math.isfinite(bonus) or bonus < 0:
         raise _error(
             e, f"expected 0 <= slash <= stake {stake} and bonus >= 0, got {slash}, {bonus}"

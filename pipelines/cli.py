@@ -62,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     settle.add_argument("run", metavar="RUN_URL", help="a stored run: OUT/RUN_ID")
     settle.add_argument("--outcomes", required=True, metavar="URL", help="bid_id, outcome")
     settle.add_argument("--agents", required=True, metavar="ROOT", help="the agent pool's root")
+    settle.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for another writer of the pool to finish (default: fail at once)",
+    )
     settle.add_argument("--scheduler", metavar="ADDRESS", help="use this Dask scheduler")
     settle.add_argument("--workers", type=int, metavar="N", help="LocalCluster workers")
     add_ops_commands(commands)
@@ -198,12 +205,12 @@ def _simulate(args: argparse.Namespace) -> int:
 def _settle(args: argparse.Namespace) -> int:
     with (
         connect(args.scheduler, n_workers=args.workers) as client,
-        AgentPool.open(client, args.agents) as pool,
+        AgentPool.open(client, args.agents, wait=args.wait) as pool,
     ):
         report = settle(args.run, args.outcomes, pool=pool)
     print(report.message)
     print("totals: " + ", ".join(f"{k} {v:.2f}" for k, v in report.totals.items()))
-    return EXIT_OK
+    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 def _audit(args: argparse.Namespace) -> int:

@@ -20,8 +20,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from econonexus._errors import InputError, RunConflictError, SourceReadError
-from econonexus.pipelines.atomic import create_if_absent
+from econonexus._errors import InputError, IntegrityError, RunConflictError, SourceReadError
+from econonexus.agents.storage import create_if_absent
 from econonexus.solvers.schemas import (
     ALLOCATIONS_SCHEMA,
     EVENTS_SCHEMA,
@@ -195,12 +195,41 @@ def read_run(location: str) -> StoredRun:
     manifest = read_manifest(location)
     if manifest is None:
         raise SourceReadError(f"{location!r}: no completed run there (no {MANIFEST})")
-    fs, root = fsspec.core.url_to_fs(location)
-    tables = {}
-    for name in TABLES:
-        with fs.open(posixpath.join(root, f"{name}.parquet"), "rb") as fh:
-            tables[name] = pl.read_parquet(io.BytesIO(fh.read()))
+    tables = {
+        name: pl.read_parquet(io.BytesIO(read_recorded(location, manifest, f"{name}.parquet")))
+        for name in TABLES
+    }
     return StoredRun(tables, manifest, location)
+
+
+def recorded_files(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every file a manifest lists (inputs and outputs) with its ``rows`` and ``sha256``."""
+    stored = manifest.get("stored_inputs") or {}
+    inputs = stored if isinstance(stored, dict) else {key: {} for key in stored}
+    return {**inputs, **(manifest.get("outputs") or {})}
+
+
+def read_recorded(location: str, manifest: dict[str, Any], relative: str) -> bytes:
+    """The bytes of one file of a run, checked against the SHA-256 its manifest records.
+
+    Raises
+    ------
+    IntegrityError
+        If the file is missing or its bytes differ from the manifest's hash.
+    """
+    fs, root = fsspec.core.url_to_fs(location)
+    path = posixpath.join(root, relative)
+    try:
+        data: bytes = fs.cat_file(path)
+    except FileNotFoundError:
+        raise IntegrityError(f"{path}: listed in the run's manifest but missing") from None
+    expected = recorded_files(manifest).get(relative, {}).get("sha256")
+    if expected is not None and hashlib.sha256(data).hexdigest() != expected:
+        raise IntegrityError(
+            f"{path}: SHA-256 differs from the run's manifest: the file was changed after "
+            "the run was published"
+        )
+    return data
 
 
 def stored_run_for(out: str, run_id: str, fingerprint: str) -> StoredRun | None:

@@ -14,7 +14,7 @@ import pytest
 from distributed import Client
 
 import econonexus as enx
-from econonexus.pipelines.atomic import create_if_absent
+from econonexus.agents.storage import create_if_absent
 from econonexus.pipelines.signing import record_signed
 
 ROOT = pathlib.Path(__file__).parents[1]

@@ -129,3 +129,39 @@ class ShardUnavailableError(EconoNexusError):
     def __init__(self, message: str, *, lost: bool = False):
         super().__init__(message)
         self.lost = lost
+
+
+class LeaseError(EconoNexusError):
+    """Another writer holds (or took over) the one-writer lease of a pool root.
+
+    Examples
+    --------
+    >>> raise LeaseError("pool 'agents' is held by host:4242:ab12")
+    Traceback (most recent call last):
+    ...
+    econonexus._errors.LeaseError: pool 'agents' is held by host:4242:ab12
+    """
+
+
+class IntegrityError(EconoNexusError):
+    """Stored data does not match the hash recorded for it (edited, cut or replaced).
+
+    Examples
+    --------
+    >>> raise IntegrityError("r1/allocations.parquet: SHA-256 differs from the manifest")
+    Traceback (most recent call last):
+    ...
+    econonexus._errors.IntegrityError: r1/allocations.parquet: SHA-256 differs from the manifest
+    """
+
+
+class JournalError(IntegrityError):
+    """A pool's journal fails its integrity check: a missing, edited or out-of-chain entry.
+
+    Examples
+    --------
+    >>> raise JournalError("entry 000000000010 differs from its chain record")
+    Traceback (most recent call last):
+    ...
+    econonexus._errors.JournalError: entry 000000000010 differs from its chain record
+    """
