@@ -217,9 +217,14 @@ def _audit(args: argparse.Namespace) -> int:
     with connect(args.scheduler, n_workers=args.workers) as client:
         report = verify_run(args.run, client=client)
     if report.ok:
-        print(f"run {report.run_id}: verified: {report.checked} bids re-cleared, all match")
+        print(
+            f"run {report.run_id}: verified: every file matches its hash, "
+            f"{report.checked} bids re-cleared, all match"
+        )
         return EXIT_OK
     print(f"run {report.run_id}: MISMATCH in {report.mismatches.height} of {report.checked} bids")
+    for line in report.findings:
+        print(f"  {line}")
     if report.time_limited:
         print("note: the run stopped at a solver time limit, so a re-clear may differ")
     with pl.Config(tbl_rows=20, tbl_hide_dataframe_shape=True):

@@ -110,8 +110,10 @@ def write_run(
     }
     if before_manifest is not None:
         before_manifest()
-    final = {**manifest, "stored_inputs": stored, "outputs": outputs}
-    body = json.dumps(final, indent=2, sort_keys=True, default=str).encode()
+    listed = {**manifest, "stored_inputs": stored, "outputs": outputs}
+    final: dict[str, Any] = json.loads(json.dumps(listed, default=str))  # as it reads back
+    final["manifest_sha256"] = manifest_digest(final)
+    body = json.dumps(final, indent=2, sort_keys=True).encode()
     if not create_if_absent(fs, posixpath.join(root, MANIFEST), body):
         raise RunConflictError(
             f"`run_id`: {location!r} gained a manifest while this process held its publish "
@@ -173,6 +175,12 @@ def await_published(location: str, run_id: str, fingerprint: str, *, wait: float
     )
 
 
+def manifest_digest(manifest: dict[str, Any]) -> str:
+    """SHA-256 of a manifest's content without its own ``manifest_sha256`` (canonical JSON)."""
+    content = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
 def read_manifest(location: str) -> dict[str, Any] | None:
     """Return the manifest of the run at ``location``, or ``None`` if it did not complete."""
     fs, root = fsspec.core.url_to_fs(location)
@@ -184,19 +192,22 @@ def read_manifest(location: str) -> dict[str, Any] | None:
     return loaded
 
 
-def read_run(location: str) -> StoredRun:
-    """Read a completed run back.
+def read_run(location: str, *, check: bool = True) -> StoredRun:
+    """Read a completed run back, each table checked against its manifest hash.
 
     Raises
     ------
     SourceReadError
         If ``location`` holds no completed run (no manifest).
+    IntegrityError
+        If ``check`` and a table's bytes differ from the hash its manifest records.
     """
     manifest = read_manifest(location)
     if manifest is None:
         raise SourceReadError(f"{location!r}: no completed run there (no {MANIFEST})")
+    listed = manifest if check else {}
     tables = {
-        name: pl.read_parquet(io.BytesIO(read_recorded(location, manifest, f"{name}.parquet")))
+        name: pl.read_parquet(io.BytesIO(read_recorded(location, listed, f"{name}.parquet")))
         for name in TABLES
     }
     return StoredRun(tables, manifest, location)

@@ -73,7 +73,7 @@ def run_events(run_id: str, output: BatchOutput, manifest: dict[str, Any]) -> pl
             "payload": {"inputs": [i["source"] for i in manifest["inputs"]]},
         }
     ]
-    for m in output.summary.iter_rows(named=True):
+    for m in output.summary.sort("market_id").iter_rows(named=True):
         rows.append(
             {
                 "kind": "market_cleared",
