@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from econonexus._errors import EconoNexusError, InputError, RunConflictError
+from econonexus.agents.journal_audit import audit_journal
 from econonexus.agents.pool import AgentPool
 from econonexus.pipelines.audit import verify_run
 from econonexus.pipelines.cats import write_cats_text
@@ -83,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("run", metavar="RUN_URL", help="a stored run: OUT/RUN_ID")
     verify.add_argument("--scheduler", metavar="ADDRESS", help="use this Dask scheduler")
     verify.add_argument("--workers", type=int, metavar="N", help="LocalCluster workers")
+    journal = audits.add_parser(
+        "journal", help="verify an agent pool's journal chain and that it replays to its snapshots"
+    )
+    journal.add_argument("root", metavar="ROOT", help="the agent pool's root")
     return parser
 
 
@@ -214,6 +219,8 @@ def _settle(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
+    if args.audit_command == "journal":
+        return _audit_journal(args.root)
     with connect(args.scheduler, n_workers=args.workers) as client:
         report = verify_run(args.run, client=client)
     if report.ok:
@@ -229,6 +236,20 @@ def _audit(args: argparse.Namespace) -> int:
         print("note: the run stopped at a solver time limit, so a re-clear may differ")
     with pl.Config(tbl_rows=20, tbl_hide_dataframe_shape=True):
         print(report.mismatches.head(20))
+    return EXIT_FAILED
+
+
+def _audit_journal(root: str) -> int:
+    checked = audit_journal(root)
+    if checked.ok:
+        print(
+            f"journal {checked.root}: verified: {checked.entries} entries, {checked.events} "
+            f"events, chain intact, {checked.shards} shards replay to their snapshots"
+        )
+        return EXIT_OK
+    print(f"journal {checked.root}: {len(checked.problems)} problems")
+    for problem in checked.problems:
+        print(f"  {problem}")
     return EXIT_FAILED
 
 

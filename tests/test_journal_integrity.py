@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import pathlib
+import subprocess
+import sys
 import threading
 
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
+from distributed import Client
 
 import econonexus as enx
 from econonexus.agents.events import events_table
 from econonexus.agents.journal import JournalWriter, read_chain, read_journal
+from econonexus.agents.journal_audit import audit_journal
 from econonexus.agents.lease import acquire
 from econonexus.agents.snapshot import read_snapshot, states_table, write_snapshot
 from econonexus.agents.state import AgentState
+from tests.test_settlement import cleared_pool
 
 
 def _deposits(first: int, n: int, amount: float = 1.0) -> pl.DataFrame:
@@ -145,3 +151,36 @@ def test_a_cut_snapshot_falls_back_to_an_older_one_or_to_the_journal(
         version.write_bytes(b"")
     with pytest.warns(UserWarning, match=r"the journal alone rebuilds shard 0"):
         assert read_snapshot(root, 0) is None
+
+
+def _audit_cli(root: pathlib.Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "econonexus.pipelines.cli", "audit", "journal", str(root)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+
+
+@pytest.mark.slow
+def test_audit_journal_verifies_the_chain_and_the_replay_of_a_real_pool(
+    client: Client, tmp_path: pathlib.Path
+) -> None:
+    root = tmp_path / "pool"
+    cleared_pool(client, root, tmp_path / "runs")
+    good = _audit_cli(root)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "chain intact, 4 shards replay to their snapshots" in good.stdout
+    # a snapshot that the journal does not explain
+    snapshot = read_snapshot(str(root), 1)
+    assert snapshot is not None
+    forged = [dataclasses.replace(s, balance=s.balance + 1) for s in snapshot.states]
+    write_snapshot(str(root), 1, states_table(forged), snapshot.applied_seq)
+    bad = audit_journal(str(root))
+    assert not bad.ok and "shard 1: replaying the journal" in bad.problems[0]
+    # an edited entry
+    entry = next((root / "journal").glob("date=*/run=none/*.parquet"))
+    _rewrite_amounts(entry)
+    edited = _audit_cli(root)
+    assert edited.returncode == 1 and "differs from its chain record" in edited.stdout
+
+
+def _rewrite_amounts(path: pathlib.Path) -> None:
+    frame = pl.read_parquet(path)
+    pq.write_table(frame.with_columns(pl.col("amount") * 1000).to_arrow(), path)
