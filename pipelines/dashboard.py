@@ -107,7 +107,12 @@ class _PageHandler(_Handler):
         plugin = self.plugin()
         if plugin is None:
             raise web.HTTPError(404, "the EconoNexus dashboard plugin was removed")
-        refresh = int(self.get_query_argument("refresh", str(get_setting("dashboard.refresh"))))
+        raw = self.get_query_argument("refresh", str(get_setting("dashboard.refresh")))
+        if not raw.isascii() or not raw.isdigit():
+            raise web.HTTPError(
+                400, reason=f"refresh: expected a whole number of seconds >= 0, got {raw[:40]!r}"
+            )
+        refresh = int(raw)
         # relative to the page, so that a dashboard prefix (a proxy path) still works
         static = f"{PAGE.strip('/')}/static"
         from econonexus.pipelines.dashboard_page import render_page

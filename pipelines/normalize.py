@@ -2,13 +2,17 @@
 
 CSV cells arrive as strings (``items`` and ``quantities`` ``;``-separated);
 Parquet and IPC columns arrive typed. Cells that cannot be coerced become
-null, and a ``_bad_<field>`` flag remembers that the raw value was present,
-so validation can say "expected a number, got 'abc'" instead of "missing".
+null, and a ``_raw_<field>`` value remembers what was there, so validation
+can say "expected a number, got 'abc'" instead of "missing". A column whose
+type cannot mean the field at all (a timestamp or boolean price, a list of
+lists of items, a struct anywhere) is never cast: its rows get a
+``_type_<field>`` reason and are rejected.
 """
 
 from __future__ import annotations
 
 import polars as pl
+from polars.datatypes import DataTypeClass
 
 from econonexus._errors import SourceReadError
 from econonexus.solvers.schemas import DEFAULT_MARKET
@@ -24,6 +28,34 @@ _TIME_FORMATS = (
 )
 """ISO 8601 forms accepted for ``submitted_at`` text; no offset means UTC."""
 _STRINGS = ("bid_id", "agent_id", "market_id", "xor_group", "side", "signature")
+TYPED = (*_STRINGS, "items", "quantities", "price", "submitted_at")
+"""Fields whose column type is checked: ``_type_<field>`` holds the reason a type is refused."""
+
+
+def _text_type(dtype: pl.DataType | DataTypeClass) -> bool:
+    return isinstance(dtype, pl.String | pl.Categorical | pl.Enum | pl.Null) or dtype.is_integer()
+
+
+def _accepts(field: str, dtype: pl.DataType) -> bool:
+    """Whether a column of type ``dtype`` can hold ``field`` (after coercion)."""
+    if field in _STRINGS:
+        return _text_type(dtype)
+    if field == "price":
+        return dtype.is_numeric() or isinstance(dtype, pl.String | pl.Null)
+    if field == "submitted_at":
+        return isinstance(dtype, pl.Datetime | pl.Date | pl.String | pl.Null)
+    inner = dtype.inner if isinstance(dtype, pl.List | pl.Array) else dtype
+    if field == "quantities":
+        return _text_type(inner) or inner.is_float()
+    return _text_type(inner)  # items
+
+
+_EXPECTED = {
+    "price": "a number",
+    "submitted_at": "a timestamp",
+    "items": "a list of item ids (text)",
+    "quantities": "a list of whole numbers",
+}
 
 
 def normalize(records: pl.DataFrame, source: str) -> pl.DataFrame:
@@ -43,6 +75,8 @@ def normalize(records: pl.DataFrame, source: str) -> pl.DataFrame:
     frame = records.with_columns(
         pl.lit(None, dtype=pl.String).alias(c) for c in OPTIONAL if c not in records.columns
     )
+    refused = {f: d for f in TYPED if not _accepts(f, d := frame.schema[f])}
+    frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(f) for f in refused)
     return (
         frame.select(
             *[_as_string(c) for c in _STRINGS],
@@ -56,10 +90,19 @@ def normalize(records: pl.DataFrame, source: str) -> pl.DataFrame:
             pl.col("submitted_at").cast(pl.String).alias("_raw_submitted_at"),
             pl.col("_source").cast(pl.String),
             pl.col("_row").cast(pl.Int64),
+            *[_type_reason(f, refused.get(f)) for f in TYPED],
         )
         .with_columns(pl.col("market_id_filled").alias("market_id"))
         .drop("market_id_filled")
     )
+
+
+def _type_reason(field: str, dtype: pl.DataType | None) -> pl.Expr:
+    reason = None
+    if dtype is not None:
+        expected = _EXPECTED.get(field, "text")
+        reason = f"expected {expected}, got a column of type {dtype}"
+    return pl.lit(reason, dtype=pl.String).alias(f"_type_{field}")
 
 
 def _as_string(name: str) -> pl.Expr:
@@ -87,7 +130,10 @@ def _as_list(frame: pl.DataFrame, name: str, inner: type[pl.DataType]) -> pl.Exp
         listed = _split(col.cast(pl.String))
     else:  # a scalar column: one element per row
         listed = pl.concat_list(col)
-    return listed.list.eval(pl.element().cast(inner, strict=False))
+    element = pl.element()
+    if inner is pl.Int64:  # a float quantity is whole or it is refused, never truncated
+        element = pl.when(element.cast(pl.Float64, strict=False) % 1 == 0).then(element)
+    return listed.list.eval(element.cast(inner, strict=False))
 
 
 def _raw_list_len(frame: pl.DataFrame, name: str) -> pl.Expr:

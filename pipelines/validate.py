@@ -12,6 +12,7 @@ import polars as pl
 from econonexus.pipelines.accounts import POSITION as _POSITION
 from econonexus.pipelines.accounts import account_rules, with_reputation
 from econonexus.pipelines.format_rules import format_rules
+from econonexus.pipelines.normalize import TYPED
 from econonexus.pipelines.signing import signature_rules
 from econonexus.solvers.schemas import (
     BIDS_SCHEMA,
@@ -30,7 +31,20 @@ def _blank(name: str) -> pl.Expr:
 
 
 def _row_rules() -> list[tuple[str, pl.Expr, pl.Expr]]:
-    """(field, broken, reason) for every rule that needs only the row itself."""
+    """(field, broken, reason) for every rule that needs only the row itself.
+
+    A field whose column type was refused gets that one reason, not the others.
+    """
+    refused = [(f, pl.col(f"_type_{f}").is_not_null(), pl.col(f"_type_{f}")) for f in TYPED]
+    return refused + [
+        (field, broken & pl.col(f"_type_{field}").is_null(), reason)
+        if field in TYPED
+        else (field, broken, reason)
+        for field, broken, reason in _value_rules()
+    ]
+
+
+def _value_rules() -> list[tuple[str, pl.Expr, pl.Expr]]:
     price, raw_price = pl.col("price"), pl.col("_raw_price")
     items, qty = pl.col("items"), pl.col("quantities")
     n_qty = pl.col("_raw_quantities_len")

@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -153,6 +154,11 @@ def test_page_shows_runs_markets_halts_and_shards(served: Served, activity: dict
     assert "no agent pool has reported" not in page
     assert 'src="econonexus/static/js/bokeh.min.js"' in page
     assert "Bokeh" in _get(served.page + "/static/js/bokeh.min.js")[:2000]
+    for bad in ("abc", "-1", "%C2%B2"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            _get(served.page + f"?refresh={bad}")
+        assert refused.value.code == 400
+        assert "refresh: expected a whole number" in str(refused.value.reason)
     status = _get(served.page.removesuffix("econonexus") + "status")
     assert '<a href="econonexus">Econonexus</a>' in status, "linked from Dask's own pages"
 
