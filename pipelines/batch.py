@@ -22,7 +22,7 @@ from econonexus.pipelines.market_frames import ALLOCATION_COLUMNS, PRICE_COLUMNS
 from econonexus.pipelines.options import BatchOptions
 from econonexus.pipelines.progress import track
 from econonexus.pipelines.single_item import BiddersFor, clear_single_item
-from econonexus.pipelines.transfer import gather_counts, place_inputs, release
+from econonexus.pipelines.transfer import gather_counts, place_inputs, release, watched_gather
 from econonexus.pipelines.validate import validate
 from econonexus.solvers.settings import MIP_FORMATS
 
@@ -106,7 +106,7 @@ def run_batch(
     final = _price_vcg_markets(client, markets, assembled, options, token)
     if progress:
         track(client, [*final, rejected])
-    results, rejected_rows = client.gather([final, rejected])
+    results, rejected_rows = watched_gather(client, [final, rejected])
     for i in clocks:
         m = markets[i]
         rows = clear_single_item(

@@ -11,9 +11,10 @@ from concurrent.futures import CancelledError
 from typing import Any
 
 import polars as pl
-from distributed import Client, Future
+from distributed import Client, Future, wait
 
 from econonexus._config import get_setting
+from econonexus._errors import RunFailedError
 
 
 def place_inputs(client: Client, data: list[Any]) -> tuple[list[Any], int]:
@@ -83,12 +84,46 @@ def gather_counts(
             client.submit(count, x, key=f"{prefix}-{i}-a{attempt}") for i, x in enumerate(inputs)
         ]
         try:
-            counts: list[int] = client.gather(futures)
+            counts: list[int] = watched_gather(client, futures)
             return counts
         except CancelledError:
             if attempt == attempts - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+def watched_gather(client: Client, futures: Any) -> Any:
+    """``client.gather(futures)``, but fail once the cluster has had no worker for too long.
+
+    Dask keeps tasks waiting for a worker forever; a batch whose cluster lost
+    every worker raises :class:`~econonexus.RunFailedError` after
+    ``cluster.no-worker-timeout`` seconds without one (checked every second).
+    """
+    limit = float(get_setting("cluster.no-worker-timeout"))
+    flat = _futures_in(futures)
+    last_seen = time.monotonic()
+    while True:
+        try:
+            wait(flat, timeout=1.0)
+            return client.gather(futures)
+        except TimeoutError:
+            pass
+        if client.scheduler_info(n_workers=-1)["workers"]:
+            last_seen = time.monotonic()
+        elif time.monotonic() - last_seen > limit:
+            waiting = sum(not f.done() for f in flat)
+            raise RunFailedError(
+                f"the cluster has had no worker for {limit:g} s (setting "
+                f"cluster.no-worker-timeout) with {waiting} tasks waiting"
+            )
+
+
+def _futures_in(value: Any) -> list[Future[Any]]:
+    if isinstance(value, Future):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [f for v in value for f in _futures_in(v)]
+    return []
 
 
 def release(futures: list[Any]) -> None:

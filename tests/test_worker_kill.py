@@ -7,6 +7,7 @@ import signal
 import threading
 import time
 
+import dask
 import polars as pl
 import pytest
 from distributed import Client
@@ -52,3 +53,31 @@ def test_killing_a_worker_mid_batch_gives_the_same_result() -> None:
     again = outcome["r"]
     assert again.summary.drop(VOLATILE).equals(control.summary.drop(VOLATILE))
     assert again.allocations.drop("run_id").equals(control.allocations.drop("run_id"))
+
+
+def test_a_cluster_that_loses_every_worker_fails_the_run_instead_of_hanging() -> None:
+    bids = _batch()
+    failure: dict[str, BaseException] = {}
+
+    def run(client: Client) -> None:
+        try:
+            enx.clear(bids, client=client)
+        except BaseException as exc:  # the outcome under test
+            failure["e"] = exc
+
+    with (
+        local_cluster(n_workers=2, dashboard_address=":0") as cluster,
+        Client(cluster) as client,
+        dask.config.set({"econonexus.cluster.no-worker-timeout": 3}),
+    ):
+        runner = threading.Thread(target=run, args=(client,))
+        runner.start()
+        _solving_worker(client, time.monotonic() + 60)
+        for nanny in cluster.workers.values():
+            nanny.close_gracefully()  # no restart: as if the machines went away, nannies and all
+        for pid in client.run(os.getpid).values():
+            os.kill(pid, signal.SIGKILL)
+        runner.join(timeout=120)
+        assert not runner.is_alive(), "clear hung after the cluster lost every worker"
+    assert isinstance(failure.get("e"), enx.RunFailedError)
+    assert "no worker for 3 s" in str(failure["e"])
