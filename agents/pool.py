@@ -9,6 +9,7 @@ else can be rebuilt from ``root`` (snapshots plus journal).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -49,6 +50,15 @@ class BidRound:
     left_out: pl.DataFrame
     seconds: float
     moved: tuple[Move, ...] = ()
+
+
+@dataclass(frozen=True)
+class ClockAnswers:
+    """One clock round's answers: yes per row, rows nobody could answer, and why (per shard)."""
+
+    yes: np.ndarray
+    unanswered: np.ndarray
+    reasons: dict[int, str]
 
 
 @dataclass(frozen=True)
@@ -214,21 +224,39 @@ class AgentPool(ShardMoves, PoolViews):
         )
         return BidRound(bids, self._left_out(missing), time.perf_counter() - started, moved)
 
-    def answers(self, asks: pl.DataFrame, *, seed: int, round_no: int) -> np.ndarray:
+    def answers(self, asks: pl.DataFrame, *, seed: int, round_no: int) -> ClockAnswers:
         """Live answers to one clock round: one call per shard holding asked agents, at once.
 
         ``asks`` has ``agent_id``, ``market_id``, ``item_id`` and ``price``;
-        each agent answers as its strategy bids in round ``round_no``. An
-        unknown agent, or one whose shard does not answer, answers no (it
-        drops out of an English clock, and never takes a Dutch one).
+        each agent answers as its strategy bids in round ``round_no`` (an
+        unknown agent answers no). A shard that does not answer is recovered
+        on a live worker (snapshot plus journal) and asked again; rows whose
+        shard still cannot answer are marked ``unanswered``, never taken as no.
         """
         groups = by_shard(asks, self.n_shards)
         calls = {s: (g.drop("_row").to_arrow(), seed, round_no) for s, g in groups.items()}
-        answered = np.zeros(asks.height, dtype=np.bool_)
-        for s, answer in self._ask_each("answers", calls).items():
-            if not isinstance(answer, Exception):
-                answered[groups[s]["_row"].to_numpy()] = answer
-        return answered
+        replies = self._ask_each("answers", calls)
+        failed = sorted(s for s, a in replies.items() if isinstance(a, Exception))
+        if failed:
+            self._recover_quietly(failed)
+            replies.update(self._ask_each("answers", {s: calls[s] for s in failed}))
+        yes = np.zeros(asks.height, dtype=np.bool_)
+        unanswered = np.zeros(asks.height, dtype=np.bool_)
+        reasons = {}
+        for s, answer in replies.items():
+            rows = groups[s]["_row"].to_numpy()
+            if isinstance(answer, Exception):
+                unanswered[rows] = True
+                reasons[s] = f"shard {s} did not answer after recovery: {answer}"
+            else:
+                yes[rows] = answer
+        return ClockAnswers(yes, unanswered, reasons)
+
+    def _recover_quietly(self, shards: list[int]) -> None:
+        """Recover ``shards``; one that cannot be recovered now stays unanswered this round."""
+        for shard in shards:
+            with contextlib.suppress(Exception):
+                self.recover([shard])
 
     def deliver(self, events: pl.DataFrame) -> Delivery:
         """Number, journal and deliver ``events`` (rows of the agent events schema without ``seq``).

@@ -19,6 +19,7 @@ class ShardMoves:
     n_shards: int
     _registry: Registry
     _workers_seen: list[str]
+    _members: dict[int, set[str]]
 
     def placement(self) -> dict[int, str]:
         """Shard id to the worker hosting its actor now."""
@@ -35,7 +36,7 @@ class ShardMoves:
         self._check_shard(shard_id)
         if worker not in self._registry.workers():
             raise InputError(f"`worker`: expected a live worker address, got {worker!r}")
-        return move_shard(self._registry, shard_id, worker)
+        return move_shard(self._registry, shard_id, worker, len(self._members[shard_id]))
 
     def rebalance(self, *, exclude: tuple[str, ...] = ()) -> list[Move]:
         """Move every shard to its rendezvous worker among the live workers not in ``exclude``."""
@@ -79,7 +80,10 @@ class ShardMoves:
     def recover(self, shards: list[int] | None = None) -> list[Move]:
         """Rebuild lost shards (or the given ones) on live workers from snapshot plus journal."""
         chosen = lost_shards(self._registry) if shards is None else shards
-        return [rebuild_shard(self._registry, shard_id) for shard_id in chosen]
+        return [
+            rebuild_shard(self._registry, shard_id, len(self._members[shard_id]))
+            for shard_id in chosen
+        ]
 
     def _check_shard(self, shard_id: int) -> None:
         if not 0 <= shard_id < self.n_shards:

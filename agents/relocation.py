@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from econonexus._errors import ShardUnavailableError
 from econonexus.agents.registry import Handle, Registry
 
 
@@ -25,17 +26,30 @@ class Move:
     kind: str = "migrated"
 
 
-def install(registry: Registry, shard_id: int, worker: str) -> int:
-    """Start an actor on ``worker``, restore it, register it; return its ``applied_seq``."""
+def install(registry: Registry, shard_id: int, worker: str, expected: int = 0) -> int:
+    """Start an actor on ``worker``, restore it, register it; return its ``applied_seq``.
+
+    A restored actor hosting fewer than ``expected`` agents (its snapshots and
+    journal no longer hold them) is dropped, never registered: answering for a
+    shard it does not have would be answering wrong.
+    """
     slot = registry.slots[shard_id]
     handle: Handle = registry.start(shard_id, worker)
     seq = int(registry.call_handle(slot, handle, "restore"))
+    hosted = int(registry.call_handle(slot, handle, "health")["agents"])
+    if hosted < expected:
+        registry.retire(handle)
+        raise ShardUnavailableError(
+            f"shard {shard_id}: rebuilt with {hosted} agents, expected {expected}: its "
+            "snapshots and journal no longer hold them",
+            lost=True,
+        )
     slot.handle = handle
     slot.last_heartbeat = time.time()
     return seq
 
 
-def move_shard(registry: Registry, shard_id: int, worker: str) -> Move:
+def move_shard(registry: Registry, shard_id: int, worker: str, expected: int = 0) -> Move:
     """Snapshot the shard, start it on ``worker``, restore, switch, retire the old actor.
 
     Events delivered meanwhile are in the journal and the new actor replays
@@ -50,22 +64,28 @@ def move_shard(registry: Registry, shard_id: int, worker: str) -> Move:
             return Move(shard_id, worker, worker, -1, 0.0)
         if old is not None:
             registry.call_handle(slot, old, "snapshot")
-        seq = install(registry, shard_id, worker)
+        seq = install(registry, shard_id, worker, expected)
         if old is not None:
             registry.retire(old)
     source = None if old is None else old.worker
     return Move(shard_id, source, worker, seq, time.perf_counter() - started)
 
 
-def rebuild_shard(registry: Registry, shard_id: int) -> Move:
-    """Rebuild a shard on its rendezvous worker among the live ones, whatever its old actor."""
+def rebuild_shard(registry: Registry, shard_id: int, expected: int = 0) -> Move:
+    """Rebuild a shard on its rendezvous worker among the live ones, whatever its old actor.
+
+    Raises
+    ------
+    ShardUnavailableError
+        If the rebuilt shard hosts fewer than ``expected`` agents; the shard then has no actor.
+    """
     slot = registry.slots[shard_id]
     started = time.perf_counter()
     with slot.lock:
         old = slot.handle
         slot.breaker.record_success()  # the breaker judged the old actor, not the new one
         target = registry.home(shard_id)
-        seq = install(registry, shard_id, target)
+        seq = install(registry, shard_id, target, expected)
         if old is not None:
             registry.retire(old)
     source = None if old is None else old.worker

@@ -160,6 +160,8 @@ def clear(
     carried = None if out is None else carried_bids(out)
     live = None if bidders is None else bidders.describe()
     digest = fingerprint(raw, item_table, options, books, carried, live)
+    if bidders is not None:
+        bidders.unreachable.clear()  # what the last run's clocks could not reach
     run_id = run_id or f"{started.strftime('%Y%m%dT%H%M%SZ')}-{digest[:8]}"
     if out is not None and (stored := stored_run_for(out, run_id, digest)) is not None:
         return ClearingResult.from_stored(stored)
@@ -199,6 +201,8 @@ def clear(
             except Exception as exc:
                 publish_failed(c, run_id, exc)
                 raise
+            if bidders is not None:
+                batch = dataclasses.replace(batch, live=bidders.report())
             result, halts = _finish(batch, output, out)
             publish_finished(c, result, halts, (now() - started).total_seconds())
     except EconoNexusError:

@@ -168,7 +168,7 @@ def _round(
         "round": r,
         "run_id": run_id,
         "bids": bids.bids.num_rows,
-        "left_out": bids.left_out.height,
+        "left_out": bids.left_out.height + len(live.unreachable),
         "winners": int(result.summary["n_winners"].sum()),
         "welfare": float(result.summary["welfare"].sum()),
         "revenue": float(result.summary["revenue"].sum()),

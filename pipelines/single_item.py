@@ -70,13 +70,16 @@ def clear_single_item(
         results = lots.select("bid_id", won=pl.lit(False), payment=pl.lit(0.0))
     else:
         lots = lots.sort("item_id", "bid_id")
-        outcome, item_ids = _run_clock(lots, settings, bidders)
+        outcome, item_ids, unreachable = _run_clock(lots, settings, bidders)
         results = lots.select("bid_id").with_columns(
             won=pl.Series(outcome.won), payment=pl.Series(outcome.payment)
         )
         prices = prices_frame(market_id, item_ids, outcome.path)
         rounds = int(outcome.rounds.max()) if len(outcome.rounds) else 0
         status = "time_limit" if outcome.hit_limit.any() else status
+        if unreachable:  # a clock without some of its bidders is not this market's answer
+            results = results.with_columns(won=pl.lit(False), payment=pl.lit(0.0))
+            status = "error"
     allocations = allocation_frame(bids, results)
     summary = _summary(
         market_id,
@@ -105,8 +108,11 @@ def _lots(bids: pl.DataFrame, items: pl.DataFrame | None, settings: MarketSettin
 
 def _run_clock(
     lots: pl.DataFrame, settings: MarketSettings, bidders_for: BiddersFor | None
-) -> tuple[ClockOutcome, list[str]]:
-    """Run one English or Dutch clock per item of ``lots`` (sorted by item)."""
+) -> tuple[ClockOutcome, list[str], dict[str, str]]:
+    """Run one English or Dutch clock per item of ``lots`` (sorted by item).
+
+    Also returns the live bidders that could not answer some round (agent: why).
+    """
     starts = auction_starts(lots.select("market_id", "item_id"))
     assert starts is not None  # lots are sorted by item
     reserve = lots["reserve"].to_numpy()[starts].astype(np.float64)
@@ -142,7 +148,9 @@ def _run_clock(
             floor=reserve,
             max_rounds=settings.max_rounds,
         )
-    return outcome, lots["item_id"].gather(starts).to_list()
+    left_out = getattr(bidders, "left_out", None)
+    unreachable: dict[str, str] = left_out() if callable(left_out) else {}
+    return outcome, lots["item_id"].gather(starts).to_list(), unreachable
 
 
 def clear_clock_market(

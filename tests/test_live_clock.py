@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import pathlib
+import shutil
+import signal
+import time
 
 import numpy as np
 import polars as pl
@@ -17,6 +21,7 @@ from econonexus.agents.events import created_events, events_from_table, events_t
 from econonexus.agents.population import population
 from econonexus.agents.shard import ShardCore
 from econonexus.agents.strategies import agent_key, clock_answers
+from econonexus.pipelines.cluster import local_cluster
 
 MARKETS = {
     "eng": {"format": "english", "increment": 0.5},
@@ -67,7 +72,7 @@ def test_live_clocks_end_where_proxy_bids_end_and_follow_state_changes(
         proxy = enx.clear(bids, markets=MARKETS, client=client)
         live = enx.LiveBidders(pool, seed=4, round_no=2)
         answered = enx.clear(bids, markets=MARKETS, client=client, bidders=live)
-        assert answered.manifest["live_bidders"] == live.describe()
+        assert answered.manifest["live_bidders"] == {**live.describe(), "left_out": []}
         columns = ["bid_id", "won", "payment"]
         assert answered.allocations.select(columns).equals(proxy.allocations.select(columns))
         assert answered.prices.drop("run_id").equals(proxy.prices.drop("run_id"))
@@ -95,3 +100,44 @@ def test_clock_answers_of_banned_or_unknown_agents_are_no() -> None:
     assert clock_answers([state], keys, asks, seed=0, round_no=0).tolist() == [value > 0]
     banned = dataclasses.replace(state, banned=True)
     assert clock_answers([banned], keys, asks, seed=0, round_no=0).tolist() == [False]
+
+
+def _kill_worker_of(pool: enx.AgentPool, client: Client, shard: int) -> str:
+    worker = pool._registry.slots[shard].handle.worker  # type: ignore[union-attr]
+    os.kill(client.run(os.getpid)[worker], signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while worker in client.scheduler_info()["workers"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return str(worker)
+
+
+@pytest.mark.slow
+def test_a_clock_whose_bidders_shard_is_lost_recovers_it_or_says_so(tmp_path: pathlib.Path) -> None:
+    agents = population(60, OFFER, seed=5)
+    with (
+        local_cluster(n_workers=2, dashboard_address=":0") as cluster,
+        Client(cluster) as client,
+        enx.AgentPool.create(
+            client, agents, shards=2, root=str(tmp_path / "pool"), auto_rebalance=False
+        ) as pool,
+    ):
+        bids = pl.from_arrow(pool.bid_round(OFFER, seed=2, round_no=1).bids)
+        live = enx.LiveBidders(pool, seed=2, round_no=1)
+        control = enx.clear(bids, markets=MARKETS, client=client, bidders=live)
+        _kill_worker_of(pool, client, 0)
+        again = enx.clear(bids, markets=MARKETS, client=client, bidders=live)
+        columns = ["bid_id", "won", "payment"]
+        assert again.allocations.select(columns).equals(control.allocations.select(columns))
+        assert set(again.summary["status"]) == {"optimal"}
+        assert again.manifest["live_bidders"]["left_out"] == []
+        # a shard that cannot be rebuilt (its journal is gone): the market says so
+        shutil.rmtree(tmp_path / "pool" / "journal")
+        shutil.rmtree(tmp_path / "pool" / "snapshots" / "shard-00001")
+        _kill_worker_of(pool, client, 1)
+        lost = enx.clear(bids, markets=MARKETS, client=client, bidders=live)
+        left = lost.manifest["live_bidders"]["left_out"]
+        assert left and all("did not answer after recovery" in r["reason"] for r in left)
+        hit = {r["market_id"] for r in left}
+        statuses = dict(zip(lost.summary["market_id"], lost.summary["status"], strict=True))
+        assert {statuses[m] for m in hit} == {"error"}
+        assert not lost.allocations.filter(pl.col("market_id").is_in(list(hit)))["won"].any()
