@@ -10,16 +10,20 @@ overwrite or interleave with the new holder's writes. Closing the pool
 writes ``<generation>.released``. A lease whose holder process is gone (same
 host, pid no longer running) is taken over at once; any other held lease is
 taken over only when asked (``break_lease=True``), which fences the old
-holder out.
+holder out. A lease taken with ``stale_after`` is kept alive by heartbeats
+(:class:`Heartbeat`, ``<generation>.beat``) and is taken over once its holder
+has not beaten for that many seconds, on any host.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import re
 import socket
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -28,7 +32,7 @@ from typing import Any
 import fsspec
 
 from econonexus._errors import LeaseError
-from econonexus.agents.storage import create_if_absent
+from econonexus.agents.storage import create_if_absent, put_atomically
 
 _GENERATION = re.compile(r"(\d{12})\.json$")
 
@@ -55,9 +59,45 @@ class Lease:
         fs, base = _fs(self.root)
         create_if_absent(fs, f"{base}/{self.generation:012d}.released", b"")
 
+    def beat(self) -> None:
+        """Record that the holder is alive (for leases taken with ``stale_after``)."""
+        fs, base = _fs(self.root)
+        put_atomically(fs, f"{base}/{self.generation:012d}.beat", str(time.time()).encode())
 
-def acquire(root: str, *, wait: float = 0.0, break_lease: bool = False) -> Lease:
+
+class Heartbeat:
+    """Beats ``lease`` every ``interval`` seconds in a background thread while in a ``with``."""
+
+    def __init__(self, lease: Lease, interval: float):
+        self.lease, self.interval = lease, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="enx-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self.lease.beat()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            with contextlib.suppress(OSError):  # a missed beat is retried at the next one
+                self.lease.beat()
+
+
+def acquire(
+    root: str,
+    *,
+    wait: float = 0.0,
+    break_lease: bool = False,
+    stale_after: float | None = None,
+) -> Lease:
     """Take the lease of ``root``, waiting up to ``wait`` seconds for its holder to release it.
+
+    With ``stale_after``, a holder whose last heartbeat is older than that is taken over.
 
     Raises
     ------
@@ -69,6 +109,7 @@ def acquire(root: str, *, wait: float = 0.0, break_lease: bool = False) -> Lease
     while True:
         current, record = _current(root)
         free = current < 0 or _released(root, current) or _dead(record) or break_lease
+        free = free or (stale_after is not None and _silent_for(root, current) > stale_after)
         if free and _create(root, current + 1, holder):
             return Lease(root.rstrip("/"), current + 1, holder)
         if not free and time.monotonic() >= deadline:
@@ -113,6 +154,29 @@ def _current(root: str) -> tuple[int, dict[str, Any]]:
 def _released(root: str, generation: int) -> bool:
     fs, base = _fs(root)
     return bool(fs.exists(f"{base}/{generation:012d}.released"))
+
+
+def _silent_for(root: str, generation: int) -> float:
+    """Seconds since the holder of ``generation`` last beat (or took the lease)."""
+    fs, base = _fs(root)
+    for name in (f"{generation:012d}.beat", f"{generation:012d}.json"):
+        path = f"{base}/{name}"
+        if fs.exists(path):
+            if name.endswith(".beat"):
+                with contextlib.suppress(ValueError):
+                    return time.time() - float(fs.cat_file(path))
+            return time.time() - _timestamp(fs.modified(path))
+    return 0.0
+
+
+def _timestamp(moment: dt.datetime) -> float:
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
+
+
+def describe_holder(root: str) -> str:
+    """Who holds the lease of ``root`` now, and since when (for messages)."""
+    current, record = _current(root)
+    return "nobody" if current < 0 else _who(record)
 
 
 def _dead(record: dict[str, Any]) -> bool:

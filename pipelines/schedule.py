@@ -2,20 +2,29 @@
 
 ``econonexus schedule --cron "*/5 * * * *" --bids URL_PREFIX --out URL`` wakes
 at each cron time (``--once``: now, then exits, for system cron or Airflow),
-takes the lock, and clears each bid file under the prefix that the ledger
-does not list, one batch per file. State lives under ``<out>/_schedule/``:
+takes the lock, and clears each pending bid file, one batch per file. State
+lives under ``<out>/_schedule/``:
 
-- ``ledger/<hash>.json``: one record per file handled (run id, status,
-  attempts). A file is handled once; a failed one is recorded as failed and
-  not retried by later wakes (clear it by hand, or remove its record).
-- ``lock.json``: the holder and its heartbeat. A lock whose heartbeat is
-  older than ``schedule.lock-stale`` seconds (a crashed holder) is taken over,
-  so it never stays stuck.
+- ``_lease/<generation>.json``: the lock, a lease taken create-if-absent (of
+  two schedulers waking at once exactly one gets it), kept alive by a
+  heartbeat thread (``<generation>.beat``) for as long as it is held, batches
+  included. A lock with no heartbeat for ``schedule.lock-stale`` seconds (a
+  crashed holder) is taken over by the next generation, which fences the old
+  holder out: it can no longer record anything.
+- ``ledger/<key>.json``: one record per file version handled (run id,
+  status, attempts), created if absent. The key is the file's path plus the
+  SHA-256 of its bytes: a file overwritten with other bids is a new version
+  and is cleared; a copy of a file already cleared (same bytes, another path)
+  is recorded as a ``duplicate`` and not cleared again. A failed file is
+  recorded as failed and not retried by later wakes (clear it by hand, or
+  remove its record).
 
-A batch's run id is derived from the file's path, and ``clear`` returns a
-stored run of the same id and inputs without recomputing: a scheduler killed
-after a run was written but before its ledger record picks up where it left
-off without clearing anything twice.
+A file is taken only once it is complete: when a marker ``<file>.ready``
+stands beside it, or when it has not changed for ``schedule.settle``
+seconds. A batch's run id is derived from the file's key, and ``clear``
+returns a stored run of the same id and inputs without recomputing: a
+scheduler stopped after a run was written but before its ledger record picks
+up where it left off without clearing anything twice.
 """
 
 from __future__ import annotations
@@ -23,11 +32,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import posixpath
-import socket
+import re
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,72 +44,58 @@ from croniter import croniter
 from distributed import Client
 
 from econonexus._config import get_setting
-from econonexus._errors import EconoNexusError, InputError
-from econonexus.agents.storage import put_atomically
+from econonexus._errors import EconoNexusError, InputError, LeaseError
+from econonexus.agents.lease import Heartbeat, Lease, describe_holder
+from econonexus.agents.lease import acquire as acquire_lease
+from econonexus.agents.storage import create_if_absent
 from econonexus.pipelines.markets import MarketsSource
 from econonexus.pipelines.run import clear
 
 BID_EXTENSIONS = (".parquet", ".csv", ".arrow", ".ipc", ".feather", ".cats", ".txt")
+READY = ".ready"
 
 
 @dataclass(frozen=True)
-class Lock:
-    """The schedule lock under ``out``: who holds it, refreshed by :meth:`beat`."""
+class BidFile:
+    """One version of a bid file: its URL, the SHA-256 of its bytes, and its ledger key."""
 
-    fs: fsspec.AbstractFileSystem
-    path: str
-    owner: str
+    source: str
+    sha256: str
 
-    def beat(self) -> None:
-        """Refresh the heartbeat."""
-        record = {"owner": self.owner, "heartbeat": time.time()}
-        put_atomically(self.fs, self.path, json.dumps(record).encode())
-
-    def release(self) -> None:
-        """Give the lock up if this holder still has it."""
-        if (
-            self.fs.exists(self.path)
-            and json.loads(self.fs.cat_file(self.path))["owner"] == self.owner
-        ):
-            self.fs.rm(self.path)
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(f"{self.source}\x00{self.sha256}".encode()).hexdigest()[:32]
 
 
-def acquire(out: str) -> tuple[Lock | None, str]:
-    """Take the lock unless a live holder has it; return it (or ``None``) and what happened."""
-    fs, base = fsspec.core.url_to_fs(posixpath.join(out.rstrip("/"), "_schedule"))
-    fs.makedirs(base, exist_ok=True)
-    path = f"{base}/lock.json"
-    note = "lock taken"
-    if fs.exists(path):
-        held = json.loads(fs.cat_file(path))
-        age = time.time() - float(held["heartbeat"])
-        if age < float(get_setting("schedule.lock-stale")):
-            return None, f"another scheduler ({held['owner']}) holds the lock, beat {age:.0f} s ago"
-        note = f"took over a stale lock of {held['owner']} (no heartbeat for {age:.0f} s)"
-    lock = Lock(fs, path, f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
-    lock.beat()
-    if json.loads(fs.cat_file(path))["owner"] != lock.owner:
-        return None, "another scheduler took the lock at the same moment"
-    return lock, note
+def acquire(out: str) -> tuple[Lease | None, str]:
+    """Take the schedule lock unless a live holder has it; return it (or ``None``) and a note."""
+    root = _state_dir(out)
+    before = describe_holder(root)
+    try:
+        lease = acquire_lease(root, stale_after=float(get_setting("schedule.lock-stale")))
+    except LeaseError:
+        return None, f"another scheduler ({before}) holds the lock"
+    taken_over = lease.generation > 0 and not _released(root, lease.generation - 1)
+    note = f"took over a stale lock of {before}" if taken_over else "lock taken"
+    return lease, note
 
 
-def pending(bids: str, out: str) -> list[str]:
-    """Bid files under the ``bids`` prefix that the ledger does not list, sorted."""
+def pending(bids: str, out: str) -> list[BidFile]:
+    """Complete bid files under the ``bids`` prefix whose version the ledger does not list."""
     fs, prefix = fsspec.core.url_to_fs(bids)
     found = fs.glob(prefix + "*") + fs.glob(prefix.rstrip("/") + "/**")
     protocol = fsspec.core.split_protocol(bids)[0]
-    urls = sorted(
-        {_url(protocol, str(p)) for p in found if str(p).lower().endswith(BID_EXTENSIONS)}
-    )
-    done = set(ledger(out))
-    return [u for u in urls if u not in done]
+    paths = sorted({str(p) for p in found if str(p).lower().endswith(BID_EXTENSIONS)})
+    done = {r["key"] for r in ledger(out).values() if "key" in r}
+    files = [BidFile(_url(protocol, p), _sha256(fs, p)) for p in paths if _complete(fs, p)]
+    return [f for f in files if f.key not in done]
 
 
 def ledger(out: str) -> dict[str, dict[str, Any]]:
-    """Source URL to its record, for every file handled so far."""
-    fs, base = fsspec.core.url_to_fs(posixpath.join(out.rstrip("/"), "_schedule", "ledger"))
+    """Ledger key to its record, for every file version handled so far."""
+    fs, base = fsspec.core.url_to_fs(posixpath.join(_state_dir(out), "ledger"))
     records = [json.loads(fs.cat_file(p)) for p in fs.glob(f"{base}/*.json")]
-    return {r["source"]: r for r in records}
+    return {r.get("key", r["source"]): r for r in records}
 
 
 def run_pending(
@@ -114,19 +107,23 @@ def run_pending(
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
     """Take the lock, clear each pending file as its own batch, record it; return the records."""
-    lock, note = acquire(out)
+    lease, note = acquire(out)
     log(f"{_now()} {note}")
-    if lock is None:
+    if lease is None:
         return []
+    interval = max(0.1, float(get_setting("schedule.lock-stale")) / 4)
     try:
-        records = []
-        for source in pending(bids, out):
-            records.append(_batch(source, out, markets, client, log))
-            lock.beat()
-        log(f"{_now()} {len(records)} new file(s) handled")
-        return records
+        with Heartbeat(lease, interval):
+            records = []
+            for bid_file in pending(bids, out):
+                records.append(_handle(bid_file, out, markets, client, log, lease))
+            log(f"{_now()} {len(records)} new file(s) handled")
+            return records
+    except LeaseError as exc:  # fenced out: another scheduler took over; it records the rest
+        log(f"{_now()} stopped: {exc}")
+        return []
     finally:
-        lock.release()
+        lease.release()
 
 
 def run_forever(cron: str, bids: str, out: str, **options: Any) -> None:
@@ -142,21 +139,27 @@ def run_forever(cron: str, bids: str, out: str, **options: Any) -> None:
         run_pending(bids, out, **options)
 
 
-def _batch(
-    source: str,
+def _handle(
+    bid_file: BidFile,
     out: str,
     markets: MarketsSource | None,
     client: Client | str | None,
     log: Callable[[str], None],
+    lease: Lease,
 ) -> dict[str, Any]:
-    run_id = f"sched-{posixpath.basename(source).split('.')[0]}-{_digest(source)[:8]}"
+    same = [r for r in ledger(out).values() if r.get("sha256") == bid_file.sha256]
+    if same:
+        copy = {"status": "duplicate", "duplicate_of": same[0]["source"], "run_id": None}
+        return _record(out, bid_file, copy | {"attempts": 0, "at": _now()}, lease, log)
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", posixpath.basename(bid_file.source).split(".")[0])
+    run_id = f"sched-{stem}-{bid_file.key[:8]}"
     attempts, retries = 0, int(get_setting("schedule.retries"))
     started = time.perf_counter()
-    record: dict[str, Any] = {"source": source, "run_id": run_id}
+    record: dict[str, Any] = {"run_id": run_id}
     while True:
         attempts += 1
         try:
-            result = clear(source, markets=markets, client=client, out=out, run_id=run_id)
+            result = clear(bid_file.source, markets=markets, client=client, out=out, run_id=run_id)
             record |= {"status": result.status, "markets": result.summary.height}
             break
         except EconoNexusError as exc:
@@ -169,23 +172,59 @@ def _batch(
         "seconds": round(time.perf_counter() - started, 3),
         "at": _now(),
     }
-    _record(out, record)
-    log(
-        f"{record['at']} batch {source}: run {run_id} {record['status']}"
-        f" ({attempts} attempt(s), {record['seconds']} s)"
-        + (f": {record['error']}" if "error" in record else "")
+    return _record(out, bid_file, record, lease, log)
+
+
+def _record(
+    out: str,
+    bid_file: BidFile,
+    record: dict[str, Any],
+    lease: Lease,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """Write the ledger record (create-if-absent, fenced by the lock) and log it."""
+    full = {"source": bid_file.source, "sha256": bid_file.sha256, "key": bid_file.key, **record}
+    lease.check("ledger record")
+    fs, base = fsspec.core.url_to_fs(posixpath.join(_state_dir(out), "ledger"))
+    if not create_if_absent(fs, f"{base}/{bid_file.key}.json", json.dumps(full).encode()):
+        log(f"{_now()} batch {bid_file.source}: already recorded by another scheduler")
+        return full
+    detail = (
+        f"duplicate of {record['duplicate_of']}, not cleared"
+        if record["status"] == "duplicate"
+        else f"run {record['run_id']} {record['status']}"
+        f" ({record['attempts']} attempt(s), {record['seconds']} s)"
     )
-    return record
+    error = f": {record['error']}" if "error" in record else ""
+    log(f"{record['at']} batch {bid_file.source}: {detail}{error}")
+    return full
 
 
-def _record(out: str, record: dict[str, Any]) -> None:
-    fs, base = fsspec.core.url_to_fs(posixpath.join(out.rstrip("/"), "_schedule", "ledger"))
-    fs.makedirs(base, exist_ok=True)
-    put_atomically(fs, f"{base}/{_digest(record['source'])}.json", json.dumps(record).encode())
+def _complete(fs: fsspec.AbstractFileSystem, path: str) -> bool:
+    """A marker ``<file>.ready`` stands beside it, or it has not changed for a while."""
+    if fs.exists(path + READY):
+        return True
+    modified: dt.datetime = fs.modified(path)
+    moment = modified if modified.tzinfo else modified.replace(tzinfo=dt.UTC)
+    age = (dt.datetime.now(dt.UTC) - moment).total_seconds()
+    return age >= float(get_setting("schedule.settle"))
 
 
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+def _sha256(fs: fsspec.AbstractFileSystem, path: str) -> str:
+    digest = hashlib.sha256()
+    with fs.open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _released(root: str, generation: int) -> bool:
+    fs, base = fsspec.core.url_to_fs(f"{root}/_lease")
+    return bool(fs.exists(f"{base}/{generation:012d}.released"))
+
+
+def _state_dir(out: str) -> str:
+    return posixpath.join(out.rstrip("/"), "_schedule")
 
 
 def _url(protocol: str | None, path: str) -> str:

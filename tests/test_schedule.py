@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import pathlib
 import shutil
@@ -13,19 +14,30 @@ import time
 import pytest
 from distributed import Client
 
+import econonexus as enx
+from econonexus.agents.lease import Heartbeat
+from econonexus.agents.lease import acquire as acquire_lease
+
 DATA = pathlib.Path(__file__).parents[1] / "data"
 pytestmark = pytest.mark.slow
 
 
 def schedule(
-    inbox: pathlib.Path, out: pathlib.Path, client: Client
+    inbox: pathlib.Path, out: pathlib.Path, client: Client, settle: float = 0
 ) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "econonexus.pipelines.cli", "schedule", "--once"]
     command += ["--bids", f"{inbox}/", "--out", str(out), "--scheduler", client.scheduler.address]
-    env = {**os.environ, "DASK_ECONONEXUS__SCHEDULE__BACKOFF": "0.01"}
     return subprocess.run(
-        command, capture_output=True, text=True, timeout=300, check=False, env=env
+        command, capture_output=True, text=True, timeout=300, check=False, env=_env(settle)
     )
+
+
+def _env(settle: float = 0) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DASK_ECONONEXUS__SCHEDULE__BACKOFF": "0.01",
+        "DASK_ECONONEXUS__SCHEDULE__SETTLE": str(settle),
+    }
 
 
 def runs(out: pathlib.Path) -> list[str]:
@@ -62,15 +74,89 @@ def test_a_live_lock_is_respected_and_a_stale_one_is_taken_over(
     inbox, out = tmp_path / "inbox", tmp_path / "out"
     inbox.mkdir()
     shutil.copy(DATA / "bids.csv", inbox / "a.csv")
-    lock = out / "_schedule" / "lock.json"
-    lock.parent.mkdir(parents=True)
-    lock.write_text(json.dumps({"owner": "elsewhere:1", "heartbeat": time.time()}))
+    holder = acquire_lease(str(out / "_schedule"), stale_after=300)
+    holder.beat()
     blocked = schedule(inbox, out, client)
-    assert "another scheduler (elsewhere:1) holds the lock" in blocked.stdout and runs(out) == []
-    lock.write_text(json.dumps({"owner": "crashed:2", "heartbeat": time.time() - 3600}))
+    assert "another scheduler (" in blocked.stdout and "holds the lock" in blocked.stdout
+    assert runs(out) == []
+    beat = out / "_schedule" / "_lease" / f"{holder.generation:012d}.beat"
+    beat.write_text(str(time.time() - 3600))  # the holder stopped beating an hour ago
     taken = schedule(inbox, out, client)
-    assert "took over a stale lock of crashed:2" in taken.stdout and len(runs(out)) == 1
-    assert not lock.exists(), "the lock is released after the batch"
+    assert "took over a stale lock of" in taken.stdout and len(runs(out)) == 1
+    with pytest.raises(enx.LeaseError, match="ledger record refused"):
+        holder.check("ledger record")  # the old holder is fenced out
+
+
+def test_the_heartbeat_keeps_a_lock_alive_through_a_long_batch(tmp_path: pathlib.Path) -> None:
+    root = str(tmp_path / "_schedule")
+    held = acquire_lease(root, stale_after=0.5)
+    with Heartbeat(held, 0.1):
+        time.sleep(1.5)  # three times the staleness: only the heartbeat keeps it
+        with pytest.raises(enx.LeaseError):
+            acquire_lease(root, stale_after=0.5)
+    time.sleep(0.8)
+    assert acquire_lease(root, stale_after=0.5).generation == held.generation + 1
+
+
+def _race(root: str) -> bool:
+    try:
+        acquire_lease(root, stale_after=300)
+    except enx.LeaseError:
+        return False
+    return True
+
+
+def test_simultaneous_lock_acquisitions_have_one_winner(tmp_path: pathlib.Path) -> None:
+    with multiprocessing.get_context("spawn").Pool(6) as pool:
+        for trial in range(20):
+            root = str(tmp_path / f"t{trial}" / "_schedule")
+            assert sum(pool.map(_race, [root] * 6)) == 1
+
+
+def test_file_versions_copies_and_half_written_files(
+    client: Client, tmp_path: pathlib.Path
+) -> None:
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    shutil.copy(DATA / "bids.csv", inbox / "day.csv")
+    first = schedule(inbox, out, client)
+    assert "1 new file(s) handled" in first.stdout and len(runs(out)) == 1
+    shutil.copy(DATA / "bids.csv", inbox / "copy-of-day.csv")  # the same bytes elsewhere
+    copied = schedule(inbox, out, client)
+    assert "duplicate of" in copied.stdout and len(runs(out)) == 1
+    more = (DATA / "bids.csv").read_text().rstrip(
+        "\n"
+    ) + "\nx99,agent-x,default,widget,1,5.0,,buy,\n"
+    (inbox / "day.csv").write_text(more)  # overwritten with more bids: a new version
+    overwritten = schedule(inbox, out, client)
+    assert "1 new file(s) handled" in overwritten.stdout and len(runs(out)) == 2
+    (inbox / "late.csv").write_text((DATA / "bids.csv").read_text()[:200])  # still being written
+    young = schedule(inbox, out, client, settle=60)
+    assert "0 new file(s) handled" in young.stdout
+    (inbox / "late.csv.ready").write_text("")  # the writer's marker: complete now
+    marked = schedule(inbox, out, client, settle=60)
+    assert "1 new file(s) handled" in marked.stdout and "late.csv" in marked.stdout
+
+
+def test_two_schedulers_at_once_clear_each_file_exactly_once(
+    client: Client, tmp_path: pathlib.Path
+) -> None:
+    command = [sys.executable, "-m", "econonexus.pipelines.cli", "schedule", "--once"]
+    for trial in range(3):
+        inbox, out = tmp_path / f"inbox{trial}", tmp_path / f"out{trial}"
+        inbox.mkdir()
+        for name in ("bids.csv", "paths.parquet", "decay.cats"):
+            shutil.copy(DATA / name, inbox / f"t{trial}-{name}")
+        args = ["--bids", f"{inbox}/", "--out", str(out), "--scheduler", client.scheduler.address]
+        procs = [
+            subprocess.Popen([*command, *args], stdout=subprocess.PIPE, text=True, env=_env())
+            for _ in range(2)
+        ]
+        said = [proc.communicate(timeout=300)[0] for proc in procs]
+        assert all(proc.returncode == 0 for proc in procs), said
+        assert sum(text.count(" batch ") for text in said) == 3, said  # none handled twice
+        handled = list((out / "_schedule" / "ledger").glob("*.json"))
+        assert len(handled) == 3 and len(runs(out)) == 3
 
 
 def test_a_failing_file_is_retried_then_recorded_as_failed(
