@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import pathlib
@@ -102,10 +103,11 @@ def read_source(
         market = market_id or pathlib.PurePosixPath(url.split("?")[0]).name.split(".")[0]
         records, errors = parse_cats(text, source=url, market_id=market)
         return RawSource(url, records, errors, digest)
+    if fmt == "csv":
+        frame, errors = _read_csv_rows(url, data)
+        return RawSource(url, frame, errors, digest)
     frame = _read_table(url, fmt, data)
-    return RawSource(
-        url, with_positions(frame, url, first=2 if fmt == "csv" else 1), _EMPTY_ERRORS, digest
-    )
+    return RawSource(url, with_positions(frame, url), _EMPTY_ERRORS, digest)
 
 
 def with_positions(frame: pl.DataFrame, source: str, *, first: int = 1) -> pl.DataFrame:
@@ -155,6 +157,50 @@ def _read_table(url: str, fmt: Format, data: bytes) -> pl.DataFrame:
         return pl.read_csv(io.BytesIO(data), infer_schema=False)
     except Exception as exc:  # polars raises many kinds; all mean "not this format"
         raise SourceReadError(f"cannot read {url!r} as {fmt}: {exc}") from exc
+
+
+def _read_csv_rows(url: str, data: bytes) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A CSV source as rows (``_row``: the line number) and the lines it cannot read.
+
+    Polars reads a well-formed file at once. A file it refuses (a line with
+    more fields than the header, a broken quote) is read line by line: such a
+    line becomes a rejected row with the reason and the others are read, so
+    one bad line never stops the rest.
+    """
+    try:
+        frame = pl.read_csv(io.BytesIO(data), infer_schema=False)
+        return with_positions(frame, url, first=2), _EMPTY_ERRORS
+    except Exception:  # polars raises many kinds; read line by line below
+        pass
+    lines = _decode(url, data).splitlines()
+    if not lines:
+        raise SourceReadError(f"cannot read {url!r} as csv: the file is empty")
+    header = next(csv.reader([lines[0]]))
+    rows, positions, errors = [], [], []
+    for number, line in enumerate(lines[1:], start=2):
+        problem, fields = _csv_fields(line, len(header))
+        if problem is None:
+            rows.append(fields)
+            positions.append(number)
+        else:
+            reason = f"CSV syntax: {problem}; line was {line[:200]!r}"
+            errors.append({"source": url, "row": number, "field": "line", "reason": reason})
+    frame = pl.DataFrame(rows, schema=dict.fromkeys(header, pl.String), orient="row")
+    frame = frame.with_columns(
+        pl.lit(url, dtype=pl.String).alias("_source"), pl.Series("_row", positions, dtype=pl.Int64)
+    )
+    return frame, pl.DataFrame(errors, schema=ERRORS_SCHEMA)
+
+
+def _csv_fields(line: str, width: int) -> tuple[str | None, list[str | None]]:
+    try:
+        fields: list[str | None] = list(next(csv.reader([line], strict=True), []))
+    except csv.Error as exc:
+        return f"{exc}", []
+    if len(fields) > width:
+        return f"{len(fields)} fields, the header has {width}", []
+    fields = [None if f == "" else f for f in fields]
+    return None, fields + [None] * (width - len(fields))
 
 
 def _decode(url: str, data: bytes) -> str:
