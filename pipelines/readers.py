@@ -172,7 +172,10 @@ def _read_csv_rows(url: str, data: bytes) -> tuple[pl.DataFrame, pl.DataFrame]:
         return with_positions(frame, url, first=2), _EMPTY_ERRORS
     except Exception:  # polars raises many kinds; read line by line below
         pass
-    lines = _decode(url, data).splitlines()
+    try:
+        lines = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise SourceReadError(f"cannot read {url!r} as csv: {exc}") from exc
     if not lines:
         raise SourceReadError(f"cannot read {url!r} as csv: the file is empty")
     header = next(csv.reader([lines[0]]))

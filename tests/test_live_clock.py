@@ -27,6 +27,10 @@ MARKETS = {
     "eng": {"format": "english", "increment": 0.5},
     "dut": {"format": "dutch", "start_price": 120.0, "decrement": 0.5},
 }
+COARSE = {  # fewer clock rounds, for the tests that only need some
+    "eng": {"format": "english", "increment": 8.0},
+    "dut": {"format": "dutch", "start_price": 120.0, "decrement": 8.0},
+}
 OFFER = pl.DataFrame(
     [(m, f"{m}-i{k}", s["format"]) for m, s in MARKETS.items() for k in range(3)],
     schema=["market_id", "item_id", "format"],
@@ -69,9 +73,9 @@ def test_live_clocks_end_where_proxy_bids_end_and_follow_state_changes(
     with enx.AgentPool.create(client, agents, shards=3, root=str(tmp_path / "pool")) as pool:
         bids = pl.from_arrow(pool.bid_round(OFFER, seed=4, round_no=2).bids)
         assert isinstance(bids, pl.DataFrame) and bids.height > 10
-        proxy = enx.clear(bids, markets=MARKETS, client=client)
+        proxy = enx.clear(bids, markets=COARSE, client=client)
         live = enx.LiveBidders(pool, seed=4, round_no=2)
-        answered = enx.clear(bids, markets=MARKETS, client=client, bidders=live)
+        answered = enx.clear(bids, markets=COARSE, client=client, bidders=live)
         assert answered.manifest["live_bidders"] == {**live.describe(), "left_out": []}
         columns = ["bid_id", "won", "payment"]
         assert answered.allocations.select(columns).equals(proxy.allocations.select(columns))
@@ -81,8 +85,8 @@ def test_live_clocks_end_where_proxy_bids_end_and_follow_state_changes(
         first = answered.allocations.filter(pl.col("won") & (pl.col("market_id") == "eng"))
         winner = first.sort("bid_id").row(0, named=True)
         pool.deliver(pl.DataFrame({"agent_id": [winner["agent_id"]], "kind": ["banned"]}))
-        after = enx.clear(bids, markets=MARKETS, client=client, bidders=live)
-        stale = enx.clear(bids, markets=MARKETS, client=client)
+        after = enx.clear(bids, markets=COARSE, client=client, bidders=live)
+        stale = enx.clear(bids, markets=COARSE, client=client)
         still = stale.allocations.filter(pl.col("bid_id") == winner["bid_id"])["won"]
         now = after.allocations.filter(pl.col("agent_id") == winner["agent_id"])["won"]
         assert still.to_list() == [True], "a proxy bid keeps answering for a banned agent"
@@ -123,9 +127,9 @@ def test_a_clock_whose_bidders_shard_is_lost_recovers_it_or_says_so(tmp_path: pa
     ):
         bids = pl.from_arrow(pool.bid_round(OFFER, seed=2, round_no=1).bids)
         live = enx.LiveBidders(pool, seed=2, round_no=1)
-        control = enx.clear(bids, markets=MARKETS, client=client, bidders=live)
+        control = enx.clear(bids, markets=COARSE, client=client, bidders=live)
         _kill_worker_of(pool, client, 0)
-        again = enx.clear(bids, markets=MARKETS, client=client, bidders=live)
+        again = enx.clear(bids, markets=COARSE, client=client, bidders=live)
         columns = ["bid_id", "won", "payment"]
         assert again.allocations.select(columns).equals(control.allocations.select(columns))
         assert set(again.summary["status"]) == {"optimal"}
@@ -134,7 +138,7 @@ def test_a_clock_whose_bidders_shard_is_lost_recovers_it_or_says_so(tmp_path: pa
         shutil.rmtree(tmp_path / "pool" / "journal")
         shutil.rmtree(tmp_path / "pool" / "snapshots" / "shard-00001")
         _kill_worker_of(pool, client, 1)
-        lost = enx.clear(bids, markets=MARKETS, client=client, bidders=live)
+        lost = enx.clear(bids, markets=COARSE, client=client, bidders=live)
         left = lost.manifest["live_bidders"]["left_out"]
         assert left and all("did not answer after recovery" in r["reason"] for r in left)
         hit = {r["market_id"] for r in left}
