@@ -15,7 +15,7 @@ from distributed import Client
 import econonexus as enx
 from econonexus.agents.journal import read_journal
 from econonexus.pipelines.settle import check_conservation, settle
-from tests.test_settlement import MARKETS, OFFER, OUTCOMES, cleared_pool
+from tests.test_settlement import OUTCOMES, cleared_pool, staked_rounds
 
 pytestmark = pytest.mark.slow
 ROOT = pathlib.Path(__file__).parents[1]
@@ -114,23 +114,9 @@ def test_a_pool_without_the_run_s_agents_settles_nothing_and_exits_1(
 
 def _two_runs(client: Client, root: pathlib.Path, runs: pathlib.Path) -> pl.DataFrame:
     """A pool whose agents won two staked rounds, r0 and r1; one outcome per winner of both."""
-    agents = enx.population(120, OFFER, seed=3).with_columns(free_stake=pl.lit(30.0))
-    winners = []
-    with enx.AgentPool.create(client, agents, shards=4, root=str(root)) as pool:
-        for round_no, run_id in enumerate(("r0", "r1")):
-            bids = pool.bid_round(OFFER, seed=1, round_no=round_no)
-            result = enx.clear(
-                bids.bids,
-                markets=MARKETS,
-                accounts=pool.states(),
-                client=client,
-                out=str(runs),
-                run_id=run_id,
-            )
-            pool.deliver(enx.outcome_events(result.allocations, run_id=run_id))
-            winners.append(result.allocations.filter("won").select("bid_id"))
-        pool.snapshot()
-    won = pl.concat(winners).sort("bid_id")
+    results = staked_rounds(client, root, runs, ("r0", "r1"), free_stake=30.0)
+    won = pl.concat([r.allocations.filter("won").select("bid_id") for r in results])
+    won = won.sort("bid_id")
     return won.with_columns(outcome=pl.Series([OUTCOMES[i % 4] for i in range(won.height)]))
 
 
@@ -143,7 +129,6 @@ def test_two_settlements_at_once_on_one_pool_lose_and_double_nothing(
         shutil.copytree(tmp_path / "pool", pool)
         procs = []
         for run in ("r0", "r1"):
-            mine = outcomes.filter(pl.col("bid_id").str.starts_with(""))
             path = tmp_path / f"outcomes-{run}.parquet"
             runs_winners = pl.read_parquet(tmp_path / "runs" / run / "allocations.parquet")
             mine = outcomes.join(runs_winners.filter("won").select("bid_id"), on="bid_id")

@@ -33,23 +33,38 @@ OFFER = pl.DataFrame(
 OUTCOMES = ("excellent", "satisfactory", "poor", "byzantine")
 
 
+def staked_rounds(
+    client: Client,
+    root: pathlib.Path,
+    runs: pathlib.Path,
+    run_ids: tuple[str, ...] = ("r0",),
+    free_stake: float = 12.0,
+) -> list[enx.ClearingResult]:
+    """A pool whose agents won one staked round per run id (stored under ``runs``)."""
+    agents = enx.population(120, OFFER, seed=3).with_columns(free_stake=pl.lit(free_stake))
+    results = []
+    with enx.AgentPool.create(client, agents, shards=4, root=str(root)) as pool:
+        for round_no, run_id in enumerate(run_ids):
+            bids = pool.bid_round(OFFER, seed=1, round_no=round_no)
+            result = enx.clear(
+                bids.bids,
+                markets=MARKETS,
+                accounts=pool.states(),
+                client=client,
+                out=str(runs),
+                run_id=run_id,
+            )
+            pool.deliver(enx.outcome_events(result.allocations, run_id=run_id))
+            results.append(result)
+        pool.snapshot()
+    return results
+
+
 def cleared_pool(
     client: Client, root: pathlib.Path, runs: pathlib.Path
 ) -> tuple[enx.ClearingResult, pl.DataFrame]:
     """A pool whose agents won a staked round; returns the run and one outcome per winner."""
-    agents = enx.population(120, OFFER, seed=3).with_columns(free_stake=pl.lit(12.0))
-    with enx.AgentPool.create(client, agents, shards=4, root=str(root)) as pool:
-        bids = pool.bid_round(OFFER, seed=1, round_no=0)
-        result = enx.clear(
-            bids.bids,
-            markets=MARKETS,
-            accounts=pool.states(),
-            client=client,
-            out=str(runs),
-            run_id="r0",
-        )
-        pool.deliver(enx.outcome_events(result.allocations, run_id="r0"))
-        pool.snapshot()
+    (result,) = staked_rounds(client, root, runs)
     winners = result.allocations.filter("won").sort("bid_id")
     outcomes = winners.select(
         "bid_id", outcome=pl.Series([OUTCOMES[i % 4] for i in range(winners.height)])
