@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
 from typing import Any
 
 import fsspec
@@ -33,42 +32,12 @@ from econonexus.agents.messaging import CircuitBreaker, Messenger, RetryPolicy, 
 from econonexus.agents.monitoring import publish_health, round_health
 from econonexus.agents.placement import by_shard, shard_of
 from econonexus.agents.pool_moves import ShardMoves
+from econonexus.agents.pool_results import BidRound, ClockAnswers, Delivery
 from econonexus.agents.pool_views import PoolViews
 from econonexus.agents.registry import Registry
-from econonexus.agents.relocation import Move
 from econonexus.agents.shard import ApplyReport
 from econonexus.agents.storage import create_if_absent, local_path_made_absolute
 from econonexus.solvers.schemas import BIDS_SCHEMA
-
-
-@dataclass(frozen=True)
-class BidRound:
-    """A round's bids from every reachable shard, who was left out and why, and the
-    shards moved first (recovered or rebalanced) by auto-rebalance."""
-
-    bids: pa.Table
-    left_out: pl.DataFrame
-    seconds: float
-    moved: tuple[Move, ...] = ()
-
-
-@dataclass(frozen=True)
-class ClockAnswers:
-    """One clock round's answers: yes per row, rows nobody could answer, and why (per shard)."""
-
-    yes: np.ndarray
-    unanswered: np.ndarray
-    reasons: dict[int, str]
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """Events ``first_seq..last_seq`` journaled; per-shard reports, and shards that missed them."""
-
-    first_seq: int
-    last_seq: int
-    reports: tuple[ApplyReport, ...]
-    failed: dict[int, str]
 
 
 class AgentPool(ShardMoves, PoolViews):

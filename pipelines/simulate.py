@@ -27,7 +27,8 @@ from econonexus._errors import EconoNexusError, InputError, RunFailedError
 from econonexus.agents.journal import read_journal
 from econonexus.agents.live import LiveBidders
 from econonexus.agents.outcomes import outcome_events
-from econonexus.agents.pool import AgentPool, BidRound
+from econonexus.agents.pool import AgentPool
+from econonexus.agents.pool_results import BidRound
 from econonexus.agents.population import population
 from econonexus.pipelines.cluster import connect
 from econonexus.pipelines.markets import MarketsSource, load_markets
