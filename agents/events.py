@@ -17,7 +17,7 @@ from typing import Any, Final, Literal, get_args
 import polars as pl
 import pyarrow as pa
 
-from econonexus._errors import InputError
+from econonexus._core.errors import InputError
 
 EventKind = Literal[
     "created",

@@ -34,7 +34,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from econonexus._errors import JournalError, LeaseError
+from econonexus._core.errors import JournalError, LeaseError
 from econonexus.agents.events import AGENT_EVENTS_SCHEMA, empty_events
 from econonexus.agents.lease import Lease
 from econonexus.agents.storage import create_if_absent, put_atomically

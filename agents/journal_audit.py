@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import fsspec
 import polars as pl
 
-from econonexus._errors import JournalError
+from econonexus._core.errors import JournalError
 from econonexus.agents.events import events_from_table
 from econonexus.agents.journal import read_chain, read_entry
 from econonexus.agents.shard import ShardCore

@@ -31,7 +31,7 @@ from typing import Any
 
 import fsspec
 
-from econonexus._errors import LeaseError
+from econonexus._core.errors import LeaseError
 from econonexus.agents.storage import create_if_absent, put_atomically
 
 _GENERATION = re.compile(r"(\d{12})\.json$")

@@ -17,8 +17,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
-from econonexus._config import get_setting
-from econonexus._errors import ShardUnavailableError
+from econonexus._core.config import get_setting
+from econonexus._core.errors import ShardUnavailableError
 
 T = TypeVar("T")
 BreakerState = Literal["closed", "open", "half-open"]

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 import polars as pl
 
-from econonexus._errors import InputError
+from econonexus._core.errors import InputError
 from econonexus.agents.strategies import agent_key
 
 

@@ -23,21 +23,21 @@ import polars as pl
 import pyarrow as pa
 from distributed import Client
 
-from econonexus._config import get_setting
-from econonexus._errors import InputError
+from econonexus._core.config import get_setting
+from econonexus._core.errors import InputError
+from econonexus._core.schemas import BIDS_SCHEMA
 from econonexus.agents.events import created_events, events_table
 from econonexus.agents.journal import JournalWriter
 from econonexus.agents.lease import Lease, acquire
 from econonexus.agents.messaging import CircuitBreaker, Messenger, RetryPolicy, breaker_from_config
-from econonexus.agents.monitoring import publish_health, round_health
 from econonexus.agents.placement import by_shard, shard_of
 from econonexus.agents.pool_moves import ShardMoves
 from econonexus.agents.pool_results import BidRound, ClockAnswers, Delivery
 from econonexus.agents.pool_views import PoolViews
 from econonexus.agents.registry import Registry
 from econonexus.agents.shard import ApplyReport
+from econonexus.agents.shard_health import publish_health, round_health
 from econonexus.agents.storage import create_if_absent, local_path_made_absolute
-from econonexus.solvers.schemas import BIDS_SCHEMA
 
 
 class AgentPool(ShardMoves, PoolViews):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from econonexus._errors import EconoNexusError, InputError
+from econonexus._core.errors import EconoNexusError, InputError
 from econonexus.agents.registry import Registry
 from econonexus.agents.relocation import Move, lost_shards, move_shard, rebuild_shard
 

@@ -11,9 +11,9 @@ from typing import Any, Literal
 import polars as pl
 import pyarrow as pa
 
-from econonexus._errors import ShardUnavailableError
-from econonexus.agents.monitoring import health_rows, publish_health
+from econonexus._core.errors import ShardUnavailableError
 from econonexus.agents.registry import Registry
+from econonexus.agents.shard_health import health_rows, publish_health
 
 AgentPlotKind = Literal["all", "reputation", "balances"]
 
@@ -58,6 +58,8 @@ class PoolViews:
 
     def plot(self, kind: AgentPlotKind = "all") -> Any:
         """Bokeh histograms of the agents now: ``reputation``, ``balances``, or ``all``."""
-        from econonexus._plots import agent_plots  # Bokeh loads only when plotting
+        from econonexus.pipelines.dashboard.plots import (
+            agent_plots,  # Bokeh loads only when plotting
+        )
 
         return agent_plots(self.states(), kind)

@@ -7,7 +7,7 @@ from typing import Final
 import numpy as np
 import polars as pl
 
-from econonexus._errors import InputError
+from econonexus._core.errors import InputError
 from econonexus.agents.state import STRATEGIES
 
 STRATEGY_MIX: Final = (0.4, 0.2, 0.2, 0.2)

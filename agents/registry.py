@@ -17,7 +17,7 @@ from typing import Any
 
 from distributed import Client, Future
 
-from econonexus._errors import ShardUnavailableError
+from econonexus._core.errors import ShardUnavailableError
 from econonexus.agents.messaging import CircuitBreaker, RetryPolicy, call
 from econonexus.agents.placement import rendezvous
 from econonexus.agents.shard import Shard

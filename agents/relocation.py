@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from econonexus._errors import ShardUnavailableError
+from econonexus._core.errors import ShardUnavailableError
 from econonexus.agents.registry import Handle, Registry
 
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from econonexus._config import get_setting
-from econonexus._errors import InputError
+from econonexus._core.config import get_setting
+from econonexus._core.errors import InputError
 from econonexus.agents.economics import EVIDENCE, OUTCOMES, settlement_amounts
 
 

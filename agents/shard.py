@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from econonexus._errors import AgentStateError
+from econonexus._core.errors import AgentStateError
 from econonexus.agents.events import Event, events_from_table
 from econonexus.agents.journal import read_journal
 from econonexus.agents.lease import Lease

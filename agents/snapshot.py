@@ -30,7 +30,7 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from econonexus._errors import SnapshotError
+from econonexus._core.errors import SnapshotError
 from econonexus.agents.state import AgentState
 from econonexus.agents.storage import put_atomically
 

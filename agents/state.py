@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from econonexus._errors import AgentStateError
+from econonexus._core.errors import AgentStateError
 from econonexus.agents.economics import OUTCOMES, beta_reputation, updated_evidence
 from econonexus.agents.events import Event
 from econonexus.agents.learning import adaptive_update, initial_weights

@@ -28,10 +28,10 @@ import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
 
+from econonexus._core.market_settings import SINGLE_ITEM_FORMATS
+from econonexus._core.schemas import BIDS_SCHEMA
 from econonexus.agents.learning import SHADING_GRID, draw_factors
 from econonexus.agents.state import AgentState
-from econonexus.solvers.schemas import BIDS_SCHEMA
-from econonexus.solvers.settings import SINGLE_ITEM_FORMATS
 
 BUNDLE_FORMATS = frozenset({"combinatorial", "clock"})
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)

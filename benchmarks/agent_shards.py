@@ -23,7 +23,7 @@ from distributed import Client
 from benchmarks.common import cluster, median_seconds, print_table
 from econonexus.agents.pool import AgentPool
 from econonexus.agents.population import population
-from econonexus.pipelines.simulate import DEFAULT_MARKETS
+from econonexus.pipelines.sim.simulate import DEFAULT_MARKETS
 
 OFFER = pl.DataFrame(
     [(m, f"{m}-i{k}", s["format"]) for m, s in DEFAULT_MARKETS.items() for k in range(50)],

@@ -10,7 +10,7 @@ from typing import Any
 
 from distributed import Client
 
-from econonexus.pipelines.cluster import local_cluster
+from econonexus.pipelines.graph.cluster import local_cluster
 
 
 def median_seconds(fn: Callable[[], Any], *, repeats: int) -> tuple[float, Any]:

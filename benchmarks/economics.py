@@ -18,11 +18,11 @@ import numpy as np
 import polars as pl
 
 from benchmarks.common import median_seconds, print_table
+from econonexus._core.market_settings import make_settings
 from econonexus.agents.events import Event
 from econonexus.agents.settlement import settle_accounts
 from econonexus.agents.state import AgentState, apply
-from econonexus.pipelines.accounts import account_rules
-from econonexus.solvers.settings import make_settings
+from econonexus.pipelines.io.accounts import account_rules
 
 OUTCOMES = np.array(["excellent", "satisfactory", "poor", "byzantine"])
 

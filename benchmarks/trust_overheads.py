@@ -32,7 +32,7 @@ from econonexus.agents.journal import JOURNAL_SCHEMA, JournalWriter
 from econonexus.agents.lease import acquire
 from econonexus.agents.state import AgentState, apply
 from econonexus.agents.storage import put_atomically
-from econonexus.pipelines.outputs import claim_run, to_arrow, write_run
+from econonexus.pipelines.store.run_store import claim_run, to_arrow, write_run
 
 
 def _deliveries(n: int, size: int) -> list[pl.DataFrame]:

@@ -16,9 +16,9 @@ from typing import ClassVar, Protocol
 import numpy as np
 import pulp
 
-from econonexus._errors import InputError, SolverError
+from econonexus._core.errors import InputError, SolverError
+from econonexus._core.schemas import SOLVERS, SolverName
 from econonexus.solvers.problem import FloatArray
-from econonexus.solvers.schemas import SOLVERS, SolverName
 
 _SOL_OPTIMAL = 1
 _SOL_FOUND = 2

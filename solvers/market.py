@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from econonexus._core.schemas import Status, worst_status
 from econonexus.solvers.backends import SolveLimits
 from econonexus.solvers.components import partition
 from econonexus.solvers.problem import MarketProblem
-from econonexus.solvers.schemas import Status, worst_status
 from econonexus.solvers.wdp import ComponentSolution, solve_component
 
 

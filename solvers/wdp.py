@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import pulp
 
+from econonexus._core.schemas import Status
 from econonexus.solvers.backends import SolveLimits, get_backend
 from econonexus.solvers.problem import IntArray, MarketProblem
 from econonexus.solvers.relaxation import constraint_matrix, integral_lp_solution, tie_objective
-from econonexus.solvers.schemas import Status
 
 _MAX_ENUMERATE = 16
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from distributed import Client
 
-from econonexus.pipelines.cluster import local_cluster
+from econonexus.pipelines.graph.cluster import local_cluster
 
 
 @pytest.fixture(scope="session")

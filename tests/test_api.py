@@ -46,6 +46,6 @@ def test_read_bids_keeps_positions_and_read_cats_gives_bids_schema() -> None:
 def test_defaults_come_from_dask_config() -> None:
     assert dask.config.get("econonexus.solver.backend") == "cbc"
     with dask.config.set({"econonexus.solver.enumerate-max-bids": 3}):
-        from econonexus.pipelines.options import make_options
+        from econonexus.pipelines.graph.options import make_options
 
         assert make_options(solver=None, time_limit=None, gap=None).enumerate_max == 3

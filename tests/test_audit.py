@@ -11,14 +11,14 @@ import pytest
 from distributed import Client
 
 import econonexus as enx
-from econonexus.pipelines.audit import verify_run
+from econonexus.pipelines.store.run_audit import verify_run
 
 DATA = pathlib.Path(__file__).parents[1] / "data"
 pytestmark = pytest.mark.slow
 
 
 def verify_cli(run: str, client: Client) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "econonexus.pipelines.cli", "audit", "verify", run]
+    command = [sys.executable, "-m", "econonexus.pipelines.ops.cli", "audit", "verify", run]
     command += ["--scheduler", client.scheduler.address]
     return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
 

@@ -12,7 +12,7 @@ import pytest
 from distributed import Client
 
 import econonexus as enx
-from econonexus.pipelines.audit import verify_run
+from econonexus.pipelines.store.run_audit import verify_run
 
 DATA = pathlib.Path(__file__).parents[1] / "data"
 pytestmark = pytest.mark.slow

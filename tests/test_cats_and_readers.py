@@ -10,8 +10,8 @@ import pytest
 from distributed import Client
 
 import econonexus as enx
-from econonexus.pipelines.cats import parse_cats, write_cats_text
-from econonexus.pipelines.readers import read_source
+from econonexus.pipelines.io.cats import parse_cats, write_cats_text
+from econonexus.pipelines.io.readers import read_source
 
 CATS = """% a comment
 goods 3

@@ -15,7 +15,7 @@ ROOT = pathlib.Path(__file__).parents[1]
 
 def run(*args: str, cwd: pathlib.Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "econonexus.pipelines.cli", *args],
+        [sys.executable, "-m", "econonexus.pipelines.ops.cli", *args],
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -20,11 +20,11 @@ import pytest
 import yaml
 from distributed import Client
 
-from econonexus.pipelines.metrics import Metrics
-from econonexus.pipelines.monitor import Monitor
+from econonexus.pipelines.dashboard.metrics import Metrics
+from econonexus.pipelines.dashboard.run_monitor import Monitor
 
 DATA = pathlib.Path(__file__).parents[1] / "data"
-CLI = [sys.executable, "-m", "econonexus.pipelines.cli"]
+CLI = [sys.executable, "-m", "econonexus.pipelines.ops.cli"]
 STAGES = {  # every task prefix a run or an agent pool shows in the task stream
     *("enx-validate", "enx-rejected", "enx-plan", "enx-size", "enx-solve", "enx-combine"),
     *("enx-vcg-plan", "enx-vcg-size", "enx-vcg", "enx-price", "enx-shard", "enx-live-bids"),

@@ -9,19 +9,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from econonexus._errors import InputError
+from econonexus._core.errors import InputError
+from econonexus._core.market_settings import make_settings
 from econonexus.agents.economics import beta_reputation
 from econonexus.agents.events import Event, events_from_table, events_table
 from econonexus.agents.settlement import SettlementTerms, settle_accounts, settlement_events
 from econonexus.agents.shard import ShardCore
 from econonexus.agents.snapshot import states_table
 from econonexus.agents.state import AgentState, apply, conservation_gap
-from econonexus.pipelines.accounts import load_accounts
-from econonexus.pipelines.normalize import normalize
-from econonexus.pipelines.readers import read_any
-from econonexus.pipelines.settle import check_conservation
-from econonexus.pipelines.validate import validate
-from econonexus.solvers.settings import make_settings
+from econonexus.pipelines.io.accounts import load_accounts
+from econonexus.pipelines.io.normalize import normalize
+from econonexus.pipelines.io.readers import read_any
+from econonexus.pipelines.io.validation import validate
+from econonexus.pipelines.ops.settle_run import check_conservation
 
 TERMS = SettlementTerms(bonus_multiplier=1.2, poor_slash_fraction=0.5, decay=0.9)
 

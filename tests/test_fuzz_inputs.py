@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import econonexus as enx
-from econonexus.pipelines.cats import write_cats_text
-from econonexus.pipelines.normalize import normalize
-from econonexus.pipelines.readers import read_source
-from econonexus.pipelines.validate import validate
+from econonexus.pipelines.io.cats import write_cats_text
+from econonexus.pipelines.io.normalize import normalize
+from econonexus.pipelines.io.readers import read_source
+from econonexus.pipelines.io.validation import validate
 
 FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
 PRICES = st.one_of(

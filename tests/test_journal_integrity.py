@@ -154,7 +154,7 @@ def test_a_cut_snapshot_falls_back_to_an_older_one_or_to_the_journal(
 
 
 def _audit_cli(root: pathlib.Path) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "econonexus.pipelines.cli", "audit", "journal", str(root)]
+    command = [sys.executable, "-m", "econonexus.pipelines.ops.cli", "audit", "journal", str(root)]
     return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
 
 

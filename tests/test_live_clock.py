@@ -21,7 +21,7 @@ from econonexus.agents.events import created_events, events_from_table, events_t
 from econonexus.agents.population import population
 from econonexus.agents.shard import ShardCore
 from econonexus.agents.strategies import agent_key, clock_answers
-from econonexus.pipelines.cluster import local_cluster
+from econonexus.pipelines.graph.cluster import local_cluster
 
 MARKETS = {
     "eng": {"format": "english", "increment": 0.5},

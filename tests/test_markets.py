@@ -11,8 +11,8 @@ import pytest
 from distributed import Client, get_task_stream
 
 import econonexus as enx
-from econonexus.pipelines.markets import load_markets
-from econonexus.solvers.settings import DEFAULT_SETTINGS
+from econonexus._core.market_settings import DEFAULT_SETTINGS
+from econonexus.pipelines.io.market_table import load_markets
 
 DATA = pathlib.Path(__file__).parents[1] / "data"
 

@@ -34,7 +34,7 @@ def scheduler_address(tmp_path: pathlib.Path) -> Iterator[str]:
                 "--dashboard-address",
                 "127.0.0.1:0",
                 "--preload",
-                "econonexus.pipelines.dashboard",  # the EconoNexus page from the start
+                "econonexus.pipelines.dashboard.plugin",  # the EconoNexus page from the start
                 "--scheduler-file",
                 str(info),
             ],
@@ -70,7 +70,13 @@ def scheduler_address(tmp_path: pathlib.Path) -> Iterator[str]:
 def test_clear_on_a_separately_started_cluster(
     scheduler_address: str, tmp_path: pathlib.Path
 ) -> None:
-    command = [sys.executable, "-m", "econonexus.pipelines.cli", "clear", str(DATA / "bids.csv")]
+    command = [
+        sys.executable,
+        "-m",
+        "econonexus.pipelines.ops.cli",
+        "clear",
+        str(DATA / "bids.csv"),
+    ]
     command += ["--items", str(DATA / "items.csv"), "--out", str(tmp_path / "runs")]
     command += ["--scheduler", scheduler_address, "--run-id", "remote"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)

@@ -71,14 +71,14 @@ def test_simulation_and_agent_pool_render_and_plot_reputation(
 
 def test_the_cli_shows_a_progress_bar(tmp_path: pathlib.Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "econonexus.pipelines.cli", "clear", str(DATA / "bids.csv"),
+        [sys.executable, "-m", "econonexus.pipelines.ops.cli", "clear", str(DATA / "bids.csv"),
          "--items", str(DATA / "items.csv"), "--out", str(tmp_path), "--progress"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "| 100% Completed |" in done.stdout
     quiet = subprocess.run(
-        [sys.executable, "-m", "econonexus.pipelines.cli", "clear", str(DATA / "bids.csv"),
+        [sys.executable, "-m", "econonexus.pipelines.ops.cli", "clear", str(DATA / "bids.csv"),
          "--items", str(DATA / "items.csv"), "--out", str(tmp_path), "--no-progress"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
@@ -87,7 +87,13 @@ def test_the_cli_shows_a_progress_bar(tmp_path: pathlib.Path) -> None:
 
 def test_the_cli_draws_a_bar_on_a_terminal_by_default(tmp_path: pathlib.Path) -> None:
     main, terminal = pty.openpty()  # the CLI's stdout is a terminal, as for a person
-    command = [sys.executable, "-m", "econonexus.pipelines.cli", "clear", str(DATA / "bids.csv")]
+    command = [
+        sys.executable,
+        "-m",
+        "econonexus.pipelines.ops.cli",
+        "clear",
+        str(DATA / "bids.csv"),
+    ]
     command += ["--items", str(DATA / "items.csv"), "--out", str(tmp_path)]
     with subprocess.Popen(command, stdout=terminal, stderr=subprocess.PIPE) as process:
         os.close(terminal)

@@ -11,7 +11,7 @@ import pytest
 from distributed import Client
 
 import econonexus as enx
-from econonexus.pipelines.cats import write_cats_text
+from econonexus.pipelines.io.cats import write_cats_text
 from tests.oracle import brute_force
 
 DATA = pathlib.Path(__file__).parents[1] / "data"

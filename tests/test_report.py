@@ -30,7 +30,7 @@ def test_report_prints_the_summary_and_writes_the_plots(
     command = [
         sys.executable,
         "-m",
-        "econonexus.pipelines.cli",
+        "econonexus.pipelines.ops.cli",
         "report",
         str(tmp_path / "reported"),
     ]

@@ -15,7 +15,7 @@ from distributed import Client
 
 import econonexus as enx
 from econonexus.agents.storage import create_if_absent
-from econonexus.pipelines.signing import record_signed
+from econonexus.pipelines.io.signing import record_signed
 
 ROOT = pathlib.Path(__file__).parents[1]
 BAD_IDS = ["../escaped", "/tmp/abs", "..", ".", "_history", ".hidden", "a/b", "a\\b", "", "é"]
@@ -67,7 +67,7 @@ def test_create_if_absent_has_exactly_one_winner_among_processes(tmp_path: pathl
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "econonexus.pipelines.cli", *args],
+        [sys.executable, "-m", "econonexus.pipelines.ops.cli", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -90,7 +90,7 @@ def test_two_clears_of_one_run_id_with_other_inputs_publish_once(
         args = ["--out", str(out), "--run-id", f"r{trial}", "--scheduler", address]
         procs = [
             subprocess.Popen(
-                [sys.executable, "-m", "econonexus.pipelines.cli", "clear", source, *args],
+                [sys.executable, "-m", "econonexus.pipelines.ops.cli", "clear", source, *args],
                 cwd=ROOT,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

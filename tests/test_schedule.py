@@ -18,7 +18,7 @@ from distributed import Client
 import econonexus as enx
 from econonexus.agents.lease import Heartbeat
 from econonexus.agents.lease import acquire as acquire_lease
-from econonexus.pipelines.schedule import run_pending
+from econonexus.pipelines.ops.schedule import run_pending
 
 DATA = pathlib.Path(__file__).parents[1] / "data"
 pytestmark = pytest.mark.slow
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 def schedule(
     inbox: pathlib.Path, out: pathlib.Path, client: Client, settle: float = 0
 ) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "econonexus.pipelines.cli", "schedule", "--once"]
+    command = [sys.executable, "-m", "econonexus.pipelines.ops.cli", "schedule", "--once"]
     command += ["--bids", f"{inbox}/", "--out", str(out), "--scheduler", client.scheduler.address]
     return subprocess.run(
         command, capture_output=True, text=True, timeout=300, check=False, env=_env(settle)
@@ -148,7 +148,7 @@ def test_file_versions_copies_and_half_written_files(
 def test_two_schedulers_at_once_clear_each_file_exactly_once(
     client: Client, tmp_path: pathlib.Path
 ) -> None:
-    command = [sys.executable, "-m", "econonexus.pipelines.cli", "schedule", "--once"]
+    command = [sys.executable, "-m", "econonexus.pipelines.ops.cli", "schedule", "--once"]
     for trial in range(2):
         inbox, out = tmp_path / f"inbox{trial}", tmp_path / f"out{trial}"
         inbox.mkdir()
@@ -182,7 +182,7 @@ def test_a_failing_file_is_retried_then_recorded_as_failed(
 
 def test_config_show_prints_the_merged_settings() -> None:
     env = {**os.environ, "DASK_ECONONEXUS__SOLVER__BACKEND": "highs"}
-    command = [sys.executable, "-m", "econonexus.pipelines.cli", "config", "show"]
+    command = [sys.executable, "-m", "econonexus.pipelines.ops.cli", "config", "show"]
     shown = subprocess.run(
         command, capture_output=True, text=True, timeout=120, check=False, env=env
     )

@@ -14,7 +14,7 @@ from distributed import Client
 
 import econonexus as enx
 from econonexus.agents.journal import read_journal
-from econonexus.pipelines.settle import check_conservation, settle
+from econonexus.pipelines.ops.settle_run import check_conservation, settle
 from tests.test_settlement import OUTCOMES, cleared_pool, staked_rounds
 
 pytestmark = pytest.mark.slow
@@ -29,7 +29,7 @@ def _settle_cli(
     *extra: str,
     cwd: pathlib.Path = ROOT,
 ) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "econonexus.pipelines.cli", "settle", str(run)]
+    command = [sys.executable, "-m", "econonexus.pipelines.ops.cli", "settle", str(run)]
     command += ["--outcomes", str(outcomes), "--agents", agents]
     command += ["--scheduler", client.scheduler.address, *extra]
     return subprocess.Popen(

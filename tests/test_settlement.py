@@ -19,7 +19,7 @@ from econonexus.agents.events import events_from_table
 from econonexus.agents.journal import read_journal
 from econonexus.agents.shard import ShardCore
 from econonexus.agents.snapshot import states_table
-from econonexus.pipelines.settle import settle
+from econonexus.pipelines.ops.settle_run import settle
 
 pytestmark = pytest.mark.slow
 MARKETS = {"jobs": {"format": "sealed-first-price", "stake": 2.0, "stake_fraction": 0.1}}
@@ -118,7 +118,7 @@ def test_a_settlement_killed_half_way_resumes_without_double_applying(
     command = [
         sys.executable,
         "-m",
-        "econonexus.pipelines.cli",
+        "econonexus.pipelines.ops.cli",
         "settle",
         str(tmp_path / "runs" / "r0"),
     ]

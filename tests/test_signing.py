@@ -11,7 +11,7 @@ import pytest
 from distributed import Client
 
 import econonexus as enx
-from econonexus.pipelines.signing import canonical, load_keys
+from econonexus.pipelines.io.signing import canonical, load_keys
 
 KEYS = {"alice": "alice-secret-key-1", "bob": "bob-secret-key-2"}
 MARKETS = {"secure": {"format": "sealed-first-price", "signed": True}}

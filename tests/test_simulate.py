@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 
 def simulate(out: pathlib.Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "econonexus.pipelines.cli", "simulate", "--agents", "150"]
+    command = [sys.executable, "-m", "econonexus.pipelines.ops.cli", "simulate", "--agents", "150"]
     command += [
         "--shards",
         "4",
@@ -60,7 +60,7 @@ def test_chaos_run_ends_with_the_same_agents_row_for_row(tmp_path: pathlib.Path)
 def test_simulate_refuses_bad_numbers_with_the_option_named(
     tmp_path: pathlib.Path, options: str, message: str
 ) -> None:
-    command = [sys.executable, "-m", "econonexus.pipelines.cli", "simulate", *options.split()]
+    command = [sys.executable, "-m", "econonexus.pipelines.ops.cli", "simulate", *options.split()]
     result = subprocess.run(
         [*command, "--out", str(tmp_path)], capture_output=True, text=True, timeout=120, check=False
     )

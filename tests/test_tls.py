@@ -11,7 +11,7 @@ from distributed import Client
 from distributed.security import Security
 
 import econonexus as enx
-from econonexus.pipelines.cluster import local_cluster
+from econonexus.pipelines.graph.cluster import local_cluster
 
 DATA = pathlib.Path(__file__).parents[1] / "data"
 pytestmark = pytest.mark.slow
@@ -50,7 +50,13 @@ def test_a_client_without_the_certificate_is_refused() -> None:
 
 
 def test_clear_with_tls_on_the_command_line(tmp_path: pathlib.Path) -> None:
-    command = [sys.executable, "-m", "econonexus.pipelines.cli", "clear", str(DATA / "bids.csv")]
+    command = [
+        sys.executable,
+        "-m",
+        "econonexus.pipelines.ops.cli",
+        "clear",
+        str(DATA / "bids.csv"),
+    ]
     command += ["--out", str(tmp_path), "--tls", "--workers", "1", "--run-id", "secure"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
@@ -63,7 +69,7 @@ def test_serve_with_certificate_files_and_clear_through_it(tmp_path: pathlib.Pat
     for name, pem in files.items():
         (tmp_path / f"{name}.pem").write_text(pem)
     tls = [f"--tls-{name}={tmp_path / f'{name}.pem'}" for name in files]
-    cli = [sys.executable, "-m", "econonexus.pipelines.cli"]
+    cli = [sys.executable, "-m", "econonexus.pipelines.ops.cli"]
     server = subprocess.Popen(
         [*cli, "serve", "--port", "0", "--scheduler-port", "0", "--workers", "1", *tls],
         stdout=subprocess.PIPE,

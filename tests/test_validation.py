@@ -8,10 +8,11 @@ import polars as pl
 import pytest
 
 import econonexus as enx
-import econonexus.pipelines.items
-from econonexus.pipelines.normalize import normalize
-from econonexus.pipelines.readers import with_positions
-from econonexus.pipelines.validate import validate
+import econonexus.pipelines.io.items
+from econonexus.pipelines.io.items import load_items
+from econonexus.pipelines.io.normalize import normalize
+from econonexus.pipelines.io.readers import with_positions
+from econonexus.pipelines.io.validation import validate
 
 GOOD = {
     "bid_id": "ok",
@@ -102,7 +103,7 @@ def test_duplicate_bid_ids_are_all_rejected_and_point_to_the_first() -> None:
 
 
 def test_unknown_item_and_quantity_above_supply_use_the_items_table() -> None:
-    items = enx.pipelines.items.load_items(
+    items = load_items(
         pl.DataFrame({"market_id": ["m", "m"], "item_id": ["x", "y"], "supply": [2, 1]})
     )
     rows = [
@@ -152,4 +153,4 @@ def test_missing_required_column_names_the_source_and_column() -> None:
 )
 def test_items_table_errors_name_row_and_field(items: dict, message: str) -> None:
     with pytest.raises(enx.InputError, match=message):
-        enx.pipelines.items.load_items(pl.DataFrame(items))
+        load_items(pl.DataFrame(items))

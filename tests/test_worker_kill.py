@@ -13,7 +13,7 @@ import pytest
 from distributed import Client
 
 import econonexus as enx
-from econonexus.pipelines.cluster import local_cluster
+from econonexus.pipelines.graph.cluster import local_cluster
 
 pytestmark = pytest.mark.slow
 VOLATILE = ["run_id", "solve_seconds"]  # differ between any two runs

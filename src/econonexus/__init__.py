@@ -5,9 +5,9 @@ The public API is what ``__all__`` lists; every other module is private.
 
 from __future__ import annotations
 
-from econonexus import _config  # noqa: F401  (registers the dask.config defaults)
 from econonexus._api import clear, read_bids, read_cats, read_run, validate_bids
-from econonexus._errors import (
+from econonexus._core import config as _config  # noqa: F401  (registers the dask.config defaults)
+from econonexus._core.errors import (
     AgentStateError,
     CatsFormatError,
     EconoNexusError,
@@ -22,21 +22,7 @@ from econonexus._errors import (
     SolverError,
     SourceReadError,
 )
-from econonexus.agents.events import AGENT_EVENTS_SCHEMA
-from econonexus.agents.live import LiveBidders
-from econonexus.agents.messaging import CircuitBreaker, RetryPolicy
-from econonexus.agents.outcomes import outcome_events
-from econonexus.agents.pool import AgentPool
-from econonexus.agents.population import population
-from econonexus.agents.settlement import SettlementTerms
-from econonexus.agents.snapshot import AGENTS_SCHEMA
-from econonexus.agents.state import AgentState
-from econonexus.pipelines.generate import generate
-from econonexus.pipelines.result import ClearingResult
-from econonexus.pipelines.settle import SettlementReport, settle
-from econonexus.pipelines.signing import sign_bids
-from econonexus.pipelines.simulate import SimulationResult, simulate
-from econonexus.solvers.schemas import (
+from econonexus._core.schemas import (
     ALLOCATIONS_SCHEMA,
     BIDS_SCHEMA,
     EVENTS_SCHEMA,
@@ -46,6 +32,20 @@ from econonexus.solvers.schemas import (
     REJECTED_SCHEMA,
     SUMMARY_SCHEMA,
 )
+from econonexus.agents.events import AGENT_EVENTS_SCHEMA
+from econonexus.agents.live import LiveBidders
+from econonexus.agents.messaging import CircuitBreaker, RetryPolicy
+from econonexus.agents.outcomes import outcome_events
+from econonexus.agents.pool import AgentPool
+from econonexus.agents.population import population
+from econonexus.agents.settlement import SettlementTerms
+from econonexus.agents.snapshot import AGENTS_SCHEMA
+from econonexus.agents.state import AgentState
+from econonexus.pipelines.io.signing import sign_bids
+from econonexus.pipelines.ops.settle_run import SettlementReport, settle
+from econonexus.pipelines.sim.generate import generate
+from econonexus.pipelines.sim.simulate import SimulationResult, simulate
+from econonexus.pipelines.store.clearing_result import ClearingResult
 
 __version__ = "0.1.0"
 

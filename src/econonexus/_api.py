@@ -1,6 +1,6 @@
 """The Python API: clear a batch, read and validate bids, read a stored run.
 
-``clear`` itself lives in :mod:`econonexus.pipelines.run` (the CLI calls it too).
+``clear`` itself lives in :mod:`econonexus.pipelines.graph.run` (the CLI calls it too).
 """
 
 from __future__ import annotations
@@ -8,15 +8,15 @@ from __future__ import annotations
 import polars as pl
 import pyarrow as pa
 
-from econonexus._errors import InputError
-from econonexus.pipelines.items import ItemsSource, load_items
-from econonexus.pipelines.normalize import normalize
-from econonexus.pipelines.outputs import read_run as _read_stored
-from econonexus.pipelines.readers import Format, read_any, read_source
-from econonexus.pipelines.result import ClearingResult
-from econonexus.pipelines.run import clear
-from econonexus.pipelines.validate import validate
-from econonexus.solvers.schemas import BIDS_SCHEMA
+from econonexus._core.errors import InputError
+from econonexus._core.schemas import BIDS_SCHEMA
+from econonexus.pipelines.graph.run import clear
+from econonexus.pipelines.io.items import ItemsSource, load_items
+from econonexus.pipelines.io.normalize import normalize
+from econonexus.pipelines.io.readers import Format, read_any, read_source
+from econonexus.pipelines.io.validation import validate
+from econonexus.pipelines.store.clearing_result import ClearingResult
+from econonexus.pipelines.store.run_store import read_run as _read_stored
 
 __all__ = ["clear", "read_bids", "read_cats", "read_run", "validate_bids"]
 

@@ -1,0 +1,249 @@
+"""The Dask tasks that clear one market, whatever its format.
+
+Integer-program formats (``combinatorial``, ``procurement``) are planned into
+components (``enx-plan``), solved (``enx-solve``) and assembled
+(``enx-combine``); VCG adds one re-solve per winner and sub-component
+(``enx-vcg``) and a pricing step (``enx-price``). Single-item and clock
+formats clear inside ``enx-combine``. Every task is pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import polars as pl
+import pulp
+
+from econonexus._core.errors import EconoNexusError
+from econonexus._core.market_settings import MIP_FORMATS, MarketSettings
+from econonexus.pipelines.clearing.market_rows import (
+    allocation_frame,
+    empty_prices,
+    summary_row,
+)
+from econonexus.pipelines.clearing.single_item import clear_clock_market, clear_single_item
+from econonexus.pipelines.graph.options import BatchOptions
+from econonexus.solvers.market import (
+    MarketOutcome,
+    MarketPlan,
+    assemble_market,
+    plan_market,
+    relative_gap,
+)
+from econonexus.solvers.market import solve_pending as _solve_pending
+from econonexus.solvers.problem import FloatArray, MarketProblem, build_problem
+from econonexus.solvers.procurement import quality_factors, seller_payments, surplus_problem
+from econonexus.solvers.vcg import (
+    Improvement,
+    VcgPlan,
+    buyer_payments,
+    net_of_reserves,
+    solve_job,
+    vcg_payments,
+    vcg_plan,
+)
+from econonexus.solvers.wdp import ComponentSolution
+
+Validated = tuple[pl.DataFrame, pl.DataFrame]
+
+
+@dataclass(frozen=True)
+class MarketResult:
+    """One market's output rows; ``outcome`` is kept only while VCG still needs it."""
+
+    allocations: pl.DataFrame
+    summary: pl.DataFrame
+    prices: pl.DataFrame
+    outcome: MarketOutcome | None = None
+
+
+def market_bids(validated: Validated, market_id: str) -> pl.DataFrame:
+    """The valid bids of ``market_id``."""
+    return validated[0].filter(pl.col("market_id") == market_id)
+
+
+def market_items(items: pl.DataFrame | None, market_id: str) -> pl.DataFrame | None:
+    """The items-table rows of ``market_id`` (``None`` without a table)."""
+    return None if items is None else items.filter(pl.col("market_id") == market_id)
+
+
+def plan(
+    validated: Validated,
+    items: pl.DataFrame | None,
+    market_id: str,
+    options: BatchOptions,
+) -> MarketPlan | None:
+    """Partition a MIP-format market; ``None`` for the other formats."""
+    settings = options.settings(market_id)
+    if settings.format not in MIP_FORMATS:
+        return None
+    problem = mip_problem(market_bids(validated, market_id), items, market_id, settings, options)
+    return plan_market(problem, enumerate_max=options.enumerate_max)
+
+
+def mip_problem(
+    bids: pl.DataFrame,
+    items: pl.DataFrame | None,
+    market_id: str,
+    settings: MarketSettings,
+    options: BatchOptions,
+) -> MarketProblem:
+    """The winner-determination problem of a combinatorial or procurement market."""
+    problem = build_problem(
+        market_id,
+        bids,
+        market_items(items, market_id),
+        tie_epsilon=options.tie_epsilon,
+        default_reserve=settings.reserve,
+    )
+    if settings.format != "procurement":
+        if settings.payment_rule == "vcg" and problem.reserve.any():
+            return net_of_reserves(problem, options.tie_epsilon)[0]
+        return problem
+    quality = _quality(bids, problem, settings)
+    return surplus_problem(problem, quality, tie_epsilon=options.tie_epsilon)[0]
+
+
+def _quality(
+    bids: pl.DataFrame, problem: MarketProblem, settings: MarketSettings
+) -> FloatArray | None:
+    """Reputation quality factors in problem order (``None`` when reputation is not weighed)."""
+    if settings.reputation_weight == 0 or "_reputation" not in bids.columns:
+        return None
+    reputation = dict(zip(bids["bid_id"], bids["_reputation"], strict=True))
+    values = np.array([reputation[b] for b in problem.bid_ids], dtype=np.float64)
+    return quality_factors(values, settings.reputation_weight)
+
+
+def n_pending(plan: MarketPlan | None) -> int:
+    return 0 if plan is None else len(plan.pending)
+
+
+def solve(plan: MarketPlan | None, k: int, options: BatchOptions) -> ComponentSolution | None:
+    """Solve MIP component ``k`` of ``plan``; ``None`` if the plan has no such component."""
+    if plan is None or k >= len(plan.pending):
+        return None
+    try:
+        return _solve_pending(plan, k, solver=options.solver, limits=options.limits)
+    except (EconoNexusError, pulp.PulpSolverError) as exc:
+        sub = plan.pending[k]
+        return ComponentSolution(
+            sub.index[:0],
+            "error",
+            0.0,
+            float(sub.price.sum()),
+            0.0,
+            options.solver,
+            error=f"{type(exc).__name__}: {exc}",
+        )
+
+
+def assemble(
+    validated: Validated,
+    items: pl.DataFrame | None,
+    market_id: str,
+    options: BatchOptions,
+    plan: MarketPlan | None,
+    *solutions: ComponentSolution,
+) -> MarketResult:
+    """Clear the market: join its solved components, or run its single-item or clock format."""
+    settings = options.settings(market_id)
+    bids = market_bids(validated, market_id)
+    if plan is None:
+        lots = market_items(items, market_id)
+        if settings.format == "clock":
+            return MarketResult(*clear_clock_market(market_id, bids, lots, settings, options))
+        return MarketResult(*clear_single_item(market_id, bids, lots, settings))
+    outcome = assemble_market(plan, list(solutions))
+    won = outcome.won
+    payment = _asks(bids, outcome.problem)  # the bids' prices: the problem's may be net of reserves
+    # procurement welfare is the buyer's surplus; otherwise the winning bids' value
+    extra = 0.0 if settings.format == "procurement" else float(payment[won].sum()) - outcome.welfare
+    result_rows = pl.DataFrame(
+        {
+            "bid_id": outcome.problem.bid_ids.tolist(),
+            "won": won.tolist(),
+            "payment": np.where(won, payment, 0.0).tolist(),
+        },
+        schema={"bid_id": pl.String, "won": pl.Boolean, "payment": pl.Float64},
+    )
+    allocations = allocation_frame(bids, result_rows)
+    summary = summary_row(
+        market_id,
+        settings,
+        status=outcome.status,
+        allocations=allocations,
+        welfare=outcome.welfare + extra,
+        bound=outcome.bound + extra,
+        gap=relative_gap(outcome.bound + extra, outcome.welfare + extra),
+        solver=_solver_used(outcome.methods, options.solver),
+        seconds=outcome.solve_seconds,
+        components=outcome.components,
+    )
+    keep = outcome if settings.payment_rule == "vcg" and won.any() else None
+    return MarketResult(allocations, summary, empty_prices(), keep)
+
+
+def _solver_used(methods: list[str], backend: str) -> str:
+    """The summary's ``solver``: the MIP backend if any component needed it, else how it cleared."""
+    for method in (backend, "lp", "enumerate"):
+        if method in methods:
+            return method
+    return "enumerate"
+
+
+def _asks(bids: pl.DataFrame, problem: MarketProblem) -> np.ndarray:
+    """The bids' ``price`` in problem order (the problem may price surplus or net of reserves)."""
+    lookup = dict(zip(bids["bid_id"].to_list(), bids["price"].to_list(), strict=True))
+    return np.array([lookup[b] for b in problem.bid_ids.tolist()], dtype=np.float64)
+
+
+def plan_vcg(result: MarketResult, options: BatchOptions) -> VcgPlan:
+    """The VCG re-solves a cleared market needs (none unless its rule is VCG)."""
+    if result.outcome is None:
+        return VcgPlan([], [])
+    return vcg_plan(result.outcome.problem, result.outcome.won, enumerate_max=options.enumerate_max)
+
+
+def n_jobs(plan: VcgPlan) -> int:
+    """The number of MIP re-solves left in ``plan``."""
+    return len(plan.jobs)
+
+
+def solve_vcg(plan: VcgPlan, k: int, options: BatchOptions) -> Improvement:
+    """Re-solve VCG job ``k`` of ``plan`` (its LP relaxation is known to be fractional)."""
+    return solve_job(
+        plan.jobs[k],
+        solver=options.solver,
+        limits=options.limits,
+        enumerate_max=options.enumerate_max,
+        lp_first=False,
+    )
+
+
+def price(result: MarketResult, plan: VcgPlan, *gains: Improvement) -> MarketResult:
+    """Set the VCG payments of a cleared market from its planned and solved re-solves."""
+    outcome = result.outcome
+    if outcome is None:
+        return result
+    problem = outcome.problem
+    improvements = [*plan.settled, *gains]
+    pay = vcg_payments(problem, outcome.won, improvements, proven=outcome.status == "optimal")
+    prices = _asks(result.allocations, problem)
+    settle = seller_payments if result.summary["format"][0] == "procurement" else buyer_payments
+    payment, low, high = settle(prices, problem.price, outcome.won, pay)
+    rows = pl.DataFrame(
+        {
+            "bid_id": problem.bid_ids.tolist(),
+            "won": outcome.won.tolist(),
+            "payment": payment.tolist(),
+            "payment_exact": pay.exact.tolist(),
+            "payment_low": low.tolist(),
+            "payment_high": high.tolist(),
+        }
+    )
+    bids = result.allocations.select("market_id", "bid_id", "agent_id", "price", "items")
+    allocations = allocation_frame(bids, rows)
+    summary = result.summary.with_columns(revenue=pl.lit(float(allocations["payment"].sum())))
+    return replace(result, allocations=allocations, summary=summary, outcome=None)

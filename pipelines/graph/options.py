@@ -1,0 +1,64 @@
+"""How a batch clears: solver, limits, tie budget, retries and per-market settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from econonexus._core.config import get_setting
+from econonexus._core.errors import InputError
+from econonexus._core.market_settings import DEFAULT_SETTINGS, MarketSettings
+from econonexus.pipelines.io.market_table import MarketsSource, load_markets
+from econonexus.solvers.backends import SolveLimits, get_backend
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """Backend, stopping rules, enumeration size, tie budget, retries, market settings.
+
+    ``markets`` holds the markets listed in a markets table; the others use
+    :data:`econonexus._core.market_settings.DEFAULT_SETTINGS`.
+    """
+
+    solver: str = "cbc"
+    limits: SolveLimits = field(default_factory=SolveLimits)
+    enumerate_max: int = 10
+    tie_epsilon: float = 1e-9
+    retries: int = 2
+    markets: dict[str, MarketSettings] = field(default_factory=dict)
+
+    def settings(self, market_id: str) -> MarketSettings:
+        """The settings of ``market_id``."""
+        return self.markets.get(market_id, DEFAULT_SETTINGS)
+
+
+def make_options(
+    *,
+    solver: str | None,
+    time_limit: float | None,
+    gap: float | None,
+    markets: MarketsSource | None = None,
+) -> BatchOptions:
+    """Check the solver options and fill the unset ones from the settings."""
+    name = solver or get_setting("solver.backend")
+    get_backend(name)
+    limit = time_limit if time_limit is not None else get_setting("solver.time-limit")
+    if limit is not None and not limit > 0:
+        raise InputError(f"`time_limit`: expected seconds > 0 or None, got {limit!r}")
+    rel_gap = gap if gap is not None else get_setting("solver.gap")
+    if not 0 <= rel_gap < 1:
+        raise InputError(f"`gap`: expected a relative gap in [0, 1), got {rel_gap!r}")
+    limits = SolveLimits(
+        time_limit=limit,
+        gap=float(rel_gap),
+        threads=int(get_setting("solver.threads")),
+        cbc_options=tuple(str(o) for o in get_setting("solver.cbc-options")),
+        cbc_start_options=tuple(str(o) for o in get_setting("solver.cbc-start-options")),
+    )
+    return BatchOptions(
+        solver=name,
+        limits=limits,
+        enumerate_max=int(get_setting("solver.enumerate-max-bids")),
+        tie_epsilon=float(get_setting("solver.tie-epsilon")),
+        retries=int(get_setting("retries")),
+        markets=load_markets(markets),
+    )

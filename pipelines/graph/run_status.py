@@ -1,0 +1,52 @@
+"""A run's live events: started, each market cleared or halted, finished or failed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from distributed import Client
+
+from econonexus.agents.event_feed import publish
+from econonexus.pipelines.dashboard.run_monitor import MARKET_EVENT_COLUMNS
+from econonexus.pipelines.store.clearing_result import ClearingResult
+
+HALT_KEYS = ("market_id", "rule", "reason")
+
+
+def publish_started(client: Client, run_id: str, sources: list[str]) -> None:
+    """``run_started``: the run's sources are read and its batch goes to the cluster."""
+    publish(client, "run_started", {"run_id": run_id, "sources": sources})
+
+
+def publish_failed(client: Client, run_id: str, error: BaseException) -> None:
+    """``run_failed``: the run stopped and published nothing."""
+    text = f"{type(error).__name__}: {error}"
+    publish(client, "run_failed", {"run_id": run_id, "error": text})
+
+
+def publish_finished(
+    client: Client, result: ClearingResult, halts: list[dict[str, Any]], seconds: float
+) -> None:
+    """``market_cleared`` per market, ``market_halted`` per halt (``new`` when tripped by this
+    run), then ``run_finished``."""
+    run = {"run_id": result.run_id}
+    for row in result.summary.select(MARKET_EVENT_COLUMNS).iter_rows(named=True):
+        publish(client, "market_cleared", run | row)
+    for halt in halts:  # rule "halted": halted by an earlier run and not resumed yet
+        still = halt.get("rule") == "halted"
+        publish(
+            client, "market_halted", run | {k: halt.get(k) for k in HALT_KEYS} | {"new": not still}
+        )
+    summary = result.summary
+    totals = {
+        "status": result.status,
+        "markets": summary.height,
+        "bids": int(summary["n_bids"].sum()),
+        "rejected": result.rejected.select("source", "row").n_unique(),
+        "halted": int((summary["status"] == "halted").sum()),
+        "welfare": float(summary["welfare"].fill_nan(None).sum()),
+        "revenue": float(summary["revenue"].fill_nan(None).sum()),
+        "seconds": seconds,
+        "location": result.location,
+    }
+    publish(client, "run_finished", run | totals)

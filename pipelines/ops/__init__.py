@@ -1,0 +1,5 @@
+"""Operations: the CLI, scheduled runs, serving a cluster, halts, settlement, reports.
+
+May import: everything below it (ground floor, solvers, agents, the other
+pipelines subpackages); nothing imports it but the package face.
+"""

@@ -1,0 +1,287 @@
+"""Market halts: economic circuit breakers checked on every run written under ``out``.
+
+Rules, per market, each off unless set in the markets table:
+
+- ``halt_price_move``: the market's clearing price (revenue per unit sold)
+  moved more than this fraction from its median over the last
+  ``halt_window`` runs;
+- ``halt_bid_ratio``: the bid count fell below the trailing median divided
+  by this ratio, or rose above the median times it (collapse or spike);
+- ``halt_rejected_share``: more than this share of the market's rows were
+  rejected;
+- ``halt_winner_share``: one agent won more than this share of the units sold;
+- ``halt_on_error``: the solver failed (status ``error``).
+
+A market that trips a rule, or is already halted, is not cleared: its
+allocations are not published, its summary status is ``halted``, a ``halt``
+event is recorded, and its valid bids wait in ``<out>/_carryover/`` to join
+the next batch. It stays halted (``<out>/_halts/<market>.json``) until
+``econonexus resume MARKET --out OUT``. History for the trailing medians is
+kept in ``<out>/_history/`` (one file per run, markets that cleared only).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import posixpath
+from dataclasses import dataclass, replace
+from typing import Any
+
+import fsspec
+import polars as pl
+
+from econonexus._core.errors import InputError
+from econonexus._core.market_settings import MarketSettings
+from econonexus.pipelines.graph.batch import BatchOutput
+
+
+def _fs(out: str, folder: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    fs, base = fsspec.core.url_to_fs(posixpath.join(out.rstrip("/"), folder))
+    return fs, base
+
+
+def active_halts(out: str) -> dict[str, dict[str, Any]]:
+    """Halted markets under ``out`` and why."""
+    fs, base = _fs(out, "_halts")
+    halts = {}
+    for path in fs.glob(f"{base}/*.json"):
+        record: dict[str, Any] = json.loads(fs.cat_file(path))
+        halts[record["market_id"]] = record
+    return halts
+
+
+def resume(out: str, market_id: str) -> dict[str, Any]:
+    """Lift the halt on ``market_id``; return the halt record that was lifted."""
+    halts = active_halts(out)
+    if market_id not in halts:
+        raise InputError(
+            f"`market`: {market_id!r} is not halted under {out!r}; halted: {sorted(halts)}"
+        )
+    fs, base = _fs(out, "_halts")
+    fs.rm(f"{base}/{_file(market_id)}.json")
+    fs, base = _fs(out, "_history/_reset")
+    fs.makedirs(base, exist_ok=True)
+    stamp = {"market_id": market_id, "time": dt.datetime.now(dt.UTC).isoformat()}
+    fs.pipe_file(f"{base}/{_file(market_id)}.json", json.dumps(stamp).encode())
+    return halts[market_id]
+
+
+def carried_bids(out: str) -> pl.DataFrame | None:
+    """The bids halted markets carried over to this batch (normalized rows), if any."""
+    fs, base = _fs(out, "_carryover")
+    frames = [_read(fs, p) for p in sorted(fs.glob(f"{base}/*.parquet"))]
+    return pl.concat(frames, how="vertical_relaxed") if frames else None
+
+
+def market_stats(output: BatchOutput) -> pl.DataFrame:
+    """Per market: clearing price, bids, rejected share, top winner share, status."""
+    units = pl.col("items").list.len()
+    won = output.allocations.filter(pl.col("won")).with_columns(units.alias("units"))
+    per_agent = won.group_by("market_id", "agent_id").agg(pl.col("units").sum())
+    top = per_agent.group_by("market_id").agg(
+        (pl.col("units").max() / pl.col("units").sum()).alias("winner_share")
+    )
+    sold = won.group_by("market_id").agg(pl.col("units").sum().alias("units_sold"))
+    summary = output.summary.select(
+        "market_id",
+        "status",
+        "n_bids",
+        (pl.col("n_rejected") / (pl.col("n_bids") + pl.col("n_rejected")).clip(1)).alias(
+            "rejected_share"
+        ),
+        "revenue",
+    )
+    return (
+        summary.join(sold, on="market_id", how="left")
+        .join(top, on="market_id", how="left")
+        .with_columns(
+            (pl.col("revenue") / pl.col("units_sold")).alias("price"),
+            pl.col("winner_share").fill_null(0.0),
+        )
+    )
+
+
+def tripped(
+    stats: pl.DataFrame, history: pl.DataFrame, markets: dict[str, MarketSettings]
+) -> list[dict[str, Any]]:
+    """The rules each market broke in this run: ``market_id``, ``rule``, ``reason``."""
+    found = []
+    for row in stats.iter_rows(named=True):
+        settings = markets.get(row["market_id"])
+        if settings is None:
+            continue
+        past = history.filter(pl.col("market_id") == row["market_id"]).tail(settings.halt_window)
+        for rule, reason in _checks(row, past, settings):
+            found.append({"market_id": row["market_id"], "rule": rule, "reason": reason})
+    return found
+
+
+def _checks(row: dict[str, Any], past: pl.DataFrame, s: MarketSettings) -> list[tuple[str, str]]:
+    broken = []
+    if s.halt_on_error and row["status"] == "error":
+        broken.append(("solver_error", "the solver failed (status error)"))
+    share, limit = row["rejected_share"], s.halt_rejected_share
+    if limit is not None and share > limit:
+        broken.append(("rejected_share", f"{share:.1%} of rows rejected > {limit:.1%}"))
+    share, limit = row["winner_share"], s.halt_winner_share
+    if limit is not None and share > limit:
+        broken.append(("winner_share", f"one agent won {share:.1%} of units > {limit:.1%}"))
+    prices = past["price"].drop_nulls()
+    price, move = row["price"], s.halt_price_move
+    if move is not None and price is not None and len(prices):
+        median = float(prices.median())  # type: ignore[arg-type]
+        if median > 0 and abs(price / median - 1) > move:
+            change = f"{price / median - 1:+.1%}"
+            broken.append(
+                ("price_move", f"price {price:.4g} moved {change} from median {median:.4g}")
+            )
+    ratio = s.halt_bid_ratio
+    if ratio is not None and past.height:
+        median = float(past["n_bids"].median())  # type: ignore[arg-type]
+        if not median / ratio <= row["n_bids"] <= median * ratio:
+            allowed = f"allowed {median / ratio:g} to {median * ratio:g}"
+            broken.append(
+                ("bid_count", f"{row['n_bids']} bids, trailing median {median:g} ({allowed})")
+            )
+    return broken
+
+
+def history(out: str) -> pl.DataFrame:
+    """Per-market stats of earlier runs under ``out``, oldest first.
+
+    A market's rows from before its last ``resume`` are left out: the
+    operator accepted the new level, so the trailing medians start afresh.
+    """
+    fs, base = _fs(out, "_history")
+    frames = [_read(fs, p) for p in sorted(fs.glob(f"{base}/*.parquet"))]
+    schema = pl.Schema(
+        {
+            "run": pl.String(),
+            "time": pl.Datetime("us", "UTC"),
+            "market_id": pl.String(),
+            "n_bids": pl.Int64(),
+            "price": pl.Float64(),
+        }
+    )
+    if not frames:
+        return pl.DataFrame(schema=schema)
+    rows = pl.concat(frames, how="vertical_relaxed").cast(schema)
+    resets = [json.loads(fs.cat_file(p)) for p in fs.glob(f"{base}/_reset/*.json")]
+    for reset in resets:
+        since = dt.datetime.fromisoformat(reset["time"])
+        rows = rows.filter((pl.col("market_id") != reset["market_id"]) | (pl.col("time") > since))
+    return rows.sort("time")
+
+
+@dataclass(frozen=True)
+class HaltDecision:
+    """A run's halts: its output with halted markets held back, the reasons, and the state
+    to record (:meth:`record`) once the run's tables are written, before its manifest."""
+
+    output: BatchOutput
+    reasons: list[dict[str, Any]]
+    out: str
+    run_id: str
+    frame: pl.DataFrame
+    new: list[dict[str, Any]]
+    halted: list[str]
+    cleared: pl.DataFrame
+
+    def record(self) -> None:
+        """Write new halts, the history of markets that cleared and the carry-over."""
+        for halt in self.new:
+            _write_halt(self.out, self.run_id, halt)
+        _write_history(self.out, self.run_id, self.cleared)
+        _write_carryover(self.out, self.frame, self.output, self.halted)
+
+
+def apply_halts(
+    out: str,
+    run_id: str,
+    output: BatchOutput,
+    frame: pl.DataFrame,
+    markets: dict[str, MarketSettings],
+) -> HaltDecision:
+    """Decide the run's halts: hold back halted markets' results (nothing is written yet)."""
+    stats = market_stats(output)
+    new = tripped(stats, history(out), markets)
+    held = active_halts(out)
+    halted = sorted({h["market_id"] for h in new} | set(held) & set(stats["market_id"]))
+    kept = ~pl.col("market_id").is_in(halted)
+    summary = output.summary.with_columns(
+        pl.when(kept).then(pl.col("status")).otherwise(pl.lit("halted")).alias("status"),
+        *(
+            pl.when(kept).then(pl.col(c)).otherwise(0).alias(c)
+            for c in ("n_winners", "welfare", "revenue")
+        ),
+    )
+    held_back = replace(
+        output,
+        allocations=output.allocations.filter(kept),
+        prices=output.prices.filter(kept),
+        summary=summary,
+    )
+    reasons = new + [
+        {"market_id": m, "rule": "halted", "reason": held[m]["reason"]} for m in halted if m in held
+    ]
+    return HaltDecision(
+        output=held_back,
+        reasons=reasons,
+        out=out,
+        run_id=run_id,
+        frame=frame,
+        new=[h for h in new if h["market_id"] not in held],
+        halted=halted,
+        cleared=stats.filter(~pl.col("market_id").is_in(halted)),
+    )
+
+
+def _write_halt(out: str, run_id: str, record: dict[str, Any]) -> None:
+    fs, base = _fs(out, "_halts")
+    fs.makedirs(base, exist_ok=True)
+    fs.pipe_file(
+        f"{base}/{_file(record['market_id'])}.json",
+        json.dumps({**record, "run_id": run_id}).encode(),
+    )
+
+
+def _write_history(out: str, run_id: str, stats: pl.DataFrame) -> None:
+    fs, base = _fs(out, "_history")
+    fs.makedirs(base, exist_ok=True)
+    now = pl.lit(dt.datetime.now(dt.UTC), dtype=pl.Datetime("us", "UTC"))
+    rows = stats.select(
+        pl.lit(run_id).alias("run"), now.alias("time"), "market_id", "n_bids", "price"
+    )
+    _write(fs, f"{base}/{_file(run_id)}.parquet", rows)
+
+
+def _write_carryover(out: str, frame: pl.DataFrame, output: BatchOutput, halted: list[str]) -> None:
+    """Replace the carry-over: the halted markets' bids that were not rejected."""
+    fs, base = _fs(out, "_carryover")
+    fs.makedirs(base, exist_ok=True)
+    for path in fs.glob(f"{base}/*.parquet"):
+        fs.rm(path)
+    rejected = output.rejected.select(
+        pl.col("source").alias("_source"), pl.col("row").alias("_row")
+    )
+    for market in halted:
+        bids = frame.filter(pl.col("market_id") == market).join(
+            rejected, on=["_source", "_row"], how="anti"
+        )
+        _write(fs, f"{base}/{_file(market)}.parquet", bids)
+
+
+def _file(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def _write(fs: fsspec.AbstractFileSystem, path: str, frame: pl.DataFrame) -> None:
+    sink = io.BytesIO()
+    frame.write_parquet(sink)
+    fs.pipe_file(path, sink.getvalue())
+
+
+def _read(fs: fsspec.AbstractFileSystem, path: str) -> pl.DataFrame:
+    return pl.read_parquet(io.BytesIO(fs.cat_file(path)))

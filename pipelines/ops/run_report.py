@@ -1,0 +1,96 @@
+"""A run's report: a terminal summary, and a standalone HTML page of Bokeh plots.
+
+``econonexus report RUN_URL [--html FILE]``. The page embeds Bokeh's
+JavaScript (no network needed to open it) and shows welfare and revenue per
+market, payments against bids, and the distribution of bid prices.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import polars as pl
+from bokeh.embed import file_html
+from bokeh.resources import INLINE
+
+from econonexus.pipelines.dashboard.plots import (
+    histogram,
+    payments_against_bids,
+    pick,
+    welfare_per_market,
+)
+from econonexus.pipelines.store.clearing_result import ClearingResult, PlotKind
+
+
+def render_summary(result: ClearingResult) -> str:
+    """Return the per-market table and where the run is, as printed by the CLI."""
+    table = result.summary.select(
+        "market_id",
+        "format",
+        "payment_rule",
+        "status",
+        "n_bids",
+        "n_rejected",
+        "n_winners",
+        pl.col("welfare").round(2),
+        pl.col("revenue").round(2),
+        pl.col("gap").round(6),
+        "solver",
+        pl.col("solve_seconds").round(3).alias("seconds"),
+        "components",
+    )
+    with pl.Config(
+        tbl_rows=-1,
+        tbl_cols=-1,
+        tbl_width_chars=220,
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
+        tbl_formatting="ASCII_MARKDOWN",
+    ):
+        text = str(table)
+    reused = " (stored result, not recomputed)" if result.from_store else ""
+    where = result.location or "(not written)"
+    rejected = result.rejected.select("source", "row").n_unique()
+    return (
+        f"{text}\n\nrun {result.run_id}: {result.status}{reused}; "
+        f"{rejected} rejected rows\nresults: {where}"
+    )
+
+
+def report_text(result: ClearingResult, summary_table: str) -> str:
+    """The summary table, then rejections by reason, halts and flagged agents."""
+    lines = [summary_table, ""]
+    reasons = result.rejected.group_by("field").len().sort("len", descending=True)
+    if reasons.height:
+        shown = ", ".join(f"{field} {n}" for field, n in reasons.iter_rows())
+        lines.append(f"rejected rules broken, by field: {shown}")
+    halted = result.summary.filter(pl.col("status") == "halted")["market_id"].to_list()
+    if halted:
+        lines.append(f"halted markets: {', '.join(halted)}")
+    if result.flagged.height:
+        kinds = result.flagged.group_by("kind").len().sort("kind")
+        lines.append("flagged agents: " + ", ".join(f"{k} {n}" for k, n in kinds.iter_rows()))
+    return "\n".join(lines)
+
+
+def plots(result: ClearingResult, kind: PlotKind = "all") -> Any:
+    """One Bokeh figure (``welfare``, ``payments``, ``prices``) or all three in a column."""
+    makers = {
+        "welfare": lambda: welfare_per_market(result.summary),
+        "payments": lambda: payments_against_bids(result.allocations),
+        "prices": lambda: histogram(
+            result.allocations["price"],
+            title="bid prices",
+            label="bid price",
+            split=result.allocations["won"],
+        ),
+    }
+    return pick(makers, kind)
+
+
+def write_html(result: ClearingResult, path: str | pathlib.Path) -> pathlib.Path:
+    """Write the run's plots as one standalone HTML page; return its path."""
+    target = pathlib.Path(path)
+    target.write_text(file_html(plots(result), INLINE, title=f"EconoNexus run {result.run_id}"))
+    return target

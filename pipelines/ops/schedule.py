@@ -1,0 +1,235 @@
+"""Scheduled runs: clear every new bid file under a prefix exactly once.
+
+``econonexus schedule --cron "*/5 * * * *" --bids URL_PREFIX --out URL`` wakes
+at each cron time (``--once``: now, then exits, for system cron or Airflow),
+takes the lock, and clears each pending bid file, one batch per file. State
+lives under ``<out>/_schedule/``:
+
+- ``_lease/<generation>.json``: the lock, a lease taken create-if-absent (of
+  two schedulers waking at once exactly one gets it), kept alive by a
+  heartbeat thread (``<generation>.beat``) for as long as it is held, batches
+  included. A lock with no heartbeat for ``schedule.lock-stale`` seconds (a
+  crashed holder) is taken over by the next generation, which fences the old
+  holder out: it can no longer record anything.
+- ``ledger/<key>.json``: one record per file version handled (run id,
+  status, attempts), created if absent. The key is the file's path plus the
+  SHA-256 of its bytes: a file overwritten with other bids is a new version
+  and is cleared; a copy of a file already cleared (same bytes, another path)
+  is recorded as a ``duplicate`` and not cleared again. A failed file is
+  recorded as failed and not retried by later wakes (clear it by hand, or
+  remove its record).
+
+A file is taken only once it is complete: when a marker ``<file>.ready``
+stands beside it, or when it has not changed for ``schedule.settle``
+seconds. A batch's run id is derived from the file's key, and ``clear``
+returns a stored run of the same id and inputs without recomputing: a
+scheduler stopped after a run was written but before its ledger record picks
+up where it left off without clearing anything twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import posixpath
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import fsspec
+from croniter import croniter
+from distributed import Client
+
+from econonexus._core.config import get_setting
+from econonexus._core.errors import EconoNexusError, InputError, LeaseError
+from econonexus.agents.lease import Heartbeat, Lease, describe_holder
+from econonexus.agents.lease import acquire as acquire_lease
+from econonexus.agents.storage import create_if_absent
+from econonexus.pipelines.graph.run import clear
+from econonexus.pipelines.io.market_table import MarketsSource
+
+BID_EXTENSIONS = (".parquet", ".csv", ".arrow", ".ipc", ".feather", ".cats", ".txt")
+READY = ".ready"
+
+
+@dataclass(frozen=True)
+class BidFile:
+    """One version of a bid file: its URL, the SHA-256 of its bytes, and its ledger key."""
+
+    source: str
+    sha256: str
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(f"{self.source}\x00{self.sha256}".encode()).hexdigest()[:32]
+
+
+def acquire(out: str) -> tuple[Lease | None, str]:
+    """Take the schedule lock unless a live holder has it; return it (or ``None``) and a note."""
+    root = _state_dir(out)
+    before = describe_holder(root)
+    try:
+        lease = acquire_lease(root, stale_after=float(get_setting("schedule.lock-stale")))
+    except LeaseError:
+        return None, f"another scheduler ({before}) holds the lock"
+    taken_over = lease.generation > 0 and not _released(root, lease.generation - 1)
+    note = f"took over a stale lock of {before}" if taken_over else "lock taken"
+    return lease, note
+
+
+def pending(bids: str, out: str) -> list[BidFile]:
+    """Complete bid files under the ``bids`` prefix whose version the ledger does not list."""
+    fs, prefix = fsspec.core.url_to_fs(bids)
+    found = fs.glob(prefix + "*") + fs.glob(prefix.rstrip("/") + "/**")
+    protocol = fsspec.core.split_protocol(bids)[0]
+    paths = sorted({str(p) for p in found if str(p).lower().endswith(BID_EXTENSIONS)})
+    done = {r["key"] for r in ledger(out).values() if "key" in r}
+    files = [BidFile(_url(protocol, p), _sha256(fs, p)) for p in paths if _complete(fs, p)]
+    return [f for f in files if f.key not in done]
+
+
+def ledger(out: str) -> dict[str, dict[str, Any]]:
+    """Ledger key to its record, for every file version handled so far."""
+    fs, base = fsspec.core.url_to_fs(posixpath.join(_state_dir(out), "ledger"))
+    records = [json.loads(fs.cat_file(p)) for p in fs.glob(f"{base}/*.json")]
+    return {r.get("key", r["source"]): r for r in records}
+
+
+def run_pending(
+    bids: str,
+    out: str,
+    *,
+    markets: MarketsSource | None = None,
+    client: Client | str | None = None,
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """Take the lock, clear each pending file as its own batch, record it; return the records."""
+    lease, note = acquire(out)
+    log(f"{_now()} {note}")
+    if lease is None:
+        return []
+    interval = max(0.1, float(get_setting("schedule.lock-stale")) / 4)
+    try:
+        with Heartbeat(lease, interval):
+            records = []
+            for bid_file in pending(bids, out):
+                records.append(_handle(bid_file, out, markets, client, log, lease))
+            log(f"{_now()} {len(records)} new file(s) handled")
+            return records
+    except LeaseError as exc:  # fenced out: another scheduler took over; it records the rest
+        log(f"{_now()} stopped: {exc}")
+        return []
+    finally:
+        lease.release()
+
+
+def run_forever(cron: str, bids: str, out: str, **options: Any) -> None:
+    """Run :func:`run_pending` at every time of the ``cron`` expression (UTC), forever."""
+    if not croniter.is_valid(cron):
+        raise InputError(
+            f"`--cron`: expected a cron expression such as '*/5 * * * *', got {cron!r}"
+        )
+    times = croniter(cron, dt.datetime.now(dt.UTC))
+    while True:
+        wake = times.get_next(dt.datetime)
+        time.sleep(max(0.0, (wake - dt.datetime.now(dt.UTC)).total_seconds()))
+        run_pending(bids, out, **options)
+
+
+def _handle(
+    bid_file: BidFile,
+    out: str,
+    markets: MarketsSource | None,
+    client: Client | str | None,
+    log: Callable[[str], None],
+    lease: Lease,
+) -> dict[str, Any]:
+    same = [r for r in ledger(out).values() if r.get("sha256") == bid_file.sha256]
+    if same:
+        copy = {"status": "duplicate", "duplicate_of": same[0]["source"], "run_id": None}
+        return _record(out, bid_file, copy | {"attempts": 0, "at": _now()}, lease, log)
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", posixpath.basename(bid_file.source).split(".")[0])
+    run_id = f"sched-{stem}-{bid_file.key[:8]}"
+    attempts, retries = 0, int(get_setting("schedule.retries"))
+    started = time.perf_counter()
+    record: dict[str, Any] = {"run_id": run_id}
+    while True:
+        attempts += 1
+        try:
+            result = clear(bid_file.source, markets=markets, client=client, out=out, run_id=run_id)
+            record |= {"status": result.status, "markets": result.summary.height}
+            break
+        except EconoNexusError as exc:
+            if attempts >= retries:
+                record |= {"status": "failed", "error": str(exc)}
+                break
+            time.sleep(float(get_setting("schedule.backoff")) * 2 ** (attempts - 1))
+    record |= {
+        "attempts": attempts,
+        "seconds": round(time.perf_counter() - started, 3),
+        "at": _now(),
+    }
+    return _record(out, bid_file, record, lease, log)
+
+
+def _record(
+    out: str,
+    bid_file: BidFile,
+    record: dict[str, Any],
+    lease: Lease,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """Write the ledger record (create-if-absent, fenced by the lock) and log it."""
+    full = {"source": bid_file.source, "sha256": bid_file.sha256, "key": bid_file.key, **record}
+    lease.check("ledger record")
+    fs, base = fsspec.core.url_to_fs(posixpath.join(_state_dir(out), "ledger"))
+    if not create_if_absent(fs, f"{base}/{bid_file.key}.json", json.dumps(full).encode()):
+        log(f"{_now()} batch {bid_file.source}: already recorded by another scheduler")
+        return full
+    detail = (
+        f"duplicate of {record['duplicate_of']}, not cleared"
+        if record["status"] == "duplicate"
+        else f"run {record['run_id']} {record['status']}"
+        f" ({record['attempts']} attempt(s), {record['seconds']} s)"
+    )
+    error = f": {record['error']}" if "error" in record else ""
+    log(f"{record['at']} batch {bid_file.source}: {detail}{error}")
+    return full
+
+
+def _complete(fs: fsspec.AbstractFileSystem, path: str) -> bool:
+    """A marker ``<file>.ready`` stands beside it, or it has not changed for a while."""
+    if fs.exists(path + READY):
+        return True
+    modified: dt.datetime = fs.modified(path)
+    moment = modified if modified.tzinfo else modified.replace(tzinfo=dt.UTC)
+    age = (dt.datetime.now(dt.UTC) - moment).total_seconds()
+    return age >= float(get_setting("schedule.settle"))
+
+
+def _sha256(fs: fsspec.AbstractFileSystem, path: str) -> str:
+    digest = hashlib.sha256()
+    with fs.open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _released(root: str, generation: int) -> bool:
+    fs, base = fsspec.core.url_to_fs(f"{root}/_lease")
+    return bool(fs.exists(f"{base}/{generation:012d}.released"))
+
+
+def _state_dir(out: str) -> str:
+    return posixpath.join(out.rstrip("/"), "_schedule")
+
+
+def _url(protocol: str | None, path: str) -> str:
+    return path if protocol in (None, "file") else f"{protocol}://{path}"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

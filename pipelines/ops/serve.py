@@ -1,0 +1,122 @@
+"""``econonexus serve``: a cluster with the EconoNexus dashboard page, until stopped.
+
+Without ``scheduler`` it starts a multi-process ``LocalCluster`` (scheduler
+and dashboard bound to ``host``, localhost unless told otherwise: Dask's
+dashboard has no authentication), installs the dashboard plugin, prints where
+everything is and waits for SIGINT or SIGTERM. With ``scheduler`` it installs
+the plugin on that running scheduler, prints the same and returns.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from distributed import Client
+from distributed.security import Security
+
+from econonexus._core.errors import InputError
+from econonexus.pipelines.dashboard.plugin import dashboard_url, install_dashboard
+from econonexus.pipelines.graph.cluster import connect, local_cluster
+
+
+@dataclass(frozen=True)
+class Served:
+    """Where a served cluster is."""
+
+    scheduler: str
+    dashboard: str | None
+    page: str | None
+
+    def lines(self) -> list[str]:
+        """What ``econonexus serve`` prints, one fact per line."""
+        if self.dashboard is None or self.page is None:
+            return [f"scheduler: {self.scheduler}", "dashboard: off"]
+        metrics = self.page.rsplit("/", 1)[0] + "/metrics"
+        return [
+            f"scheduler: {self.scheduler}",
+            f"dashboard: {self.dashboard}",
+            f"econonexus page: {self.page}",
+            f"metrics: {metrics}",
+        ]
+
+
+def serve(
+    *,
+    port: int = 8787,
+    scheduler_port: int = 8786,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    host: str = "127.0.0.1",
+    security: Security | None = None,
+    log: Callable[[str], None] = print,
+    stop: threading.Event | None = None,
+) -> Served:
+    """Serve a cluster with the EconoNexus page until ``stop`` is set (or a signal comes).
+
+    Parameters
+    ----------
+    port
+        Dashboard port (``/status``, ``/econonexus``, ``/metrics``).
+    scheduler_port
+        Port the scheduler listens on for clients and workers.
+    workers
+        Workers of the local cluster (default: setting ``cluster.n-workers``).
+    scheduler
+        Attach to this running scheduler instead: install the page and return.
+    host
+        Interface the scheduler and dashboard bind to; ``0.0.0.0`` exposes
+        them to the network, without authentication on the dashboard.
+    security
+        Dask TLS with certificate files, for the scheduler, workers and clients.
+    log
+        Where the addresses are written.
+    stop
+        An event that ends serving (for tests and embedding); default: wait
+        for SIGINT or SIGTERM.
+    """
+    for name, value in (("port", port), ("scheduler_port", scheduler_port)):
+        if not 0 <= value < 65536:
+            raise InputError(f"`{name}`: expected a port number in 0..65535, got {value}")
+    if scheduler is not None:
+        with connect(scheduler, security=security) as client:
+            return _announce(client, log)
+    tls = {} if security is None else {"security": security, "protocol": "tls://"}
+    with (
+        local_cluster(
+            n_workers=workers,
+            host=host,
+            scheduler_port=scheduler_port,
+            dashboard_address=f"{host}:{port}",
+            **tls,
+        ) as cluster,
+        Client(cluster, security=security) as client,
+    ):
+        served = _announce(client, log)
+        log("serving; stop with Ctrl+C")
+        _wait(stop or _signalled())
+    return served
+
+
+def _announce(client: Client, log: Callable[[str], None]) -> Served:
+    installed = install_dashboard(client)
+    page = dashboard_url(client) if installed else None
+    address = str(client.scheduler_info(n_workers=0)["address"])
+    served = Served(address, client.dashboard_link or None, page)
+    for line in served.lines():
+        log(line)
+    return served
+
+
+def _signalled() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def _wait(stop: threading.Event) -> None:
+    while not stop.wait(0.5):  # short waits, so that the signal handlers get to run
+        continue

@@ -1,0 +1,116 @@
+"""The result of a clearing run, as Polars frames."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import polars as pl
+
+from econonexus._core.errors import InputError
+from econonexus.pipelines.store.result_views import MarketView
+from econonexus.pipelines.store.run_store import StoredRun, run_location, write_run
+
+PlotKind = Literal["all", "welfare", "payments", "prices"]
+
+
+@dataclass(frozen=True)
+class ClearingResult:
+    """What :func:`econonexus.clear` returns.
+
+    Attributes
+    ----------
+    run_id
+        The run's id.
+    allocations, summary, rejected, events, prices, flagged
+        The output tables (see the README for their columns); ``prices`` is
+        the price path of clock markets; ``flagged`` lists agents the
+        manipulation checks flagged (:mod:`econonexus.agents.detection`).
+    manifest
+        Inputs with content hashes, settings, versions, times and status.
+    location
+        Where the run was written, or ``None`` if it was not.
+    from_store
+        True when an identical earlier run was returned without recomputing.
+    """
+
+    run_id: str
+    allocations: pl.DataFrame
+    summary: pl.DataFrame
+    rejected: pl.DataFrame
+    events: pl.DataFrame
+    prices: pl.DataFrame
+    flagged: pl.DataFrame
+    manifest: dict[str, Any] = field(repr=False)
+    location: str | None = None
+    from_store: bool = False
+
+    @property
+    def status(self) -> str:
+        """``"completed"``, or ``"completed_with_errors"`` if a market's status is ``error``."""
+        return str(self.manifest["status"])
+
+    @property
+    def tables(self) -> dict[str, pl.DataFrame]:
+        """The output tables by name."""
+        return {
+            "allocations": self.allocations,
+            "summary": self.summary,
+            "rejected": self.rejected,
+            "events": self.events,
+            "prices": self.prices,
+            "flagged": self.flagged,
+        }
+
+    def _repr_html_(self) -> str:
+        """The run in a notebook: id, status, where it is, and the summary table."""
+        where = html.escape(self.location or "not written")
+        head = f"<p><b>EconoNexus run {html.escape(self.run_id)}</b>: {self.status}; {where}</p>"
+        rejected = self.rejected.select("source", "row").n_unique()
+        counts = f"{self.allocations.height} bids, {rejected} rejected rows"
+        tail = f"<p>{counts}, {self.flagged.height} flagged agents</p>"
+        return head + self.summary.drop("run_id")._repr_html_() + tail
+
+    def market(self, market_id: str) -> MarketView:
+        """One market of the run, with its own HTML view and plots."""
+        known = self.summary["market_id"].to_list()
+        if market_id not in known:
+            raise InputError(f"`market_id`: expected one of {known}, got {market_id!r}")
+        mine = pl.col("market_id") == market_id
+        return MarketView(
+            market_id,
+            self.summary.filter(mine).row(0, named=True),
+            self.allocations.filter(mine),
+            self.prices.filter(mine),
+        )
+
+    def plot(self, kind: PlotKind = "all") -> Any:
+        """Bokeh plots of the run: ``welfare`` (welfare and revenue per market),
+        ``payments`` (payments against bids), ``prices`` (bid prices), or ``all``."""
+        from econonexus.pipelines.ops.run_report import plots  # Bokeh loads only when plotting
+
+        return plots(self, kind)
+
+    def write(self, url: str) -> str:
+        """Write the run under ``url/<run_id>/`` (manifest last) and return that location."""
+        location = run_location(url, self.run_id)
+        write_run(location, self.tables, self.manifest)
+        return location
+
+    @classmethod
+    def from_stored(cls, stored: StoredRun) -> ClearingResult:
+        """Rebuild a result from a run read back from storage."""
+        t = stored.tables
+        return cls(
+            str(stored.manifest["run_id"]),
+            t["allocations"],
+            t["summary"],
+            t["rejected"],
+            t["events"],
+            t["prices"],
+            t["flagged"],
+            stored.manifest,
+            stored.location,
+            from_store=True,
+        )

@@ -1,0 +1,227 @@
+"""Per-market settings: the auction format, payment rule and their parameters.
+
+A market not named in the markets table is ``combinatorial`` with
+``pay-as-bid`` payments. Each format reads only the parameters it needs:
+
+========================  ==========================================================
+format                    parameters
+========================  ==========================================================
+``combinatorial``         ``payment_rule`` (``pay-as-bid`` or ``vcg``), ``reserve``
+``procurement``           ``payment_rule``, ``reserve`` (the buyer's value per unit),
+                          ``reputation_weight`` (offers scored by reputation)
+``sealed-first-price``    ``reserve``, ``units`` (pay-as-bid, k highest win)
+``vickrey``               ``reserve``, ``units`` (k highest pay max(k+1-th, reserve))
+``english``               ``reserve`` (start), ``increment``, ``max_rounds``
+``dutch``                 ``start_price``, ``decrement``, ``reserve`` (floor), ``max_rounds``
+``clock``                 ``reserve`` (start), ``increment``, ``max_rounds``
+========================  ==========================================================
+
+``reserve`` is a price per unit of every item of the market that the items
+table does not price itself.
+
+Every format also takes the eligibility settings, checked against the
+agents' accounts at validation: ``stake`` (absolute, per bid) and
+``stake_fraction`` (of the bid's price) make up the free stake a bid needs,
+and ``min_reputation`` the reputation its agent needs. ``signed: true``
+makes the market accept only bids signed with their agent's key
+(:mod:`econonexus.pipelines.io.signing`). The ``halt_*`` settings are the
+market's circuit breakers (:mod:`econonexus.pipelines.ops.halts`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+from typing import Any, Final, Literal, get_args
+
+from econonexus._core.errors import InputError
+from econonexus._core.schemas import MAX_PRICE
+
+MarketFormat = Literal[
+    "combinatorial", "procurement", "sealed-first-price", "vickrey", "english", "dutch", "clock"
+]
+PaymentRule = Literal["pay-as-bid", "vcg"]
+FORMATS: Final[tuple[MarketFormat, ...]] = get_args(MarketFormat)
+PAYMENT_RULES: Final[tuple[PaymentRule, ...]] = get_args(PaymentRule)
+SINGLE_ITEM_FORMATS: Final = frozenset({"sealed-first-price", "vickrey", "english", "dutch"})
+CLOCK_FORMATS: Final = frozenset({"english", "dutch", "clock"})
+MIP_FORMATS: Final = frozenset({"combinatorial", "procurement"})
+
+# What the summary's `payment_rule` column says for the formats whose rule is fixed.
+_FIXED_RULE: Final = {
+    "sealed-first-price": "pay-as-bid",
+    "vickrey": "second-price",
+    "english": "clock-price",
+    "dutch": "clock-price",
+    "clock": "clock-price",
+}
+
+
+@dataclass(frozen=True)
+class MarketSettings:
+    """How one market clears. See the module docstring for who reads what."""
+
+    format: MarketFormat = "combinatorial"
+    payment_rule: PaymentRule = "pay-as-bid"
+    reserve: float = 0.0
+    units: int = 1
+    increment: float | None = None
+    decrement: float | None = None
+    start_price: float | None = None
+    max_rounds: int = 1000
+    stake: float = 0.0
+    stake_fraction: float = 0.0
+    min_reputation: float = 0.0
+    signed: bool = False
+    halt_price_move: float | None = None
+    halt_bid_ratio: float | None = None
+    halt_rejected_share: float | None = None
+    halt_winner_share: float | None = None
+    halt_on_error: bool = False
+    halt_window: int = 10
+    reputation_weight: float = 0.0
+
+    @property
+    def needs_accounts(self) -> bool:
+        """True when a bid's eligibility depends on its agent's account."""
+        return self.stake > 0 or self.stake_fraction > 0 or self.min_reputation > 0
+
+    @property
+    def summary_rule(self) -> str:
+        """The payment rule as the summary records it."""
+        return _FIXED_RULE.get(self.format, self.payment_rule)
+
+    @property
+    def side(self) -> str:
+        """The side every bid of this market must take."""
+        return "sell" if self.format == "procurement" else "buy"
+
+
+DEFAULT_SETTINGS: Final = MarketSettings()
+SETTING_NAMES: Final = tuple(f.name for f in fields(MarketSettings))
+
+
+def make_settings(values: dict[str, Any], *, where: str) -> MarketSettings:
+    """Check one market's raw settings (``None`` = default) and return them.
+
+    Raises
+    ------
+    InputError
+        Naming ``where`` (the market and source), the field, what was
+        expected and what was received.
+    """
+    unknown = sorted(set(values) - set(SETTING_NAMES))
+    if unknown:
+        raise InputError(f"{where}: unknown setting(s) {unknown}; expected {list(SETTING_NAMES)}")
+    given = {k: v for k, v in values.items() if not _is_missing(v)}
+    fmt = given.get("format", "combinatorial")
+    _expect(fmt in FORMATS, where, "format", f"one of {list(FORMATS)}", fmt)
+    rule = given.get("payment_rule", "pay-as-bid")
+    _expect(rule in PAYMENT_RULES, where, "payment_rule", f"one of {list(PAYMENT_RULES)}", rule)
+    _expect(
+        fmt in MIP_FORMATS or "payment_rule" not in given or rule == "pay-as-bid",
+        where,
+        "payment_rule",
+        f"'pay-as-bid' or empty: format {fmt!r} sets its own rule",
+        rule,
+    )
+    settings = replace(
+        DEFAULT_SETTINGS,
+        format=fmt,
+        payment_rule=rule,
+        reserve=_number(given, "reserve", 0.0, where, minimum=0.0),
+        units=int(_number(given, "units", 1, where, minimum=1, whole=True)),
+        increment=_optional(given, "increment", where),
+        decrement=_optional(given, "decrement", where),
+        start_price=_optional(given, "start_price", where),
+        max_rounds=int(_number(given, "max_rounds", 1000, where, minimum=1, whole=True)),
+        stake=_number(given, "stake", 0.0, where, minimum=0.0),
+        stake_fraction=_number(given, "stake_fraction", 0.0, where, minimum=0.0),
+        min_reputation=_number(given, "min_reputation", 0.0, where, minimum=0.0),
+        signed=_flag(given, "signed", where),
+        halt_price_move=_optional(given, "halt_price_move", where),
+        halt_bid_ratio=_optional(given, "halt_bid_ratio", where),
+        halt_rejected_share=_optional(given, "halt_rejected_share", where),
+        halt_winner_share=_optional(given, "halt_winner_share", where),
+        halt_on_error=_flag(given, "halt_on_error", where),
+        halt_window=int(_number(given, "halt_window", 10, where, minimum=1, whole=True)),
+        reputation_weight=_number(given, "reputation_weight", 0.0, where, minimum=0.0),
+    )
+    _expect(
+        settings.reputation_weight < 2,
+        where,
+        "reputation_weight",
+        "a number in [0, 2) (the quality factor 1 + w * (reputation - 0.5) must stay > 0)",
+        settings.reputation_weight,
+    )
+    _expect(
+        settings.min_reputation <= 1,
+        where,
+        "min_reputation",
+        "a number in [0, 1]",
+        settings.min_reputation,
+    )
+    _check_clock(settings, where)
+    return settings
+
+
+def _check_clock(settings: MarketSettings, where: str) -> None:
+    if settings.format in ("english", "clock"):
+        _expect(settings.increment is not None, where, "increment", "a number > 0", None)
+    if settings.format == "dutch":
+        _expect(settings.start_price is not None, where, "start_price", "a number > 0", None)
+        _expect(
+            settings.decrement is not None or settings.increment is not None,
+            where,
+            "decrement",
+            "a number > 0",
+            None,
+        )
+    if settings.format in CLOCK_FORMATS - {"clock"}:
+        _expect(settings.units == 1, where, "units", f"1 for format {settings.format!r}", None)
+
+
+def _flag(given: dict[str, Any], name: str, where: str) -> bool:
+    value = given.get(name, False)
+    if isinstance(value, str):
+        value = {"true": True, "false": False, "yes": True, "no": False}.get(value.lower(), value)
+    _expect(isinstance(value, bool | int) and value in (0, 1), where, name, "true or false", value)
+    return bool(value)
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or value == ""  # NaN is a value (YAML `.nan`), and not a valid one
+
+
+def _number(
+    given: dict[str, Any],
+    name: str,
+    default: float,
+    where: str,
+    *,
+    minimum: float,
+    whole: bool = False,
+) -> float:
+    raw = given.get(name, default)
+    try:
+        value = math.nan if isinstance(raw, bool) else float(raw)
+    except (TypeError, ValueError):
+        value = math.nan
+    ok = math.isfinite(value) and minimum <= value <= MAX_PRICE
+    ok = ok and (not whole or value == int(value))
+    kind = "a whole number" if whole else "a finite number"
+    _expect(ok, where, name, f"{kind} >= {minimum:g} and <= {MAX_PRICE:g}", raw)
+    return value
+
+
+def _optional(given: dict[str, Any], name: str, where: str) -> float | None:
+    if name not in given:
+        return None
+    value = _number(given, name, 0.0, where, minimum=0.0)
+    _expect(value > 0, where, name, "a finite number > 0", given[name])
+    return value
+
+
+def _expect(ok: bool, where: str, field: str, expected: str, got: Any) -> None:
+    if not ok:
+        raise InputError(f"{where}: `{field}` expected {expected}, got {got!r}")
