@@ -131,3 +131,15 @@ def agent_plots(agents: pl.DataFrame, kind: str, rounds: pl.DataFrame | None = N
     if rounds is not None:
         makers = {"rounds": lambda: per_round(rounds), **makers}
     return pick(makers, kind)
+
+
+def run_plots(summary: pl.DataFrame, allocations: pl.DataFrame, kind: str = "all") -> Any:
+    """A run's figure (``welfare``, ``payments``, ``prices``) or all three in a column."""
+    makers = {
+        "welfare": lambda: welfare_per_market(summary),
+        "payments": lambda: payments_against_bids(allocations),
+        "prices": lambda: histogram(
+            allocations["price"], title="bid prices", label="bid price", split=allocations["won"]
+        ),
+    }
+    return pick(makers, kind)

@@ -8,12 +8,12 @@ import dask.config
 import yaml
 from distributed.security import Security
 
-from econonexus._api import read_run
 from econonexus._core.errors import InputError
 from econonexus.pipelines.graph.cluster import connect
 from econonexus.pipelines.ops.run_report import render_summary, report_text, write_html
 from econonexus.pipelines.ops.schedule import run_forever, run_pending
 from econonexus.pipelines.ops.serve import serve
+from econonexus.pipelines.store.clearing_result import load_run
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -94,7 +94,7 @@ def run_ops_command(args: argparse.Namespace) -> int | None:
     if args.command == "schedule":
         return _schedule(args)
     if args.command == "report":
-        run = read_run(args.run)
+        run = load_run(args.run)
         print(report_text(run, render_summary(run)))
         if args.html:
             print(f"plots: {write_html(run, args.html)}")

@@ -8,19 +8,13 @@ market, payments against bids, and the distribution of bid prices.
 from __future__ import annotations
 
 import pathlib
-from typing import Any
 
 import polars as pl
 from bokeh.embed import file_html
 from bokeh.resources import INLINE
 
-from econonexus.pipelines.dashboard.plots import (
-    histogram,
-    payments_against_bids,
-    pick,
-    welfare_per_market,
-)
-from econonexus.pipelines.store.clearing_result import ClearingResult, PlotKind
+from econonexus.pipelines.dashboard.plots import run_plots
+from econonexus.pipelines.store.clearing_result import ClearingResult
 
 
 def render_summary(result: ClearingResult) -> str:
@@ -74,23 +68,9 @@ def report_text(result: ClearingResult, summary_table: str) -> str:
     return "\n".join(lines)
 
 
-def plots(result: ClearingResult, kind: PlotKind = "all") -> Any:
-    """One Bokeh figure (``welfare``, ``payments``, ``prices``) or all three in a column."""
-    makers = {
-        "welfare": lambda: welfare_per_market(result.summary),
-        "payments": lambda: payments_against_bids(result.allocations),
-        "prices": lambda: histogram(
-            result.allocations["price"],
-            title="bid prices",
-            label="bid price",
-            split=result.allocations["won"],
-        ),
-    }
-    return pick(makers, kind)
-
-
 def write_html(result: ClearingResult, path: str | pathlib.Path) -> pathlib.Path:
     """Write the run's plots as one standalone HTML page; return its path."""
     target = pathlib.Path(path)
-    target.write_text(file_html(plots(result), INLINE, title=f"EconoNexus run {result.run_id}"))
+    page = run_plots(result.summary, result.allocations)
+    target.write_text(file_html(page, INLINE, title=f"EconoNexus run {result.run_id}"))
     return target

@@ -36,8 +36,7 @@ from econonexus.agents.shard import ApplyReport
 from econonexus.agents.snapshot import table_states
 from econonexus.agents.state import apply
 from econonexus.pipelines.io.readers import table_of
-from econonexus.pipelines.store.clearing_result import ClearingResult
-from econonexus.pipelines.store.run_store import read_run
+from econonexus.pipelines.store.clearing_result import ClearingResult, load_run
 
 OutcomesSource: TypeAlias = str | pa.Table | pl.DataFrame
 TOLERANCE = 1e-6
@@ -109,7 +108,7 @@ def settle(
         Bonus, slashing and reputation settings, and events per journal
         entry (defaults: the ``economics.*`` settings).
     """
-    result = ClearingResult.from_stored(read_run(run)) if isinstance(run, str) else run
+    result = load_run(run) if isinstance(run, str) else run
     run_id = result.run_id
     events = settlement_events(
         result.allocations,

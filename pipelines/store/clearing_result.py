@@ -10,7 +10,7 @@ import polars as pl
 
 from econonexus._core.errors import InputError
 from econonexus.pipelines.store.result_views import MarketView
-from econonexus.pipelines.store.run_store import StoredRun, run_location, write_run
+from econonexus.pipelines.store.run_store import StoredRun, read_run, run_location, write_run
 
 PlotKind = Literal["all", "welfare", "payments", "prices"]
 
@@ -88,9 +88,9 @@ class ClearingResult:
     def plot(self, kind: PlotKind = "all") -> Any:
         """Bokeh plots of the run: ``welfare`` (welfare and revenue per market),
         ``payments`` (payments against bids), ``prices`` (bid prices), or ``all``."""
-        from econonexus.pipelines.ops.run_report import plots  # Bokeh loads only when plotting
+        from econonexus.pipelines.dashboard.plots import run_plots  # Bokeh loads only here
 
-        return plots(self, kind)
+        return run_plots(self.summary, self.allocations, kind)
 
     def write(self, url: str) -> str:
         """Write the run under ``url/<run_id>/`` (manifest last) and return that location."""
@@ -114,3 +114,8 @@ class ClearingResult:
             stored.location,
             from_store=True,
         )
+
+
+def load_run(url: str) -> ClearingResult:
+    """Read a completed run back from ``url`` (a ``<out>/<run_id>`` location), hashes checked."""
+    return ClearingResult.from_stored(read_run(url))

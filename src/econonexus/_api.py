@@ -15,8 +15,7 @@ from econonexus.pipelines.io.items import ItemsSource, load_items
 from econonexus.pipelines.io.normalize import normalize
 from econonexus.pipelines.io.readers import Format, read_any, read_source
 from econonexus.pipelines.io.validation import validate
-from econonexus.pipelines.store.clearing_result import ClearingResult
-from econonexus.pipelines.store.run_store import read_run as _read_stored
+from econonexus.pipelines.store.clearing_result import ClearingResult, load_run
 
 __all__ = ["clear", "read_bids", "read_cats", "read_run", "validate_bids"]
 
@@ -78,4 +77,4 @@ def validate_bids(
 
 def read_run(url: str) -> ClearingResult:
     """Read a completed run back from ``url`` (a ``<out>/<run_id>`` location)."""
-    return ClearingResult.from_stored(_read_stored(url))
+    return load_run(url)
