@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, Self
 
 import fsspec
 import numpy as np
@@ -87,7 +87,7 @@ class AgentPool(ShardMoves, PoolViews):
         root: str,
         policy: RetryPolicy | None = None,
         auto_rebalance: bool | None = None,
-    ) -> AgentPool:
+    ) -> Self:
         """Start ``shards`` shard actors and create ``agents`` (one row per agent) in them.
 
         ``agents`` has ``agent_id`` and any fields of
@@ -123,7 +123,7 @@ class AgentPool(ShardMoves, PoolViews):
         auto_rebalance: bool | None = None,
         wait: float = 0.0,
         break_lease: bool = False,
-    ) -> AgentPool:
+    ) -> Self:
         """Reopen the pool stored at ``root``: every shard from its snapshot plus the journal.
 
         Takes the root's one-writer lease (see :mod:`econonexus.agents.lease`):
@@ -278,7 +278,7 @@ class AgentPool(ShardMoves, PoolViews):
             self._lease.release()
             self._lease = None
 
-    def __enter__(self) -> AgentPool:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -6,7 +6,7 @@ A mixin of :class:`econonexus.agents.pool.AgentPool`.
 from __future__ import annotations
 
 import html
-from typing import Any, Literal
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
@@ -15,11 +15,9 @@ from econonexus._core.errors import ShardUnavailableError
 from econonexus.agents.registry import Registry
 from econonexus.agents.shard_health import health_rows, publish_health
 
-AgentPlotKind = Literal["all", "reputation", "balances"]
-
 
 class PoolViews:
-    """States, health, ``_repr_html_`` and plots of a pool's agents."""
+    """States, health and ``_repr_html_`` of a pool's agents (plots: the package face's pool)."""
 
     n_shards: int
     root: str
@@ -55,11 +53,3 @@ class PoolViews:
             f"{int(health['agents'].sum())} agents, on {health['worker'].n_unique()} workers</p>"
         )
         return head + health._repr_html_()
-
-    def plot(self, kind: AgentPlotKind = "all") -> Any:
-        """Bokeh histograms of the agents now: ``reputation``, ``balances``, or ``all``."""
-        from econonexus.pipelines.dashboard.plots import (
-            agent_plots,  # Bokeh loads only when plotting
-        )
-
-        return agent_plots(self.states(), kind)

@@ -43,11 +43,11 @@ if TYPE_CHECKING:
     from econonexus.agents.live import LiveBidders
     from econonexus.agents.messaging import CircuitBreaker, RetryPolicy
     from econonexus.agents.outcomes import outcome_events
-    from econonexus.agents.pool import AgentPool
     from econonexus.agents.population import population
     from econonexus.agents.settlement import SettlementTerms
     from econonexus.agents.snapshot import AGENTS_SCHEMA
     from econonexus.agents.state import AgentState
+    from econonexus.pipelines.dashboard.pool_face import AgentPool
     from econonexus.pipelines.io.signing import sign_bids
     from econonexus.pipelines.ops.settle_run import SettlementReport, settle
     from econonexus.pipelines.sim.generate import generate
@@ -58,7 +58,7 @@ _WHERE: dict[str, str] = {
     "AGENTS_SCHEMA": "econonexus.agents.snapshot",
     "AGENT_EVENTS_SCHEMA": "econonexus.agents.events",
     "ALLOCATIONS_SCHEMA": "econonexus._core.schemas",
-    "AgentPool": "econonexus.agents.pool",
+    "AgentPool": "econonexus.pipelines.dashboard.pool_face",
     "AgentState": "econonexus.agents.state",
     "AgentStateError": "econonexus._core.errors",
     "BIDS_SCHEMA": "econonexus._core.schemas",

@@ -1,0 +1,94 @@
+"""The floor plan holds: layers import only downward, stems are unique, workers import little."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).parents[1]
+LAYERS = {  # folder -> (its import name, what it may import of EconoNexus)
+    "src/econonexus/_core": ("econonexus._core", ("econonexus._core",)),
+    "solvers": ("econonexus.solvers", ("econonexus._core", "econonexus.solvers")),
+    "agents": (
+        "econonexus.agents",
+        ("econonexus._core", "econonexus.solvers", "econonexus.agents"),
+    ),
+    "pipelines": (
+        "econonexus.pipelines",
+        ("econonexus._core", "econonexus.solvers", "econonexus.agents", "econonexus.pipelines"),
+    ),
+}
+NUMERIC = {"numpy", "scipy", "polars", "pyarrow", "pulp", "highspy", "__future__", "dataclasses"}
+
+
+def _imports(path: pathlib.Path) -> list[str]:
+    tree = ast.parse(path.read_text())
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append(node.module)
+        elif isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+    return found
+
+
+def _modules(folder: str) -> list[pathlib.Path]:
+    return sorted((ROOT / folder).rglob("*.py"))
+
+
+@pytest.mark.parametrize("folder", sorted(LAYERS))
+def test_each_layer_imports_only_the_layers_below_it(folder: str) -> None:
+    _, allowed = LAYERS[folder]
+    wrong = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in _modules(folder)
+        for name in _imports(path)
+        if name.split(".")[0] == "econonexus" and not name.startswith(allowed)
+    ]
+    assert not wrong, wrong
+
+
+def test_nothing_inside_imports_the_package_face() -> None:
+    face = ("econonexus._api",)
+    wrong = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for folder in LAYERS
+        for path in _modules(folder)
+        for name in _imports(path)
+        if name == "econonexus" or name.startswith(face)
+    ]
+    assert not wrong, wrong
+
+
+def test_solvers_import_only_the_ground_floor_and_numeric_libraries() -> None:
+    stdlib = set(sys.stdlib_module_names)
+    wrong = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in _modules("solvers")
+        for name in _imports(path)
+        if name.split(".")[0] not in stdlib | NUMERIC | {"econonexus"}
+    ]
+    assert not wrong, wrong
+
+
+def test_no_two_modules_share_a_stem() -> None:
+    stems: dict[str, list[str]] = {}
+    for folder in ("src/econonexus", "solvers", "agents", "pipelines"):
+        for path in _modules(folder):
+            if path.name != "__init__.py":
+                stems.setdefault(path.stem, []).append(str(path.relative_to(ROOT)))
+    assert {s: p for s, p in stems.items() if len(p) > 1} == {}
+
+
+def test_a_worker_importing_a_solver_loads_no_scheduler_plots_or_metrics() -> None:
+    code = (
+        "import sys, econonexus.solvers.wdp, econonexus.solvers.vcg;"
+        "print(sorted({m.split('.')[0] for m in sys.modules}"
+        " & {'distributed', 'bokeh', 'prometheus_client', 'tornado'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
