@@ -105,7 +105,8 @@ def served() -> Iterator[Served]:
         yield Served(facts["scheduler"], facts["econonexus page"], facts["metrics"])
     finally:
         process.terminate()
-        assert process.wait(timeout=60) == 0, "serve ends cleanly on SIGTERM"
+        process.communicate(timeout=60)  # drains and closes the pipes
+        assert process.returncode == 0, "serve ends cleanly on SIGTERM"
 
 
 @pytest.fixture(scope="module")

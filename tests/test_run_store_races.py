@@ -98,8 +98,8 @@ def test_two_clears_of_one_run_id_with_other_inputs_publish_once(
             )
             for source in sources
         ]
-        codes = [p.wait(timeout=300) for p in procs]
-        errors = [p.stderr.read() if p.stderr else "" for p in procs]
+        errors = [p.communicate(timeout=300)[1] for p in procs]
+        codes = [p.returncode for p in procs]
         assert sorted(codes) == [0, 2], errors
         loser = errors[codes.index(2)]
         assert "already exists" in loser and "with other inputs" in loser

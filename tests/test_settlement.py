@@ -130,7 +130,9 @@ def test_a_settlement_killed_half_way_resumes_without_double_applying(
     ]
     command += ["--scheduler", client.scheduler.address]
     env = {**os.environ, "DASK_ECONONEXUS__ECONOMICS__SETTLE_CHUNK": "1"}
-    killed = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    killed = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     entries = tmp_path / "pool" / "journal"
     deadline = time.monotonic() + 120
     while len(list(entries.glob("date=*/run=r0/*.parquet"))) < 4 and time.monotonic() < deadline:

@@ -101,4 +101,5 @@ def test_serve_with_certificate_files_and_clear_through_it(tmp_path: pathlib.Pat
         assert tried.stdout.startswith("refused:"), tried.stdout
     finally:
         server.terminate()
-        assert server.wait(timeout=60) == 0
+        server.communicate(timeout=60)  # drains and closes the pipes
+        assert server.returncode == 0

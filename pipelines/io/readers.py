@@ -162,14 +162,17 @@ def _read_table(url: str, fmt: Format, data: bytes) -> pl.DataFrame:
 def _read_csv_rows(url: str, data: bytes) -> tuple[pl.DataFrame, pl.DataFrame]:
     """A CSV source as rows (``_row``: the line number) and the lines it cannot read.
 
-    Polars reads a well-formed file at once. A file it refuses (a line with
-    more fields than the header, a broken quote) is read line by line: such a
-    line becomes a rejected row with the reason and the others are read, so
-    one bad line never stops the rest.
+    Polars reads a well-formed file at once, and its row count is checked
+    against the file's records (polars drops rows after some malformed
+    headers). A file it refuses or miscounts (a line with more fields than
+    the header, a broken quote) is read line by line: such a line becomes a
+    rejected row with the reason and the others are read, so one bad line
+    never stops the rest and no line is lost.
     """
     try:
         frame = pl.read_csv(io.BytesIO(data), infer_schema=False)
-        return with_positions(frame, url, first=2), _EMPTY_ERRORS
+        if frame.height == _csv_records(data):
+            return with_positions(frame, url, first=2), _EMPTY_ERRORS
     except Exception:  # polars raises many kinds; read line by line below
         pass
     try:
@@ -193,6 +196,14 @@ def _read_csv_rows(url: str, data: bytes) -> tuple[pl.DataFrame, pl.DataFrame]:
         pl.lit(url, dtype=pl.String).alias("_source"), pl.Series("_row", positions, dtype=pl.Int64)
     )
     return frame, pl.DataFrame(errors, schema=ERRORS_SCHEMA)
+
+
+def _csv_records(data: bytes) -> int:
+    """Records after the header, as a CSV reader counts them (blank lines included)."""
+    if b'"' not in data:  # no quoted field can span lines: count line ends (memchr-fast)
+        return data.count(b"\n") - (1 if data.endswith(b"\n") else 0)
+    text = data.decode("utf-8", errors="replace")
+    return max(0, sum(1 for _ in csv.reader(io.StringIO(text))) - 1)
 
 
 def _csv_fields(line: str, width: int) -> tuple[str | None, list[str | None]]:
