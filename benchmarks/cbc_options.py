@@ -26,8 +26,9 @@ from benchmarks.common import median_seconds, print_table
 from econonexus.solvers.backends import CBC_OPTIONS, CBC_START_OPTIONS, SolveLimits, get_backend
 from econonexus.solvers.market import clear_market, plan_market
 from econonexus.solvers.problem import MarketProblem, build_problem
-from econonexus.solvers.vcg import VcgJob, vcg_jobs, vcg_plan
+from econonexus.solvers.vcg import VcgJob, vcg_plan
 from econonexus.solvers.wdp import build_model
+from tests.vcg_reference import vcg_jobs
 
 MAIN = [
     ("uniform", 70, 350, 1),

@@ -18,7 +18,7 @@ import polars as pl
 
 from benchmarks.common import print_table
 from econonexus.agents.detection import detect
-from econonexus.agents.planted import detection_scores, planted_market
+from tests.planted import detection_scores, planted_market
 
 
 def main() -> None:

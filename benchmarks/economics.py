@@ -20,9 +20,9 @@ import polars as pl
 from benchmarks.common import median_seconds, print_table
 from econonexus._core.market_settings import make_settings
 from econonexus.agents.events import Event
-from econonexus.agents.settlement import settle_accounts
 from econonexus.agents.state import AgentState, apply
 from econonexus.pipelines.io.accounts import account_rules
+from tests.settle_vectorised import settle_accounts
 
 OUTCOMES = np.array(["excellent", "satisfactory", "poor", "byzantine"])
 

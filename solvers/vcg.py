@@ -78,11 +78,6 @@ class Payments:
     exact: np.ndarray
 
 
-def vcg_jobs(problem: MarketProblem, won: np.ndarray) -> list[VcgJob]:
-    """Return the re-solves VCG needs for the winners ``won`` of ``problem``."""
-    return [j for c in partition(problem).components for j in _component_jobs(problem, won, c)]
-
-
 def vcg_plan(problem: MarketProblem, won: np.ndarray, *, enumerate_max: int) -> VcgPlan:
     """Return the re-solves VCG needs for ``won``, settling the easy ones now.
 
@@ -93,9 +88,9 @@ def vcg_plan(problem: MarketProblem, won: np.ndarray, *, enumerate_max: int) -> 
     settled: list[Improvement] = []
     jobs: list[VcgJob] = []
     for members in partition(problem).components:
-        component_jobs = _component_jobs(problem, won, members)
+        jobs_here = component_jobs(problem, won, members)
         relaxation = None  # built once per component, if any re-solve needs it
-        for job in component_jobs:
+        for job in jobs_here:
             chosen: np.ndarray | None
             if enumerable(job.problem, enumerate_max):
                 chosen = enumerate_best(job.problem)
@@ -110,7 +105,7 @@ def vcg_plan(problem: MarketProblem, won: np.ndarray, *, enumerate_max: int) -> 
     return VcgPlan(settled, jobs)
 
 
-def _component_jobs(problem: MarketProblem, won: np.ndarray, members: np.ndarray) -> list[VcgJob]:
+def component_jobs(problem: MarketProblem, won: np.ndarray, members: np.ndarray) -> list[VcgJob]:
     """The re-solves of one component: one per winning agent and sub-component it frees."""
     agents = sorted(set(problem.agent_ids[members[won[members]]].tolist()))
     return [j for agent in agents for j in _agent_jobs(problem, won, members, agent)]

@@ -8,7 +8,7 @@ from distributed import Client
 
 import econonexus as enx
 from econonexus.agents.detection import detect
-from econonexus.agents.planted import detection_scores, planted_market
+from tests.planted import detection_scores, planted_market
 
 
 @pytest.mark.parametrize("seed", [11, 12, 13])

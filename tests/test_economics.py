@@ -13,7 +13,7 @@ from econonexus._core.errors import InputError
 from econonexus._core.market_settings import make_settings
 from econonexus.agents.economics import beta_reputation
 from econonexus.agents.events import Event, events_from_table, events_table
-from econonexus.agents.settlement import SettlementTerms, settle_accounts, settlement_events
+from econonexus.agents.settlement import SettlementTerms, settlement_events
 from econonexus.agents.shard import ShardCore
 from econonexus.agents.snapshot import states_table
 from econonexus.agents.state import AgentState, apply, conservation_gap
@@ -22,6 +22,7 @@ from econonexus.pipelines.io.normalize import normalize
 from econonexus.pipelines.io.readers import read_any
 from econonexus.pipelines.io.validation import validate
 from econonexus.pipelines.ops.settle_run import check_conservation
+from tests.settle_vectorised import settle_accounts
 
 TERMS = SettlementTerms(bonus_multiplier=1.2, poor_slash_fraction=0.5, decay=0.9)
 

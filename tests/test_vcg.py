@@ -16,12 +16,12 @@ from econonexus.solvers.vcg import (
     buyer_payments,
     net_of_reserves,
     solve_job,
-    vcg_jobs,
     vcg_payments,
     vcg_plan,
 )
 from tests.oracle import brute_force
 from tests.strategies import markets
+from tests.vcg_reference import vcg_jobs
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -145,7 +145,6 @@ FLAGGED_SCHEMA: Final = pa.schema(
 Status = Literal["optimal", "time_limit", "halted", "empty", "error"]
 STATUS_ORDER: Final[tuple[Status, ...]] = ("optimal", "empty", "time_limit", "halted", "error")
 """Statuses from best to worst; a market takes the worst of its components."""
-SOLUTION_PRESENT: Final = frozenset({"optimal", "time_limit"})
 
 SolverName = Literal["cbc", "highs"]
 SOLVERS: Final[tuple[SolverName, ...]] = ("cbc", "highs")
