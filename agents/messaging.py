@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
-from econonexus._core.config import get_setting
+from econonexus._core.config import setting_default
 from econonexus._core.errors import ShardUnavailableError
 
 T = TypeVar("T")
@@ -26,10 +26,7 @@ BreakerState = Literal["closed", "open", "half-open"]
 
 def breaker_from_config() -> CircuitBreaker:
     """A breaker set by ``agents.breaker-failures`` and ``agents.breaker-reset``."""
-    return CircuitBreaker(
-        failure_threshold=int(get_setting("agents.breaker-failures")),
-        reset_after=float(get_setting("agents.breaker-reset")),
-    )
+    return CircuitBreaker()
 
 
 @dataclass
@@ -38,8 +35,8 @@ class CircuitBreaker:
     at once. After ``reset_after`` seconds it is half-open: calls pass again as
     trials; one success closes it, one failure opens it for another period."""
 
-    failure_threshold: int = 3
-    reset_after: float = 5.0
+    failure_threshold: int = field(default_factory=setting_default("agents.breaker-failures", int))
+    reset_after: float = field(default_factory=setting_default("agents.breaker-reset", float))
     clock: Callable[[], float] = time.monotonic
     failures: int = 0
     opened_at: float | None = None
@@ -85,20 +82,15 @@ class RetryPolicy:
     :meth:`from_config` reads the ``econonexus.agents.*`` settings.
     """
 
-    timeout: float = 30.0
-    retries: int = 3
-    backoff: float = 0.05
-    max_backoff: float = 2.0
+    timeout: float = field(default_factory=setting_default("agents.call-timeout", float))
+    retries: int = field(default_factory=setting_default("agents.call-retries", int))
+    backoff: float = field(default_factory=setting_default("agents.backoff", float))
+    max_backoff: float = field(default_factory=setting_default("agents.max-backoff", float))
 
     @classmethod
     def from_config(cls) -> RetryPolicy:
         """The policy the settings ``agents.call-timeout``, ``call-retries``, ``backoff`` give."""
-        return cls(
-            timeout=float(get_setting("agents.call-timeout")),
-            retries=int(get_setting("agents.call-retries")),
-            backoff=float(get_setting("agents.backoff")),
-            max_backoff=float(get_setting("agents.max-backoff")),
-        )
+        return cls()
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait before retry ``attempt`` (0-based)."""

@@ -8,8 +8,8 @@ equal. Baseline in the same run: CBC's defaults.
 
 A second table times the VCG re-solves that planning leaves to the MIP (those
 with a fractional LP) as the pipeline runs them: from the current allocation
-as a MIP start with ``CBC_START_OPTIONS``, against ``CBC_OPTIONS`` without
-a start (the pipeline before the start options).
+as a MIP start with the ``solver.cbc-start-options`` setting, against the
+``solver.cbc-options`` setting without a start (the pipeline before the start options).
 
 Run: python -m benchmarks.cbc_options [--repeats 3]
 """
@@ -23,7 +23,7 @@ import numpy as np
 
 import econonexus as enx
 from benchmarks.common import median_seconds, print_table
-from econonexus.solvers.backends import CBC_OPTIONS, CBC_START_OPTIONS, SolveLimits, get_backend
+from econonexus.solvers.backends import SolveLimits, get_backend
 from econonexus.solvers.market import clear_market, plan_market
 from econonexus.solvers.problem import MarketProblem, build_problem
 from econonexus.solvers.vcg import VcgJob, vcg_plan
@@ -95,13 +95,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    tuned = SolveLimits().cbc_options  # the solver.cbc-options setting
     rows, ratios = [], []
     for family, goods, n_bids, seed in MAIN:
         sub = largest(family, goods, n_bids, seed)
         t_default, v_default = median_seconds(lambda sub=sub: solve(sub, ()), repeats=args.repeats)
-        t_tuned, v_tuned = median_seconds(
-            lambda sub=sub: solve(sub, CBC_OPTIONS), repeats=args.repeats
-        )
+        t_tuned, v_tuned = median_seconds(lambda sub=sub: solve(sub, tuned), repeats=args.repeats)
         assert np.isclose(v_default, v_tuned, rtol=1e-12), (family, goods, seed)
         ratios.append(t_tuned / t_default)
         name = f"main solve {family} {goods}x{n_bids} s{seed}"
@@ -115,22 +114,23 @@ def main() -> None:
             lambda jobs=jobs: [solve(j.problem, ()) for j in jobs], repeats=args.repeats
         )
         t_tuned, v_tuned = median_seconds(
-            lambda jobs=jobs: [solve(j.problem, CBC_OPTIONS) for j in jobs], repeats=args.repeats
+            lambda jobs=jobs: [solve(j.problem, SolveLimits().cbc_options) for j in jobs],
+            repeats=args.repeats,
         )
         assert np.allclose(v_default, v_tuned, rtol=1e-12), (family, goods, seed)
         ratios.append(t_tuned / t_default)
         name = f"{len(jobs)} VCG re-solves {family} {goods}x{n_bids} s{seed}"
         rows.append((name, problem.n_bids, t_default, t_tuned, t_tuned / t_default))
     print_table(
-        f"CBC options {list(CBC_OPTIONS)} vs CBC defaults, median of {args.repeats}",
+        f"CBC options {list(tuned)} vs CBC defaults, median of {args.repeats}",
         ["workload", "bids", "defaults s", "options s", "ratio"],
         rows,
     )
     print(f"\nmedian ratio {statistics.median(ratios):.3f}; max {max(ratios):.3f}")
     rows = start_rows(args.repeats)
     print_table(
-        f"VCG MIP re-solves: MIP start with {list(CBC_START_OPTIONS)} vs "
-        f"{list(CBC_OPTIONS)} without a start, median of {args.repeats}",
+        f"VCG MIP re-solves: MIP start with {list(SolveLimits().cbc_start_options)} vs "
+        f"{list(tuned)} without a start, median of {args.repeats}",
         ["workload", "options, no start s", "start options, start s", "ratio"],
         rows,
     )

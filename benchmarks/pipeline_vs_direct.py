@@ -21,7 +21,7 @@ import pulp
 
 import econonexus as enx
 from benchmarks.common import cluster, median_seconds, print_table
-from econonexus.solvers.backends import CBC_OPTIONS
+from econonexus.solvers.backends import SolveLimits
 
 INSTANCES = [
     ("decay", 50, 200, 1),
@@ -84,7 +84,7 @@ def main() -> None:
     args = parser.parse_args()
     rows, big, small = [], [], []
     # the pipeline's CBC options, for a second baseline that differs from it only in layout
-    same = CBC_OPTIONS if args.solver == "cbc" else ()
+    same = SolveLimits().cbc_options if args.solver == "cbc" else ()
     with cluster(2) as client:
         enx.clear(enx.generate("decay", goods=20, bids=40, seed=0), client=client)  # warm up
         for dist, goods, n_bids, seed in INSTANCES:

@@ -23,7 +23,7 @@ import polars as pl
 import econonexus as enx
 from benchmarks.common import cluster, median_seconds, print_table
 from benchmarks.pipeline_vs_direct import direct_solve
-from econonexus.solvers.backends import CBC_OPTIONS
+from econonexus.solvers.backends import SolveLimits
 
 # (family, goods, bids, seed); "blocks-K" merges K independent decay instances of that
 # size into one market (disjoint items): a market of several independent components.
@@ -80,7 +80,7 @@ def main() -> None:
     parser.add_argument("--solver", choices=["cbc", "highs"], default="cbc")
     args = parser.parse_args()
     rows, ratios = [], []
-    same = CBC_OPTIONS if args.solver == "cbc" else ()  # a second naive baseline
+    same = SolveLimits().cbc_options if args.solver == "cbc" else ()  # a second naive baseline
     with cluster(2) as client:
         enx.clear(enx.generate("decay", goods=20, bids=40, seed=0), client=client)  # warm up
         for dist, goods, n_bids, seed in INSTANCES:

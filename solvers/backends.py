@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import pulp
 
+from econonexus._core.config import setting_default
 from econonexus._core.errors import InputError, SolverError
 from econonexus._core.schemas import SOLVERS, SolverName
 from econonexus.solvers.problem import FloatArray
@@ -34,20 +35,8 @@ class BackendResult:
     bound: float
 
 
-CBC_OPTIONS: tuple[str, ...] = ("cuts off", "probing on")
-"""CBC's cut generators off but probing: on the CATS families' winner determination
-problems this measured 1.3-3x faster than CBC's defaults (``benchmarks/cbc_options.py``)."""
-
-CBC_START_OPTIONS: tuple[str, ...] = (
-    "cuts off",
-    "heuristics off",
-    "preprocess off",
-    "probing off",
-    "strong 0",
-)
-"""CBC's options for a solve that starts from a known feasible solution (the VCG
-re-solves): the start is the incumbent, so the root heuristics and preprocessing
-only cost time, and so did strong branching (``benchmarks/cbc_options.py``)."""
+def _words(values: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in values)
 
 
 @dataclass(frozen=True)
@@ -57,11 +46,15 @@ class SolveLimits:
     and, for solves given a starting solution, ``cbc_start_options``
     (``econonexus.solver.cbc-start-options``)."""
 
-    time_limit: float | None = None
-    gap: float = 0.0
-    threads: int = 1
-    cbc_options: tuple[str, ...] = CBC_OPTIONS
-    cbc_start_options: tuple[str, ...] = CBC_START_OPTIONS
+    time_limit: float | None = field(default_factory=setting_default("solver.time-limit", float))
+    gap: float = field(default_factory=setting_default("solver.gap", float))
+    threads: int = field(default_factory=setting_default("solver.threads", int))
+    cbc_options: tuple[str, ...] = field(
+        default_factory=setting_default("solver.cbc-options", _words)
+    )
+    cbc_start_options: tuple[str, ...] = field(
+        default_factory=setting_default("solver.cbc-start-options", _words)
+    )
 
 
 class Backend(Protocol):

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from econonexus._core.config import get_setting
 from econonexus._core.schemas import Status, worst_status
 from econonexus.solvers.backends import SolveLimits
 from econonexus.solvers.components import partition
 from econonexus.solvers.problem import MarketProblem
-from econonexus.solvers.wdp import ComponentSolution, solve_component
+from econonexus.solvers.wdp import ComponentSolution, enumerate_limit, solve_component
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,12 @@ class MarketOutcome:
     methods: list[str] = field(default_factory=list)
 
 
-def plan_market(problem: MarketProblem, *, enumerate_max: int = 10) -> MarketPlan:
-    """Partition ``problem``; solve the components of at most ``enumerate_max`` bids."""
+def plan_market(problem: MarketProblem, *, enumerate_max: int | None = None) -> MarketPlan:
+    """Partition ``problem``; solve the components of at most ``enumerate_max`` bids.
+
+    ``enumerate_max`` defaults to the setting ``solver.enumerate-max-bids``.
+    """
+    enumerate_max = enumerate_limit(enumerate_max)
     if problem.n_bids == 0:
         return MarketPlan(problem, [], [], 0)
     parts = partition(problem)
@@ -100,12 +105,13 @@ def relative_gap(bound: float, welfare: float) -> float:
 def clear_market(
     problem: MarketProblem,
     *,
-    solver: str = "cbc",
+    solver: str | None = None,
     limits: SolveLimits | None = None,
-    enumerate_max: int = 10,
+    enumerate_max: int | None = None,
     lp_first: bool = True,
 ) -> MarketOutcome:
     """Clear ``problem`` in this process: plan, solve every component, assemble."""
+    solver = solver or str(get_setting("solver.backend"))
     plan = plan_market(problem, enumerate_max=enumerate_max)
     limits = limits or SolveLimits()
     solutions = [

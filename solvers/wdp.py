@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pulp
 
+from econonexus._core.config import get_setting
 from econonexus._core.schemas import Status
 from econonexus.solvers.backends import SolveLimits, get_backend
 from econonexus.solvers.problem import IntArray, MarketProblem
@@ -38,9 +39,9 @@ class ComponentSolution:
 def solve_component(
     problem: MarketProblem,
     *,
-    solver: str = "cbc",
+    solver: str | None = None,
     limits: SolveLimits | None = None,
-    enumerate_max: int = 10,
+    enumerate_max: int | None = None,
     initial: np.ndarray | None = None,
     lp_first: bool = True,
 ) -> ComponentSolution:
@@ -50,8 +51,10 @@ def solve_component(
     exact enumeration. Larger ones are settled by their LP relaxation when
     its optimum is integral (``lp_first``), else by the MIP backend
     ``solver``, starting from the feasible winner mask ``initial`` when one
-    is given.
+    is given. ``solver`` and ``enumerate_max`` default to the settings
+    ``solver.backend`` and ``solver.enumerate-max-bids``.
     """
+    enumerate_max = enumerate_limit(enumerate_max)
     start = time.perf_counter()
     if enumerable(problem, enumerate_max):
         chosen = enumerate_best(problem)
@@ -61,11 +64,17 @@ def solve_component(
     limits = limits or SolveLimits()
     model, variables, unit = build_model(problem)
     warm = None if initial is None else initial.astype(np.float64)
-    result = get_backend(solver).solve(model, variables, limits, warm)
+    backend = solver or str(get_setting("solver.backend"))
+    result = get_backend(backend).solve(model, variables, limits, warm)
     chosen = np.flatnonzero(result.values > 0.5)
     status: Status = "optimal" if result.proven else "time_limit"
     bound = None if result.proven else result.bound * unit
-    return _solution(problem, chosen, status, bound, start, solver)
+    return _solution(problem, chosen, status, bound, start, backend)
+
+
+def enumerate_limit(enumerate_max: int | None) -> int:
+    """``enumerate_max``, or the setting ``solver.enumerate-max-bids`` when it is ``None``."""
+    return int(get_setting("solver.enumerate-max-bids")) if enumerate_max is None else enumerate_max
 
 
 def enumerable(problem: MarketProblem, enumerate_max: int) -> bool:

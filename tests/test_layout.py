@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 ROOT = pathlib.Path(__file__).parents[1]
 LAYERS = {  # folder -> (its import name, what it may import of EconoNexus)
@@ -92,3 +93,60 @@ def test_a_worker_importing_a_solver_loads_no_scheduler_plots_or_metrics() -> No
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def _settings() -> dict[str, object]:
+    loaded = yaml.safe_load((ROOT / "src/econonexus/econonexus.yaml").read_text())["econonexus"]
+    leaves: dict[str, object] = {}
+
+    def walk(node: dict[str, object], prefix: str) -> None:
+        for key, value in node.items():
+            if isinstance(value, dict):
+                walk(value, f"{prefix}{key}.")
+            else:
+                leaves[f"{prefix}{key}"] = value
+
+    walk(loaded, "")
+    return leaves
+
+
+def _defaults(tree: ast.AST) -> list[tuple[str, ast.expr, int]]:
+    """(name, default) of every function parameter, class field and module constant."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            args = node.args
+            positional = args.posonlyargs + args.args
+            tail = positional[len(positional) - len(args.defaults) :]
+            found += [(a.arg, d, node.lineno) for a, d in zip(tail, args.defaults, strict=True)]
+            kw = zip(args.kwonlyargs, args.kw_defaults, strict=True)
+            found += [(a.arg, d, node.lineno) for a, d in kw if d is not None]
+        elif isinstance(node, ast.AnnAssign) and node.value and isinstance(node.target, ast.Name):
+            found.append((node.target.id, node.value, node.lineno))
+        elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            found.append((node.targets[0].id, node.value, node.lineno))
+    return found
+
+
+def test_no_setting_has_a_second_default_in_code() -> None:
+    """The YAML is the one source: a parameter, field or constant named like a setting
+    (``enumerate_max`` for ``enumerate-max-bids``) must not repeat its value."""
+    settings = {
+        key.rsplit(".", 1)[-1].replace("-", "_"): (key, v) for key, v in _settings().items()
+    }
+    repeated = []
+    for folder in LAYERS:
+        for path in _modules(folder):
+            for name, node, line in _defaults(ast.parse(path.read_text())):
+                try:
+                    value = ast.literal_eval(node)
+                except ValueError:
+                    continue
+                if value is None:  # "not given: read the setting"
+                    continue
+                for short, (key, default) in settings.items():
+                    alike = short in name.lower() or name.lower() in short
+                    same = value == default or (isinstance(value, tuple) and list(value) == default)
+                    if alike and same:
+                        repeated.append(f"{path.relative_to(ROOT)}:{line} {name}={value!r} ({key})")
+    assert not repeated, repeated

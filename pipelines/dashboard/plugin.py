@@ -44,7 +44,7 @@ class DashboardPlugin(SchedulerPlugin):
 
     async def start(self, scheduler: Any) -> None:
         self.address = str(scheduler.address)
-        self.monitor = Monitor(max_runs=int(get_setting("dashboard.max-runs")))
+        self.monitor = Monitor()
         self.metrics = Metrics()
         for at, event in scheduler.get_events(EVENT_TOPIC):  # runs before the plugin came
             self._fold(event, at)

@@ -11,6 +11,8 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from econonexus._core.config import setting_default
+
 RUN_FIELDS = (
     "run_id",
     "started",
@@ -46,7 +48,7 @@ MARKET_FIELDS = ("time", "run_id", *MARKET_EVENT_COLUMNS)
 class Monitor:
     """Recent history of one scheduler's runs, markets, halts and agent shards."""
 
-    max_runs: int = 200
+    max_runs: int = field(default_factory=setting_default("dashboard.max-runs", int))
     max_markets: int = 5000
     runs: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
     markets: deque[dict[str, Any]] = field(default_factory=deque)

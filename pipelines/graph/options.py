@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from econonexus._core.config import get_setting
+from econonexus._core.config import get_setting, setting_default
 from econonexus._core.errors import InputError
 from econonexus._core.market_settings import DEFAULT_SETTINGS, MarketSettings
 from econonexus.pipelines.io.market_table import MarketsSource, load_markets
@@ -19,11 +19,11 @@ class BatchOptions:
     :data:`econonexus._core.market_settings.DEFAULT_SETTINGS`.
     """
 
-    solver: str = "cbc"
+    solver: str = field(default_factory=setting_default("solver.backend", str))
     limits: SolveLimits = field(default_factory=SolveLimits)
-    enumerate_max: int = 10
-    tie_epsilon: float = 1e-9
-    retries: int = 2
+    enumerate_max: int = field(default_factory=setting_default("solver.enumerate-max-bids", int))
+    tie_epsilon: float = field(default_factory=setting_default("solver.tie-epsilon", float))
+    retries: int = field(default_factory=setting_default("retries", int))
     markets: dict[str, MarketSettings] = field(default_factory=dict)
 
     def settings(self, market_id: str) -> MarketSettings:
@@ -47,18 +47,5 @@ def make_options(
     rel_gap = gap if gap is not None else get_setting("solver.gap")
     if not 0 <= rel_gap < 1:
         raise InputError(f"`gap`: expected a relative gap in [0, 1), got {rel_gap!r}")
-    limits = SolveLimits(
-        time_limit=limit,
-        gap=float(rel_gap),
-        threads=int(get_setting("solver.threads")),
-        cbc_options=tuple(str(o) for o in get_setting("solver.cbc-options")),
-        cbc_start_options=tuple(str(o) for o in get_setting("solver.cbc-start-options")),
-    )
-    return BatchOptions(
-        solver=name,
-        limits=limits,
-        enumerate_max=int(get_setting("solver.enumerate-max-bids")),
-        tie_epsilon=float(get_setting("solver.tie-epsilon")),
-        retries=int(get_setting("retries")),
-        markets=load_markets(markets),
-    )
+    limits = SolveLimits(time_limit=limit, gap=float(rel_gap))
+    return BatchOptions(solver=name, limits=limits, markets=load_markets(markets))

@@ -39,7 +39,7 @@ from econonexus.pipelines.store.run_store import (
     read_run,
     recorded_files,
 )
-from econonexus.solvers.backends import CBC_OPTIONS, CBC_START_OPTIONS, SolveLimits
+from econonexus.solvers.backends import SolveLimits
 
 INPUTS = ("bids", "items", "accounts", "source_errors")
 _ALLOCATION_COLUMNS = (
@@ -201,12 +201,13 @@ def options_from_config(config: dict[str, Any]) -> BatchOptions:
         m: dataclasses.replace(MarketSettings(**values), signed=False)
         for m, values in config["markets"].items()
     }
+    defaults = SolveLimits()  # manifests older than these fields: the settings now
     limits = SolveLimits(
         time_limit=config["time_limit"],
         gap=config["gap"],
         threads=config["threads"],
-        cbc_options=tuple(config.get("cbc_options", CBC_OPTIONS)),
-        cbc_start_options=tuple(config.get("cbc_start_options", CBC_START_OPTIONS)),
+        cbc_options=tuple(config.get("cbc_options", defaults.cbc_options)),
+        cbc_start_options=tuple(config.get("cbc_start_options", defaults.cbc_start_options)),
     )
     return BatchOptions(
         solver=config["solver"],

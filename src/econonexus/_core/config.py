@@ -7,11 +7,13 @@ unpickle any EconoNexus task, so they see the same values.
 from __future__ import annotations
 
 import pathlib
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import dask.config
 import yaml
 
+T = TypeVar("T")
 _DEFAULTS_FILE = pathlib.Path(__file__).parents[1] / "econonexus.yaml"
 
 
@@ -29,3 +31,13 @@ dask.config.update_defaults(_load_defaults())
 def get_setting(key: str) -> Any:
     """Return the EconoNexus setting ``key`` (dotted, without the ``econonexus.`` prefix)."""
     return dask.config.get(f"econonexus.{key}")
+
+
+def setting_default(key: str, cast: Callable[[Any], T]) -> Callable[[], T]:
+    """A ``default_factory`` reading setting ``key``: dataclass defaults live in the YAML only."""
+
+    def read() -> T:
+        value = get_setting(key)
+        return value if value is None else cast(value)  # type: ignore[return-value]
+
+    return read
