@@ -28,12 +28,13 @@ import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
 
-from econonexus._core.market_settings import SINGLE_ITEM_FORMATS
+from econonexus._core.formats import names
 from econonexus._core.schemas import BIDS_SCHEMA
 from econonexus.agents.learning import SHADING_GRID, draw_factors
 from econonexus.agents.state import AgentState
 
-BUNDLE_FORMATS = frozenset({"combinatorial", "clock"})
+BUNDLE_FORMATS = frozenset(names(bundles=True, side="buy"))
+"""Formats an agent bids one bundle in; in the other buy formats it bids item by item."""
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -88,7 +89,7 @@ def round_bids(
     offer. Bid ids are ``<agent>-r<round>-<market>-<item>`` (``*`` for the bundle).
     """
     values = _valued_offer(states, keys, offer, seed=seed, round_no=round_no)
-    singles = values.filter(pl.col("format").is_in(sorted(SINGLE_ITEM_FORMATS | BUNDLE_FORMATS)))
+    singles = values.filter(pl.col("format").is_in(names(side="buy")))
     single = singles.select(
         "agent_id",
         "market_id",

@@ -23,10 +23,10 @@ from distributed import Client
 from benchmarks.common import cluster, median_seconds, print_table
 from econonexus.agents.pool import AgentPool
 from econonexus.agents.population import population
-from econonexus.pipelines.sim.simulate import DEFAULT_MARKETS
+from econonexus.pipelines.sim.simulate import default_markets
 
 OFFER = pl.DataFrame(
-    [(m, f"{m}-i{k}", s["format"]) for m, s in DEFAULT_MARKETS.items() for k in range(50)],
+    [(m, f"{m}-i{k}", s["format"]) for m, s in default_markets().items() for k in range(50)],
     schema=["market_id", "item_id", "format"],
     orient="row",
 )

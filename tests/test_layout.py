@@ -132,7 +132,9 @@ def test_no_setting_has_a_second_default_in_code() -> None:
     """The YAML is the one source: a parameter, field or constant named like a setting
     (``enumerate_max`` for ``enumerate-max-bids``) must not repeat its value."""
     settings = {
-        key.rsplit(".", 1)[-1].replace("-", "_"): (key, v) for key, v in _settings().items()
+        key.rsplit(".", 1)[-1].replace("-", "_"): (key, value)
+        for key, value in _settings().items()
+        if not key.startswith("simulate.markets.")  # a market table, not defaults of code
     }
     repeated = []
     for folder in LAYERS:
@@ -150,3 +152,18 @@ def test_no_setting_has_a_second_default_in_code() -> None:
                     if alike and same:
                         repeated.append(f"{path.relative_to(ROOT)}:{line} {name}={value!r} ({key})")
     assert not repeated, repeated
+
+
+def test_only_the_format_registry_names_a_format() -> None:
+    from econonexus._core.formats import FORMATS
+
+    registry = ROOT / "src/econonexus/_core/formats.py"
+    named = [
+        f"{path.relative_to(ROOT)}:{node.lineno} {node.value!r}"
+        for folder in LAYERS
+        for path in _modules(folder)
+        if path != registry
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Constant) and node.value in FORMATS
+    ]
+    assert not named, named

@@ -61,10 +61,8 @@ def clear_single_item(
     prices = empty_prices()
     status: Status = "optimal" if bids.height else "empty"
     rounds = None
-    if settings.format in ("sealed-first-price", "vickrey"):
-        rule: SealedRule = (
-            "first-price" if settings.format == "sealed-first-price" else "second-price"
-        )
+    if settings.kind.sealed_rule is not None:
+        rule: SealedRule = settings.kind.sealed_rule
         results = clear_sealed(lots, rule=rule).select("bid_id", "won", "payment")
     elif lots.height == 0:
         results = lots.select("bid_id", won=pl.lit(False), payment=pl.lit(0.0))
@@ -127,7 +125,7 @@ def _run_clock(
         if bidders_for is None
         else bidders_for(lots)
     )
-    if settings.format == "english":
+    if settings.kind.ascending:
         assert settings.increment is not None
         outcome = english(
             auctions,
@@ -166,7 +164,7 @@ def clear_clock_market(
     agent's bids in one XOR group.
     """
     start = time.perf_counter()
-    one_each = bids.with_columns(xor_group=pl.lit("clock"))
+    one_each = bids.with_columns(xor_group=pl.lit("one-bundle"))  # one bid per agent
     problem = build_problem(
         market_id,
         one_each,

@@ -17,7 +17,6 @@ import polars as pl
 from distributed import Client, Future
 
 from econonexus._core.config import get_setting
-from econonexus._core.market_settings import MIP_FORMATS
 from econonexus.pipelines.clearing.market_rows import (
     ALLOCATION_COLUMNS,
     PRICE_COLUMNS,
@@ -74,7 +73,7 @@ def run_batch(
     rejected = client.submit(_rejected, raw, validated, source_errors, key=f"enx-rejected-{token}")
     # Only MIP-format markets have components to plan and solve; the others
     # (single-item, clock) clear in their combine task, with no round trip.
-    mip = [i for i, m in enumerate(markets) if options.settings(m).format in MIP_FORMATS]
+    mip = [i for i, m in enumerate(markets) if options.settings(m).kind.mip]
     plans: dict[int, Future[Any]] = {
         i: client.submit(
             tasks.plan, validated, lots, markets[i], options, key=f"enx-plan-{token}-{i}"
@@ -149,7 +148,7 @@ def _price_vcg_markets(
     vcg = [
         i
         for i, m in enumerate(markets)
-        if options.settings(m).payment_rule == "vcg" and options.settings(m).format in MIP_FORMATS
+        if options.settings(m).payment_rule == "vcg" and options.settings(m).kind.mip
     ]
     if not vcg:
         return assembled
@@ -195,7 +194,7 @@ def _with_thread_share(options: BatchOptions, threads: int, n_markets: int) -> B
 
 
 def _live_clock(market_id: str, options: BatchOptions) -> bool:
-    return options.settings(market_id).format in ("english", "dutch")
+    return options.settings(market_id).kind.live
 
 
 def batch_markets(frame: pl.DataFrame, source_errors: pl.DataFrame) -> list[str]:

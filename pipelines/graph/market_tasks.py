@@ -16,7 +16,8 @@ import polars as pl
 import pulp
 
 from econonexus._core.errors import EconoNexusError
-from econonexus._core.market_settings import MIP_FORMATS, MarketSettings
+from econonexus._core.formats import market_format
+from econonexus._core.market_settings import MarketSettings
 from econonexus.pipelines.clearing.market_rows import (
     allocation_frame,
     empty_prices,
@@ -76,7 +77,7 @@ def plan(
 ) -> MarketPlan | None:
     """Partition a MIP-format market; ``None`` for the other formats."""
     settings = options.settings(market_id)
-    if settings.format not in MIP_FORMATS:
+    if not settings.kind.mip:
         return None
     problem = mip_problem(market_bids(validated, market_id), items, market_id, settings, options)
     return plan_market(problem, enumerate_max=options.enumerate_max)
@@ -97,7 +98,7 @@ def mip_problem(
         tie_epsilon=options.tie_epsilon,
         default_reserve=settings.reserve,
     )
-    if settings.format != "procurement":
+    if settings.side == "buy":
         if settings.payment_rule == "vcg" and problem.reserve.any():
             return net_of_reserves(problem, options.tie_epsilon)[0]
         return problem
@@ -152,14 +153,14 @@ def assemble(
     bids = market_bids(validated, market_id)
     if plan is None:
         lots = market_items(items, market_id)
-        if settings.format == "clock":
+        if settings.kind.clears == "discovery":
             return MarketResult(*clear_clock_market(market_id, bids, lots, settings, options))
         return MarketResult(*clear_single_item(market_id, bids, lots, settings))
     outcome = assemble_market(plan, list(solutions))
     won = outcome.won
     payment = _asks(bids, outcome.problem)  # the bids' prices: the problem's may be net of reserves
     # procurement welfare is the buyer's surplus; otherwise the winning bids' value
-    extra = 0.0 if settings.format == "procurement" else float(payment[won].sum()) - outcome.welfare
+    extra = 0.0 if settings.side == "sell" else float(payment[won].sum()) - outcome.welfare
     result_rows = pl.DataFrame(
         {
             "bid_id": outcome.problem.bid_ids.tolist(),
@@ -231,7 +232,8 @@ def price(result: MarketResult, plan: VcgPlan, *gains: Improvement) -> MarketRes
     improvements = [*plan.settled, *gains]
     pay = vcg_payments(problem, outcome.won, improvements, proven=outcome.status == "optimal")
     prices = _asks(result.allocations, problem)
-    settle = seller_payments if result.summary["format"][0] == "procurement" else buyer_payments
+    sells = market_format(str(result.summary["format"][0])).side == "sell"
+    settle = seller_payments if sells else buyer_payments
     payment, low, high = settle(prices, problem.price, outcome.won, pay)
     rows = pl.DataFrame(
         {

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from econonexus._core.market_settings import DEFAULT_SETTINGS, SINGLE_ITEM_FORMATS, MarketSettings
+from econonexus._core.formats import names
+from econonexus._core.market_settings import DEFAULT_SETTINGS, MarketSettings
 from econonexus.pipelines.io.accounts import POSITION as _POSITION
 
 
@@ -23,7 +24,7 @@ def format_rules(frame: pl.DataFrame, markets: dict[str, MarketSettings]) -> pl.
         pl.col("_side").fill_null(DEFAULT_SETTINGS.side),
     )
     side = pl.col("side").fill_null("buy")
-    single = pl.col("_format").is_in(list(SINGLE_ITEM_FORMATS))
+    single = pl.col("_format").is_in(names(bundles=False))
     rules = [
         (
             "side",

@@ -23,6 +23,7 @@ import fsspec
 import polars as pl
 from distributed import Client
 
+from econonexus._core.config import get_setting
 from econonexus._core.errors import EconoNexusError, InputError, RunFailedError
 from econonexus._core.market_settings import MarketSettings
 from econonexus.agents.journal import read_journal
@@ -37,12 +38,13 @@ from econonexus.pipelines.io.market_table import MarketsSource, load_markets
 from econonexus.pipelines.ops.settle_run import settle
 from econonexus.pipelines.store.clearing_result import ClearingResult
 
-DEFAULT_MARKETS: dict[str, dict[str, Any]] = {
-    "sim-first-price": {"format": "sealed-first-price"},
-    "sim-vickrey": {"format": "vickrey"},
-    "sim-english": {"format": "english", "increment": 1.0},
-    "sim-combinatorial": {"format": "combinatorial"},
-}
+
+def default_markets() -> dict[str, dict[str, Any]]:
+    """The simulation's market mix: the setting ``simulate.markets``."""
+    markets: dict[str, dict[str, Any]] = dict(get_setting("simulate.markets"))
+    return markets
+
+
 ATTEMPTS = 3
 _CHAOS_SALT = 0x5EED_CA05
 T = TypeVar("T")
@@ -107,7 +109,7 @@ def simulate(
     for name, value in (("rounds", rounds), ("items", items)):
         if value < 1:
             raise InputError(f"`{name}`: expected a whole number >= 1, got {value}")
-    markets = markets if markets is not None else DEFAULT_MARKETS
+    markets = markets if markets is not None else default_markets()
     settings = load_markets(markets)
     offer = _offer(settings, items)
     people = population(agents, offer, seed=seed)
@@ -132,7 +134,7 @@ def _offer(settings: dict[str, MarketSettings], items: int) -> pl.DataFrame:
     rows = [
         (market, f"{market}-i{k}", s.format)
         for market, s in sorted(settings.items())
-        if s.format != "procurement"
+        if s.side == "buy"
         for k in range(items)
     ]
     return pl.DataFrame(rows, schema=["market_id", "item_id", "format"], orient="row")

@@ -32,37 +32,27 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields, replace
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final
 
 from econonexus._core.errors import InputError
+from econonexus._core.formats import (
+    DEFAULT_FORMAT,
+    FORMATS,
+    PAYMENT_RULES,
+    FormatName,
+    MarketFormat,
+    PaymentRule,
+    market_format,
+)
 from econonexus._core.schemas import MAX_PRICE
-
-MarketFormat = Literal[
-    "combinatorial", "procurement", "sealed-first-price", "vickrey", "english", "dutch", "clock"
-]
-PaymentRule = Literal["pay-as-bid", "vcg"]
-FORMATS: Final[tuple[MarketFormat, ...]] = get_args(MarketFormat)
-PAYMENT_RULES: Final[tuple[PaymentRule, ...]] = get_args(PaymentRule)
-SINGLE_ITEM_FORMATS: Final = frozenset({"sealed-first-price", "vickrey", "english", "dutch"})
-CLOCK_FORMATS: Final = frozenset({"english", "dutch", "clock"})
-MIP_FORMATS: Final = frozenset({"combinatorial", "procurement"})
-
-# What the summary's `payment_rule` column says for the formats whose rule is fixed.
-_FIXED_RULE: Final = {
-    "sealed-first-price": "pay-as-bid",
-    "vickrey": "second-price",
-    "english": "clock-price",
-    "dutch": "clock-price",
-    "clock": "clock-price",
-}
 
 
 @dataclass(frozen=True)
 class MarketSettings:
     """How one market clears. See the module docstring for who reads what."""
 
-    format: MarketFormat = "combinatorial"
-    payment_rule: PaymentRule = "pay-as-bid"
+    format: FormatName = DEFAULT_FORMAT
+    payment_rule: PaymentRule = PAYMENT_RULES[0]
     reserve: float = 0.0
     units: int = 1
     increment: float | None = None
@@ -87,14 +77,19 @@ class MarketSettings:
         return self.stake > 0 or self.stake_fraction > 0 or self.min_reputation > 0
 
     @property
+    def kind(self) -> MarketFormat:
+        """The market's format: how it clears and prices (see :mod:`.formats`)."""
+        return market_format(self.format)
+
+    @property
     def summary_rule(self) -> str:
         """The payment rule as the summary records it."""
-        return _FIXED_RULE.get(self.format, self.payment_rule)
+        return self.payment_rule if self.kind.payment_rules else self.kind.rule
 
     @property
     def side(self) -> str:
         """The side every bid of this market must take."""
-        return "sell" if self.format == "procurement" else "buy"
+        return self.kind.side
 
 
 DEFAULT_SETTINGS: Final = MarketSettings()
@@ -114,12 +109,12 @@ def make_settings(values: dict[str, Any], *, where: str) -> MarketSettings:
     if unknown:
         raise InputError(f"{where}: unknown setting(s) {unknown}; expected {list(SETTING_NAMES)}")
     given = {k: v for k, v in values.items() if not _is_missing(v)}
-    fmt = given.get("format", "combinatorial")
+    fmt = given.get("format", DEFAULT_FORMAT)
     _expect(fmt in FORMATS, where, "format", f"one of {list(FORMATS)}", fmt)
     rule = given.get("payment_rule", "pay-as-bid")
     _expect(rule in PAYMENT_RULES, where, "payment_rule", f"one of {list(PAYMENT_RULES)}", rule)
     _expect(
-        fmt in MIP_FORMATS or "payment_rule" not in given or rule == "pay-as-bid",
+        bool(FORMATS[fmt].payment_rules) or "payment_rule" not in given or rule == "pay-as-bid",
         where,
         "payment_rule",
         f"'pay-as-bid' or empty: format {fmt!r} sets its own rule",
@@ -166,18 +161,14 @@ def make_settings(values: dict[str, Any], *, where: str) -> MarketSettings:
 
 
 def _check_clock(settings: MarketSettings, where: str) -> None:
-    if settings.format in ("english", "clock"):
-        _expect(settings.increment is not None, where, "increment", "a number > 0", None)
-    if settings.format == "dutch":
-        _expect(settings.start_price is not None, where, "start_price", "a number > 0", None)
-        _expect(
-            settings.decrement is not None or settings.increment is not None,
-            where,
-            "decrement",
-            "a number > 0",
-            None,
+    kind = settings.kind
+    for name in kind.requires:
+        given = (
+            settings.decrement or settings.increment if name == "step" else getattr(settings, name)
         )
-    if settings.format in CLOCK_FORMATS - {"clock"}:
+        field = "decrement" if name == "step" else name
+        _expect(given is not None, where, field, "a number > 0", None)
+    if kind.one_unit:
         _expect(settings.units == 1, where, "units", f"1 for format {settings.format!r}", None)
 
 
