@@ -9,16 +9,12 @@ else can be rebuilt from ``root`` (snapshots plus journal).
 
 from __future__ import annotations
 
-import contextlib
-import json
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, Self
 
-import fsspec
-import numpy as np
 import polars as pl
 import pyarrow as pa
 from distributed import Client
@@ -28,19 +24,22 @@ from econonexus._core.errors import InputError
 from econonexus._core.schemas import BIDS_SCHEMA
 from econonexus.agents.events import created_events, events_table
 from econonexus.agents.journal import JournalWriter
-from econonexus.agents.lease import Lease, acquire
+from econonexus.agents.lease import Lease
 from econonexus.agents.messaging import CircuitBreaker, Messenger, RetryPolicy, breaker_from_config
-from econonexus.agents.placement import by_shard, shard_of
+from econonexus.agents.placement import shard_of
 from econonexus.agents.pool_moves import ShardMoves
 from econonexus.agents.pool_results import BidRound, ClockAnswers, Delivery
+from econonexus.agents.pool_root import claim_existing_root, claim_new_root
+from econonexus.agents.pool_rounds import clock_round, left_out
 from econonexus.agents.pool_views import PoolViews
 from econonexus.agents.registry import Registry
+from econonexus.agents.relocation import Move
 from econonexus.agents.shard import ApplyReport
 from econonexus.agents.shard_health import publish_health, round_health
-from econonexus.agents.storage import create_if_absent, local_path_made_absolute
+from econonexus.agents.storage import local_path_made_absolute
 
 
-class AgentPool(ShardMoves, PoolViews):
+class AgentPool:
     """Shards of agents on a cluster; see :meth:`create` and :meth:`open`."""
 
     def __init__(
@@ -70,12 +69,13 @@ class AgentPool(ShardMoves, PoolViews):
         if auto_rebalance is None:
             auto_rebalance = bool(get_setting("agents.auto-rebalance"))
         self._auto_rebalance = auto_rebalance
-        self._workers_seen: list[str] = []
         self._messenger = Messenger()
         self._deliver_lock = threading.Lock()
         self._journal = JournalWriter(self.root, lease)
         self._members: dict[int, set[str]] = {i: set() for i in range(n_shards)}
         self._shards: dict[str, int] = {}
+        self._moves = ShardMoves(self._registry, self._members)
+        self._views = PoolViews(self.root, self._registry, self._members, self._ask_all)
 
     @classmethod
     def create(
@@ -97,16 +97,7 @@ class AgentPool(ShardMoves, PoolViews):
         ``auto_rebalance`` default to the ``econonexus.agents.*`` settings.
         The pool holds the root's one-writer lease until :meth:`close`.
         """
-        fs, path = fsspec.core.url_to_fs(f"{root.rstrip('/')}/pool.json")
-        taken = InputError(
-            f"`root`: {root!r} already holds an agent pool; open it with AgentPool.open"
-        )
-        if fs.exists(path):
-            raise taken
-        lease = acquire(root)
-        if not create_if_absent(fs, path, json.dumps({"shards": shards}).encode()):
-            lease.release()
-            raise taken
+        lease = claim_new_root(root, shards)
         pool = cls(client, root, shards, policy=policy, auto_rebalance=auto_rebalance, lease=lease)
         pool._start_all(restore=False)
         pool.deliver(created_events(agents))
@@ -131,11 +122,7 @@ class AgentPool(ShardMoves, PoolViews):
         raises :class:`~econonexus.LeaseError` naming the holder.
         ``break_lease=True`` takes the pool over and fences the old holder out.
         """
-        fs, path = fsspec.core.url_to_fs(f"{root.rstrip('/')}/pool.json")
-        if not fs.exists(path):
-            raise InputError(f"`root`: expected an agent pool at {root!r} (no pool.json)")
-        shards = int(json.loads(fs.cat_file(path))["shards"])
-        lease = acquire(root, wait=wait, break_lease=break_lease)
+        shards, lease = claim_existing_root(root, wait=wait, break_lease=break_lease)
         try:
             pool = cls(
                 client, root, shards, policy=policy, auto_rebalance=auto_rebalance, lease=lease
@@ -182,7 +169,7 @@ class AgentPool(ShardMoves, PoolViews):
         shards follow them (:meth:`reconcile`).
         """
         started = time.perf_counter()
-        moved = tuple(self.reconcile()) if self._auto_rebalance else ()
+        moved = tuple(self._moves.reconcile()) if self._auto_rebalance else ()
         table = offer.select("market_id", "item_id", "format").to_arrow()
         answers = self._ask_all("bids", table, seed, round_no)
         tables = [a for a in answers.values() if isinstance(a, pa.Table)]
@@ -191,7 +178,8 @@ class AgentPool(ShardMoves, PoolViews):
         publish_health(
             self._registry, self.root, round_health(self._registry, self._members, missing)
         )
-        return BidRound(bids, self._left_out(missing), time.perf_counter() - started, moved)
+        left = left_out(self._members, missing)
+        return BidRound(bids, left, time.perf_counter() - started, moved)
 
     def answers(self, asks: pl.DataFrame, *, seed: int, round_no: int) -> ClockAnswers:
         """Live answers to one clock round: one call per shard holding asked agents, at once.
@@ -202,30 +190,7 @@ class AgentPool(ShardMoves, PoolViews):
         on a live worker (snapshot plus journal) and asked again; rows whose
         shard still cannot answer are marked ``unanswered``, never taken as no.
         """
-        groups = by_shard(asks, self.n_shards)
-        calls = {s: (g.drop("_row").to_arrow(), seed, round_no) for s, g in groups.items()}
-        replies = self._ask_each("answers", calls)
-        failed = sorted(s for s, a in replies.items() if isinstance(a, Exception))
-        if failed:
-            self._recover_quietly(failed)
-            replies.update(self._ask_each("answers", {s: calls[s] for s in failed}))
-        yes = np.zeros(asks.height, dtype=np.bool_)
-        unanswered = np.zeros(asks.height, dtype=np.bool_)
-        reasons = {}
-        for s, answer in replies.items():
-            rows = groups[s]["_row"].to_numpy()
-            if isinstance(answer, Exception):
-                unanswered[rows] = True
-                reasons[s] = f"shard {s} did not answer after recovery: {answer}"
-            else:
-                yes[rows] = answer
-        return ClockAnswers(yes, unanswered, reasons)
-
-    def _recover_quietly(self, shards: list[int]) -> None:
-        """Recover ``shards``; one that cannot be recovered now stays unanswered this round."""
-        for shard in shards:
-            with contextlib.suppress(Exception):
-                self.recover([shard])
+        return clock_round(self._ask_each, self._moves, asks, self.n_shards, seed, round_no)
 
     def deliver(self, events: pl.DataFrame) -> Delivery:
         """Number, journal and deliver ``events`` (rows of the agent events schema without ``seq``).
@@ -284,10 +249,51 @@ class AgentPool(ShardMoves, PoolViews):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # -- placement and views (see ShardMoves and PoolViews) ---------------------------
+
+    def placement(self) -> dict[int, str]:
+        """Shard id to the worker hosting its actor now."""
+        return self._moves.placement()
+
+    def migrate(self, shard_id: int, worker: str) -> Move:
+        """Move a shard to ``worker`` (see :meth:`ShardMoves.migrate`)."""
+        return self._moves.migrate(shard_id, worker)
+
+    def rebalance(self, *, exclude: tuple[str, ...] = ()) -> list[Move]:
+        """Move every shard to its rendezvous worker among the live workers not in ``exclude``."""
+        return self._moves.rebalance(exclude=exclude)
+
+    def retire_worker(self, worker: str) -> list[Move]:
+        """Move the shards off ``worker``, then retire it."""
+        return self._moves.retire_worker(worker)
+
+    def reconcile(self) -> list[Move]:
+        """Recover lost shards, then rebalance if the live workers changed since the last call."""
+        return self._moves.reconcile()
+
+    def lost_shards(self) -> list[int]:
+        """Shards whose actor is gone: its future erred or its worker left."""
+        return self._moves.lost_shards()
+
+    def recover(self, shards: list[int] | None = None) -> list[Move]:
+        """Rebuild lost shards (or the given ones) on live workers from snapshot plus journal."""
+        return self._moves.recover(shards)
+
+    def states(self) -> pl.DataFrame:
+        """Every agent's state, sorted by ``agent_id``; raises if a shard cannot answer."""
+        return self._views.states()
+
+    def health(self) -> pl.DataFrame:
+        """Per shard: worker, agents, memory, last event, last heartbeat, breaker, status."""
+        return self._views.health()
+
+    def _repr_html_(self) -> str:
+        return self._views.html()
+
     # -- helpers ----------------------------------------------------------------------
 
     def _start_all(self, *, restore: bool) -> None:
-        live = self._workers_seen = self._registry.workers()
+        live = self._moves.workers_seen = self._registry.workers()
         for slot in self._registry.slots:
             slot.handle = self._registry.start(
                 slot.shard_id, self._registry.home(slot.shard_id, live)
@@ -311,11 +317,3 @@ class AgentPool(ShardMoves, PoolViews):
             except Exception as exc:  # reported per shard; the round goes on
                 answers[s] = exc
         return answers
-
-    def _left_out(self, missing: dict[int, str]) -> pl.DataFrame:
-        rows = [(s, a, reason) for s, reason in missing.items() for a in sorted(self._members[s])]
-        return pl.DataFrame(
-            rows,
-            schema={"shard_id": pl.Int64, "agent_id": pl.String, "reason": pl.String},
-            orient="row",
-        )

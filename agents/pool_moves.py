@@ -1,7 +1,7 @@
 """Where an agent pool's shards run: placement, migration, rebalancing and recovery.
 
-A mixin of :class:`econonexus.agents.pool.AgentPool`; the moves themselves
-are in :mod:`econonexus.agents.relocation`.
+A part of :class:`econonexus.agents.pool.AgentPool`, which delegates its
+public methods here; the moves themselves are in :mod:`econonexus.agents.relocation`.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from econonexus.agents.relocation import Move, lost_shards, move_shard, rebuild_
 class ShardMoves:
     """Placement, migration, rebalancing and recovery of a pool's shards."""
 
-    n_shards: int
-    _registry: Registry
-    _workers_seen: list[str]
-    _members: dict[int, set[str]]
+    def __init__(self, registry: Registry, members: dict[int, set[str]]):
+        self._registry = registry
+        self._members = members  # the pool's: agents known per shard
+        self.workers_seen: list[str] = []
 
     def placement(self) -> dict[int, str]:
         """Shard id to the worker hosting its actor now."""
@@ -68,9 +68,9 @@ class ShardMoves:
         """Recover lost shards, then rebalance if the live workers changed since the last call."""
         moves = self.recover()
         workers = self._registry.workers()
-        if workers != self._workers_seen:
+        if workers != self.workers_seen:
             moves += self.rebalance()
-            self._workers_seen = workers
+            self.workers_seen = workers
         return moves
 
     def lost_shards(self) -> list[int]:
@@ -86,5 +86,6 @@ class ShardMoves:
         ]
 
     def _check_shard(self, shard_id: int) -> None:
-        if not 0 <= shard_id < self.n_shards:
-            raise InputError(f"`shard_id`: expected 0..{self.n_shards - 1}, got {shard_id}")
+        n_shards = len(self._registry.slots)
+        if not 0 <= shard_id < n_shards:
+            raise InputError(f"`shard_id`: expected 0..{n_shards - 1}, got {shard_id}")

@@ -1,11 +1,13 @@
 """What an agent pool shows: its agents' states, its shards' health, notebook views.
 
-A mixin of :class:`econonexus.agents.pool.AgentPool`.
+A part of :class:`econonexus.agents.pool.AgentPool`, which delegates its
+public methods here.
 """
 
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from typing import Any
 
 import polars as pl
@@ -17,15 +19,17 @@ from econonexus.agents.shard_health import health_rows, publish_health
 
 
 class PoolViews:
-    """States, health and ``_repr_html_`` of a pool's agents (plots: the package face's pool)."""
+    """States, health and notebook view of a pool's agents (plots: the package face's pool)."""
 
-    n_shards: int
-    root: str
-    _registry: Registry
-    _members: dict[int, set[str]]
-
-    def _ask_all(self, method: str, *args: Any) -> dict[int, Any]:
-        raise NotImplementedError  # the pool's own
+    def __init__(
+        self,
+        root: str,
+        registry: Registry,
+        members: dict[int, set[str]],
+        ask_all: Callable[..., dict[int, Any]],
+    ):
+        self.root, self._registry, self._members = root, registry, members
+        self._ask_all = ask_all  # the pool's: one call to every shard at once
 
     def states(self) -> pl.DataFrame:
         """Every agent's state, sorted by ``agent_id``; raises if a shard cannot answer."""
@@ -45,11 +49,11 @@ class PoolViews:
         publish_health(self._registry, self.root, rows)
         return pl.DataFrame(rows)
 
-    def _repr_html_(self) -> str:
+    def html(self) -> str:
         """The pool in a notebook: where it is, its size, and each shard's health."""
         health = self.health()
         head = (
-            f"<p><b>AgentPool</b> {html.escape(self.root)}: {self.n_shards} shards, "
+            f"<p><b>AgentPool</b> {html.escape(self.root)}: {len(self._registry.slots)} shards, "
             f"{int(health['agents'].sum())} agents, on {health['worker'].n_unique()} workers</p>"
         )
         return head + health._repr_html_()

@@ -1,0 +1,60 @@
+"""One clock round's live answers, and who a bid round left out: a pool's round helpers."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from econonexus.agents.placement import by_shard
+from econonexus.agents.pool_moves import ShardMoves
+from econonexus.agents.pool_results import ClockAnswers
+
+AskEach = Callable[[str, dict[int, tuple[Any, ...]]], dict[int, Any]]
+
+
+def clock_round(
+    ask_each: AskEach,
+    moves: ShardMoves,
+    asks: pl.DataFrame,
+    n_shards: int,
+    seed: int,
+    round_no: int,
+) -> ClockAnswers:
+    """Ask every shard holding asked agents at once; recover and ask again the ones that fail.
+
+    Rows whose shard still cannot answer are marked ``unanswered``, never taken as no.
+    """
+    groups = by_shard(asks, n_shards)
+    calls = {s: (g.drop("_row").to_arrow(), seed, round_no) for s, g in groups.items()}
+    replies = ask_each("answers", calls)
+    failed = sorted(s for s, a in replies.items() if isinstance(a, Exception))
+    for shard in failed:  # one that cannot be recovered now stays unanswered this round
+        with contextlib.suppress(Exception):
+            moves.recover([shard])
+    if failed:
+        replies.update(ask_each("answers", {s: calls[s] for s in failed}))
+    yes = np.zeros(asks.height, dtype=np.bool_)
+    unanswered = np.zeros(asks.height, dtype=np.bool_)
+    reasons = {}
+    for s, answer in replies.items():
+        rows = groups[s]["_row"].to_numpy()
+        if isinstance(answer, Exception):
+            unanswered[rows] = True
+            reasons[s] = f"shard {s} did not answer after recovery: {answer}"
+        else:
+            yes[rows] = answer
+    return ClockAnswers(yes, unanswered, reasons)
+
+
+def left_out(members: dict[int, set[str]], missing: dict[int, str]) -> pl.DataFrame:
+    """The agents of the shards in ``missing`` (shard: reason), one row each."""
+    rows = [(s, a, reason) for s, reason in missing.items() for a in sorted(members[s])]
+    return pl.DataFrame(
+        rows,
+        schema={"shard_id": pl.Int64, "agent_id": pl.String, "reason": pl.String},
+        orient="row",
+    )
