@@ -108,7 +108,7 @@ def acquire(
     holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     while True:
         current, record = _current(root)
-        free = current < 0 or _released(root, current) or _dead(record) or break_lease
+        free = current < 0 or released(root, current) or _dead(record) or break_lease
         free = free or (stale_after is not None and _silent_for(root, current) > stale_after)
         if free and _create(root, current + 1, holder):
             return Lease(root.rstrip("/"), current + 1, holder)
@@ -151,7 +151,8 @@ def _current(root: str) -> tuple[int, dict[str, Any]]:
     return generation, record
 
 
-def _released(root: str, generation: int) -> bool:
+def released(root: str, generation: int) -> bool:
+    """Whether lease ``generation`` of ``root`` was given up by its holder."""
     fs, base = _fs(root)
     return bool(fs.exists(f"{base}/{generation:012d}.released"))
 

@@ -12,7 +12,7 @@ from distributed import Client
 
 import econonexus as enx
 from econonexus._core.market_settings import make_settings
-from econonexus.pipelines.ops.halts import active_halts, tripped
+from econonexus.pipelines.store.halts import active_halts, tripped
 
 ALL_RULES = {
     "halt_price_move": 0.5,
@@ -82,6 +82,8 @@ def test_a_halted_market_is_not_cleared_carries_bids_over_and_resumes(
     assert active_halts(out)["m"]["rule"] == "price_move"
     held = enx.clear(bids(4, 10.0), markets=markets, client=client, out=out, run_id="run4")
     assert held.summary["status"].to_list() == ["halted"]
+    assert held.summary.row(0, named=True)["solver"] == "none", "a held market is never solved"
+    assert held.summary["components"].to_list() == [0]
     command = [sys.executable, "-m", "econonexus.pipelines.ops.cli", "resume", "m", "--out", out]
     lifted = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert lifted.returncode == 0 and "halt lifted (price_move" in lifted.stdout

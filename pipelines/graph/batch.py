@@ -52,6 +52,7 @@ def run_batch(
     seen: pl.DataFrame | None = None,
     progress: bool = False,
     live: BiddersFor | None = None,
+    halted: frozenset[str] = frozenset(),
 ) -> BatchOutput:
     """Clear the normalized batch ``frame`` on ``client``'s cluster.
 
@@ -59,7 +60,8 @@ def run_batch(
     in :data:`econonexus.pipelines.io.cats.ERRORS_SCHEMA`; ``accounts`` are the
     agents' accounts that stake and reputation rules check; ``keys`` and
     ``seen`` check signed markets (signing keys, bids accepted before);
-    ``progress`` shows a progress bar while the tasks run; ``live`` makes the
+    ``halted`` markets (halted by an earlier run) are validated but never
+    solved; ``progress`` shows a progress bar while the tasks run; ``live`` makes the
     bidders of ``english`` and ``dutch`` markets, whose clocks then run here,
     on the client, asking the live agents each round.
     """
@@ -73,7 +75,7 @@ def run_batch(
     rejected = client.submit(_rejected, raw, validated, source_errors, key=f"enx-rejected-{token}")
     # Only MIP-format markets have components to plan and solve; the others
     # (single-item, clock) clear in their combine task, with no round trip.
-    mip = [i for i, m in enumerate(markets) if options.settings(m).kind.mip]
+    mip = [i for i, m in enumerate(markets) if options.settings(m).kind.mip and m not in halted]
     plans: dict[int, Future[Any]] = {
         i: client.submit(
             tasks.plan, validated, lots, markets[i], options, key=f"enx-plan-{token}-{i}"
@@ -86,9 +88,17 @@ def run_batch(
     first = {i: _submit_solve(client, plans[i], 0, largest, f"{token}-{i}") for i in mip}
     counts = gather_counts(client, tasks.n_pending, list(plans.values()), f"enx-size-{token}")
     sizes = dict(zip(mip, counts, strict=True))
-    clocks = {i for i, m in enumerate(markets) if live is not None and _live_clock(m, options)}
+    clocks = {
+        i
+        for i, m in enumerate(markets)
+        if live is not None and m not in halted and _live_clock(m, options)
+    }
     assembled: list[Future[Any]] = []
     for i, m in enumerate(markets):
+        if m in halted:
+            key = f"enx-held-{token}-{i}"
+            assembled.append(client.submit(tasks.held, validated, m, options, key=key))
+            continue
         if i in clocks:  # a live clock runs on the client: only the market's bids go there
             key = f"enx-live-bids-{token}-{i}"
             assembled.append(client.submit(tasks.market_bids, validated, m, key=key))

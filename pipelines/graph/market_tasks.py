@@ -186,6 +186,26 @@ def assemble(
     return MarketResult(allocations, summary, empty_prices(), keep)
 
 
+def held(validated: Validated, market_id: str, options: BatchOptions) -> MarketResult:
+    """A market halted before the batch: its valid bids counted, nothing solved or awarded."""
+    bids = market_bids(validated, market_id)
+    rows = bids.select("bid_id", won=pl.lit(False), payment=pl.lit(0.0))
+    allocations = allocation_frame(bids, rows)
+    summary = summary_row(
+        market_id,
+        options.settings(market_id),
+        status="halted",
+        allocations=allocations,
+        welfare=0.0,
+        bound=0.0,
+        gap=0.0,
+        solver="none",
+        seconds=0.0,
+        components=0,
+    )
+    return MarketResult(allocations, summary, empty_prices())
+
+
 def _solver_used(methods: list[str], backend: str) -> str:
     """The summary's ``solver``: the MIP backend if any component needed it, else how it cleared."""
     for method in (backend, "lp", "enumerate"):

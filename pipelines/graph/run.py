@@ -31,8 +31,8 @@ from econonexus.pipelines.io.market_table import MarketsSource
 from econonexus.pipelines.io.normalize import normalize
 from econonexus.pipelines.io.readers import Format, RawSource, read_any
 from econonexus.pipelines.io.signing import KeysSource, load_keys, read_signed, record_signed
-from econonexus.pipelines.ops.halts import apply_halts, carried_bids
 from econonexus.pipelines.store.clearing_result import ClearingResult
+from econonexus.pipelines.store.halts import active_halts, apply_halts, carried_bids
 from econonexus.pipelines.store.manifest import fingerprint, now, run_events, run_manifest
 from econonexus.pipelines.store.run_store import (
     await_published,
@@ -181,6 +181,7 @@ def clear(
         accounts=books,
         live=live,
     )
+    halted = frozenset() if out is None else frozenset(active_halts(out))  # never solved
     try:
         with connect(client, n_workers=workers, security=security) as c:
             install_dashboard(c)
@@ -197,6 +198,7 @@ def clear(
                     seen=None if out is None else read_signed(out, exclude=run_id),
                     progress=show_progress(progress),
                     live=bidders,
+                    halted=halted,
                 )
             except Exception as exc:
                 publish_failed(c, run_id, exc)

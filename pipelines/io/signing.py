@@ -21,13 +21,13 @@ import hmac
 from collections.abc import Mapping
 from typing import TypeAlias
 
-import fsspec
 import polars as pl
 import pyarrow as pa
 
 from econonexus._core.errors import InputError
 from econonexus._core.market_settings import MarketSettings
 from econonexus.pipelines.io.readers import table_of
+from econonexus.pipelines.store.out_folder import SIGNED, RunStore
 from econonexus.pipelines.store.run_store import check_run_id
 
 KeysSource: TypeAlias = str | pa.Table | pl.DataFrame | Mapping[str, str]
@@ -142,20 +142,13 @@ def record_signed(
     accepted = allocations.filter(pl.col("market_id").is_in(signed)).select("bid_id", "run_id")
     if accepted.is_empty():
         return
-    fs, base = fsspec.core.url_to_fs(f"{out.rstrip('/')}/_signed")
-    fs.makedirs(base, exist_ok=True)
-    with fs.open(f"{base}/{run_id}.parquet", "wb") as fh:
-        accepted.write_parquet(fh)
+    RunStore(out).write_parquet(SIGNED, run_id, accepted)
 
 
 def read_signed(out: str, *, exclude: str) -> pl.DataFrame | None:
     """Signed bids (``bid_id``, ``run_id``) accepted by the runs under ``out`` but ``exclude``."""
-    fs, base = fsspec.core.url_to_fs(f"{out.rstrip('/')}/_signed")
-    paths = [p for p in fs.glob(f"{base}/*.parquet") if not str(p).endswith(f"/{exclude}.parquet")]
-    if not paths:
+    store = RunStore(out)
+    runs = [name for name in store.names(SIGNED, ".parquet") if name != exclude]
+    if not runs:
         return None
-    frames = []
-    for path in paths:
-        with fs.open(path, "rb") as fh:
-            frames.append(pl.read_parquet(fh))
-    return pl.concat(frames)
+    return pl.concat([store.read_parquet(SIGNED, name) for name in runs])

@@ -1,4 +1,4 @@
-"""Operations: the CLI, scheduled runs, serving a cluster, halts, settlement, reports.
+"""Operations: the CLI, scheduled runs, serving a cluster, settlement, reports.
 
 May import: everything below it (ground floor, solvers, agents, the other
 pipelines subpackages); nothing imports it but the package face.

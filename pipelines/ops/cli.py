@@ -28,11 +28,11 @@ from econonexus.pipelines.ops.cli_ops import (
     run_ops_command,
     security_of,
 )
-from econonexus.pipelines.ops.halts import resume
 from econonexus.pipelines.ops.run_report import render_summary
 from econonexus.pipelines.ops.settle_run import settle
 from econonexus.pipelines.sim.generate import DISTRIBUTIONS, generate
 from econonexus.pipelines.sim.simulate import simulate
+from econonexus.pipelines.store.halts import resume
 from econonexus.pipelines.store.run_audit import verify_run
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import posixpath
 import re
 import time
@@ -45,11 +44,11 @@ from distributed import Client
 
 from econonexus._core.config import get_setting
 from econonexus._core.errors import EconoNexusError, InputError, LeaseError
-from econonexus.agents.lease import Heartbeat, Lease, describe_holder
+from econonexus.agents.lease import Heartbeat, Lease, describe_holder, released
 from econonexus.agents.lease import acquire as acquire_lease
-from econonexus.agents.storage import create_if_absent
 from econonexus.pipelines.graph.run import clear
 from econonexus.pipelines.io.market_table import MarketsSource
+from econonexus.pipelines.store.out_folder import LEDGER, SCHEDULE, RunStore
 
 BID_EXTENSIONS = (".parquet", ".csv", ".arrow", ".ipc", ".feather", ".cats", ".txt")
 READY = ".ready"
@@ -75,7 +74,7 @@ def acquire(out: str) -> tuple[Lease | None, str]:
         lease = acquire_lease(root, stale_after=float(get_setting("schedule.lock-stale")))
     except LeaseError:
         return None, f"another scheduler ({before}) holds the lock"
-    taken_over = lease.generation > 0 and not _released(root, lease.generation - 1)
+    taken_over = lease.generation > 0 and not released(root, lease.generation - 1)
     note = f"took over a stale lock of {before}" if taken_over else "lock taken"
     return lease, note
 
@@ -93,8 +92,8 @@ def pending(bids: str, out: str) -> list[BidFile]:
 
 def ledger(out: str) -> dict[str, dict[str, Any]]:
     """Ledger key to its record, for every file version handled so far."""
-    fs, base = fsspec.core.url_to_fs(posixpath.join(_state_dir(out), "ledger"))
-    records = [json.loads(fs.cat_file(p)) for p in fs.glob(f"{base}/*.json")]
+    store = RunStore(out)
+    records = [store.read_json(LEDGER, name) for name in store.names(LEDGER, ".json")]
     return {r.get("key", r["source"]): r for r in records}
 
 
@@ -185,8 +184,7 @@ def _record(
     """Write the ledger record (create-if-absent, fenced by the lock) and log it."""
     full = {"source": bid_file.source, "sha256": bid_file.sha256, "key": bid_file.key, **record}
     lease.check("ledger record")
-    fs, base = fsspec.core.url_to_fs(posixpath.join(_state_dir(out), "ledger"))
-    if not create_if_absent(fs, f"{base}/{bid_file.key}.json", json.dumps(full).encode()):
+    if not RunStore(out).create_json(LEDGER, bid_file.key, full):
         log(f"{_now()} batch {bid_file.source}: already recorded by another scheduler")
         return full
     detail = (
@@ -218,13 +216,8 @@ def _sha256(fs: fsspec.AbstractFileSystem, path: str) -> str:
     return digest.hexdigest()
 
 
-def _released(root: str, generation: int) -> bool:
-    fs, base = fsspec.core.url_to_fs(f"{root}/_lease")
-    return bool(fs.exists(f"{base}/{generation:012d}.released"))
-
-
 def _state_dir(out: str) -> str:
-    return posixpath.join(out.rstrip("/"), "_schedule")
+    return RunStore(out).url(SCHEDULE)
 
 
 def _url(protocol: str | None, path: str) -> str:

@@ -25,7 +25,7 @@ agents' accounts at validation: ``stake`` (absolute, per bid) and
 and ``min_reputation`` the reputation its agent needs. ``signed: true``
 makes the market accept only bids signed with their agent's key
 (:mod:`econonexus.pipelines.io.signing`). The ``halt_*`` settings are the
-market's circuit breakers (:mod:`econonexus.pipelines.ops.halts`).
+market's circuit breakers (:mod:`econonexus.pipelines.store.halts`).
 """
 
 from __future__ import annotations

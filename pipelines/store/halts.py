@@ -23,33 +23,29 @@ kept in ``<out>/_history/`` (one file per run, markets that cleared only).
 from __future__ import annotations
 
 import datetime as dt
-import io
-import json
-import posixpath
 from dataclasses import dataclass, replace
 from typing import Any
 
-import fsspec
 import polars as pl
 
 from econonexus._core.errors import InputError
 from econonexus._core.market_settings import MarketSettings
 from econonexus.pipelines.graph.batch import BatchOutput
-
-
-def _fs(out: str, folder: str) -> tuple[fsspec.AbstractFileSystem, str]:
-    fs, base = fsspec.core.url_to_fs(posixpath.join(out.rstrip("/"), folder))
-    return fs, base
+from econonexus.pipelines.store.out_folder import (
+    CARRYOVER,
+    HALTS,
+    HISTORY,
+    RESETS,
+    RunStore,
+    file_name,
+)
 
 
 def active_halts(out: str) -> dict[str, dict[str, Any]]:
     """Halted markets under ``out`` and why."""
-    fs, base = _fs(out, "_halts")
-    halts = {}
-    for path in fs.glob(f"{base}/*.json"):
-        record: dict[str, Any] = json.loads(fs.cat_file(path))
-        halts[record["market_id"]] = record
-    return halts
+    store = RunStore(out)
+    records = [store.read_json(HALTS, name) for name in store.names(HALTS, ".json")]
+    return {r["market_id"]: r for r in records}
 
 
 def resume(out: str, market_id: str) -> dict[str, Any]:
@@ -59,19 +55,17 @@ def resume(out: str, market_id: str) -> dict[str, Any]:
         raise InputError(
             f"`market`: {market_id!r} is not halted under {out!r}; halted: {sorted(halts)}"
         )
-    fs, base = _fs(out, "_halts")
-    fs.rm(f"{base}/{_file(market_id)}.json")
-    fs, base = _fs(out, "_history/_reset")
-    fs.makedirs(base, exist_ok=True)
+    store = RunStore(out)
+    store.remove(HALTS, f"{file_name(market_id)}.json")
     stamp = {"market_id": market_id, "time": dt.datetime.now(dt.UTC).isoformat()}
-    fs.pipe_file(f"{base}/{_file(market_id)}.json", json.dumps(stamp).encode())
+    store.write_json(RESETS, file_name(market_id), stamp)
     return halts[market_id]
 
 
 def carried_bids(out: str) -> pl.DataFrame | None:
     """The bids halted markets carried over to this batch (normalized rows), if any."""
-    fs, base = _fs(out, "_carryover")
-    frames = [_read(fs, p) for p in sorted(fs.glob(f"{base}/*.parquet"))]
+    store = RunStore(out)
+    frames = [store.read_parquet(CARRYOVER, n) for n in store.names(CARRYOVER, ".parquet")]
     return pl.concat(frames, how="vertical_relaxed") if frames else None
 
 
@@ -154,8 +148,8 @@ def history(out: str) -> pl.DataFrame:
     A market's rows from before its last ``resume`` are left out: the
     operator accepted the new level, so the trailing medians start afresh.
     """
-    fs, base = _fs(out, "_history")
-    frames = [_read(fs, p) for p in sorted(fs.glob(f"{base}/*.parquet"))]
+    store = RunStore(out)
+    frames = [store.read_parquet(HISTORY, n) for n in store.names(HISTORY, ".parquet")]
     schema = pl.Schema(
         {
             "run": pl.String(),
@@ -168,7 +162,7 @@ def history(out: str) -> pl.DataFrame:
     if not frames:
         return pl.DataFrame(schema=schema)
     rows = pl.concat(frames, how="vertical_relaxed").cast(schema)
-    resets = [json.loads(fs.cat_file(p)) for p in fs.glob(f"{base}/_reset/*.json")]
+    resets = [store.read_json(RESETS, name) for name in store.names(RESETS, ".json")]
     for reset in resets:
         since = dt.datetime.fromisoformat(reset["time"])
         rows = rows.filter((pl.col("market_id") != reset["market_id"]) | (pl.col("time") > since))
@@ -239,30 +233,22 @@ def apply_halts(
 
 
 def _write_halt(out: str, run_id: str, record: dict[str, Any]) -> None:
-    fs, base = _fs(out, "_halts")
-    fs.makedirs(base, exist_ok=True)
-    fs.pipe_file(
-        f"{base}/{_file(record['market_id'])}.json",
-        json.dumps({**record, "run_id": run_id}).encode(),
-    )
+    RunStore(out).write_json(HALTS, file_name(record["market_id"]), {**record, "run_id": run_id})
 
 
 def _write_history(out: str, run_id: str, stats: pl.DataFrame) -> None:
-    fs, base = _fs(out, "_history")
-    fs.makedirs(base, exist_ok=True)
     now = pl.lit(dt.datetime.now(dt.UTC), dtype=pl.Datetime("us", "UTC"))
     rows = stats.select(
         pl.lit(run_id).alias("run"), now.alias("time"), "market_id", "n_bids", "price"
     )
-    _write(fs, f"{base}/{_file(run_id)}.parquet", rows)
+    RunStore(out).write_parquet(HISTORY, file_name(run_id), rows)
 
 
 def _write_carryover(out: str, frame: pl.DataFrame, output: BatchOutput, halted: list[str]) -> None:
     """Replace the carry-over: the halted markets' bids that were not rejected."""
-    fs, base = _fs(out, "_carryover")
-    fs.makedirs(base, exist_ok=True)
-    for path in fs.glob(f"{base}/*.parquet"):
-        fs.rm(path)
+    store = RunStore(out)
+    for name in store.names(CARRYOVER, ".parquet"):
+        store.remove(CARRYOVER, f"{name}.parquet")
     rejected = output.rejected.select(
         pl.col("source").alias("_source"), pl.col("row").alias("_row")
     )
@@ -270,18 +256,4 @@ def _write_carryover(out: str, frame: pl.DataFrame, output: BatchOutput, halted:
         bids = frame.filter(pl.col("market_id") == market).join(
             rejected, on=["_source", "_row"], how="anti"
         )
-        _write(fs, f"{base}/{_file(market)}.parquet", bids)
-
-
-def _file(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-
-
-def _write(fs: fsspec.AbstractFileSystem, path: str, frame: pl.DataFrame) -> None:
-    sink = io.BytesIO()
-    frame.write_parquet(sink)
-    fs.pipe_file(path, sink.getvalue())
-
-
-def _read(fs: fsspec.AbstractFileSystem, path: str) -> pl.DataFrame:
-    return pl.read_parquet(io.BytesIO(fs.cat_file(path)))
+        store.write_parquet(CARRYOVER, file_name(market), bids)
