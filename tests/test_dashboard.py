@@ -28,6 +28,7 @@ CLI = [sys.executable, "-m", "econonexus.pipelines.ops.cli"]
 STAGES = {  # every task prefix a run or an agent pool shows in the task stream
     *("enx-validate", "enx-rejected", "enx-plan", "enx-size", "enx-solve", "enx-combine"),
     *("enx-vcg-plan", "enx-vcg-size", "enx-vcg", "enx-price", "enx-shard", "enx-live-bids"),
+    "enx-held",  # a market halted before the batch: its bids counted, nothing solved
 }
 CHROMIUM_FLAGS = (
     "--headless",
