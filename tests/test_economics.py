@@ -10,7 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from econonexus._core.errors import InputError
-from econonexus._core.market_settings import make_settings
 from econonexus.agents.economics import beta_reputation
 from econonexus.agents.events import Event, events_from_table, events_table
 from econonexus.agents.settlement import SettlementTerms, settlement_events
@@ -18,6 +17,7 @@ from econonexus.agents.shard import ShardCore
 from econonexus.agents.snapshot import states_table
 from econonexus.agents.state import AgentState, apply, conservation_gap
 from econonexus.pipelines.io.accounts import load_accounts
+from econonexus.pipelines.io.market_policy import make_policy
 from econonexus.pipelines.io.normalize import normalize
 from econonexus.pipelines.io.readers import read_any
 from econonexus.pipelines.io.validation import validate
@@ -224,11 +224,11 @@ def test_stake_reputation_and_bans_are_checked_per_bid_in_one_pass() -> None:
         }
     )
     raw = read_any(bids, name="<t>")
-    markets = {
-        "staked": make_settings(
+    policies = {
+        "staked": make_policy(
             {"stake": 5.0, "stake_fraction": 0.1, "min_reputation": 0.4}, where="t"
         ),
-        "open": make_settings({}, where="t"),
+        "open": make_policy({}, where="t"),
     }
     accounts = load_accounts(
         pl.DataFrame(
@@ -240,7 +240,8 @@ def test_stake_reputation_and_bans_are_checked_per_bid_in_one_pass() -> None:
             }
         )
     )
-    valid, rejected = validate(normalize(raw.records, raw.name), None, markets, accounts)
+    frame = normalize(raw.records, raw.name)
+    valid, rejected = validate(frame, None, None, accounts, policies=policies)
     assert sorted(valid["bid_id"]) == ["free", "s1", "s2"]
     reasons = dict(rejected.select("bid_id", "reason").iter_rows())
     assert reasons["s3"].startswith("insufficient stake: bid needs 15.0 (45.0 with the agent's")

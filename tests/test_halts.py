@@ -11,7 +11,7 @@ import pytest
 from distributed import Client
 
 import econonexus as enx
-from econonexus._core.market_settings import make_settings
+from econonexus.pipelines.io.market_policy import make_policy
 from econonexus.pipelines.store.halts import active_halts, tripped
 
 ALL_RULES = {
@@ -45,11 +45,11 @@ HISTORY = pl.DataFrame(
     ],
 )
 def test_each_rule_trips_with_its_reason(row: dict[str, object], rule: str, reason: str) -> None:
-    markets = {"m": make_settings(ALL_RULES, where="t")}
+    markets = {"m": make_policy(ALL_RULES, where="t")}
     (found,) = tripped(stats(**row), HISTORY, markets)
     assert found["rule"] == rule and reason in found["reason"]
     assert tripped(stats(), HISTORY, markets) == []
-    assert tripped(stats(**row), HISTORY, {"m": make_settings({}, where="t")}) == []
+    assert tripped(stats(**row), HISTORY, {"m": make_policy({}, where="t")}) == []
 
 
 def bids(run: int, price: float) -> pl.DataFrame:

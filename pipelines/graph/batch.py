@@ -70,7 +70,9 @@ def run_batch(
     scattered, threads = place_inputs(client, [frame, items, accounts, keys, seen])
     raw, lots, books, secrets, before = scattered
     validated = client.submit(
-        validate, raw, lots, options.markets, books, secrets, before, key=f"enx-validate-{token}"
+        validate,
+        *(raw, lots, options.markets, books, secrets, before, options.policies),
+        key=f"enx-validate-{token}",
     )
     rejected = client.submit(_rejected, raw, validated, source_errors, key=f"enx-rejected-{token}")
     # Only MIP-format markets have components to plan and solve; the others

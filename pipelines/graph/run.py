@@ -243,7 +243,7 @@ def _finish(
         stored = await_published(run_location(out, run_id), run_id, batch.digest, wait=wait)
         return ClearingResult.from_stored(stored), list(stored.manifest.get("halts", []))
     decision = (
-        None if out is None else apply_halts(out, run_id, output, batch.frame, options.markets)
+        None if out is None else apply_halts(out, run_id, output, batch.frame, options.policies)
     )
     output = output if decision is None else decision.output
     halts = [] if decision is None else decision.reasons
@@ -268,7 +268,7 @@ def _finish(
         manifest = write_run(
             location, result.tables, manifest, inputs=inputs, before_manifest=record
         )
-        record_signed(out, run_id, result.allocations, options.markets)
+        record_signed(out, run_id, result.allocations, options.policies)
         result = dataclasses.replace(result, location=location, manifest=manifest)
     return result, halts
 
@@ -284,7 +284,7 @@ def _stamp(
     rejected = output.rejected.drop("market_id").sort("source", "row", "field")
     return ClearingResult(
         run_id,
-        with_stake(output.allocations, options.markets)
+        with_stake(output.allocations, options.policies)
         .select(run, pl.all())
         .sort("market_id", "bid_id"),
         output.summary.select(run, pl.all()).sort("market_id"),

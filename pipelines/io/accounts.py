@@ -14,9 +14,9 @@ import polars as pl
 import pyarrow as pa
 
 from econonexus._core.errors import InputError
-from econonexus._core.market_settings import DEFAULT_SETTINGS, MarketSettings
 from econonexus.agents.economics import required_stake
 from econonexus.agents.state import INITIAL_REPUTATION
+from econonexus.pipelines.io.market_policy import DEFAULT_POLICY, MarketPolicy
 from econonexus.pipelines.io.readers import table_of
 
 POSITION = ["_source", "_row"]
@@ -64,7 +64,7 @@ def _column(frame: pl.DataFrame, name: str, dtype: type[pl.DataType], default: o
     return pl.col(name).cast(dtype, strict=False).fill_null(default).alias(name)
 
 
-def eligibility_settings(markets: dict[str, MarketSettings]) -> pl.DataFrame:
+def eligibility_settings(markets: dict[str, MarketPolicy]) -> pl.DataFrame:
     """Per market: ``_stake``, ``_stake_fraction``, ``_min_reputation`` (default market: all 0)."""
     return pl.DataFrame(
         {
@@ -82,9 +82,9 @@ def eligibility_settings(markets: dict[str, MarketSettings]) -> pl.DataFrame:
     )
 
 
-def with_stake(bids: pl.DataFrame, markets: dict[str, MarketSettings]) -> pl.DataFrame:
+def with_stake(bids: pl.DataFrame, markets: dict[str, MarketPolicy]) -> pl.DataFrame:
     """``bids`` plus ``stake``: the free stake each needs under its market's settings."""
-    default = DEFAULT_SETTINGS
+    default = DEFAULT_POLICY
     joined = bids.join(eligibility_settings(markets), on="market_id", how="left")
     stake = required_stake(
         pl.col("price"),
@@ -97,7 +97,7 @@ def with_stake(bids: pl.DataFrame, markets: dict[str, MarketSettings]) -> pl.Dat
 
 
 def account_rules(
-    valid: pl.DataFrame, markets: dict[str, MarketSettings], accounts: pl.DataFrame | None
+    valid: pl.DataFrame, markets: dict[str, MarketPolicy], accounts: pl.DataFrame | None
 ) -> pl.DataFrame:
     """Bids whose agent is banned, lacks the reputation, or lacks the free stake.
 
@@ -116,7 +116,7 @@ def account_rules(
         )
         .join(known, on="agent_id", how="left")
         .with_columns(
-            pl.col("_min_reputation").fill_null(DEFAULT_SETTINGS.min_reputation),
+            pl.col("_min_reputation").fill_null(DEFAULT_POLICY.min_reputation),
             pl.col("free_stake").fill_null(0.0),
             pl.col("reputation").fill_null(INITIAL_REPUTATION),
             pl.col("banned").fill_null(False),

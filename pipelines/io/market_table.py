@@ -15,15 +15,22 @@ import pyarrow as pa
 import yaml
 
 from econonexus._core.errors import InputError, SourceReadError
-from econonexus._core.market_settings import MarketSettings, make_settings
+from econonexus._core.market_settings import SETTING_NAMES, MarketSettings, make_settings
+from econonexus.pipelines.io.market_policy import POLICY_NAMES, MarketPolicy, make_policy
 from econonexus.pipelines.io.readers import read_bytes, read_frame
 
 MarketsSource: TypeAlias = str | pa.Table | pl.DataFrame | Mapping[str, Mapping[str, Any]]
 Markets: TypeAlias = dict[str, MarketSettings]
+Policies: TypeAlias = dict[str, MarketPolicy]
 
 
 def load_markets(source: MarketsSource | None) -> Markets:
-    """Return each listed market's checked settings (``{}`` for ``None``).
+    """Each listed market's checked clearing settings (``{}`` for ``None``)."""
+    return load_market_table(source)[0]
+
+
+def load_market_table(source: MarketsSource | None) -> tuple[Markets, Policies]:
+    """Each listed market's checked clearing settings and policy (``{}`` for ``None``).
 
     Raises
     ------
@@ -35,7 +42,7 @@ def load_markets(source: MarketsSource | None) -> Markets:
         If a URL cannot be read.
     """
     if source is None:
-        return {}
+        return {}, {}
     name = (
         source
         if isinstance(source, str)
@@ -45,6 +52,7 @@ def load_markets(source: MarketsSource | None) -> Markets:
     )
     rows = _rows(source)
     markets: Markets = {}
+    policies: Policies = {}
     for number, row in enumerate(rows, start=1):
         market = row.pop("market_id", None)
         if not isinstance(market, str) or not market.strip():
@@ -54,8 +62,18 @@ def load_markets(source: MarketsSource | None) -> Markets:
             )
         if market in markets:
             raise InputError(f"markets {name!r} row {number}: market {market!r} is listed twice")
-        markets[market] = make_settings(row, where=f"markets {name!r} market {market!r}")
-    return markets
+        where = f"markets {name!r} market {market!r}"
+        unknown = sorted(set(row) - set(SETTING_NAMES) - set(POLICY_NAMES))
+        if unknown:
+            expected = [*SETTING_NAMES, *POLICY_NAMES]
+            raise InputError(f"{where}: unknown setting(s) {unknown}; expected {expected}")
+        markets[market] = make_settings(
+            {k: v for k, v in row.items() if k in SETTING_NAMES}, where=where
+        )
+        policies[market] = make_policy(
+            {k: v for k, v in row.items() if k in POLICY_NAMES}, where=where
+        )
+    return markets, policies
 
 
 def _rows(source: MarketsSource) -> list[dict[str, Any]]:

@@ -25,7 +25,7 @@ import polars as pl
 import pyarrow as pa
 
 from econonexus._core.errors import InputError
-from econonexus._core.market_settings import MarketSettings
+from econonexus.pipelines.io.market_policy import MarketPolicy
 from econonexus.pipelines.io.readers import table_of
 from econonexus.pipelines.store.out_folder import SIGNED, RunStore
 from econonexus.pipelines.store.run_store import check_run_id
@@ -88,7 +88,7 @@ def sign_bids(bids: pl.DataFrame, keys: KeysSource) -> pl.DataFrame:
 
 def signature_rules(
     valid: pl.DataFrame,
-    markets: dict[str, MarketSettings],
+    markets: dict[str, MarketPolicy],
     keys: dict[str, bytes] | None,
     seen: pl.DataFrame | None,
 ) -> pl.DataFrame:
@@ -134,7 +134,7 @@ def _seen_runs(seen: pl.DataFrame | None) -> dict[str, str]:
 
 
 def record_signed(
-    out: str, run_id: str, allocations: pl.DataFrame, markets: dict[str, MarketSettings]
+    out: str, run_id: str, allocations: pl.DataFrame, markets: dict[str, MarketPolicy]
 ) -> None:
     """Remember the bids a run accepted in signed markets, so no later run accepts them again."""
     check_run_id(run_id)

@@ -20,6 +20,7 @@ from econonexus._core.schemas import (
 from econonexus.pipelines.io.accounts import POSITION as _POSITION
 from econonexus.pipelines.io.accounts import account_rules, with_reputation
 from econonexus.pipelines.io.format_rules import format_rules
+from econonexus.pipelines.io.market_policy import MarketPolicy
 from econonexus.pipelines.io.normalize import TYPED
 from econonexus.pipelines.io.signing import signature_rules
 
@@ -216,6 +217,7 @@ def validate(
     accounts: pl.DataFrame | None = None,
     keys: dict[str, bytes] | None = None,
     seen: pl.DataFrame | None = None,
+    policies: dict[str, MarketPolicy] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split a normalized batch into valid bids and rejected records.
 
@@ -235,6 +237,8 @@ def validate(
     keys, seen
         Agents' signing keys, and the ``bid_id``/``run_id`` of signed bids
         accepted by earlier runs, for markets with ``signed: true``.
+    policies
+        The listed markets' policies: stakes, minimum reputation, signed bids.
 
     Returns
     -------
@@ -270,15 +274,15 @@ def validate(
         .alias("quantities"),
     )
     columns = [*BIDS_SCHEMA.names, *_POSITION]
-    markets = markets or {}
+    policies = policies or {}
     later = []
-    if any(m.signed for m in markets.values()):
-        later.append(signature_rules(valid, markets, keys, seen))
-    if accounts is not None or any(m.needs_accounts for m in markets.values()):
+    if any(p.signed for p in policies.values()):
+        later.append(signature_rules(valid, policies, keys, seen))
+    if accounts is not None or any(p.needs_accounts for p in policies.values()):
         unsigned = (
             valid.join(later[0].select(*_POSITION), on=_POSITION, how="anti") if later else valid
         )
-        later.append(account_rules(unsigned, markets, accounts))
+        later.append(account_rules(unsigned, policies, accounts))
     if later:
         ineligible = pl.concat(later)
         valid = valid.join(ineligible.select(*_POSITION), on=_POSITION, how="anti")

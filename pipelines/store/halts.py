@@ -29,8 +29,8 @@ from typing import Any
 import polars as pl
 
 from econonexus._core.errors import InputError
-from econonexus._core.market_settings import MarketSettings
 from econonexus.pipelines.graph.batch import BatchOutput
+from econonexus.pipelines.io.market_policy import MarketPolicy
 from econonexus.pipelines.store.out_folder import (
     CARRYOVER,
     HALTS,
@@ -98,7 +98,7 @@ def market_stats(output: BatchOutput) -> pl.DataFrame:
 
 
 def tripped(
-    stats: pl.DataFrame, history: pl.DataFrame, markets: dict[str, MarketSettings]
+    stats: pl.DataFrame, history: pl.DataFrame, markets: dict[str, MarketPolicy]
 ) -> list[dict[str, Any]]:
     """The rules each market broke in this run: ``market_id``, ``rule``, ``reason``."""
     found = []
@@ -112,7 +112,7 @@ def tripped(
     return found
 
 
-def _checks(row: dict[str, Any], past: pl.DataFrame, s: MarketSettings) -> list[tuple[str, str]]:
+def _checks(row: dict[str, Any], past: pl.DataFrame, s: MarketPolicy) -> list[tuple[str, str]]:
     broken = []
     if s.halt_on_error and row["status"] == "error":
         broken.append(("solver_error", "the solver failed (status error)"))
@@ -196,7 +196,7 @@ def apply_halts(
     run_id: str,
     output: BatchOutput,
     frame: pl.DataFrame,
-    markets: dict[str, MarketSettings],
+    markets: dict[str, MarketPolicy],
 ) -> HaltDecision:
     """Decide the run's halts: hold back halted markets' results (nothing is written yet)."""
     stats = market_stats(output)

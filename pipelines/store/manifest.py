@@ -13,11 +13,12 @@ from typing import Any
 
 import polars as pl
 
-from econonexus._core.market_settings import DEFAULT_SETTINGS
+from econonexus._core.market_settings import DEFAULT_SETTINGS, MarketSettings
 from econonexus._core.schemas import EVENTS_SCHEMA, polars_schema
 from econonexus.pipelines.graph.batch import BatchOutput
 from econonexus.pipelines.graph.options import BatchOptions
 from econonexus.pipelines.io.items import ItemsSource
+from econonexus.pipelines.io.market_policy import DEFAULT_POLICY, MarketPolicy
 from econonexus.pipelines.io.readers import RawSource
 
 _PACKAGES = ("econonexus", "dask", "distributed", "pulp", "highspy", "polars", "pyarrow", "fsspec")
@@ -60,8 +61,11 @@ def config_of(options: BatchOptions) -> dict[str, Any]:
         "cbc_start_options": list(options.limits.cbc_start_options),
         "enumerate_max_bids": options.enumerate_max,
         "tie_epsilon": options.tie_epsilon,
-        "markets": {m: dataclasses.asdict(s) for m, s in sorted(options.markets.items())},
-        "default_market": dataclasses.asdict(DEFAULT_SETTINGS),
+        "markets": {
+            m: _recorded(s, options.policies.get(m, DEFAULT_POLICY))
+            for m, s in sorted(options.markets.items())
+        },
+        "default_market": _recorded(DEFAULT_SETTINGS, DEFAULT_POLICY),
     }
 
 
@@ -160,3 +164,8 @@ def _versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             found[name] = "not installed"
     return found
+
+
+def _recorded(settings: MarketSettings, policy: MarketPolicy) -> dict[str, Any]:
+    """A market's settings and policy, as one flat row of the markets table."""
+    return {**dataclasses.asdict(settings), **dataclasses.asdict(policy)}

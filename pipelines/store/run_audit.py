@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import io
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import fsspec
 import polars as pl
@@ -32,6 +32,7 @@ from econonexus.pipelines.graph.batch import BatchOutput, run_batch
 from econonexus.pipelines.graph.cluster import connect
 from econonexus.pipelines.graph.options import BatchOptions
 from econonexus.pipelines.io.accounts import with_stake
+from econonexus.pipelines.io.market_policy import MarketPolicy
 from econonexus.pipelines.store.manifest import run_events
 from econonexus.pipelines.store.run_store import (
     manifest_digest,
@@ -42,6 +43,7 @@ from econonexus.pipelines.store.run_store import (
 from econonexus.solvers.backends import SolveLimits
 
 INPUTS = ("bids", "items", "accounts", "source_errors")
+T = TypeVar("T")
 _ALLOCATION_COLUMNS = (
     "agent_id",
     "won",
@@ -147,7 +149,7 @@ def _fresh_tables(
 ) -> dict[str, pl.DataFrame]:
     cleared = _unhalted(output.allocations, halted)
     return {
-        "allocations": with_stake(cleared, options.markets),
+        "allocations": with_stake(cleared, options.policies),
         "summary": _unhalted(output.summary, halted),
         "rejected": output.rejected.drop("market_id"),
         "prices": _unhalted(output.prices, halted),
@@ -197,9 +199,11 @@ def _canonical(frame: pl.DataFrame) -> pl.DataFrame:
 
 def options_from_config(config: dict[str, Any]) -> BatchOptions:
     """The batch options a manifest's ``config`` records (signature checks off: no keys)."""
-    markets = {
-        m: dataclasses.replace(MarketSettings(**values), signed=False)
-        for m, values in config["markets"].items()
+    recorded = config["markets"]  # one flat dict per market: clearing settings and policy
+    markets = {m: _fields_of(MarketSettings, values) for m, values in recorded.items()}
+    policies = {
+        m: dataclasses.replace(_fields_of(MarketPolicy, values), signed=False)
+        for m, values in recorded.items()
     }
     defaults = SolveLimits()  # manifests older than these fields: the settings now
     limits = SolveLimits(
@@ -215,7 +219,13 @@ def options_from_config(config: dict[str, Any]) -> BatchOptions:
         enumerate_max=config["enumerate_max_bids"],
         tie_epsilon=config["tie_epsilon"],
         markets=markets,
+        policies=policies,
     )
+
+
+def _fields_of(kind: type[T], values: dict[str, Any]) -> T:
+    names = {f.name for f in dataclasses.fields(kind)}  # type: ignore[arg-type]
+    return kind(**{k: v for k, v in values.items() if k in names})
 
 
 def _read_inputs(location: str, manifest: dict[str, Any]) -> dict[str, pl.DataFrame]:

@@ -19,13 +19,9 @@ format                    parameters
 ``reserve`` is a price per unit of every item of the market that the items
 table does not price itself.
 
-Every format also takes the eligibility settings, checked against the
-agents' accounts at validation: ``stake`` (absolute, per bid) and
-``stake_fraction`` (of the bid's price) make up the free stake a bid needs,
-and ``min_reputation`` the reputation its agent needs. ``signed: true``
-makes the market accept only bids signed with their agent's key
-(:mod:`econonexus.pipelines.io.signing`). The ``halt_*`` settings are the
-market's circuit breakers (:mod:`econonexus.pipelines.store.halts`).
+A markets table also holds each market's policy (stakes, minimum
+reputation, signed bids, halts): the pipeline's
+:class:`econonexus.pipelines.io.market_policy.MarketPolicy`, not read here.
 """
 
 from __future__ import annotations
@@ -59,22 +55,7 @@ class MarketSettings:
     decrement: float | None = None
     start_price: float | None = None
     max_rounds: int = 1000
-    stake: float = 0.0
-    stake_fraction: float = 0.0
-    min_reputation: float = 0.0
-    signed: bool = False
-    halt_price_move: float | None = None
-    halt_bid_ratio: float | None = None
-    halt_rejected_share: float | None = None
-    halt_winner_share: float | None = None
-    halt_on_error: bool = False
-    halt_window: int = 10
     reputation_weight: float = 0.0
-
-    @property
-    def needs_accounts(self) -> bool:
-        """True when a bid's eligibility depends on its agent's account."""
-        return self.stake > 0 or self.stake_fraction > 0 or self.min_reputation > 0
 
     @property
     def kind(self) -> MarketFormat:
@@ -108,12 +89,12 @@ def make_settings(values: dict[str, Any], *, where: str) -> MarketSettings:
     unknown = sorted(set(values) - set(SETTING_NAMES))
     if unknown:
         raise InputError(f"{where}: unknown setting(s) {unknown}; expected {list(SETTING_NAMES)}")
-    given = {k: v for k, v in values.items() if not _is_missing(v)}
+    given = present(values)
     fmt = given.get("format", DEFAULT_FORMAT)
-    _expect(fmt in FORMATS, where, "format", f"one of {list(FORMATS)}", fmt)
+    expect(fmt in FORMATS, where, "format", f"one of {list(FORMATS)}", fmt)
     rule = given.get("payment_rule", "pay-as-bid")
-    _expect(rule in PAYMENT_RULES, where, "payment_rule", f"one of {list(PAYMENT_RULES)}", rule)
-    _expect(
+    expect(rule in PAYMENT_RULES, where, "payment_rule", f"one of {list(PAYMENT_RULES)}", rule)
+    expect(
         bool(FORMATS[fmt].payment_rules) or "payment_rule" not in given or rule == "pay-as-bid",
         where,
         "payment_rule",
@@ -124,37 +105,20 @@ def make_settings(values: dict[str, Any], *, where: str) -> MarketSettings:
         DEFAULT_SETTINGS,
         format=fmt,
         payment_rule=rule,
-        reserve=_number(given, "reserve", 0.0, where, minimum=0.0),
-        units=int(_number(given, "units", 1, where, minimum=1, whole=True)),
-        increment=_optional(given, "increment", where),
-        decrement=_optional(given, "decrement", where),
-        start_price=_optional(given, "start_price", where),
-        max_rounds=int(_number(given, "max_rounds", 1000, where, minimum=1, whole=True)),
-        stake=_number(given, "stake", 0.0, where, minimum=0.0),
-        stake_fraction=_number(given, "stake_fraction", 0.0, where, minimum=0.0),
-        min_reputation=_number(given, "min_reputation", 0.0, where, minimum=0.0),
-        signed=_flag(given, "signed", where),
-        halt_price_move=_optional(given, "halt_price_move", where),
-        halt_bid_ratio=_optional(given, "halt_bid_ratio", where),
-        halt_rejected_share=_optional(given, "halt_rejected_share", where),
-        halt_winner_share=_optional(given, "halt_winner_share", where),
-        halt_on_error=_flag(given, "halt_on_error", where),
-        halt_window=int(_number(given, "halt_window", 10, where, minimum=1, whole=True)),
-        reputation_weight=_number(given, "reputation_weight", 0.0, where, minimum=0.0),
+        reserve=number(given, "reserve", 0.0, where, minimum=0.0),
+        units=int(number(given, "units", 1, where, minimum=1, whole=True)),
+        increment=optional(given, "increment", where),
+        decrement=optional(given, "decrement", where),
+        start_price=optional(given, "start_price", where),
+        max_rounds=int(number(given, "max_rounds", 1000, where, minimum=1, whole=True)),
+        reputation_weight=number(given, "reputation_weight", 0.0, where, minimum=0.0),
     )
-    _expect(
+    expect(
         settings.reputation_weight < 2,
         where,
         "reputation_weight",
         "a number in [0, 2) (the quality factor 1 + w * (reputation - 0.5) must stay > 0)",
         settings.reputation_weight,
-    )
-    _expect(
-        settings.min_reputation <= 1,
-        where,
-        "min_reputation",
-        "a number in [0, 1]",
-        settings.min_reputation,
     )
     _check_clock(settings, where)
     return settings
@@ -167,24 +131,29 @@ def _check_clock(settings: MarketSettings, where: str) -> None:
             settings.decrement or settings.increment if name == "step" else getattr(settings, name)
         )
         field = "decrement" if name == "step" else name
-        _expect(given is not None, where, field, "a number > 0", None)
+        expect(given is not None, where, field, "a number > 0", None)
     if kind.one_unit:
-        _expect(settings.units == 1, where, "units", f"1 for format {settings.format!r}", None)
+        expect(settings.units == 1, where, "units", f"1 for format {settings.format!r}", None)
 
 
-def _flag(given: dict[str, Any], name: str, where: str) -> bool:
+def flag(given: dict[str, Any], name: str, where: str) -> bool:
     value = given.get(name, False)
     if isinstance(value, str):
         value = {"true": True, "false": False, "yes": True, "no": False}.get(value.lower(), value)
-    _expect(isinstance(value, bool | int) and value in (0, 1), where, name, "true or false", value)
+    expect(isinstance(value, bool | int) and value in (0, 1), where, name, "true or false", value)
     return bool(value)
 
 
-def _is_missing(value: Any) -> bool:
+def present(values: dict[str, Any]) -> dict[str, Any]:
+    """The settings given a value (``None`` and ``""`` mean: the default)."""
+    return {k: v for k, v in values.items() if not is_missing(v)}
+
+
+def is_missing(value: Any) -> bool:
     return value is None or value == ""  # NaN is a value (YAML `.nan`), and not a valid one
 
 
-def _number(
+def number(
     given: dict[str, Any],
     name: str,
     default: float,
@@ -201,18 +170,18 @@ def _number(
     ok = math.isfinite(value) and minimum <= value <= MAX_PRICE
     ok = ok and (not whole or value == int(value))
     kind = "a whole number" if whole else "a finite number"
-    _expect(ok, where, name, f"{kind} >= {minimum:g} and <= {MAX_PRICE:g}", raw)
+    expect(ok, where, name, f"{kind} >= {minimum:g} and <= {MAX_PRICE:g}", raw)
     return value
 
 
-def _optional(given: dict[str, Any], name: str, where: str) -> float | None:
+def optional(given: dict[str, Any], name: str, where: str) -> float | None:
     if name not in given:
         return None
-    value = _number(given, name, 0.0, where, minimum=0.0)
-    _expect(value > 0, where, name, "a finite number > 0", given[name])
+    value = number(given, name, 0.0, where, minimum=0.0)
+    expect(value > 0, where, name, "a finite number > 0", given[name])
     return value
 
 
-def _expect(ok: bool, where: str, field: str, expected: str, got: Any) -> None:
+def expect(ok: bool, where: str, field: str, expected: str, got: Any) -> None:
     if not ok:
         raise InputError(f"{where}: `{field}` expected {expected}, got {got!r}")

@@ -1,0 +1,82 @@
+"""A market's policy: who may bid (stakes, reputation, signatures) and when it halts.
+
+The markets table holds two kinds of settings per market: how it clears
+(:class:`econonexus._core.market_settings.MarketSettings`, read by the
+clearing code) and its policy, read only by the pipeline:
+
+- ``stake`` (absolute, per bid) and ``stake_fraction`` (of the bid's price)
+  make up the free stake a bid needs, and ``min_reputation`` the reputation
+  its agent needs, checked against the agents' accounts at validation;
+- ``signed: true`` accepts only bids signed with their agent's key
+  (:mod:`econonexus.pipelines.io.signing`);
+- the ``halt_*`` settings are the market's circuit breakers
+  (:mod:`econonexus.pipelines.store.halts`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Final
+
+from econonexus._core.errors import InputError
+from econonexus._core.market_settings import expect, flag, number, optional, present
+
+
+@dataclass(frozen=True)
+class MarketPolicy:
+    """Eligibility, signatures and halts of one market (see the module docstring)."""
+
+    stake: float = 0.0
+    stake_fraction: float = 0.0
+    min_reputation: float = 0.0
+    signed: bool = False
+    halt_price_move: float | None = None
+    halt_bid_ratio: float | None = None
+    halt_rejected_share: float | None = None
+    halt_winner_share: float | None = None
+    halt_on_error: bool = False
+    halt_window: int = 10
+
+    @property
+    def needs_accounts(self) -> bool:
+        """True when a bid's eligibility depends on its agent's account."""
+        return self.stake > 0 or self.stake_fraction > 0 or self.min_reputation > 0
+
+
+DEFAULT_POLICY: Final = MarketPolicy()
+POLICY_NAMES: Final = tuple(f.name for f in fields(MarketPolicy))
+
+
+def make_policy(values: dict[str, Any], *, where: str) -> MarketPolicy:
+    """Check one market's raw policy settings (``None`` = default) and return them.
+
+    Raises
+    ------
+    InputError
+        Naming ``where`` (the market and source), the field, what was
+        expected and what was received.
+    """
+    unknown = sorted(set(values) - set(POLICY_NAMES))
+    if unknown:
+        raise InputError(f"{where}: unknown setting(s) {unknown}; expected {list(POLICY_NAMES)}")
+    given = present(values)
+    policy = MarketPolicy(
+        stake=number(given, "stake", 0.0, where, minimum=0.0),
+        stake_fraction=number(given, "stake_fraction", 0.0, where, minimum=0.0),
+        min_reputation=number(given, "min_reputation", 0.0, where, minimum=0.0),
+        signed=flag(given, "signed", where),
+        halt_price_move=optional(given, "halt_price_move", where),
+        halt_bid_ratio=optional(given, "halt_bid_ratio", where),
+        halt_rejected_share=optional(given, "halt_rejected_share", where),
+        halt_winner_share=optional(given, "halt_winner_share", where),
+        halt_on_error=flag(given, "halt_on_error", where),
+        halt_window=int(number(given, "halt_window", 10, where, minimum=1, whole=True)),
+    )
+    expect(
+        policy.min_reputation <= 1,
+        where,
+        "min_reputation",
+        "a number in [0, 1]",
+        policy.min_reputation,
+    )
+    return policy
