@@ -18,10 +18,10 @@ import numpy as np
 import polars as pl
 
 from benchmarks.common import median_seconds, print_table
-from econonexus._core.market_settings import make_settings
 from econonexus.agents.events import Event
 from econonexus.agents.state import AgentState, apply
 from econonexus.pipelines.io.accounts import account_rules
+from econonexus.pipelines.io.market_policy import make_policy
 from tests.settle_vectorised import settle_accounts
 
 OUTCOMES = np.array(["excellent", "satisfactory", "poor", "byzantine"])
@@ -119,7 +119,7 @@ def main() -> None:
     start = time.perf_counter()
     settle_one_by_one(book, moves)
     loop_s = time.perf_counter() - start
-    markets = {"staked": make_settings({"stake": 1.0, "stake_fraction": 0.05}, where="bench")}
+    markets = {"staked": make_policy({"stake": 1.0, "stake_fraction": 0.05}, where="bench")}
     bids = bids_frame(args.bids, args.winners, rng)
     check_s, rejected = median_seconds(
         lambda: account_rules(bids, markets, book), repeats=args.repeats
