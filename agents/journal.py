@@ -63,6 +63,8 @@ class Chain:
 
     records: list[ChainRecord]
     torn: ChainRecord | None = None
+    tail: bytes | None = None
+    """The last record's entry, read and checked while the chain was read."""
 
     @property
     def last_seq(self) -> int:
@@ -171,9 +173,13 @@ def read_chain(root: str) -> Chain:
                 "before it: an earlier record was edited or replaced"
             )
         records.append(record)
-    if records and _entry_problem(root, records[-1]) is not None:
+    if not records:
+        return Chain(records)
+    try:
+        tail = _entry_bytes(root, records[-1])
+    except JournalError:
         return Chain(records[:-1], torn=records[-1])
-    return Chain(records)
+    return Chain(records, tail=tail)
 
 
 def _parse_record(path: str, raw: bytes) -> ChainRecord:
@@ -193,14 +199,6 @@ def _parse_record(path: str, raw: bytes) -> ChainRecord:
         raise JournalError(f"{path}: expected a journal chain record, got {raw[:80]!r}") from exc
 
 
-def _entry_problem(root: str, record: ChainRecord) -> str | None:
-    try:
-        _entry_bytes(root, record)
-    except JournalError as exc:
-        return str(exc)
-    return None
-
-
 def _entry_bytes(root: str, record: ChainRecord) -> bytes:
     fs, base = fsspec.core.url_to_fs(_journal_dir(root))
     path = f"{base}/{record.entry}"
@@ -216,9 +214,9 @@ def _entry_bytes(root: str, record: ChainRecord) -> bytes:
     return data
 
 
-def read_entry(root: str, record: ChainRecord) -> pa.Table:
-    """One committed entry's events, checked against its hash."""
-    data = _entry_bytes(root, record)
+def read_entry(root: str, record: ChainRecord, data: bytes | None = None) -> pa.Table:
+    """One committed entry's events, checked against its hash (``data``: already checked)."""
+    data = _entry_bytes(root, record) if data is None else data
     try:
         return pq.read_table(io.BytesIO(data))
     except pa.ArrowInvalid as exc:
@@ -237,7 +235,8 @@ def read_journal(
     ]
     frames = []
     for record in wanted:
-        frame = pl.from_arrow(read_entry(root, record))
+        cached = chain.tail if record is chain.records[-1] else None
+        frame = pl.from_arrow(read_entry(root, record, cached))
         assert isinstance(frame, pl.DataFrame)
         keep = pl.col("seq") > after
         if shard_id is not None:
@@ -248,11 +247,6 @@ def read_journal(
     if not frames:
         return empty_events()
     return pl.concat(frames).select(AGENT_EVENTS_SCHEMA.names).sort("seq")
-
-
-def last_seq(root: str) -> int:
-    """The highest committed ``seq`` in the journal, or -1 when it is empty."""
-    return open_chain(root).last_seq
 
 
 def _safe(run_id: str) -> str:

@@ -24,11 +24,6 @@ T = TypeVar("T")
 BreakerState = Literal["closed", "open", "half-open"]
 
 
-def breaker_from_config() -> CircuitBreaker:
-    """A breaker set by ``agents.breaker-failures`` and ``agents.breaker-reset``."""
-    return CircuitBreaker()
-
-
 @dataclass
 class CircuitBreaker:
     """Closed: calls pass. ``failure_threshold`` failures in a row open it: calls fail
@@ -79,7 +74,7 @@ class _ActorResult(Protocol[T]):  # type: ignore[misc]
 class RetryPolicy:
     """Per-call timeout (seconds), number of retries and the first backoff delay.
 
-    :meth:`from_config` reads the ``econonexus.agents.*`` settings.
+    Each field defaults to its ``econonexus.agents.*`` setting.
     """
 
     timeout: float = field(default_factory=setting_default("agents.call-timeout", float))
@@ -89,7 +84,7 @@ class RetryPolicy:
 
     @classmethod
     def from_config(cls) -> RetryPolicy:
-        """The policy the settings ``agents.call-timeout``, ``call-retries``, ``backoff`` give."""
+        """The policy the settings give (the same as ``RetryPolicy()``; kept for callers)."""
         return cls()
 
     def delay(self, attempt: int) -> float:

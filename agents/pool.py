@@ -25,7 +25,7 @@ from econonexus._core.schemas import BIDS_SCHEMA
 from econonexus.agents.events import created_events, events_table
 from econonexus.agents.journal import JournalWriter
 from econonexus.agents.lease import Lease
-from econonexus.agents.messaging import CircuitBreaker, Messenger, RetryPolicy, breaker_from_config
+from econonexus.agents.messaging import CircuitBreaker, Messenger, RetryPolicy
 from econonexus.agents.placement import shard_of
 from econonexus.agents.pool_moves import ShardMoves
 from econonexus.agents.pool_results import BidRound, ClockAnswers, Delivery
@@ -49,7 +49,7 @@ class AgentPool:
         n_shards: int,
         *,
         policy: RetryPolicy | None = None,
-        breaker: Callable[[], CircuitBreaker] = breaker_from_config,
+        breaker: Callable[[], CircuitBreaker] = CircuitBreaker,
         auto_rebalance: bool | None = None,
         lease: Lease | None = None,
     ):
@@ -62,7 +62,7 @@ class AgentPool:
             client,
             self.root,
             n_shards,
-            policy=policy or RetryPolicy.from_config(),
+            policy=policy or RetryPolicy(),
             breaker=breaker,
             lease_generation=None if lease is None else lease.generation,
         )

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from econonexus.agents.events import events_table
-from econonexus.agents.journal import JournalWriter, last_seq, read_journal
+from econonexus.agents.journal import JournalWriter, read_chain, read_journal
 from econonexus.agents.messaging import CircuitBreaker, RetryPolicy, ShardUnavailableError, call
 from econonexus.agents.snapshot import SnapshotError, read_snapshot, states_table, write_snapshot
 from econonexus.agents.state import AgentState
@@ -95,7 +95,7 @@ def _partial(shard: pathlib.Path) -> bool:
 
 def test_the_journal_reads_entries_after_a_seq_for_one_shard(tmp_path: pathlib.Path) -> None:
     root = str(tmp_path)
-    assert last_seq(root) == -1 and read_journal(root).is_empty()
+    assert read_chain(root).last_seq == -1 and read_journal(root).is_empty()
     writer = JournalWriter(root, None)
     for first in (0, 4):
         rows = [
@@ -103,7 +103,7 @@ def test_the_journal_reads_entries_after_a_seq_for_one_shard(tmp_path: pathlib.P
             for k in range(4)
         ]
         writer.append(events_table(rows).with_columns(shard_id=pl.Series([0, 1, 0, 1])))
-    assert last_seq(root) == 7
+    assert read_chain(root).last_seq == 7
     assert read_journal(root, shard_id=1, after=3)["seq"].to_list() == [5, 7]
     assert read_journal(root, after=5)["seq"].to_list() == [6, 7]
 

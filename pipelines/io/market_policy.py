@@ -18,8 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, Final
 
-from econonexus._core.errors import InputError
-from econonexus._core.market_settings import expect, flag, number, optional, present
+from econonexus._core.market_settings import (
+    check_known,
+    expect,
+    flag,
+    number,
+    optional,
+    present,
+)
 
 
 @dataclass(frozen=True)
@@ -56,9 +62,7 @@ def make_policy(values: dict[str, Any], *, where: str) -> MarketPolicy:
         Naming ``where`` (the market and source), the field, what was
         expected and what was received.
     """
-    unknown = sorted(set(values) - set(POLICY_NAMES))
-    if unknown:
-        raise InputError(f"{where}: unknown setting(s) {unknown}; expected {list(POLICY_NAMES)}")
+    check_known(values, POLICY_NAMES, where)
     given = present(values)
     policy = MarketPolicy(
         stake=number(given, "stake", 0.0, where, minimum=0.0),

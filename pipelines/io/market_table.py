@@ -15,7 +15,12 @@ import pyarrow as pa
 import yaml
 
 from econonexus._core.errors import InputError, SourceReadError
-from econonexus._core.market_settings import SETTING_NAMES, MarketSettings, make_settings
+from econonexus._core.market_settings import (
+    SETTING_NAMES,
+    MarketSettings,
+    check_known,
+    make_settings,
+)
 from econonexus.pipelines.io.market_policy import POLICY_NAMES, MarketPolicy, make_policy
 from econonexus.pipelines.io.readers import read_bytes, read_frame
 
@@ -63,10 +68,7 @@ def load_market_table(source: MarketsSource | None) -> tuple[Markets, Policies]:
         if market in markets:
             raise InputError(f"markets {name!r} row {number}: market {market!r} is listed twice")
         where = f"markets {name!r} market {market!r}"
-        unknown = sorted(set(row) - set(SETTING_NAMES) - set(POLICY_NAMES))
-        if unknown:
-            expected = [*SETTING_NAMES, *POLICY_NAMES]
-            raise InputError(f"{where}: unknown setting(s) {unknown}; expected {expected}")
+        check_known(row, [*SETTING_NAMES, *POLICY_NAMES], where)
         markets[market] = make_settings(
             {k: v for k, v in row.items() if k in SETTING_NAMES}, where=where
         )

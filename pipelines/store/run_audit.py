@@ -21,7 +21,6 @@ import io
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import fsspec
 import polars as pl
 from distributed import Client
 
@@ -234,20 +233,12 @@ def _read_inputs(location: str, manifest: dict[str, Any]) -> dict[str, pl.DataFr
     for name in INPUTS:
         relative = f"inputs/{name}.parquet"
         if relative in listed:
-            data: bytes | None
-            try:
-                data = read_recorded(location, manifest, relative)
-            except IntegrityError:
-                data = _read_unchecked(location, relative)  # reported by the file check
-            if data is not None:
-                found[name] = pl.read_parquet(io.BytesIO(data))
+            try:  # unchecked: a changed file is reported by the file check
+                data = read_recorded(location, {}, relative)
+            except IntegrityError:  # missing: reported by the file check too
+                continue
+            found[name] = pl.read_parquet(io.BytesIO(data))
     return found
-
-
-def _read_unchecked(location: str, relative: str) -> bytes | None:
-    fs, root = fsspec.core.url_to_fs(location)
-    path = f"{root.rstrip('/')}/{relative}"
-    return fs.cat_file(path) if fs.exists(path) else None
 
 
 def _compare(stored: pl.DataFrame, fresh: pl.DataFrame) -> pl.DataFrame:

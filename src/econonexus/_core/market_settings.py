@@ -27,6 +27,7 @@ reputation, signed bids, halts): the pipeline's
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any, Final
 
@@ -86,9 +87,7 @@ def make_settings(values: dict[str, Any], *, where: str) -> MarketSettings:
         Naming ``where`` (the market and source), the field, what was
         expected and what was received.
     """
-    unknown = sorted(set(values) - set(SETTING_NAMES))
-    if unknown:
-        raise InputError(f"{where}: unknown setting(s) {unknown}; expected {list(SETTING_NAMES)}")
+    check_known(values, SETTING_NAMES, where)
     given = present(values)
     fmt = given.get("format", DEFAULT_FORMAT)
     expect(fmt in FORMATS, where, "format", f"one of {list(FORMATS)}", fmt)
@@ -142,6 +141,13 @@ def flag(given: dict[str, Any], name: str, where: str) -> bool:
         value = {"true": True, "false": False, "yes": True, "no": False}.get(value.lower(), value)
     expect(isinstance(value, bool | int) and value in (0, 1), where, name, "true or false", value)
     return bool(value)
+
+
+def check_known(values: dict[str, Any], names: Sequence[str], where: str) -> None:
+    """Raise, naming ``where``, if ``values`` holds a setting not in ``names``."""
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise InputError(f"{where}: unknown setting(s) {unknown}; expected {list(names)}")
 
 
 def present(values: dict[str, Any]) -> dict[str, Any]:
