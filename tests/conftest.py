@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import pathlib
+import tempfile
 from collections.abc import Iterator
+
+# Before Dask reads the environment: this session's `serve` writes its scheduler file
+# here, and no developer's running `serve` or DASK_SCHEDULER_ADDRESS is picked up.
+os.environ["DASK_ECONONEXUS__CLUSTER__SCHEDULER_FILE"] = str(
+    pathlib.Path(tempfile.mkdtemp(prefix="enx-tests-")) / "scheduler.json"
+)
+os.environ.pop("DASK_SCHEDULER_ADDRESS", None)
 
 import pytest
 from distributed import Client

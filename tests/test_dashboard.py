@@ -25,6 +25,7 @@ from econonexus.pipelines.dashboard.run_monitor import Monitor
 
 DATA = pathlib.Path(__file__).parents[1] / "data"
 CLI = [sys.executable, "-m", "econonexus.pipelines.ops.cli"]
+SCHEDULER_FILE = "DASK_ECONONEXUS__CLUSTER__SCHEDULER_FILE"  # set for the session in conftest
 STAGES = {  # every task prefix a run or an agent pool shows in the task stream
     *("enx-validate", "enx-rejected", "enx-plan", "enx-size", "enx-solve", "enx-combine"),
     *("enx-vcg-plan", "enx-vcg-size", "enx-vcg", "enx-price", "enx-shard", "enx-live-bids"),
@@ -108,6 +109,7 @@ def served() -> Iterator[Served]:
         process.terminate()
         process.communicate(timeout=60)  # drains and closes the pipes
         assert process.returncode == 0, "serve ends cleanly on SIGTERM"
+        assert not pathlib.Path(os.environ[SCHEDULER_FILE]).exists(), "and removes its file"
 
 
 @pytest.fixture(scope="module")
@@ -118,11 +120,14 @@ def activity(served: Served, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     markets["tasks"] = {**markets["tasks"], "halt_rejected_share": 0.2}
     (tmp / "markets.yaml").write_text(yaml.safe_dump(markets))
     runs = {}
+    written = json.loads(pathlib.Path(os.environ[SCHEDULER_FILE]).read_text())
+    assert written["address"] == served.scheduler, "serve names its scheduler in the file"
     for name, source in (("halting", "bids.csv"), ("plain", "auctions.csv")):
+        # the first names the scheduler; the second finds it through serve's scheduler file
+        where = ["--scheduler", served.scheduler] if name == "halting" else []
         done = _cli(
             "clear", str(DATA / source), "--items", str(DATA / "items.csv"),
-            "--markets", str(tmp / "markets.yaml"), "--out", str(tmp / "runs"),
-            "--scheduler", served.scheduler,
+            "--markets", str(tmp / "markets.yaml"), "--out", str(tmp / "runs"), *where,
         )  # fmt: skip
         runs[name] = re.search(r"run (\S+): completed", done.stdout).group(1)  # type: ignore[union-attr]
     _cli(

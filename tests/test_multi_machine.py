@@ -4,6 +4,7 @@ processes on loopback, cleared through ``econonexus clear --scheduler``."""
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -78,11 +79,24 @@ def test_clear_on_a_separately_started_cluster(
         str(DATA / "bids.csv"),
     ]
     command += ["--items", str(DATA / "items.csv"), "--out", str(tmp_path / "runs")]
-    command += ["--scheduler", scheduler_address, "--run-id", "remote"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr
-    manifest = json.loads((tmp_path / "runs" / "remote" / "manifest.json").read_text())
-    assert manifest["status"] == "completed"
+    # Dask's conventions: a scheduler file, then DASK_SCHEDULER_ADDRESS
+    info = tmp_path / "scheduler.json"
+    ways = {
+        "remote": (["--scheduler-file", str(info)], {}),
+        "remote-env": ([], {"DASK_SCHEDULER_ADDRESS": scheduler_address}),
+    }
+    for run_id, (flags, env) in ways.items():
+        done = subprocess.run(
+            [*command, *flags, "--run-id", run_id],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            env={**os.environ, **env},
+        )
+        assert done.returncode == 0, done.stderr
+        manifest = json.loads((tmp_path / "runs" / run_id / "manifest.json").read_text())
+        assert manifest["status"] == "completed"
     with Client(scheduler_address, timeout="30s") as client:
         workers = client.scheduler_info(n_workers=-1)["workers"].values()
         assert sorted(w["name"] for w in workers) == ["w1", "w2"], (
@@ -91,7 +105,10 @@ def test_clear_on_a_separately_started_cluster(
         port = client.scheduler_info()["services"]["dashboard"]
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/econonexus/state.json") as page:
         runs = json.loads(page.read())["runs"]
-    assert [(r["run_id"], r["status"]) for r in runs] == [("remote", "completed")]
+    assert sorted((r["run_id"], r["status"]) for r in runs) == [
+        ("remote", "completed"),
+        ("remote-env", "completed"),
+    ]
 
 
 def _has_dashboard_plugin(dask_scheduler: Any) -> bool:

@@ -1,8 +1,15 @@
-"""Connect to a Dask cluster: a given Client, a scheduler address, or a LocalCluster."""
+"""Connect to a Dask cluster: a given Client, a scheduler address, or a LocalCluster.
+
+Without either, a process starts one LocalCluster the first time it needs
+one and reuses it for every later call (``clear``, ``simulate``, ``settle``,
+a whole ``schedule`` run); it is closed when the process exits.
+"""
 
 from __future__ import annotations
 
+import atexit
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -27,11 +34,12 @@ def connect(
 
     ``client`` may be a :class:`distributed.Client`, a scheduler address such
     as ``"tcp://10.0.0.5:8786"``, or ``None``: then the current client if one
-    exists, else a new multi-process ``LocalCluster`` with ``n_workers``
-    workers (default: setting ``cluster.n-workers``). ``security`` turns on
+    exists, else this process's own multi-process ``LocalCluster`` with
+    ``n_workers`` workers (default: setting ``cluster.n-workers``), started
+    on first use and kept until the process exits. ``security`` turns on
     Dask TLS: a :class:`distributed.security.Security` (certificate files for
-    a real cluster), or ``True`` for temporary certificates on the local
-    cluster started here.
+    a real cluster), or ``True`` for temporary certificates on a local
+    cluster started for this call only.
     """
     tls = Security.temporary() if security is True else (security or None)
     if isinstance(client, Client):
@@ -51,6 +59,9 @@ def connect(
         return
     except ValueError:
         pass
+    if tls is None and not cluster_kwargs:
+        yield process_client(n_workers)
+        return
     if tls is not None:
         cluster_kwargs |= {"security": tls, "protocol": "tls://"}
     with (
@@ -60,19 +71,65 @@ def connect(
         yield local
 
 
-@contextmanager
-def local_cluster(*, n_workers: int | None = None, **kwargs: Any) -> Iterator[LocalCluster]:
-    """Start a multi-process LocalCluster configured from the ``cluster.*`` settings."""
-    if n_workers is not None and n_workers < 1:
-        raise InputError(f"`workers`: expected a whole number >= 1, got {n_workers}")
-    options: dict[str, Any] = {
-        "n_workers": n_workers or get_setting("cluster.n-workers"),
+_LOCK = threading.Lock()
+_PROCESS_CLUSTERS: dict[int, tuple[LocalCluster, Client]] = {}
+
+
+def process_client(n_workers: int | None = None) -> Client:
+    """This process's LocalCluster client with ``n_workers`` workers, started on first use.
+
+    A cluster whose workers have all gone (or whose scheduler stopped) is
+    replaced; every cluster started here is closed at exit.
+    """
+    size = n_workers or int(get_setting("cluster.n-workers"))
+    if size < 1:
+        raise InputError(f"`workers`: expected a whole number >= 1, got {size}")
+    with _LOCK:
+        held = _PROCESS_CLUSTERS.get(size)
+        if held is not None and held[1].status == "running":
+            return held[1]
+        if held is not None:
+            _close(*held)
+        with dask.config.set(_solver_friendly_environ()):
+            cluster = LocalCluster(**_cluster_options(size))
+        client = Client(cluster)
+        if not _PROCESS_CLUSTERS:
+            atexit.register(close_process_clusters)
+        _PROCESS_CLUSTERS[size] = (cluster, client)
+        return client
+
+
+def close_process_clusters() -> None:
+    """Close every LocalCluster this process started for later reuse."""
+    with _LOCK:
+        for cluster, client in _PROCESS_CLUSTERS.values():
+            _close(cluster, client)
+        _PROCESS_CLUSTERS.clear()
+
+
+def _close(cluster: LocalCluster, client: Client) -> None:
+    try:
+        client.close()
+    finally:
+        cluster.close()
+
+
+def _cluster_options(n_workers: int) -> dict[str, Any]:
+    return {
+        "n_workers": n_workers,
         "threads_per_worker": get_setting("cluster.threads-per-worker"),
         "processes": True,
         "dashboard_address": get_setting("cluster.dashboard-address"),
         "silence_logs": logging.ERROR,
     }
-    options.update(kwargs)
+
+
+@contextmanager
+def local_cluster(*, n_workers: int | None = None, **kwargs: Any) -> Iterator[LocalCluster]:
+    """Start a multi-process LocalCluster configured from the ``cluster.*`` settings."""
+    if n_workers is not None and n_workers < 1:
+        raise InputError(f"`workers`: expected a whole number >= 1, got {n_workers}")
+    options = _cluster_options(n_workers or int(get_setting("cluster.n-workers"))) | kwargs
     with dask.config.set(_solver_friendly_environ()), LocalCluster(**options) as cluster:
         yield cluster
 

@@ -23,8 +23,10 @@ from econonexus.pipelines.graph.run import clear
 from econonexus.pipelines.io.cats import write_cats_text
 from econonexus.pipelines.io.readers import FORMATS
 from econonexus.pipelines.ops.cli_ops import (
+    add_cluster_options,
     add_ops_commands,
     add_tls_files,
+    cluster_of,
     run_ops_command,
     security_of,
 )
@@ -70,8 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="wait this long for another writer of the pool to finish (default: fail at once)",
     )
-    settle.add_argument("--scheduler", metavar="ADDRESS", help="use this Dask scheduler")
-    settle.add_argument("--workers", type=int, metavar="N", help="LocalCluster workers")
+    add_cluster_options(settle)
     add_ops_commands(commands)
     resume_cmd = commands.add_parser("resume", help="lift a market's halt")
     resume_cmd.add_argument("market", metavar="MARKET")
@@ -82,8 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     audits = audit.add_subparsers(dest="audit_command", required=True)
     verify = audits.add_parser("verify", help="re-clear a run from its stored inputs and compare")
     verify.add_argument("run", metavar="RUN_URL", help="a stored run: OUT/RUN_ID")
-    verify.add_argument("--scheduler", metavar="ADDRESS", help="use this Dask scheduler")
-    verify.add_argument("--workers", type=int, metavar="N", help="LocalCluster workers")
+    add_cluster_options(verify)
     journal = audits.add_parser(
         "journal", help="verify an agent pool's journal chain and that it replays to its snapshots"
     )
@@ -103,8 +103,7 @@ def _add_simulate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     sim.add_argument(
         "--chaos", action="store_true", help="kill shard-holding workers in some rounds"
     )
-    sim.add_argument("--scheduler", metavar="ADDRESS", help="use this Dask scheduler")
-    sim.add_argument("--workers", type=int, metavar="N", help="LocalCluster workers")
+    add_cluster_options(sim)
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -115,8 +114,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--solver", choices=SOLVERS, help="MIP backend (default: cbc)")
     parser.add_argument("--time-limit", type=float, metavar="S", help="seconds per component")
     parser.add_argument("--gap", type=float, metavar="G", help="relative MIP gap (default 0)")
-    parser.add_argument("--scheduler", metavar="ADDRESS", help="use this Dask scheduler")
-    parser.add_argument("--workers", type=int, metavar="N", help="LocalCluster workers")
+    add_cluster_options(parser)
     parser.add_argument("--run-id", metavar="ID", help="the run's id (default: time + hash)")
     parser.add_argument(
         "--progress",
@@ -153,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sources,
             items=items,
             markets=markets,
-            client=args.scheduler,
+            client=cluster_of(args),
             solver=args.solver,
             time_limit=args.time_limit,
             gap=args.gap,
@@ -196,7 +194,7 @@ def _simulate(args: argparse.Namespace) -> int:
         markets=args.markets,
         items=args.items,
         chaos=args.chaos,
-        client=args.scheduler,
+        client=cluster_of(args),
         workers=args.workers,
         log=print,
     )
@@ -209,7 +207,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _settle(args: argparse.Namespace) -> int:
     with (
-        connect(args.scheduler, n_workers=args.workers) as client,
+        connect(cluster_of(args), n_workers=args.workers) as client,
         AgentPool.open(client, args.agents, wait=args.wait) as pool,
     ):
         report = settle(args.run, args.outcomes, pool=pool)
@@ -221,7 +219,7 @@ def _settle(args: argparse.Namespace) -> int:
 def _audit(args: argparse.Namespace) -> int:
     if args.audit_command == "journal":
         return _audit_journal(args.root)
-    with connect(args.scheduler, n_workers=args.workers) as client:
+    with connect(cluster_of(args), n_workers=args.workers) as client:
         report = verify_run(args.run, client=client)
     if report.ok:
         print(

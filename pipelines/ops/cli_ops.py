@@ -6,10 +6,12 @@ import argparse
 
 import dask.config
 import yaml
+from distributed import Client
 from distributed.security import Security
 
 from econonexus._core.errors import InputError
 from econonexus.pipelines.graph.cluster import connect
+from econonexus.pipelines.graph.scheduler_file import scheduler_address
 from econonexus.pipelines.ops.run_report import render_summary, report_text, write_html
 from econonexus.pipelines.ops.schedule import run_forever, run_pending
 from econonexus.pipelines.ops.serve import serve
@@ -37,14 +39,27 @@ def add_ops_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
     sched.add_argument("--bids", required=True, metavar="URL_PREFIX", help="bid files to watch")
     sched.add_argument("--out", required=True, metavar="URL", help="runs, ledger and lock")
     sched.add_argument("--markets", metavar="URL", help="markets table")
-    sched.add_argument("--scheduler", metavar="ADDRESS", help="use this Dask scheduler")
-    sched.add_argument("--workers", type=int, metavar="N", help="LocalCluster workers")
+    add_cluster_options(sched)
     add_tls_files(sched, temporary=True)
     report = commands.add_parser("report", help="print a run's summary; --html writes its plots")
     report.add_argument("run", metavar="RUN_URL", help="a stored run: OUT/RUN_ID")
     report.add_argument("--html", metavar="FILE", help="write a standalone page with Bokeh plots")
     config = commands.add_parser("config", help="show the settings in effect")
     config.add_argument("action", choices=["show"])
+
+
+def add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    """``--scheduler``, ``--scheduler-file`` and ``--workers``, as Dask's own commands name them."""
+    parser.add_argument("--scheduler", metavar="ADDRESS", help="use this Dask scheduler")
+    parser.add_argument(
+        "--scheduler-file", metavar="FILE", help="use the scheduler named in this Dask file"
+    )
+    parser.add_argument("--workers", type=int, metavar="N", help="LocalCluster workers")
+
+
+def cluster_of(args: argparse.Namespace) -> str | None:
+    """The scheduler the options, ``DASK_SCHEDULER_ADDRESS`` or ``serve``'s file name; else None."""
+    return scheduler_address(args.scheduler, args.scheduler_file)
 
 
 def add_tls_files(parser: argparse.ArgumentParser, *, temporary: bool = False) -> None:
@@ -108,10 +123,20 @@ def run_ops_command(args: argparse.Namespace) -> int | None:
 def _schedule(args: argparse.Namespace) -> int:
     if args.once == bool(args.cron):
         raise InputError("`--cron`/`--once`: expected exactly one of them")
-    with connect(args.scheduler, n_workers=args.workers, security=security_of(args)) as client:
-        options = {"markets": args.markets, "client": client}
-        if args.once:
-            records = run_pending(args.bids, args.out, **options)
-            return EXIT_FAILED if any(r["status"] == "failed" for r in records) else EXIT_OK
-        run_forever(args.cron, args.bids, args.out, **options)
+    address, security = cluster_of(args), security_of(args)
+    if address is None and security is None:
+        # this process's LocalCluster starts at the first pending batch and serves them all
+        if args.workers is not None:
+            dask.config.set({"econonexus.cluster.n-workers": args.workers})
+        return _schedule_with(args, None)
+    with connect(address, n_workers=args.workers, security=security) as client:
+        return _schedule_with(args, client)
+
+
+def _schedule_with(args: argparse.Namespace, client: Client | None) -> int:
+    options = {"markets": args.markets, "client": client}
+    if args.once:
+        records = run_pending(args.bids, args.out, **options)
+        return EXIT_FAILED if any(r["status"] == "failed" for r in records) else EXIT_OK
+    run_forever(args.cron, args.bids, args.out, **options)
     return EXIT_OK

@@ -3,8 +3,11 @@
 Without ``scheduler`` it starts a multi-process ``LocalCluster`` (scheduler
 and dashboard bound to ``host``, localhost unless told otherwise: Dask's
 dashboard has no authentication), installs the dashboard plugin, prints where
-everything is and waits for SIGINT or SIGTERM. With ``scheduler`` it installs
-the plugin on that running scheduler, prints the same and returns.
+everything is and waits for SIGINT or SIGTERM. While it serves, its scheduler
+file (setting ``cluster.scheduler-file``, ``~/.econonexus/scheduler.json``)
+names the scheduler, so every other command on this machine uses this
+cluster instead of starting its own. With ``scheduler`` it installs the
+plugin on that running scheduler, prints the same and returns.
 """
 
 from __future__ import annotations
@@ -20,6 +23,11 @@ from distributed.security import Security
 from econonexus._core.errors import InputError
 from econonexus.pipelines.dashboard.plugin import dashboard_url, install_dashboard
 from econonexus.pipelines.graph.cluster import connect, local_cluster
+from econonexus.pipelines.graph.scheduler_file import (
+    default_scheduler_file,
+    remove_scheduler_file,
+    write_scheduler_file,
+)
 
 
 @dataclass(frozen=True)
@@ -95,8 +103,16 @@ def serve(
         Client(cluster, security=security) as client,
     ):
         served = _announce(client, log)
+        where = default_scheduler_file()
+        if write_scheduler_file(where, served.scheduler):
+            log(f"scheduler file: {where}")
+        else:
+            log(f"scheduler file: {where} names another running scheduler; left as it is")
         log("serving; stop with Ctrl+C")
-        _wait(stop or _signalled())
+        try:
+            _wait(stop or _signalled())
+        finally:
+            remove_scheduler_file(where, served.scheduler)
     return served
 
 
