@@ -27,9 +27,14 @@ DATA = pathlib.Path(__file__).parents[1] / "data"
 CLI = [sys.executable, "-m", "econonexus.pipelines.ops.cli"]
 SCHEDULER_FILE = "DASK_ECONONEXUS__CLUSTER__SCHEDULER_FILE"  # set for the session in conftest
 STAGES = {  # every task prefix a run or an agent pool shows in the task stream
-    *("enx-validate", "enx-rejected", "enx-plan", "enx-size", "enx-solve", "enx-combine"),
+    *("enx-validate", "enx-rejected", "enx-split", "enx-part", "enx-plan", "enx-size"),
+    *("enx-solve", "enx-combine"),
     *("enx-vcg-plan", "enx-vcg-size", "enx-vcg", "enx-price", "enx-shard", "enx-live-bids"),
     "enx-held",  # a market halted before the batch: its bids counted, nothing solved
+}
+EVERY_COMPONENT_A_TASK = {  # so that the small sample shows the enx-solve stage
+    "DASK_ECONONEXUS__SOLVER__INLINE_MAX_BIDS": "0",
+    "DASK_ECONONEXUS__SOLVER__ENUMERATE_MAX_BIDS": "0",
 }
 CHROMIUM_FLAGS = (
     "--headless",
@@ -128,6 +133,7 @@ def activity(served: Served, tmp_path_factory: pytest.TempPathFactory) -> dict[s
         done = _cli(
             "clear", str(DATA / source), "--items", str(DATA / "items.csv"),
             "--markets", str(tmp / "markets.yaml"), "--out", str(tmp / "runs"), *where,
+            env=EVERY_COMPONENT_A_TASK,
         )  # fmt: skip
         runs[name] = re.search(r"run (\S+): completed", done.stdout).group(1)  # type: ignore[union-attr]
     _cli(
@@ -137,8 +143,14 @@ def activity(served: Served, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     return runs
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300)
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [*CLI, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
     assert done.returncode == 0, done.stderr
     return done
 
@@ -203,7 +215,7 @@ def test_task_prefixes_are_readable_in_the_task_stream(
         prefixes = client.run_on_scheduler(
             lambda dask_scheduler: list(dask_scheduler.task_prefixes)
         )
-    stages = {"enx-validate", "enx-rejected", "enx-plan", "enx-solve", "enx-combine", "enx-shard"}
+    stages = {"enx-validate", "enx-split", "enx-plan", "enx-solve", "enx-combine", "enx-shard"}
     assert stages <= set(prefixes)
     assert not [p for p in prefixes if p.startswith("enx") and p not in STAGES], prefixes
 

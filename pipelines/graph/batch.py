@@ -1,22 +1,41 @@
-"""The Dask graph of one batch: validate, partition, solve, assemble.
+"""The Dask graph of one batch: validate, split into buckets, plan, solve, assemble.
 
-The normalized batch is scattered once (to every worker, so losing a worker
-never loses the only copy); every later stage is a task with a readable key
-prefix (``enx-validate``, ``enx-plan``, ``enx-solve``, ``enx-combine``,
-``enx-vcg``, ``enx-price``), and every task is pure, so the scheduler can
-rerun any of them on a live worker when a worker dies.
+The normalized batch goes into the graph, or is broadcast to every worker
+when large (so losing a worker never loses the only copy). The valid bids
+are hash-partitioned by market into buckets sized to the cluster
+(:mod:`econonexus.pipelines.clearing.bucket`), so the number of tasks grows
+with the cluster and the hard components, not with the number of markets.
+Every stage is a task with a readable key prefix (``enx-validate``,
+``enx-split``, ``enx-part``, ``enx-plan``, ``enx-solve``, ``enx-combine``,
+``enx-vcg-plan``, ``enx-vcg``, ``enx-price``), and every task is pure, so
+the scheduler can rerun any of them on a live worker when a worker dies.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
+from operator import getitem
 from typing import Any
 
 import polars as pl
 from distributed import Client, Future
 
 from econonexus._core.config import get_setting
+from econonexus.pipelines.clearing.bucket import (
+    BucketPlan,
+    BucketRows,
+    Part,
+    assemble_bucket,
+    n_large,
+    n_large_vcg,
+    plan_bucket,
+    plan_bucket_vcg,
+    price_bucket,
+    solve_large,
+    solve_large_vcg,
+    split_batch,
+)
 from econonexus.pipelines.clearing.market_rows import (
     ALLOCATION_COLUMNS,
     PRICE_COLUMNS,
@@ -67,76 +86,62 @@ def run_batch(
     """
     token = _token()
     markets = batch_markets(frame, source_errors)
-    scattered, threads = place_inputs(client, [frame, items, accounts, keys, seen])
-    raw, lots, books, secrets, before = scattered
+    scattered, threads = place_inputs(client, [frame, items, accounts, keys, seen, options])
+    raw, lots, books, secrets, before, opts = scattered
     validated = client.submit(
         validate,
         *(raw, lots, options.markets, books, secrets, before, options.policies),
         key=f"enx-validate-{token}",
     )
     rejected = client.submit(_rejected, raw, validated, source_errors, key=f"enx-rejected-{token}")
-    # Only MIP-format markets have components to plan and solve; the others
-    # (single-item, clock) clear in their combine task, with no round trip.
-    mip = [i for i, m in enumerate(markets) if options.settings(m).kind.mip and m not in halted]
-    plans: dict[int, Future[Any]] = {
-        i: client.submit(
-            tasks.plan, validated, lots, markets[i], options, key=f"enx-plan-{token}-{i}"
+    n = n_buckets(threads, len(markets))
+    split = client.submit(_split, validated, markets, n, key=f"enx-split-{token}")
+    inline = int(get_setting("solver.inline-max-bids"))
+    plans = [
+        client.submit(
+            plan_bucket,
+            *(client.submit(getitem, split, b, key=f"enx-part-{token}-{b}"), lots, opts),
+            *(halted, live is not None, inline),
+            key=f"enx-plan-{token}-{b}",
         )
-        for i in mip
-    }
-    # The largest component (k=0) starts as soon as its plan exists; the count
-    # of the others needs one round trip to the client.
-    largest = _with_thread_share(options, threads, len(markets))
-    first = {i: _submit_solve(client, plans[i], 0, largest, f"{token}-{i}") for i in mip}
-    counts = gather_counts(client, tasks.n_pending, list(plans.values()), f"enx-size-{token}")
-    sizes = dict(zip(mip, counts, strict=True))
-    clocks = {
-        i
-        for i, m in enumerate(markets)
-        if live is not None and m not in halted and _live_clock(m, options)
-    }
-    assembled: list[Future[Any]] = []
-    for i, m in enumerate(markets):
-        if m in halted:
-            key = f"enx-held-{token}-{i}"
-            assembled.append(client.submit(tasks.held, validated, m, options, key=key))
-            continue
-        if i in clocks:  # a live clock runs on the client: only the market's bids go there
-            key = f"enx-live-bids-{token}-{i}"
-            assembled.append(client.submit(tasks.market_bids, validated, m, key=key))
-            continue
-        size, plan = sizes.get(i, 0), plans.get(i)
-        solved = [
-            _submit_solve(client, plans[i], k, options, f"{token}-{i}") for k in range(1, size)
-        ]
-        assembled.append(
-            client.submit(
-                tasks.assemble,
-                *(validated, lots, m, options, plan),
-                *([first[i]] if size else []),
-                *solved,
-                key=f"enx-combine-{token}-{i}",
-            )
+        for b in range(n)
+    ]
+    counts = gather_counts(client, n_large, plans, f"enx-size-{token}")
+    lean = _with_thread_share(_lean(options), threads, sum(counts))  # solves need no market table
+    assembled = [
+        client.submit(
+            assemble_bucket,
+            *(plans[b], opts),
+            *[
+                client.submit(
+                    solve_large,
+                    *(plans[b], j, lean),
+                    key=f"enx-solve-{token}-{b}-{j}",
+                    retries=options.retries,
+                )
+                for j in range(count)
+            ],
+            key=f"enx-combine-{token}-{b}",
         )
-    final = _price_vcg_markets(client, markets, assembled, options, token)
+        for b, count in enumerate(counts)
+    ]
+    final = _price_vcg_buckets(client, assembled, options, opts, token)
+    live_markets = [
+        m for m in markets if live is not None and m not in halted and _live(m, options)
+    ]
+    clocks = [
+        client.submit(_live_bids, plan, key=f"enx-live-bids-{token}-{b}")
+        for b, plan in enumerate(plans)
+        if live_markets
+    ]
     if progress:
         track(client, [*final, rejected])
-    results, rejected_rows = watched_gather(client, [final, rejected])
-    for i in clocks:
-        m = markets[i]
-        rows = clear_single_item(
-            m, results[i], tasks.market_items(items, m), options.settings(m), live
-        )
-        results[i] = tasks.MarketResult(*rows)
-    release(
-        [
-            *(raw, lots, books, secrets, before, validated, rejected),
-            *plans.values(),
-            *first.values(),
-            *assembled,
-            *final,
-        ]
-    )
+    results, rejected_rows, clock_bids = watched_gather(client, [final, rejected, clocks])
+    if live_markets:
+        assert live is not None
+        results.append(_clear_live(live_markets, pl.concat(clock_bids), items, options, live))
+    release([raw, lots, books, secrets, before, opts, validated, rejected, split, *plans])
+    release([*assembled, *final, *clocks])
     n_rejected = rejected_counts(rejected_rows)
     summary = _concat([r.summary for r in results], SUMMARY_COLUMNS).with_columns(
         n_rejected=pl.col("market_id").replace_strict(n_rejected, default=0, return_dtype=pl.Int64)
@@ -149,63 +154,103 @@ def run_batch(
     )
 
 
-def _price_vcg_markets(
-    client: Client,
-    markets: list[str],
-    assembled: list[Future[Any]],
-    options: BatchOptions,
-    token: str,
-) -> list[Future[Any]]:
-    """Add the VCG re-solves (``enx-vcg``) and pricing (``enx-price``) of VCG markets."""
-    vcg = [
-        i
-        for i, m in enumerate(markets)
-        if options.settings(m).payment_rule == "vcg" and options.settings(m).kind.mip
-    ]
-    if not vcg:
-        return assembled
-    jobs = {
-        i: client.submit(tasks.plan_vcg, assembled[i], options, key=f"enx-vcg-plan-{token}-{i}")
-        for i in vcg
-    }
-    counts = gather_counts(client, tasks.n_jobs, [jobs[i] for i in vcg], f"enx-vcg-size-{token}")
-    final = list(assembled)
-    for i, count in zip(vcg, counts, strict=True):
-        gains = [
-            client.submit(
-                tasks.solve_vcg,
-                jobs[i],
-                k,
-                options,
-                key=f"enx-vcg-{token}-{i}-{k}",
-                retries=options.retries,
-            )
-            for k in range(count)
-        ]
-        final[i] = client.submit(
-            tasks.price, assembled[i], jobs[i], *gains, key=f"enx-price-{token}-{i}"
-        )
-    return final
+def n_buckets(threads: int, n_markets: int) -> int:
+    """Buckets of a batch: ``cluster.buckets``, else ``cluster.buckets-per-thread`` per thread.
 
-
-def _with_thread_share(options: BatchOptions, threads: int, n_markets: int) -> BatchOptions:
-    """Options for each market's largest component: the cluster's threads shared among markets.
-
-    A batch of one hard market would otherwise keep one core busy and the
-    rest idle; CBC's parallel branch and bound on the idle cores measured up
-    to 2.5x faster on 2 cores (``benchmarks/pipeline_vs_direct.py``). The
-    other components keep ``solver.threads``. Setting ``solver.share-threads``
-    false turns this off.
+    Never more than the batch has markets, never fewer than one.
     """
-    if not get_setting("solver.share-threads") or n_markets == 0:
+    fixed = get_setting("cluster.buckets")
+    wanted = int(fixed) if fixed else threads * int(get_setting("cluster.buckets-per-thread"))
+    return max(1, min(wanted, n_markets))
+
+
+def _split(validated: tasks.Validated, markets: list[str], n: int) -> list[Part]:
+    return split_batch(validated[0], markets, n)
+
+
+def _lean(options: BatchOptions) -> BatchOptions:
+    """The options a solve task needs: a component carries its market's data already."""
+    return replace(options, markets={}, policies={})
+
+
+def _live_bids(plan: BucketPlan) -> pl.DataFrame:
+    return plan.live
+
+
+def _clear_live(
+    markets: list[str],
+    bids: pl.DataFrame,
+    items: pl.DataFrame | None,
+    options: BatchOptions,
+    live: BiddersFor,
+) -> BucketRows:
+    """Run the live clocks here, on the client: each round asks the agents' shards."""
+    results = []
+    for m in markets:
+        rows = clear_single_item(
+            m,
+            bids.filter(pl.col("market_id") == m),
+            tasks.market_items(items, m),
+            options.settings(m),
+            live,
+        )
+        results.append(BucketRows(*rows))
+    return BucketRows(
+        _concat([r.allocations for r in results], ALLOCATION_COLUMNS),
+        _concat([r.summary for r in results], SUMMARY_COLUMNS),
+        _concat([r.prices for r in results], PRICE_COLUMNS),
+    )
+
+
+def _price_vcg_buckets(
+    client: Client, assembled: list[Future[Any]], options: BatchOptions, opts: Any, token: str
+) -> list[Future[Any]]:
+    """Add the VCG re-solves (``enx-vcg``) and pricing (``enx-price``) of buckets."""
+    if not any(s.payment_rule == "vcg" and s.kind.mip for s in options.markets.values()):
+        return assembled
+    inline = int(get_setting("solver.inline-max-bids"))
+    planned = [
+        client.submit(plan_bucket_vcg, rows, opts, inline, key=f"enx-vcg-plan-{token}-{b}")
+        for b, rows in enumerate(assembled)
+    ]
+    counts = gather_counts(client, n_large_vcg, planned, f"enx-vcg-size-{token}")
+    lean = _lean(options)
+    return [
+        client.submit(
+            price_bucket,
+            planned[b],
+            *[
+                client.submit(
+                    solve_large_vcg,
+                    *(planned[b], j, lean),
+                    key=f"enx-vcg-{token}-{b}-{j}",
+                    retries=options.retries,
+                )
+                for j in range(count)
+            ],
+            key=f"enx-price-{token}-{b}",
+        )
+        for b, count in enumerate(counts)
+    ]
+
+
+def _with_thread_share(options: BatchOptions, threads: int, n_large: int) -> BatchOptions:
+    """Options for the large components: the cluster's threads shared among them.
+
+    A batch of one hard component would otherwise keep one core busy and the
+    rest idle; CBC's parallel branch and bound on the idle cores measured up
+    to 2.5x faster on 2 cores (``benchmarks/pipeline_vs_direct.py``). Setting
+    ``solver.share-threads`` false turns this off.
+    """
+    if not get_setting("solver.share-threads") or n_large == 0:
         return options
-    share = threads // n_markets
+    share = threads // n_large
     if share <= options.limits.threads:
         return options
     return replace(options, limits=replace(options.limits, threads=share))
 
 
-def _live_clock(market_id: str, options: BatchOptions) -> bool:
+def _live(market_id: str, options: BatchOptions) -> bool:
     return options.settings(market_id).kind.live
 
 
@@ -236,14 +281,6 @@ def _token() -> str:
     """A batch's key token: decimal digits, so that Dask's ``key_split`` (the task stream's
     prefix) always stops before it; a hex token can be all letters and join the prefix."""
     return f"{uuid.uuid4().int % 10**12:012d}"
-
-
-def _submit_solve(
-    client: Client, plan: Future[Any], k: int, options: BatchOptions, tag: str
-) -> Future[Any]:
-    return client.submit(
-        tasks.solve, plan, k, options, key=f"enx-solve-{tag}-{k}", retries=options.retries
-    )
 
 
 def _concat(frames: list[pl.DataFrame], schema: pl.Schema) -> pl.DataFrame:

@@ -70,16 +70,16 @@ def market_items(items: pl.DataFrame | None, market_id: str) -> pl.DataFrame | N
 
 
 def plan(
-    validated: Validated,
+    bids: pl.DataFrame,
     items: pl.DataFrame | None,
     market_id: str,
     options: BatchOptions,
 ) -> MarketPlan | None:
-    """Partition a MIP-format market; ``None`` for the other formats."""
+    """Partition a MIP-format market given its bids; ``None`` for the other formats."""
     settings = options.settings(market_id)
     if not settings.kind.mip:
         return None
-    problem = mip_problem(market_bids(validated, market_id), items, market_id, settings, options)
+    problem = mip_problem(bids, items, market_id, settings, options)
     return plan_market(problem, enumerate_max=options.enumerate_max)
 
 
@@ -141,16 +141,16 @@ def solve(plan: MarketPlan | None, k: int, options: BatchOptions) -> ComponentSo
 
 
 def assemble(
-    validated: Validated,
+    bids: pl.DataFrame,
     items: pl.DataFrame | None,
     market_id: str,
     options: BatchOptions,
     plan: MarketPlan | None,
     *solutions: ComponentSolution,
 ) -> MarketResult:
-    """Clear the market: join its solved components, or run its single-item or clock format."""
+    """Clear the market of ``bids``: join its solved components, or run its single-item or
+    clock format."""
     settings = options.settings(market_id)
-    bids = market_bids(validated, market_id)
     if plan is None:
         lots = market_items(items, market_id)
         if settings.kind.clears == "discovery":
@@ -186,9 +186,8 @@ def assemble(
     return MarketResult(allocations, summary, empty_prices(), keep)
 
 
-def held(validated: Validated, market_id: str, options: BatchOptions) -> MarketResult:
+def held(bids: pl.DataFrame, market_id: str, options: BatchOptions) -> MarketResult:
     """A market halted before the batch: its valid bids counted, nothing solved or awarded."""
-    bids = market_bids(validated, market_id)
     rows = bids.select("bid_id", won=pl.lit(False), payment=pl.lit(0.0))
     allocations = allocation_frame(bids, rows)
     summary = summary_row(

@@ -37,6 +37,8 @@ def _nbytes(x: Any) -> int:
         return int(x.estimated_size())
     if isinstance(x, dict):  # signing keys
         return sum(len(k) + len(v) for k, v in x.items())
+    if isinstance(markets := getattr(x, "markets", None), dict):  # options: a market table
+        return 256 * len(markets)
     return 0
 
 

@@ -1,0 +1,238 @@
+"""A bucket of markets: the unit of work of a batch on the cluster.
+
+The valid bids are hash-partitioned by ``market_id`` into buckets sized to
+the cluster (:func:`split_batch`). A bucket clears in few tasks whatever
+its number of markets: :func:`plan_bucket` clears its sealed markets in one
+vectorised pass, its clocks one by one, and plans its integer-program
+markets, solving their small components on the spot; only components of
+more than ``solver.inline-max-bids`` bids become tasks of their own, and
+:func:`assemble_bucket` joins them. VCG adds :func:`plan_bucket_vcg`, one
+task per large re-solve, and :func:`price_bucket`. Every function is pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+import polars as pl
+
+from econonexus.pipelines.clearing.market_rows import (
+    ALLOCATION_COLUMNS,
+    PRICE_COLUMNS,
+    SUMMARY_COLUMNS,
+)
+from econonexus.pipelines.clearing.sealed_markets import clear_sealed_markets
+from econonexus.pipelines.graph import market_tasks as tasks
+from econonexus.pipelines.graph.options import BatchOptions
+from econonexus.solvers.market import MarketPlan
+from econonexus.solvers.vcg import Improvement, VcgPlan
+from econonexus.solvers.wdp import ComponentSolution
+
+Part = tuple[pl.DataFrame, list[str]]
+"""A bucket's valid bids and every market it owns (also those without valid bids)."""
+Key = tuple[str, int]
+"""A market and the index of one of its MIP components (or VCG re-solves)."""
+
+
+@dataclass(frozen=True)
+class BucketRows:
+    """Output rows of some markets; ``outcomes`` keeps what VCG pricing still needs."""
+
+    allocations: pl.DataFrame
+    summary: pl.DataFrame
+    prices: pl.DataFrame
+    outcomes: dict[str, tasks.MarketResult] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BucketPlan:
+    """A planned bucket: rows already cleared, and the MIP markets still to assemble."""
+
+    done: BucketRows
+    bids: dict[str, pl.DataFrame]
+    items: dict[str, pl.DataFrame | None]
+    plans: dict[str, MarketPlan]
+    solved: dict[Key, ComponentSolution]
+    large: list[Key]
+    live: pl.DataFrame
+
+
+def bucket_ids(markets: pl.Series, n_buckets: int) -> pl.Series:
+    """The bucket of each market id (a stable hash, the same on every worker)."""
+    return (markets.hash(seed=0x454E58) % n_buckets).cast(pl.Int64)
+
+
+def split_batch(bids: pl.DataFrame, markets: list[str], n_buckets: int) -> list[Part]:
+    """Hash-partition ``bids`` and ``markets`` (all the batch names) into ``n_buckets`` parts."""
+    names = pl.DataFrame({"market_id": markets}, schema={"market_id": pl.String})
+    names = names.with_columns(bucket=bucket_ids(names["market_id"], n_buckets))
+    owners = bids.with_columns(bucket=bucket_ids(bids["market_id"], n_buckets))
+    parts = owners.partition_by("bucket", as_dict=True, include_key=False)
+    owned = names.partition_by("bucket", as_dict=True, include_key=False)
+    empty = bids.clear()
+    return [
+        (
+            parts.get((b,), empty),
+            owned[(b,)]["market_id"].to_list() if (b,) in owned else [],
+        )
+        for b in range(n_buckets)
+    ]
+
+
+def plan_bucket(
+    part: Part,
+    items: pl.DataFrame | None,
+    options: BatchOptions,
+    halted: frozenset[str],
+    live: bool,
+    inline_max: int,
+) -> BucketPlan:
+    """Clear what needs no integer program and plan the rest (see the module docstring).
+
+    ``live``: the bucket's ``english``/``dutch`` markets run on the client with
+    live agents, so only their bids are returned (``live``).
+    """
+    bids, markets = part
+    by_market = _by_market(bids)
+    lots = _by_market(items) if items is not None else {}
+    no_items = None if items is None else items.clear()  # a market the items table omits
+    sealed, done, live_bids = [], [], []
+    plans: dict[str, MarketPlan] = {}
+    solved: dict[Key, ComponentSolution] = {}
+    large: list[Key] = []
+    for m in markets:
+        settings = options.settings(m)
+        mine = by_market.get(m, bids.clear())
+        if m in halted:
+            done.append(tasks.held(mine, m, options))
+        elif live and settings.kind.live:
+            live_bids.append(mine)
+        elif settings.kind.sealed_rule is not None:
+            sealed.append(m)
+        elif settings.kind.mip:
+            plan = tasks.plan(mine, lots.get(m, no_items), m, options)
+            assert plan is not None
+            plans[m] = plan
+            for k, sub in enumerate(plan.pending):
+                if sub.n_bids <= inline_max:
+                    solved[(m, k)] = _solved(tasks.solve(plan, k, options))
+                else:
+                    large.append((m, k))
+        else:
+            done.append(tasks.assemble(mine, lots.get(m, no_items), m, options, None))
+    rows = _rows(done)
+    if sealed:
+        chosen = bids.filter(pl.col("market_id").is_in(sealed))
+        allocations, summary = clear_sealed_markets(chosen, items, sealed, options.settings)
+        rows = _join(rows, BucketRows(allocations, summary, pl.DataFrame(schema=PRICE_COLUMNS)))
+    return BucketPlan(
+        done=rows,
+        bids={m: by_market.get(m, bids.clear()) for m in plans},
+        items={m: lots.get(m, no_items) for m in plans},
+        plans=plans,
+        solved=solved,
+        large=large,
+        live=pl.concat(live_bids) if live_bids else bids.clear(),
+    )
+
+
+def n_large(plan: BucketPlan) -> int:
+    """The number of components of ``plan`` that need a task of their own."""
+    return len(plan.large)
+
+
+def solve_large(plan: BucketPlan, j: int, options: BatchOptions) -> ComponentSolution:
+    """Solve the ``j``-th large component of ``plan``."""
+    market, k = plan.large[j]
+    return _solved(tasks.solve(plan.plans[market], k, options))
+
+
+def assemble_bucket(
+    plan: BucketPlan, options: BatchOptions, *large: ComponentSolution
+) -> BucketRows:
+    """Join the bucket's solved components into its markets' rows."""
+    solutions = plan.solved | dict(zip(plan.large, large, strict=True))
+    results, outcomes = [], {}
+    for m, market_plan in plan.plans.items():
+        parts = [solutions[(m, k)] for k in range(len(market_plan.pending))]
+        result = tasks.assemble(plan.bids[m], plan.items[m], m, options, market_plan, *parts)
+        if result.outcome is not None:
+            outcomes[m] = result
+        else:
+            results.append(result)
+    return replace(_join(plan.done, _rows(results)), outcomes=outcomes)
+
+
+def plan_bucket_vcg(
+    rows: BucketRows, options: BatchOptions, inline_max: int
+) -> tuple[BucketRows, dict[str, VcgPlan], dict[Key, Improvement], list[Key]]:
+    """Plan the VCG re-solves of the bucket's VCG markets; solve the small ones here."""
+    plans = {m: tasks.plan_vcg(result, options) for m, result in rows.outcomes.items()}
+    gains: dict[Key, Improvement] = {}
+    large: list[Key] = []
+    for m, vcg in plans.items():
+        for k, job in enumerate(vcg.jobs):
+            if job.problem.n_bids <= inline_max:
+                gains[(m, k)] = tasks.solve_vcg(vcg, k, options)
+            else:
+                large.append((m, k))
+    return rows, plans, gains, large
+
+
+VcgBucket = tuple[BucketRows, dict[str, VcgPlan], dict[Key, Improvement], list[Key]]
+
+
+def n_large_vcg(planned: VcgBucket) -> int:
+    """The number of VCG re-solves that need a task of their own."""
+    return len(planned[3])
+
+
+def solve_large_vcg(planned: VcgBucket, j: int, options: BatchOptions) -> Improvement:
+    """Run the ``j``-th large VCG re-solve."""
+    market, k = planned[3][j]
+    return tasks.solve_vcg(planned[1][market], k, options)
+
+
+def price_bucket(planned: VcgBucket, *large: Improvement) -> BucketRows:
+    """Set the VCG payments of the bucket's VCG markets; return every row of the bucket."""
+    rows, plans, gains, keys = planned
+    gains = gains | dict(zip(keys, large, strict=True))
+    priced = []
+    for m, result in rows.outcomes.items():
+        jobs = [gains[(m, k)] for k in range(len(plans[m].jobs))]
+        priced.append(tasks.price(result, plans[m], *jobs))
+    return replace(_join(rows, _rows(priced)), outcomes={})
+
+
+def _solved(solution: ComponentSolution | None) -> ComponentSolution:
+    assert solution is not None  # every pending component has an index
+    return solution
+
+
+def _by_market(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    if frame.height == 0:
+        return {}
+    return {k[0]: v for k, v in frame.partition_by("market_id", as_dict=True).items()}  # type: ignore[misc]
+
+
+def _rows(results: Iterable[tasks.MarketResult]) -> BucketRows:
+    results = list(results)
+    return BucketRows(
+        _concat([r.allocations for r in results], ALLOCATION_COLUMNS),
+        _concat([r.summary for r in results], SUMMARY_COLUMNS),
+        _concat([r.prices for r in results], PRICE_COLUMNS),
+    )
+
+
+def _join(a: BucketRows, b: BucketRows) -> BucketRows:
+    return BucketRows(
+        pl.concat([a.allocations, b.allocations]),
+        pl.concat([a.summary, b.summary]),
+        pl.concat([a.prices, b.prices]),
+        a.outcomes | b.outcomes,
+    )
+
+
+def _concat(frames: list[pl.DataFrame], schema: pl.Schema) -> pl.DataFrame:
+    return pl.concat(frames) if frames else pl.DataFrame(schema=schema)
