@@ -36,6 +36,8 @@ RING_COVER_SHARE: Final = 0.8
 SHILL_MIN_BIDS: Final = 5
 SHILL_SELLER_SHARE: Final = 0.8
 SHILL_PRICE_RATIO: Final = 0.85
+MINHASH_BANDS: Final = 16
+MINHASH_ROWS: Final = 2
 SYBIL_MAX_AGE: Final = 2
 SYBIL_MAX_STAKE: Final = 20.0
 FLAGGED_COLUMNS: Final = {
@@ -57,9 +59,12 @@ def detect(bids: pl.DataFrame, accounts: pl.DataFrame | None = None) -> pl.DataF
 def _rings(bids: pl.DataFrame) -> pl.DataFrame:
     seen = bids.select("agent_id", "auction").unique()
     sizes = seen.group_by("agent_id").len("n")
+    # an agent on fewer auctions than a ring must share can be in no ring
+    seen = seen.join(sizes.filter(pl.col("n") >= RING_MIN_SHARED), on="agent_id", how="semi")
+    candidates = similar_candidates(seen)
     pairs = (
-        seen.join(seen, on="auction", suffix="_b")
-        .filter(pl.col("agent_id") < pl.col("agent_id_b"))
+        candidates.join(seen, on="agent_id")
+        .join(seen, left_on=["agent_id_b", "auction"], right_on=["agent_id", "auction"])
         .group_by("agent_id", "agent_id_b")
         .len("shared")
         .join(sizes, on="agent_id")
@@ -85,6 +90,37 @@ def _rings(bids: pl.DataFrame) -> pl.DataFrame:
         )
         rows += [(a, "ring", score, reason) for a in sorted(members)]
     return pl.DataFrame(rows, schema=FLAGGED_COLUMNS, orient="row")
+
+
+def similar_candidates(seen: pl.DataFrame) -> pl.DataFrame:
+    """Pairs of agents (``agent_id`` < ``agent_id_b``) whose auction sets may be similar.
+
+    MinHash with locality-sensitive hashing: ``MINHASH_BANDS`` bands of
+    ``MINHASH_ROWS`` hashes each; two agents are a candidate pair when all
+    hashes of some band agree. A pair of Jaccard similarity ``s`` is missed
+    with probability ``(1 - s**rows)**bands``: 0.08% at the ring threshold
+    0.6. The cost grows with the number of agents and the candidate pairs,
+    not with the square of an auction's bidders, as a self-join on auctions
+    would.
+    """
+    empty = pl.DataFrame(schema={"agent_id": pl.String, "agent_id_b": pl.String})
+    if seen.height == 0:
+        return empty
+    n_hashes = MINHASH_BANDS * MINHASH_ROWS
+    signatures = seen.group_by("agent_id").agg(
+        pl.col("auction").hash(seed=h).min().alias(f"h{h}") for h in range(n_hashes)
+    )
+    found = []
+    for band in range(MINHASH_BANDS):
+        names = [f"h{band * MINHASH_ROWS + r}" for r in range(MINHASH_ROWS)]
+        keyed = signatures.select("agent_id", pl.struct(names).hash(seed=band).alias("key"))
+        shared = keyed.filter(pl.len().over("key") > 1)
+        found.append(
+            shared.join(shared, on="key", suffix="_b")
+            .filter(pl.col("agent_id") < pl.col("agent_id_b"))
+            .select("agent_id", "agent_id_b")
+        )
+    return pl.concat([empty, *found]).unique()
 
 
 def _cover_share(bids: pl.DataFrame, members: set[str]) -> float:

@@ -31,10 +31,23 @@ def publish(client: Client, kind: str, payload: dict[str, Any]) -> None:
         logger.warning("live event %s not published: %s", kind, exc)
 
 
+def market_events(event: dict[str, Any]) -> list[dict[str, Any]]:
+    """A ``markets_cleared`` event (``markets``: a list per summary column) as one
+    ``market_cleared`` event per market; any other event as it is."""
+    if event.get("kind") != "markets_cleared":
+        return [event]
+    common = {k: v for k, v in event.items() if k not in ("kind", "markets")}
+    columns: dict[str, list[Any]] = event.get("markets", {})
+    rows = zip(*columns.values(), strict=True)
+    return [common | {"kind": "market_cleared"} | dict(zip(columns, r, strict=True)) for r in rows]
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, list):
+        if all(isinstance(v, str | int) or v is None for v in value):  # nothing to clean
+            return value
         return [_plain(v) for v in value]
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}

@@ -30,7 +30,7 @@ STAGES = {  # every task prefix a run or an agent pool shows in the task stream
     *("enx-validate", "enx-rejected", "enx-split", "enx-part", "enx-plan", "enx-size"),
     *("enx-solve", "enx-combine"),
     *("enx-vcg-plan", "enx-vcg-size", "enx-vcg", "enx-price", "enx-shard", "enx-live-bids"),
-    "enx-held",  # a market halted before the batch: its bids counted, nothing solved
+    "enx-detect",
 }
 EVERY_COMPONENT_A_TASK = {  # so that the small sample shows the enx-solve stage
     "DASK_ECONONEXUS__SOLVER__INLINE_MAX_BIDS": "0",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dask.config
 import polars as pl
 import pytest
 from distributed import Client
 
 import econonexus as enx
-from econonexus.agents.detection import detect
+from econonexus.agents.detection import detect, similar_candidates
 from tests.planted import detection_scores, planted_market
 
 
@@ -56,3 +57,47 @@ def test_every_run_writes_its_flagged_agents(client: Client) -> None:
     assert set(found["kind"]) == {"ring", "sybil"}
     assert (found["kind"] == found["truth"]).mean() >= 0.95
     assert result.flagged.columns == enx.FLAGGED_SCHEMA.names
+    # the switch: per market in the markets table, and for every market in the settings
+    off = enx.clear(
+        bids,
+        markets={"lots": {"format": "sealed-first-price", "detection": "off"}},
+        accounts=market.accounts,
+        client=client,
+    )
+    assert off.flagged.height == 0 and off.manifest["config"]["detection"] == "flag"
+    assert off.allocations.equals(result.allocations.with_columns(run_id=pl.lit(off.run_id)))
+    with dask.config.set({"econonexus.detection.mode": "off"}):
+        assert enx.clear(bids, markets={"lots": {"format": "sealed-first-price"}},
+                         accounts=market.accounts, client=client).flagged.height == 0  # fmt: skip
+        listed = {"lots": {"format": "sealed-first-price", "detection": "flag"}}
+        on = enx.clear(bids, markets=listed, accounts=market.accounts, client=client)
+        assert on.flagged.equals(result.flagged.with_columns(run_id=pl.lit(on.run_id)))
+
+
+def test_a_wrong_detection_mode_names_the_market_and_field() -> None:
+    with pytest.raises(
+        enx.InputError, match=r"market 'lots'.*`detection` expected 'off' or 'flag'"
+    ):
+        enx.clear(
+            pl.DataFrame({"bid_id": ["b"], "agent_id": ["a"], "items": [["x"]], "price": [1.0]}),
+            markets={"lots": {"detection": "loud"}},
+        )
+
+
+def test_candidate_pairs_grow_with_similar_agents_not_with_an_auctions_bidders() -> None:
+    crowd = pl.DataFrame(  # 3,000 agents each on the same 6 auctions as one another
+        {"agent_id": [f"c{i}" for i in range(3000) for _ in range(6)],
+         "auction": [f"x{k}" for _ in range(3000) for k in range(6)]}
+    )  # fmt: skip
+    loners = pl.DataFrame(  # 3,000 agents on 6 auctions each, apart from one shared auction
+        {"agent_id": [f"l{i}" for i in range(3000) for _ in range(6)],
+         "auction": [f"y{i}-{k}" if k else "shared" for i in range(3000) for k in range(6)]}
+    )  # fmt: skip
+    assert similar_candidates(loners).height < 100, "a shared auction alone makes no pair"
+    ring = pl.DataFrame(
+        {"agent_id": [f"r{i}" for i in range(4) for _ in range(9)],
+         "auction": [f"z{k}" for i in range(4) for k in range(10) if k != i]}
+    )  # fmt: skip
+    pairs = similar_candidates(ring)
+    assert pairs.height == 6, "all 6 pairs of a 4-agent ring (Jaccard 0.8) are candidates"
+    assert similar_candidates(crowd).height == 3000 * 2999 // 2, "identical sets: every pair"

@@ -10,6 +10,7 @@ import pytest
 from distributed import Client
 
 import econonexus as enx
+from econonexus.agents.event_feed import market_events
 
 DATA = pathlib.Path(__file__).parents[1] / "data"
 
@@ -53,7 +54,9 @@ def test_report_prints_the_summary_and_writes_the_plots(
 @pytest.mark.slow
 def test_each_run_publishes_live_events_to_a_dask_topic(client: Client) -> None:
     result = enx.clear(str(DATA / "bids.csv"), items=str(DATA / "items.csv"), client=client)
-    mine = [m for _, m in client.get_events("econonexus") if m.get("run_id") == result.run_id]
+    sent = [m for _, m in client.get_events("econonexus") if m.get("run_id") == result.run_id]
+    assert [m["kind"] for m in sent].count("markets_cleared") == 1, "one event for all markets"
+    mine = [one for m in sent for one in market_events(m)]
     kinds = [m["kind"] for m in mine]
     assert kinds[0] == "run_started" and kinds.count("market_cleared") == result.summary.height
     assert kinds[-1] == "run_finished" and mine[-1]["status"] == "completed"

@@ -15,6 +15,8 @@ from typing import Any, Final
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import Metric
 
+from econonexus.agents.event_feed import market_events
+
 SOLVE_BUCKETS: Final = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0, 300.0)
 
 
@@ -50,7 +52,10 @@ class Metrics:
     def observe(self, event: dict[str, Any]) -> None:
         """Count one live event (see :mod:`econonexus.agents.event_feed`)."""
         kind = event.get("kind")
-        if kind == "market_cleared":
+        if kind == "markets_cleared":
+            for row in market_events(event):
+                self.observe(row)
+        elif kind == "market_cleared":
             self.markets.labels(str(event.get("status")), str(event.get("format"))).inc()
             self.bids.inc(event.get("n_bids") or 0)
             if event.get("solve_seconds") is not None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from econonexus._core.config import setting_default
+from econonexus.agents.event_feed import market_events
 
 RUN_FIELDS = (
     "run_id",
@@ -74,6 +75,11 @@ class Monitor:
         elif kind == "market_cleared":
             self.cleared += 1
             self._append(self.markets, {f: event.get(f) for f in MARKET_FIELDS} | {"time": at})
+        elif kind == "markets_cleared":
+            rows = market_events(event)
+            self.cleared += len(rows)
+            for row in rows[-self.max_markets :]:  # only the newest are ever shown
+                self._append(self.markets, {f: row.get(f) for f in MARKET_FIELDS} | {"time": at})
         elif kind == "market_halted":
             self.halted += bool(event.get("new", True))
             halt = {"time": at, "run_id": run_id, **_pick(event, "market_id", "rule", "reason")}

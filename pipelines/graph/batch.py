@@ -14,7 +14,7 @@ the scheduler can rerun any of them on a live worker when a worker dies.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from operator import getitem
 from typing import Any
 
@@ -22,6 +22,7 @@ import polars as pl
 from distributed import Client, Future
 
 from econonexus._core.config import get_setting
+from econonexus.agents.detection import FLAGGED_COLUMNS, run_flags
 from econonexus.pipelines.clearing.bucket import (
     BucketPlan,
     BucketRows,
@@ -46,6 +47,7 @@ from econonexus.pipelines.graph import market_tasks as tasks
 from econonexus.pipelines.graph.options import BatchOptions
 from econonexus.pipelines.graph.progress import track
 from econonexus.pipelines.graph.transfer import gather_counts, place_inputs, release, watched_gather
+from econonexus.pipelines.io.market_policy import detected_markets
 from econonexus.pipelines.io.validation import validate
 
 
@@ -57,6 +59,7 @@ class BatchOutput:
     summary: pl.DataFrame
     rejected: pl.DataFrame
     prices: pl.DataFrame
+    flagged: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=FLAGGED_COLUMNS))
 
 
 def run_batch(
@@ -134,14 +137,19 @@ def run_batch(
         for b, plan in enumerate(plans)
         if live_markets
     ]
+    # with live clocks the flags need the clocks' results, which come later, on the client
+    detect = [] if live_markets else [_submit_detect(client, books, opts, final, token)]
     if progress:
-        track(client, [*final, rejected])
-    results, rejected_rows, clock_bids = watched_gather(client, [final, rejected, clocks])
+        track(client, [*final, rejected, *detect])
+    results, rejected_rows, clock_bids, flags = watched_gather(
+        client, [final, rejected, clocks, detect]
+    )
     if live_markets:
         assert live is not None
         results.append(_clear_live(live_markets, pl.concat(clock_bids), items, options, live))
+        flags = [flag_markets(accounts, options, *results)]
     release([raw, lots, books, secrets, before, opts, validated, rejected, split, *plans])
-    release([*assembled, *final, *clocks])
+    release([*assembled, *final, *clocks, *detect])
     n_rejected = rejected_counts(rejected_rows)
     summary = _concat([r.summary for r in results], SUMMARY_COLUMNS).with_columns(
         n_rejected=pl.col("market_id").replace_strict(n_rejected, default=0, return_dtype=pl.Int64)
@@ -151,7 +159,23 @@ def run_batch(
         summary=summary,
         rejected=rejected_rows,
         prices=_concat([r.prices for r in results], PRICE_COLUMNS),
+        flagged=flags[0],
     )
+
+
+def _submit_detect(
+    client: Client, accounts: Any, options: Any, final: list[Future[Any]], token: str
+) -> Future[Any]:
+    return client.submit(flag_markets, accounts, options, *final, key=f"enx-detect-{token}")
+
+
+def flag_markets(
+    accounts: pl.DataFrame | None, options: BatchOptions, *rows: BucketRows
+) -> pl.DataFrame:
+    """Manipulation flags (rings, sybils) over the batch's markets with detection on."""
+    on = detected_markets(options.policies, options.detection)
+    allocations = _concat([r.allocations.filter(on) for r in rows], ALLOCATION_COLUMNS)
+    return run_flags(allocations, accounts)
 
 
 def n_buckets(threads: int, n_markets: int) -> int:

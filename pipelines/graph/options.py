@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from econonexus._core.config import get_setting, setting_default
 from econonexus._core.errors import InputError
 from econonexus._core.market_settings import DEFAULT_SETTINGS, MarketSettings
-from econonexus.pipelines.io.market_policy import MarketPolicy
+from econonexus.pipelines.io.market_policy import DETECTION_MODES, DetectionMode, MarketPolicy
 from econonexus.pipelines.io.market_table import MarketsSource, load_market_table
 from econonexus.solvers.backends import SolveLimits, get_backend
 
@@ -27,6 +27,9 @@ class BatchOptions:
     retries: int = field(default_factory=setting_default("retries", int))
     markets: dict[str, MarketSettings] = field(default_factory=dict)
     policies: dict[str, MarketPolicy] = field(default_factory=dict)
+    detection: DetectionMode = field(
+        default_factory=setting_default("detection.mode", str)  # type: ignore[arg-type]
+    )
 
     def settings(self, market_id: str) -> MarketSettings:
         """The settings of ``market_id``."""
@@ -50,5 +53,12 @@ def make_options(
     if not 0 <= rel_gap < 1:
         raise InputError(f"`gap`: expected a relative gap in [0, 1), got {rel_gap!r}")
     limits = SolveLimits(time_limit=limit, gap=float(rel_gap))
+    detection = get_setting("detection.mode")
+    if detection not in DETECTION_MODES:
+        raise InputError(
+            f"setting `econonexus.detection.mode`: expected 'off' or 'flag', got {detection!r}"
+        )
     settings, policies = load_market_table(markets)
-    return BatchOptions(solver=name, limits=limits, markets=settings, policies=policies)
+    return BatchOptions(
+        solver=name, limits=limits, markets=settings, policies=policies, detection=detection
+    )

@@ -16,7 +16,6 @@ from distributed.security import Security
 from econonexus._core.config import get_setting
 from econonexus._core.errors import EconoNexusError, InputError, RunFailedError
 from econonexus._core.schemas import SolverName
-from econonexus.agents.detection import run_flags
 from econonexus.agents.live import LiveBidders
 from econonexus.pipelines.dashboard.plugin import install_dashboard
 from econonexus.pipelines.graph.batch import BatchOutput, run_batch
@@ -291,6 +290,6 @@ def _stamp(
         rejected.select(run, pl.all()),
         run_events(run_id, output, manifest),
         output.prices.select(run, pl.all()).sort("market_id", "item_id", "round"),
-        run_flags(output.allocations, accounts).select(run, pl.all()),
+        output.flagged.select(run, pl.all()),
         manifest,
     )

@@ -10,13 +10,18 @@ clearing code) and its policy, read only by the pipeline:
 - ``signed: true`` accepts only bids signed with their agent's key
   (:mod:`econonexus.pipelines.io.signing`);
 - the ``halt_*`` settings are the market's circuit breakers
-  (:mod:`econonexus.pipelines.store.halts`).
+  (:mod:`econonexus.pipelines.store.halts`);
+- ``detection``: ``flag`` looks for manipulation (rings, sybils) among the
+  market's bids and writes what it finds to ``flagged``; ``off`` skips it.
+  Unset: the setting ``detection.mode``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Final
+from typing import Any, Final, Literal
+
+import polars as pl
 
 from econonexus._core.market_settings import (
     check_known,
@@ -26,6 +31,9 @@ from econonexus._core.market_settings import (
     optional,
     present,
 )
+
+DetectionMode = Literal["off", "flag"]
+DETECTION_MODES: Final = ("off", "flag")
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,18 @@ class MarketPolicy:
     halt_winner_share: float | None = None
     halt_on_error: bool = False
     halt_window: int = 10
+    detection: DetectionMode | None = None
+
+    @property
+    def has_halt_rules(self) -> bool:
+        """True when some circuit breaker watches this market."""
+        limits = (
+            self.halt_price_move,
+            self.halt_bid_ratio,
+            self.halt_rejected_share,
+            self.halt_winner_share,
+        )
+        return self.halt_on_error or any(limit is not None for limit in limits)
 
     @property
     def needs_accounts(self) -> bool:
@@ -75,6 +95,14 @@ def make_policy(values: dict[str, Any], *, where: str) -> MarketPolicy:
         halt_winner_share=optional(given, "halt_winner_share", where),
         halt_on_error=flag(given, "halt_on_error", where),
         halt_window=int(number(given, "halt_window", 10, where, minimum=1, whole=True)),
+        detection=given.get("detection"),
+    )
+    expect(
+        policy.detection in (None, *DETECTION_MODES),
+        where,
+        "detection",
+        "'off' or 'flag'",
+        policy.detection,
     )
     expect(
         policy.min_reputation <= 1,
@@ -84,3 +112,12 @@ def make_policy(values: dict[str, Any], *, where: str) -> MarketPolicy:
         policy.min_reputation,
     )
     return policy
+
+
+def detected_markets(policies: dict[str, MarketPolicy], default: DetectionMode) -> pl.Expr:
+    """True for rows whose ``market_id`` has detection on (``default``: unset and unlisted)."""
+    on = [m for m, p in policies.items() if (p.detection or default) == "flag"]
+    unlisted = ~pl.col("market_id").is_in(pl.Series(list(policies), dtype=pl.String))
+    return pl.col("market_id").is_in(pl.Series(on, dtype=pl.String)) | (
+        unlisted & pl.lit(default == "flag")
+    )

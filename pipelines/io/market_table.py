@@ -58,6 +58,9 @@ def load_market_table(source: MarketsSource | None) -> tuple[Markets, Policies]:
     rows = _rows(source)
     markets: Markets = {}
     policies: Policies = {}
+    # rows with equal values share one checked settings and policy object: a table of
+    # 100,000 markets of a few kinds is checked a few times, not 100,000
+    checked: dict[Any, tuple[MarketSettings, MarketPolicy]] = {}
     for number, row in enumerate(rows, start=1):
         market = row.pop("market_id", None)
         if not isinstance(market, str) or not market.strip():
@@ -67,15 +70,28 @@ def load_market_table(source: MarketsSource | None) -> tuple[Markets, Policies]:
             )
         if market in markets:
             raise InputError(f"markets {name!r} row {number}: market {market!r} is listed twice")
-        where = f"markets {name!r} market {market!r}"
-        check_known(row, [*SETTING_NAMES, *POLICY_NAMES], where)
-        markets[market] = make_settings(
-            {k: v for k, v in row.items() if k in SETTING_NAMES}, where=where
-        )
-        policies[market] = make_policy(
-            {k: v for k, v in row.items() if k in POLICY_NAMES}, where=where
-        )
+        key = _values_key(row)
+        if key is None or key not in checked:
+            where = f"markets {name!r} market {market!r}"
+            check_known(row, [*SETTING_NAMES, *POLICY_NAMES], where)
+            made = (
+                make_settings({k: v for k, v in row.items() if k in SETTING_NAMES}, where=where),
+                make_policy({k: v for k, v in row.items() if k in POLICY_NAMES}, where=where),
+            )
+            if key is not None:
+                checked[key] = made
+        markets[market], policies[market] = made if key is None else checked[key]
     return markets, policies
+
+
+def _values_key(row: dict[str, Any]) -> Any:
+    """A hashable key of a row's values, ``None`` if some value is not hashable."""
+    key = tuple(sorted((k, type(v).__name__, v) for k, v in row.items()))
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 def _rows(source: MarketsSource) -> list[dict[str, Any]]:

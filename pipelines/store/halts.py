@@ -101,12 +101,20 @@ def tripped(
     stats: pl.DataFrame, history: pl.DataFrame, markets: dict[str, MarketPolicy]
 ) -> list[dict[str, Any]]:
     """The rules each market broke in this run: ``market_id``, ``rule``, ``reason``."""
+    watched = {m: p for m, p in markets.items() if p.has_halt_rules}
+    if not watched:
+        return []
+    names = pl.Series(list(watched), dtype=pl.String)
+    pasts = {
+        key[0]: frame
+        for key, frame in history.filter(pl.col("market_id").is_in(names))
+        .partition_by("market_id", as_dict=True)
+        .items()
+    }
     found = []
-    for row in stats.iter_rows(named=True):
-        settings = markets.get(row["market_id"])
-        if settings is None:
-            continue
-        past = history.filter(pl.col("market_id") == row["market_id"]).tail(settings.halt_window)
+    for row in stats.filter(pl.col("market_id").is_in(names)).iter_rows(named=True):
+        settings = watched[row["market_id"]]
+        past = pasts.get(row["market_id"], history.clear()).tail(settings.halt_window)
         for rule, reason in _checks(row, past, settings):
             found.append({"market_id": row["market_id"], "rule": rule, "reason": reason})
     return found

@@ -26,7 +26,6 @@ from distributed import Client
 
 from econonexus._core.errors import IntegrityError, SourceReadError
 from econonexus._core.market_settings import MarketSettings
-from econonexus.agents.detection import run_flags
 from econonexus.pipelines.graph.batch import BatchOutput, run_batch
 from econonexus.pipelines.graph.cluster import connect
 from econonexus.pipelines.graph.options import BatchOptions
@@ -113,7 +112,7 @@ def verify_run(location: str, *, client: Client | str | None = None) -> AuditRep
             accounts=inputs.get("accounts"),
         )
     halted = stored.tables["summary"].filter(pl.col("status") == "halted")["market_id"]
-    fresh = _fresh_tables(output, options, inputs.get("accounts"), halted)
+    fresh = _fresh_tables(output, options, halted)
     tables = {
         name: _differing_rows(_unhalted(stored.tables[name], halted), fresh[name])
         for name in ("summary", "rejected", "prices", "flagged")
@@ -141,10 +140,7 @@ def _file_problems(location: str, manifest: dict[str, Any]) -> tuple[str, ...]:
 
 
 def _fresh_tables(
-    output: BatchOutput,
-    options: BatchOptions,
-    accounts: pl.DataFrame | None,
-    halted: pl.Series,
+    output: BatchOutput, options: BatchOptions, halted: pl.Series
 ) -> dict[str, pl.DataFrame]:
     cleared = _unhalted(output.allocations, halted)
     return {
@@ -152,7 +148,7 @@ def _fresh_tables(
         "summary": _unhalted(output.summary, halted),
         "rejected": output.rejected.drop("market_id"),
         "prices": _unhalted(output.prices, halted),
-        "flagged": run_flags(cleared, accounts),
+        "flagged": output.flagged,
     }
 
 
@@ -198,7 +194,7 @@ def _canonical(frame: pl.DataFrame) -> pl.DataFrame:
 
 def options_from_config(config: dict[str, Any]) -> BatchOptions:
     """The batch options a manifest's ``config`` records (signature checks off: no keys)."""
-    recorded = config["markets"]  # one flat dict per market: clearing settings and policy
+    recorded = recorded_markets(config)
     markets = {m: _fields_of(MarketSettings, values) for m, values in recorded.items()}
     policies = {
         m: dataclasses.replace(_fields_of(MarketPolicy, values), signed=False)
@@ -219,7 +215,23 @@ def options_from_config(config: dict[str, Any]) -> BatchOptions:
         tie_epsilon=config["tie_epsilon"],
         markets=markets,
         policies=policies,
+        detection=config.get("detection", "flag"),  # before the switch: always on
     )
+
+
+def recorded_markets(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each listed market's flat settings-and-policy row, from a manifest's ``config``.
+
+    Manifests group markets of equal settings (``market_groups``); older ones
+    hold one row per market (``markets``).
+    """
+    if "market_groups" not in config:
+        return dict(config["markets"])
+    return {
+        m: {k: v for k, v in group.items() if k != "markets"}
+        for group in config["market_groups"]
+        for m in group["markets"]
+    }
 
 
 def _fields_of(kind: type[T], values: dict[str, Any]) -> T:
