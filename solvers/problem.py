@@ -197,13 +197,13 @@ def build_problem(
         ["items", "quantities"]
     )
     item_ids, item = np.unique(exploded["items"].to_numpy().astype(object), return_inverse=True)
-    supply, reserve = _item_terms(item_ids, items, default_reserve)
+    supply, reserve = item_terms(item_ids, items, default_reserve)
     xor_keys = bids.select(
         pl.when(pl.col("xor_group").is_not_null())
         .then(pl.concat_str([pl.col("agent_id"), pl.col("xor_group")], separator="\x1f"))
         .alias("k")
     )["k"]
-    xor = _group_index(xor_keys.to_list())
+    xor = group_index(xor_keys.to_list())
     price = bids["price"].to_numpy().astype(np.float64)
     return MarketProblem(
         market_id=market_id,
@@ -222,9 +222,10 @@ def build_problem(
     )
 
 
-def _item_terms(
+def item_terms(
     item_ids: StrArray, items: pl.DataFrame | None, default_reserve: float
 ) -> tuple[IntArray, FloatArray]:
+    """Supply and reserve of each of ``item_ids`` (unlisted items: 1 and ``default_reserve``)."""
     supply = np.ones(len(item_ids), dtype=np.int64)
     reserve = np.full(len(item_ids), default_reserve, dtype=np.float64)
     if items is None or items.height == 0:
@@ -239,7 +240,8 @@ def _item_terms(
     return supply, reserve
 
 
-def _group_index(keys: list[str | None]) -> IntArray:
+def group_index(keys: list[str | None]) -> IntArray:
+    """Number the distinct non-null ``keys`` in order of appearance; ``None`` is -1."""
     seen: dict[str, int] = {}
     out = np.full(len(keys), -1, dtype=np.int64)
     for i, key in enumerate(keys):

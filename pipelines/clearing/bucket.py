@@ -15,17 +15,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import polars as pl
 
 from econonexus.pipelines.clearing.market_rows import (
     ALLOCATION_COLUMNS,
     PRICE_COLUMNS,
     SUMMARY_COLUMNS,
+    allocation_frame,
 )
 from econonexus.pipelines.clearing.sealed_markets import clear_sealed_markets
 from econonexus.pipelines.graph import market_tasks as tasks
 from econonexus.pipelines.graph.options import BatchOptions
 from econonexus.solvers.market import MarketPlan
+from econonexus.solvers.problem import MarketProblem
+from econonexus.solvers.problem_batch import build_problems
 from econonexus.solvers.vcg import Improvement, VcgPlan
 from econonexus.solvers.wdp import ComponentSolution
 
@@ -101,6 +105,7 @@ def plan_bucket(
     plans: dict[str, MarketPlan] = {}
     solved: dict[Key, ComponentSolution] = {}
     large: list[Key] = []
+    built = _mip_problems(bids, markets, lots, options, halted)
     for m in markets:
         settings = options.settings(m)
         mine = by_market.get(m, bids.clear())
@@ -111,7 +116,7 @@ def plan_bucket(
         elif settings.kind.sealed_rule is not None:
             sealed.append(m)
         elif settings.kind.mip:
-            plan = tasks.plan(mine, lots.get(m, no_items), m, options)
+            plan = tasks.plan(mine, lots.get(m, no_items), m, options, built.get(m))
             assert plan is not None
             plans[m] = plan
             for k, sub in enumerate(plan.pending):
@@ -125,7 +130,7 @@ def plan_bucket(
     if sealed:
         chosen = bids.filter(pl.col("market_id").is_in(sealed))
         allocations, summary = clear_sealed_markets(chosen, items, sealed, options.settings)
-        rows = _join(rows, BucketRows(allocations, summary, pl.DataFrame(schema=PRICE_COLUMNS)))
+        rows = _join(rows, BucketRows(allocations, summary, _no_prices()))
     return BucketPlan(
         done=rows,
         bids={m: by_market.get(m, bids.clear()) for m in plans},
@@ -134,6 +139,23 @@ def plan_bucket(
         solved=solved,
         large=large,
         live=pl.concat(live_bids) if live_bids else bids.clear(),
+    )
+
+
+def _mip_problems(
+    bids: pl.DataFrame,
+    markets: list[str],
+    lots: dict[str, pl.DataFrame],
+    options: BatchOptions,
+    halted: frozenset[str],
+) -> dict[str, MarketProblem]:
+    """The problems of the bucket's MIP markets, built together."""
+    mip = [m for m in markets if options.settings(m).kind.mip and m not in halted]
+    return build_problems(
+        bids.filter(pl.col("market_id").is_in(pl.Series(mip, dtype=pl.String))),
+        lots,
+        tie_epsilon=options.tie_epsilon,
+        default_reserve={m: options.settings(m).reserve for m in mip},
     )
 
 
@@ -153,15 +175,42 @@ def assemble_bucket(
 ) -> BucketRows:
     """Join the bucket's solved components into its markets' rows."""
     solutions = plan.solved | dict(zip(plan.large, large, strict=True))
-    results, outcomes = [], {}
+    cleared, outcomes = [], {}
     for m, market_plan in plan.plans.items():
         parts = [solutions[(m, k)] for k in range(len(market_plan.pending))]
-        result = tasks.assemble(plan.bids[m], plan.items[m], m, options, market_plan, *parts)
-        if result.outcome is not None:
-            outcomes[m] = result
-        else:
-            results.append(result)
-    return replace(_join(plan.done, _rows(results)), outcomes=outcomes)
+        one = tasks.clear_mip(plan.bids[m], m, options, market_plan, parts)
+        if one.outcome is None:
+            cleared.append(one)
+            continue
+        allocations = allocation_frame(plan.bids[m], one.rows())
+        summary = pl.DataFrame([one.summary], schema=SUMMARY_COLUMNS)
+        outcomes[m] = tasks.MarketResult(allocations, summary, _no_prices(), one.outcome)
+    # the markets VCG does not reprice become rows all at once: a frame per market cost 1 ms
+    rows = BucketRows(
+        _mip_allocations(plan, cleared),
+        pl.DataFrame([c.summary for c in cleared], schema=SUMMARY_COLUMNS),
+        _no_prices(),
+    )
+    return replace(_join(plan.done, rows), outcomes=outcomes)
+
+
+def _mip_allocations(plan: BucketPlan, cleared: list[tasks.ClearedMip]) -> pl.DataFrame:
+    if not cleared:
+        return pl.DataFrame(schema=ALLOCATION_COLUMNS)
+    bids = pl.concat([plan.bids[str(c.summary["market_id"])] for c in cleared])
+    results = pl.DataFrame(
+        {
+            "bid_id": np.concatenate([c.bid_ids for c in cleared]),
+            "won": np.concatenate([c.won for c in cleared]),
+            "payment": np.concatenate([c.payment for c in cleared]),
+        },
+        schema={"bid_id": pl.String, "won": pl.Boolean, "payment": pl.Float64},
+    )
+    return allocation_frame(bids, results)
+
+
+def _no_prices() -> pl.DataFrame:
+    return pl.DataFrame(schema=PRICE_COLUMNS)
 
 
 def plan_bucket_vcg(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
 
 from econonexus._core.market_settings import MarketSettings
@@ -64,16 +66,49 @@ def summary_row(
     efficiency: float | None = None,
 ) -> pl.DataFrame:
     """One summary row; ``n_rejected`` is filled in once the batch's rejections are counted."""
-    row = {
+    paid = float(allocations["payment"].sum())
+    counts = (allocations.height, int(allocations["won"].sum()), paid)
+    row = summary_values(
+        market_id,
+        settings,
+        status=status,
+        counts=counts,
+        figures=(welfare, bound, gap),
+        solver=solver,
+        seconds=seconds,
+        components=components,
+        rounds=rounds,
+        efficiency=efficiency,
+    )
+    return pl.DataFrame([row], schema=SUMMARY_COLUMNS)
+
+
+def summary_values(
+    market_id: str,
+    settings: MarketSettings,
+    *,
+    status: Status,
+    counts: tuple[int, int, float],
+    figures: tuple[float, float, float],
+    solver: str,
+    seconds: float,
+    components: int,
+    rounds: int | None = None,
+    efficiency: float | None = None,
+) -> dict[str, Any]:
+    """One summary row as a dict: ``counts`` are bids, winners and revenue, ``figures``
+    welfare, bound and gap (many rows make one frame at once)."""
+    (n_bids, n_winners, revenue), (welfare, bound, gap) = counts, figures
+    return {
         "market_id": market_id,
         "format": settings.format,
         "payment_rule": settings.summary_rule,
         "status": status,
-        "n_bids": allocations.height,
+        "n_bids": n_bids,
         "n_rejected": 0,
-        "n_winners": int(allocations["won"].sum()),
+        "n_winners": n_winners,
         "welfare": welfare,
-        "revenue": float(allocations["payment"].sum()),
+        "revenue": revenue,
         "bound": bound,
         "gap": gap,
         "solver": solver,
@@ -82,7 +117,6 @@ def summary_row(
         "rounds": rounds,
         "efficiency": efficiency,
     }
-    return pl.DataFrame([row], schema=SUMMARY_COLUMNS)
 
 
 def empty_prices() -> pl.DataFrame:

@@ -10,6 +10,7 @@ formats clear inside ``enx-combine``. Every task is pure.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -19,9 +20,11 @@ from econonexus._core.errors import EconoNexusError
 from econonexus._core.formats import market_format
 from econonexus._core.market_settings import MarketSettings
 from econonexus.pipelines.clearing.market_rows import (
+    SUMMARY_COLUMNS,
     allocation_frame,
     empty_prices,
     summary_row,
+    summary_values,
 )
 from econonexus.pipelines.clearing.single_item import clear_clock_market, clear_single_item
 from econonexus.pipelines.graph.options import BatchOptions
@@ -74,12 +77,13 @@ def plan(
     items: pl.DataFrame | None,
     market_id: str,
     options: BatchOptions,
+    built: MarketProblem | None = None,
 ) -> MarketPlan | None:
     """Partition a MIP-format market given its bids; ``None`` for the other formats."""
     settings = options.settings(market_id)
     if not settings.kind.mip:
         return None
-    problem = mip_problem(bids, items, market_id, settings, options)
+    problem = mip_problem(bids, items, market_id, settings, options, built)
     return plan_market(problem, enumerate_max=options.enumerate_max)
 
 
@@ -89,9 +93,14 @@ def mip_problem(
     market_id: str,
     settings: MarketSettings,
     options: BatchOptions,
+    built: MarketProblem | None = None,
 ) -> MarketProblem:
-    """The winner-determination problem of a combinatorial or procurement market."""
-    problem = build_problem(
+    """The winner-determination problem of a combinatorial or procurement market.
+
+    ``built``: the market's problem as :func:`build_problem` makes it, when
+    already made (:func:`econonexus.solvers.problem_batch.build_problems`).
+    """
+    problem = built or build_problem(
         market_id,
         bids,
         market_items(items, market_id),
@@ -156,34 +165,62 @@ def assemble(
         if settings.kind.clears == "discovery":
             return MarketResult(*clear_clock_market(market_id, bids, lots, settings, options))
         return MarketResult(*clear_single_item(market_id, bids, lots, settings))
-    outcome = assemble_market(plan, list(solutions))
+    cleared = clear_mip(bids, market_id, options, plan, list(solutions))
+    allocations = allocation_frame(bids, cleared.rows())
+    summary = pl.DataFrame([cleared.summary], schema=SUMMARY_COLUMNS)
+    return MarketResult(allocations, summary, empty_prices(), cleared.outcome)
+
+
+@dataclass(frozen=True)
+class ClearedMip:
+    """A MIP market's result before it becomes rows: per bid (problem order) the winner flags
+    and payments, its summary values, and the outcome VCG pricing still needs (or ``None``)."""
+
+    bid_ids: np.ndarray
+    won: np.ndarray
+    payment: np.ndarray
+    summary: dict[str, Any]
+    outcome: MarketOutcome | None
+
+    def rows(self) -> pl.DataFrame:
+        """``bid_id``, ``won``, ``payment``."""
+        return pl.DataFrame(
+            {"bid_id": self.bid_ids, "won": self.won, "payment": self.payment},
+            schema={"bid_id": pl.String, "won": pl.Boolean, "payment": pl.Float64},
+        )
+
+
+def clear_mip(
+    bids: pl.DataFrame,
+    market_id: str,
+    options: BatchOptions,
+    plan: MarketPlan,
+    solutions: list[ComponentSolution],
+) -> ClearedMip:
+    """Join the solved components of a MIP market: winners, pay-as-bid payments, summary."""
+    settings = options.settings(market_id)
+    outcome = assemble_market(plan, solutions)
     won = outcome.won
     payment = _asks(bids, outcome.problem)  # the bids' prices: the problem's may be net of reserves
     # procurement welfare is the buyer's surplus; otherwise the winning bids' value
     extra = 0.0 if settings.side == "sell" else float(payment[won].sum()) - outcome.welfare
-    result_rows = pl.DataFrame(
-        {
-            "bid_id": outcome.problem.bid_ids.tolist(),
-            "won": won.tolist(),
-            "payment": np.where(won, payment, 0.0).tolist(),
-        },
-        schema={"bid_id": pl.String, "won": pl.Boolean, "payment": pl.Float64},
-    )
-    allocations = allocation_frame(bids, result_rows)
-    summary = summary_row(
+    paid = np.where(won, payment, 0.0)
+    summary = summary_values(
         market_id,
         settings,
         status=outcome.status,
-        allocations=allocations,
-        welfare=outcome.welfare + extra,
-        bound=outcome.bound + extra,
-        gap=relative_gap(outcome.bound + extra, outcome.welfare + extra),
+        counts=(len(won), int(won.sum()), float(paid.sum())),
+        figures=(
+            outcome.welfare + extra,
+            outcome.bound + extra,
+            relative_gap(outcome.bound + extra, outcome.welfare + extra),
+        ),
         solver=_solver_used(outcome.methods, options.solver),
         seconds=outcome.solve_seconds,
         components=outcome.components,
     )
     keep = outcome if settings.payment_rule == "vcg" and won.any() else None
-    return MarketResult(allocations, summary, empty_prices(), keep)
+    return ClearedMip(outcome.problem.bid_ids, won, paid, summary, keep)
 
 
 def held(bids: pl.DataFrame, market_id: str, options: BatchOptions) -> MarketResult:
