@@ -7,10 +7,12 @@ page and its ``econonexus_*`` metrics are built from the same events.
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 from typing import Any, Final
 
+import polars as pl
 from distributed import Client
 
 logger = logging.getLogger(__name__)
@@ -32,22 +34,31 @@ def publish(client: Client, kind: str, payload: dict[str, Any]) -> None:
 
 
 def market_events(event: dict[str, Any]) -> list[dict[str, Any]]:
-    """A ``markets_cleared`` event (``markets``: a list per summary column) as one
+    """A ``markets_cleared`` event (``markets``: the rows as Arrow IPC bytes) as one
     ``market_cleared`` event per market; any other event as it is."""
     if event.get("kind") != "markets_cleared":
         return [event]
     common = {k: v for k, v in event.items() if k not in ("kind", "markets")}
-    columns: dict[str, list[Any]] = event.get("markets", {})
-    rows = zip(*columns.values(), strict=True)
-    return [common | {"kind": "market_cleared"} | dict(zip(columns, r, strict=True)) for r in rows]
+    rows = pl.read_ipc(io.BytesIO(event["markets"])).to_dicts()
+    return [common | {"kind": "market_cleared"} | row for row in rows]
+
+
+def frame_bytes(frame: pl.DataFrame) -> bytes:
+    """``frame`` as Arrow IPC bytes, NaN and infinities as null (:func:`market_events` reads
+    them)."""
+    floats = [c for c, t in frame.schema.items() if t == pl.Float64]
+    clean = frame.with_columns(
+        pl.when(pl.col(c).is_finite()).then(pl.col(c)).alias(c) for c in floats
+    )
+    buffer = io.BytesIO()
+    clean.write_ipc(buffer, compression="zstd")
+    return buffer.getvalue()
 
 
 def _plain(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, list):
-        if all(isinstance(v, str | int) or v is None for v in value):  # nothing to clean
-            return value
         return [_plain(v) for v in value]
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}

@@ -98,23 +98,27 @@ def plan_bucket(
     live agents, so only their bids are returned (``live``).
     """
     bids, markets = part
-    by_market = _by_market(bids)
+    # sealed markets clear in one pass: only the others are split into a frame per market
+    sealed = [m for m in markets if _sealed(m, options, halted, live)]
+    rest = bids.filter(~pl.col("market_id").is_in(pl.Series(sealed, dtype=pl.String)))
+    by_market = _by_market(rest)
     lots = _by_market(items) if items is not None else {}
     no_items = None if items is None else items.clear()  # a market the items table omits
-    sealed, done, live_bids = [], [], []
+    done, live_bids = [], []
     plans: dict[str, MarketPlan] = {}
     solved: dict[Key, ComponentSolution] = {}
     large: list[Key] = []
-    built = _mip_problems(bids, markets, lots, options, halted)
+    built = _mip_problems(rest, markets, lots, options, halted)
+    sealed_set = set(sealed)
     for m in markets:
+        if m in sealed_set:
+            continue
         settings = options.settings(m)
         mine = by_market.get(m, bids.clear())
         if m in halted:
             done.append(tasks.held(mine, m, options))
         elif live and settings.kind.live:
             live_bids.append(mine)
-        elif settings.kind.sealed_rule is not None:
-            sealed.append(m)
         elif settings.kind.mip:
             plan = tasks.plan(mine, lots.get(m, no_items), m, options, built.get(m))
             assert plan is not None
@@ -128,7 +132,7 @@ def plan_bucket(
             done.append(tasks.assemble(mine, lots.get(m, no_items), m, options, None))
     rows = _rows(done)
     if sealed:
-        chosen = bids.filter(pl.col("market_id").is_in(sealed))
+        chosen = bids.filter(pl.col("market_id").is_in(pl.Series(sealed, dtype=pl.String)))
         allocations, summary = clear_sealed_markets(chosen, items, sealed, options.settings)
         rows = _join(rows, BucketRows(allocations, summary, _no_prices()))
     return BucketPlan(
@@ -140,6 +144,12 @@ def plan_bucket(
         large=large,
         live=pl.concat(live_bids) if live_bids else bids.clear(),
     )
+
+
+def _sealed(market_id: str, options: BatchOptions, halted: frozenset[str], live: bool) -> bool:
+    """Whether the market clears in the bucket's vectorised sealed pass."""
+    kind = options.settings(market_id).kind
+    return kind.sealed_rule is not None and market_id not in halted and not (live and kind.live)
 
 
 def _mip_problems(

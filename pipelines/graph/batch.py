@@ -98,7 +98,7 @@ def run_batch(
     )
     rejected = client.submit(_rejected, raw, validated, source_errors, key=f"enx-rejected-{token}")
     n = n_buckets(threads, len(markets))
-    split = client.submit(_split, validated, markets, n, key=f"enx-split-{token}")
+    split = client.submit(_split, validated, raw, source_errors, n, key=f"enx-split-{token}")
     inline = int(get_setting("solver.inline-max-bids"))
     plans = [
         client.submit(
@@ -188,8 +188,10 @@ def n_buckets(threads: int, n_markets: int) -> int:
     return max(1, min(wanted, n_markets))
 
 
-def _split(validated: tasks.Validated, markets: list[str], n: int) -> list[Part]:
-    return split_batch(validated[0], markets, n)
+def _split(
+    validated: tasks.Validated, raw: pl.DataFrame, source_errors: pl.DataFrame, n: int
+) -> list[Part]:
+    return split_batch(validated[0], batch_markets(raw, source_errors), n)
 
 
 def _lean(options: BatchOptions) -> BatchOptions:

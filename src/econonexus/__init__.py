@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from econonexus._core import config as _config  # noqa: F401  (registers the dask.config defaults)
+from econonexus._core import transport as _transport  # noqa: F401  (compact pickling of frames)
 
 if TYPE_CHECKING:
     from econonexus._api import clear, read_bids, read_cats, read_run, validate_bids
