@@ -45,9 +45,16 @@ def conflicting_items(problem: MarketProblem, eligible: np.ndarray) -> np.ndarra
     return demand > problem.supply
 
 
-def partition(problem: MarketProblem) -> Partition:
-    """Split ``problem`` into independent components of eligible bids."""
+def partition(problem: MarketProblem, *, prune: bool = False) -> Partition:
+    """Split ``problem`` into independent components of eligible bids.
+
+    ``prune`` also leaves out the bids that can never win
+    (:func:`dominated_bids`); only winner determination may prune: a VCG
+    re-solve without an agent needs bids its presence made hopeless.
+    """
     eligible = eligible_bids(problem)
+    if prune:
+        eligible &= ~dominated_bids(problem, eligible)
     n, m = problem.n_bids, len(problem.item_ids)
     rows = np.repeat(np.arange(n), np.diff(problem.ptr))
     hot = conflicting_items(problem, eligible)[problem.item] & eligible[rows]
@@ -71,3 +78,37 @@ def partition(problem: MarketProblem) -> Partition:
     components = [c for c in components if len(c)]
     components.sort(key=lambda c: (-len(c), int(c[0])))
     return Partition(eligible=eligible, components=components)
+
+
+def dominated_bids(problem: MarketProblem, eligible: np.ndarray) -> np.ndarray:
+    """Bids no optimal allocation uses: same bundle as many better bids.
+
+    Ranked by price plus tie term (the objective), a bid loses to a better bid
+    of its own XOR group on the same bundle, and to the ``2T + 1`` best
+    bids on its bundle, ``T`` being the total supply: an optimum has at most
+    ``T`` winners, each of which uses or blocks (its XOR group) at most two
+    of those, so one of them is free and would replace the bid for more.
+    """
+    order = np.argsort(-(problem.price + problem.tie), kind="stable")
+    keep_per_bundle = 2 * int(problem.supply.sum()) + 1
+    seen_in_group: set[tuple[int, tuple[int, ...]]] = set()  # (group, bundle)
+    kept_on_bundle: dict[tuple[int, ...], int] = {}
+    out = np.zeros(problem.n_bids, dtype=bool)
+    for i in order.tolist():
+        if not eligible[i]:
+            continue
+        lo, hi = int(problem.ptr[i]), int(problem.ptr[i + 1])
+        pairs = zip(problem.item[lo:hi].tolist(), problem.qty[lo:hi].tolist(), strict=True)
+        key = tuple(x for pair in sorted(pairs) for x in pair)
+        group = int(problem.xor[i])
+        if group >= 0 and (group, key) in seen_in_group:
+            out[i] = True
+            continue
+        if group >= 0:
+            seen_in_group.add((group, key))
+        kept = kept_on_bundle.get(key, 0)
+        if kept >= keep_per_bundle:
+            out[i] = True
+        else:
+            kept_on_bundle[key] = kept + 1
+    return out

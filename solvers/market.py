@@ -53,7 +53,7 @@ def plan_market(problem: MarketProblem, *, enumerate_max: int | None = None) -> 
     enumerate_max = enumerate_limit(enumerate_max)
     if problem.n_bids == 0:
         return MarketPlan(problem, [], [], 0)
-    parts = partition(problem)
+    parts = partition(problem, prune=True)
     solved, pending = [], []
     for bids in parts.components:
         sub = problem.subset(bids)
