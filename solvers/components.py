@@ -89,8 +89,10 @@ def dominated_bids(problem: MarketProblem, eligible: np.ndarray) -> np.ndarray:
     ``T`` winners, each of which uses or blocks (its XOR group) at most two
     of those, so one of them is free and would replace the bid for more.
     """
-    order = np.argsort(-(problem.price + problem.tie), kind="stable")
     keep_per_bundle = 2 * int(problem.supply.sum()) + 1
+    if problem.n_bids <= keep_per_bundle and not (problem.xor >= 0).any():
+        return np.zeros(problem.n_bids, dtype=bool)  # too few bids to crowd a bundle
+    order = np.argsort(-(problem.price + problem.tie), kind="stable")
     seen_in_group: set[tuple[int, tuple[int, ...]]] = set()  # (group, bundle)
     kept_on_bundle: dict[tuple[int, ...], int] = {}
     out = np.zeros(problem.n_bids, dtype=bool)

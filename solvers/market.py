@@ -15,7 +15,7 @@ import numpy as np
 from econonexus._core.config import get_setting
 from econonexus._core.schemas import Status, worst_status
 from econonexus.solvers.backends import SolveLimits
-from econonexus.solvers.components import partition
+from econonexus.solvers.components import eligible_bids, partition
 from econonexus.solvers.problem import MarketProblem
 from econonexus.solvers.wdp import ComponentSolution, enumerate_limit, solve_component
 
@@ -53,6 +53,12 @@ def plan_market(problem: MarketProblem, *, enumerate_max: int | None = None) -> 
     enumerate_max = enumerate_limit(enumerate_max)
     if problem.n_bids == 0:
         return MarketPlan(problem, [], [], 0)
+    if problem.n_bids <= enumerate_max:  # enumerated whole: splitting it first costs more
+        kept = np.flatnonzero(eligible_bids(problem)).astype(np.int64)
+        if len(kept) == 0:
+            return MarketPlan(problem, [], [], 0)
+        sub = problem.subset(kept)
+        return MarketPlan(problem, [solve_component(sub, enumerate_max=enumerate_max)], [], 1)
     parts = partition(problem, prune=True)
     solved, pending = [], []
     for bids in parts.components:
