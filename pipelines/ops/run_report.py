@@ -10,10 +10,7 @@ from __future__ import annotations
 import pathlib
 
 import polars as pl
-from bokeh.embed import file_html
-from bokeh.resources import INLINE
 
-from econonexus.pipelines.dashboard.plots import run_plots
 from econonexus.pipelines.store.clearing_result import ClearingResult
 
 
@@ -70,6 +67,11 @@ def report_text(result: ClearingResult, summary_table: str) -> str:
 
 def write_html(result: ClearingResult, path: str | pathlib.Path) -> pathlib.Path:
     """Write the run's plots as one standalone HTML page; return its path."""
+    from bokeh.embed import file_html  # Bokeh loads only here: a CLI run starts faster
+    from bokeh.resources import INLINE
+
+    from econonexus.pipelines.dashboard.plots import run_plots
+
     target = pathlib.Path(path)
     page = run_plots(result.summary, result.allocations)
     target.write_text(file_html(page, INLINE, title=f"EconoNexus run {result.run_id}"))
