@@ -39,8 +39,12 @@ def market_events(event: dict[str, Any]) -> list[dict[str, Any]]:
     if event.get("kind") != "markets_cleared":
         return [event]
     common = {k: v for k, v in event.items() if k not in ("kind", "markets")}
-    rows = pl.read_ipc(io.BytesIO(event["markets"])).to_dicts()
-    return [common | {"kind": "market_cleared"} | row for row in rows]
+    return [common | {"kind": "market_cleared"} | row for row in market_frame(event).to_dicts()]
+
+
+def market_frame(event: dict[str, Any]) -> pl.DataFrame:
+    """The market rows of a ``markets_cleared`` event."""
+    return pl.read_ipc(io.BytesIO(event["markets"]))
 
 
 def frame_bytes(frame: pl.DataFrame) -> bytes:

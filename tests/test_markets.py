@@ -11,8 +11,8 @@ import pytest
 from distributed import Client, get_task_stream
 
 import econonexus as enx
-from econonexus._core.market_settings import DEFAULT_SETTINGS
-from econonexus.pipelines.io.market_table import load_markets
+from econonexus._core.market_settings import DEFAULT_SETTINGS, MarketSettings
+from econonexus.pipelines.io.market_table import load_market_table, load_markets
 
 DATA = pathlib.Path(__file__).parents[1] / "data"
 
@@ -69,6 +69,28 @@ def test_duplicate_and_missing_market_ids_are_refused() -> None:
         load_markets(pl.DataFrame({"market_id": ["a", "a"], "format": ["vickrey", "vickrey"]}))
     with pytest.raises(enx.InputError, match="row 1: `market_id` expected a non-empty string"):
         load_markets(pl.DataFrame({"market_id": [None], "format": ["vickrey"]}))
+
+
+def test_a_large_table_is_checked_once_per_distinct_row() -> None:
+    table = pl.DataFrame(
+        {
+            "market_id": [f"m{i}" for i in range(30_000)],
+            "format": ["vickrey", "sealed-first-price", "vickrey"] * 10_000,
+            "reserve": [1.0, None, 1.0] * 10_000,
+        }
+    )
+    markets, policies = load_market_table(table)
+    assert len({id(s) for s in markets.values()}) == 2, "two kinds of rows, two checks"
+    assert markets["m0"] == MarketSettings(format="vickrey", reserve=1.0)
+    assert markets["m1"].format == "sealed-first-price" and markets["m1"].reserve == 0.0
+    assert len(policies) == 30_000
+    bad = table.with_columns(
+        reserve=pl.when(pl.col("market_id") == "m29998").then(-1.0).otherwise(pl.col("reserve"))
+    )
+    with pytest.raises(enx.InputError, match=r"market 'm29998': `reserve` expected"):
+        load_market_table(bad)
+    with pytest.raises(enx.InputError, match="row 30001: market 'm7' is listed twice"):
+        load_market_table(pl.concat([table, table.filter(pl.col("market_id") == "m7")]))
 
 
 def _bids(rows: list[tuple[str, str, str, list[str], float, str]]) -> pl.DataFrame:

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Final
 
+import polars as pl
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import Metric
 
-from econonexus.agents.event_feed import market_events
+from econonexus.agents.event_feed import market_frame
 
 SOLVE_BUCKETS: Final = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0, 300.0)
 
@@ -49,12 +50,19 @@ class Metrics:
             "econonexus_agent_shards", "Agent shards, by status", ["status"], registry=r
         )
 
+    def _observe_markets(self, frame: pl.DataFrame) -> None:
+        """Count a ``markets_cleared`` event's markets (one Polars pass, not one per row)."""
+        for status, fmt, n in _bulk_counts(frame):
+            self.markets.labels(status, fmt).inc(n)
+        self.bids.inc(int(frame["n_bids"].fill_null(0).sum()))
+        for seconds in frame["solve_seconds"].drop_nulls().to_list():
+            self.solve.observe(float(seconds))
+
     def observe(self, event: dict[str, Any]) -> None:
         """Count one live event (see :mod:`econonexus.agents.event_feed`)."""
         kind = event.get("kind")
         if kind == "markets_cleared":
-            for row in market_events(event):
-                self.observe(row)
+            self._observe_markets(market_frame(event))
         elif kind == "market_cleared":
             self.markets.labels(str(event.get("status")), str(event.get("format"))).inc()
             self.bids.inc(event.get("n_bids") or 0)
@@ -73,6 +81,11 @@ class Metrics:
             self.shards.clear()
             for row in event.get("shards", []):
                 self.shards.labels(_shard_status(row)).inc()
+
+
+def _bulk_counts(frame: pl.DataFrame) -> list[tuple[str, str, int]]:
+    counts = frame.group_by("status", "format").len()
+    return [(str(status), str(fmt), int(n)) for status, fmt, n in counts.iter_rows()]
 
 
 def _shard_status(row: dict[str, Any]) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from econonexus._core.config import setting_default
-from econonexus.agents.event_feed import market_events
+from econonexus.agents.event_feed import market_frame
 
 RUN_FIELDS = (
     "run_id",
@@ -76,10 +76,11 @@ class Monitor:
             self.cleared += 1
             self._append(self.markets, {f: event.get(f) for f in MARKET_FIELDS} | {"time": at})
         elif kind == "markets_cleared":
-            rows = market_events(event)
-            self.cleared += len(rows)
-            for row in rows[-self.max_markets :]:  # only the newest are ever shown
-                self._append(self.markets, {f: row.get(f) for f in MARKET_FIELDS} | {"time": at})
+            frame = market_frame(event)
+            self.cleared += frame.height
+            for row in frame.tail(self.max_markets).to_dicts():  # only the newest are shown
+                row = {f: row.get(f, event.get(f)) for f in MARKET_FIELDS}
+                self._append(self.markets, row | {"time": at})
         elif kind == "market_halted":
             self.halted += bool(event.get("new", True))
             halt = {"time": at, "run_id": run_id, **_pick(event, "market_id", "rule", "reason")}

@@ -92,9 +92,7 @@ def run_batch(
     scattered, threads = place_inputs(client, [frame, items, accounts, keys, seen, options])
     raw, lots, books, secrets, before, opts = scattered
     validated = client.submit(
-        validate,
-        *(raw, lots, options.markets, books, secrets, before, options.policies),
-        key=f"enx-validate-{token}",
+        _validate, *(raw, lots, opts, books, secrets, before), key=f"enx-validate-{token}"
     )
     rejected = client.submit(_rejected, raw, validated, source_errors, key=f"enx-rejected-{token}")
     n = n_buckets(threads, len(markets))
@@ -186,6 +184,18 @@ def n_buckets(threads: int, n_markets: int) -> int:
     fixed = get_setting("cluster.buckets")
     wanted = int(fixed) if fixed else threads * int(get_setting("cluster.buckets-per-thread"))
     return max(1, min(wanted, n_markets))
+
+
+def _validate(
+    frame: pl.DataFrame,
+    items: pl.DataFrame | None,
+    options: BatchOptions,
+    accounts: pl.DataFrame | None,
+    keys: dict[str, bytes] | None,
+    seen: pl.DataFrame | None,
+) -> tasks.Validated:
+    # the options travel once (placed with the inputs), not their market tables in each task
+    return validate(frame, items, options.markets, accounts, keys, seen, options.policies)
 
 
 def _split(

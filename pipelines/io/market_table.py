@@ -55,12 +55,12 @@ def load_market_table(source: MarketsSource | None) -> tuple[Markets, Policies]:
         if isinstance(source, Mapping)
         else "<markets table>"
     )
-    rows = _rows(source)
+    frame = _frame(source)
+    if frame is not None and frame.schema.get("market_id") == pl.String:
+        return _table_markets(frame, name)
+    rows = _rows(source) if frame is None else frame.to_dicts()
     markets: Markets = {}
     policies: Policies = {}
-    # rows with equal values share one checked settings and policy object: a table of
-    # 100,000 markets of a few kinds is checked a few times, not 100,000
-    checked: dict[Any, tuple[MarketSettings, MarketPolicy]] = {}
     for number, row in enumerate(rows, start=1):
         market = row.pop("market_id", None)
         if not isinstance(market, str) or not market.strip():
@@ -70,40 +70,76 @@ def load_market_table(source: MarketsSource | None) -> tuple[Markets, Policies]:
             )
         if market in markets:
             raise InputError(f"markets {name!r} row {number}: market {market!r} is listed twice")
-        key = _values_key(row)
-        if key is None or key not in checked:
-            where = f"markets {name!r} market {market!r}"
-            check_known(row, [*SETTING_NAMES, *POLICY_NAMES], where)
-            made = (
-                make_settings({k: v for k, v in row.items() if k in SETTING_NAMES}, where=where),
-                make_policy({k: v for k, v in row.items() if k in POLICY_NAMES}, where=where),
-            )
-            if key is not None:
-                checked[key] = made
-        markets[market], policies[market] = made if key is None else checked[key]
+        where = f"markets {name!r} market {market!r}"
+        check_known(row, [*SETTING_NAMES, *POLICY_NAMES], where)
+        markets[market] = make_settings(
+            {k: v for k, v in row.items() if k in SETTING_NAMES}, where=where
+        )
+        policies[market] = make_policy(
+            {k: v for k, v in row.items() if k in POLICY_NAMES}, where=where
+        )
     return markets, policies
 
 
-def _values_key(row: dict[str, Any]) -> Any:
-    """A hashable key of a row's values, ``None`` if some value is not hashable."""
-    key = tuple(sorted((k, type(v).__name__, v) for k, v in row.items()))
-    try:
-        hash(key)
-    except TypeError:
+def _frame(source: MarketsSource) -> pl.DataFrame | None:
+    """The table of a table source; ``None`` for a mapping or YAML."""
+    if isinstance(source, Mapping):
         return None
-    return key
+    if isinstance(source, pa.Table):
+        return pl.DataFrame(pl.from_arrow(source))
+    if isinstance(source, pl.DataFrame):
+        return source
+    if source.lower().rstrip("/").endswith((".yaml", ".yml")):
+        return None
+    return read_frame(source)
 
 
 def _rows(source: MarketsSource) -> list[dict[str, Any]]:
     if isinstance(source, Mapping):
         return _mapping_rows(source, "<markets dict>")
-    if isinstance(source, pa.Table):
-        return pl.DataFrame(pl.from_arrow(source)).to_dicts()
-    if isinstance(source, pl.DataFrame):
-        return source.to_dicts()
-    if source.lower().rstrip("/").endswith((".yaml", ".yml")):
-        return _yaml_rows(source)
-    return read_frame(source).to_dicts()
+    assert isinstance(source, str)  # tables are read by _frame
+    return _yaml_rows(source)
+
+
+def _table_markets(frame: pl.DataFrame, name: str) -> tuple[Markets, Policies]:
+    """A markets table checked in bulk: each distinct row of settings is checked once."""
+    ids = frame["market_id"]
+    blank = frame.with_row_index("row", offset=1).filter(
+        pl.col("market_id").is_null() | (pl.col("market_id").str.strip_chars() == "")
+    )
+    if blank.height:
+        row, market = blank.row(0)[0], blank["market_id"][0]
+        raise InputError(
+            f"markets {name!r} row {row}: `market_id` expected a non-empty string, got {market!r}"
+        )
+    twice = frame.with_row_index("row", offset=1).filter(pl.col("market_id").is_duplicated())
+    if twice.height:
+        second = twice.filter(pl.col("market_id") == twice["market_id"][0])["row"][1]
+        raise InputError(
+            f"markets {name!r} row {second}: market {twice['market_id'][0]!r} is listed twice"
+        )
+    values = [c for c in frame.columns if c != "market_id"]
+    check_known(dict.fromkeys(values), [*SETTING_NAMES, *POLICY_NAMES], f"markets {name!r}")
+    if not values:
+        made = (make_settings({}, where=name), make_policy({}, where=name))
+        return dict.fromkeys(ids.to_list(), made[0]), dict.fromkeys(ids.to_list(), made[1])
+    groups = frame.with_row_index("_row").group_by(values, maintain_order=True)
+    chosen: list[tuple[MarketSettings, MarketPolicy] | None] = [None] * frame.height
+    for group in groups.agg(pl.col("_row"), pl.col("market_id").first()).to_dicts():
+        rows, market = group.pop("_row"), group.pop("market_id")
+        where = f"markets {name!r} market {market!r}"
+        made = (
+            make_settings({k: v for k, v in group.items() if k in SETTING_NAMES}, where=where),
+            make_policy({k: v for k, v in group.items() if k in POLICY_NAMES}, where=where),
+        )
+        for row in rows:
+            chosen[row] = made
+    markets: Markets = {}
+    policies: Policies = {}
+    for market, pair in zip(ids.to_list(), chosen, strict=True):
+        assert pair is not None
+        markets[market], policies[market] = pair
+    return markets, policies
 
 
 def _yaml_rows(url: str) -> list[dict[str, Any]]:
