@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
+import polars as pl
 import pytest
 from distributed import Client
 
@@ -71,23 +72,23 @@ def scheduler_address(tmp_path: pathlib.Path) -> Iterator[str]:
 def test_clear_on_a_separately_started_cluster(
     scheduler_address: str, tmp_path: pathlib.Path
 ) -> None:
-    command = [
-        sys.executable,
-        "-m",
-        "econonexus.pipelines.ops.cli",
-        "clear",
-        str(DATA / "bids.csv"),
-    ]
-    command += ["--items", str(DATA / "items.csv"), "--out", str(tmp_path / "runs")]
+    # the second batch: a directory of Parquet files, one per market (hive-partitioned)
+    folder = tmp_path / "bids"
+    bids = pl.read_csv(DATA / "bids.csv")
+    for (market,), part in bids.group_by("market_id"):
+        (folder / f"market_id={market}").mkdir(parents=True)
+        part.drop("market_id").write_parquet(folder / f"market_id={market}" / "part-0.parquet")
+    command = [sys.executable, "-m", "econonexus.pipelines.ops.cli", "clear"]
+    options = ["--items", str(DATA / "items.csv"), "--out", str(tmp_path / "runs")]
     # Dask's conventions: a scheduler file, then DASK_SCHEDULER_ADDRESS
     info = tmp_path / "scheduler.json"
     ways = {
-        "remote": (["--scheduler-file", str(info)], {}),
-        "remote-env": ([], {"DASK_SCHEDULER_ADDRESS": scheduler_address}),
+        "remote": ([str(DATA / "bids.csv"), "--scheduler-file", str(info)], {}),
+        "remote-env": ([str(folder)], {"DASK_SCHEDULER_ADDRESS": scheduler_address}),
     }
     for run_id, (flags, env) in ways.items():
         done = subprocess.run(
-            [*command, *flags, "--run-id", run_id],
+            [*command, *flags, *options, "--run-id", run_id],
             capture_output=True,
             text=True,
             timeout=300,
@@ -97,6 +98,13 @@ def test_clear_on_a_separately_started_cluster(
         assert done.returncode == 0, done.stderr
         manifest = json.loads((tmp_path / "runs" / run_id / "manifest.json").read_text())
         assert manifest["status"] == "completed"
+    cleared = {
+        run_id: pl.read_parquet(tmp_path / "runs" / run_id / "allocations.parquet")
+        .select("market_id", "bid_id", "won", "payment")
+        .sort("market_id", "bid_id")
+        for run_id in ways
+    }
+    assert cleared["remote"].equals(cleared["remote-env"]), "the same bids, as a dataset"
     with Client(scheduler_address, timeout="30s") as client:
         workers = client.scheduler_info(n_workers=-1)["workers"].values()
         assert sorted(w["name"] for w in workers) == ["w1", "w2"], (

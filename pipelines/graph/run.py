@@ -28,8 +28,9 @@ from econonexus.pipelines.io.cats import ERRORS_SCHEMA
 from econonexus.pipelines.io.items import ItemsSource, load_items
 from econonexus.pipelines.io.market_table import MarketsSource
 from econonexus.pipelines.io.normalize import normalize
-from econonexus.pipelines.io.readers import Format, RawSource, read_any
+from econonexus.pipelines.io.readers import Format, RawSource, read_any, read_source
 from econonexus.pipelines.io.signing import KeysSource, load_keys, read_signed, record_signed
+from econonexus.pipelines.io.sources import expand_source, with_partitions
 from econonexus.pipelines.store.clearing_result import ClearingResult
 from econonexus.pipelines.store.halts import active_halts, apply_halts, carried_bids
 from econonexus.pipelines.store.manifest import fingerprint, now, run_events, run_manifest
@@ -48,11 +49,19 @@ BidSource: TypeAlias = str | pa.Table | pl.DataFrame
 def collect(
     source: BidSource | Sequence[BidSource], *, format: Format | None = None
 ) -> list[RawSource]:
-    """Read every source of a batch (URLs, Arrow tables or Polars frames)."""
+    """Read every source of a batch: URLs (a file, a directory, a glob or a hive-partitioned
+    dataset: :mod:`econonexus.pipelines.io.sources`), Arrow tables or Polars frames."""
     sources = [source] if isinstance(source, str | pa.Table | pl.DataFrame) else list(source)
     if not sources:
         raise InputError("`source`: expected at least one bid source, got none")
-    return [read_any(s, name=f"<table {i}>", format=format) for i, s in enumerate(sources)]
+    read = []
+    for i, s in enumerate(sources):
+        if not isinstance(s, str):
+            read.append(read_any(s, name=f"<table {i}>", format=format))
+            continue
+        for file in expand_source(s):  # a directory, glob or dataset: each of its files
+            read.append(with_partitions(read_source(file.url, format=format), file.partitions))
+    return read
 
 
 def clear(
@@ -79,8 +88,9 @@ def clear(
     Parameters
     ----------
     source
-        A path or fsspec URL (Parquet, CSV, Arrow IPC or CATS), a
-        ``pyarrow.Table``, a Polars DataFrame, or a list of them.
+        A path or fsspec URL (Parquet, CSV, Arrow IPC or CATS; a directory,
+        glob or hive-partitioned dataset of such files), a ``pyarrow.Table``,
+        a Polars DataFrame, or a list of them.
     items
         Optional items table (URL or table): supply and reserve price per
         item and market. Without one every item has supply 1 and reserve 0.

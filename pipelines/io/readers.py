@@ -18,7 +18,7 @@ from econonexus.pipelines.io.cats import ERRORS_SCHEMA, parse_cats
 
 Format = Literal["parquet", "csv", "ipc", "cats"]
 FORMATS: tuple[Format, ...] = get_args(Format)
-_EXTENSIONS: dict[str, Format] = {
+EXTENSIONS: dict[str, Format] = {
     ".parquet": "parquet",
     ".pq": "parquet",
     ".csv": "csv",
@@ -45,11 +45,11 @@ def detect_format(url: str) -> Format:
     """Return the format implied by ``url``'s extension (``.gz`` etc. ignored)."""
     suffixes = [s.lower() for s in pathlib.PurePosixPath(url.split("?")[0]).suffixes]
     for suffix in reversed(suffixes):
-        if suffix in _EXTENSIONS:
-            return _EXTENSIONS[suffix]
+        if suffix in EXTENSIONS:
+            return EXTENSIONS[suffix]
     raise SourceReadError(
         f"cannot tell the format of {url!r} from its extension; expected one of "
-        f"{', '.join(sorted(_EXTENSIONS))}\nhint: pass `format=` (CLI: --format)"
+        f"{', '.join(sorted(EXTENSIONS))}\nhint: pass `format=` (CLI: --format)"
     )
 
 

@@ -1,0 +1,78 @@
+"""Bid sources that are many files: directories, globs and hive-partitioned datasets.
+
+A URL naming a directory stands for every bid file under it (by extension;
+names starting with ``.`` or ``_`` such as ``_SUCCESS`` are skipped), a URL
+with ``*``, ``?`` or ``[`` for the files it matches. Directories named
+``key=value`` between the root and a file (a hive-partitioned dataset) give
+the file's rows the column ``key`` with ``value`` when the file does not
+carry that column itself: ``bids/market_id=gpu/part-0.parquet``.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from dataclasses import dataclass
+
+import fsspec
+import polars as pl
+from fsspec.utils import infer_storage_options
+
+from econonexus._core.errors import SourceReadError
+from econonexus.pipelines.io.readers import EXTENSIONS, RawSource
+
+_MAGIC = ("*", "?", "[")
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file of a source, and the hive partition values its directories name."""
+
+    url: str
+    partitions: dict[str, str]
+
+
+def expand_source(url: str) -> list[SourceFile]:
+    """The files ``url`` stands for, sorted; a plain file stands for itself.
+
+    Raises
+    ------
+    SourceReadError
+        If a directory or glob holds no bid file.
+    """
+    fs, path = fsspec.core.url_to_fs(url)
+    if any(m in path for m in _MAGIC):
+        root = path[: min(path.index(m) for m in _MAGIC if m in path)].rsplit("/", 1)[0]
+        found = [f for f in fs.glob(path) if fs.isfile(f)]
+    elif fs.isdir(path):
+        root, found = path.rstrip("/"), list(fs.find(path))
+    else:
+        return [SourceFile(url, {})]
+    files = sorted(f for f in found if _is_bid_file(f))
+    if not files:
+        raise SourceReadError(
+            f"{url!r}: no bid files found; expected files ending in {', '.join(sorted(EXTENSIONS))}"
+        )
+    local = infer_storage_options(url)["protocol"] in ("file", "local")
+    return [SourceFile(f if local else fs.unstrip_protocol(f), _partitions(f, root)) for f in files]
+
+
+def with_partitions(source: RawSource, partitions: dict[str, str]) -> RawSource:
+    """``source`` with its hive partition columns added (a column the file has wins)."""
+    missing = {k: v for k, v in partitions.items() if k not in source.records.columns}
+    if not missing:
+        return source
+    records = source.records.with_columns(
+        pl.lit(v, dtype=pl.String).alias(k) for k, v in missing.items()
+    )
+    return RawSource(source.name, records, source.errors, source.sha256)
+
+
+def _is_bid_file(path: str) -> bool:
+    name = pathlib.PurePosixPath(path).name
+    suffixes = [s.lower() for s in pathlib.PurePosixPath(name).suffixes]
+    return not name.startswith((".", "_")) and any(s in EXTENSIONS for s in suffixes)
+
+
+def _partitions(path: str, root: str) -> dict[str, str]:
+    relative = path[len(root) :].strip("/").split("/")[:-1]
+    return dict(part.split("=", 1) for part in relative if "=" in part)
