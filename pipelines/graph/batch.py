@@ -95,48 +95,38 @@ def run_batch(
         _validate, *(raw, lots, opts, books, secrets, before), key=f"enx-validate-{token}"
     )
     rejected = client.submit(_rejected, raw, validated, source_errors, key=f"enx-rejected-{token}")
-    n = n_buckets(threads, len(markets))
-    split = client.submit(_split, validated, raw, source_errors, n, key=f"enx-split-{token}")
-    inline = int(get_setting("solver.inline-max-bids"))
-    plans = [
-        client.submit(
-            plan_bucket,
-            *(client.submit(getitem, split, b, key=f"enx-part-{token}-{b}"), lots, opts),
-            *(halted, live is not None, inline),
-            key=f"enx-plan-{token}-{b}",
-        )
-        for b in range(n)
-    ]
-    counts = gather_counts(client, n_large, plans, f"enx-size-{token}")
-    lean = _with_thread_share(_lean(options), threads, sum(counts))  # solves need no market table
-    assembled = [
-        client.submit(
-            assemble_bucket,
-            *(plans[b], opts),
-            *[
-                client.submit(
-                    solve_large,
-                    *(plans[b], j, lean),
-                    key=f"enx-solve-{token}-{b}-{j}",
-                    retries=options.retries,
-                )
-                for j in range(count)
-            ],
-            key=f"enx-combine-{token}-{b}",
-        )
-        for b, count in enumerate(counts)
-    ]
-    final = _price_vcg_buckets(client, assembled, options, opts, token)
     live_markets = [
         m for m in markets if live is not None and m not in halted and _live(m, options)
     ]
+    mip = any(options.settings(m).kind.mip for m in markets if m not in halted)
+    # without MIP markets or live clocks a bucket clears in its plan task: no combine step
+    direct = not mip and not live_markets
+    inline = int(get_setting("solver.inline-max-bids"))
+    terms = (lots, opts, halted, live is not None, inline, direct)
+    n = n_buckets(threads, len(markets))
+    # the markets (also those without valid bids) travel in the graph when the batch does;
+    # a large batch's buckets find them in its placed frame instead
+    names = markets if not isinstance(raw, Future) else (raw, source_errors)
+    parts, plans = _submit_plans(client, (validated, names), terms, n, token)
+    if direct:
+        assembled = final = plans
+    else:
+        counts = gather_counts(client, n_large, plans, f"enx-size-{token}") if mip else [0] * n
+        lean = _with_thread_share(_lean(options), threads, sum(counts))  # no market tables
+        assembled = [
+            _submit_assembly(client, plans[b], count, opts, lean, f"{token}-{b}")
+            for b, count in enumerate(counts)
+        ]
+        final = _price_vcg_buckets(client, assembled, options, opts, token)
     clocks = [
         client.submit(_live_bids, plan, key=f"enx-live-bids-{token}-{b}")
         for b, plan in enumerate(plans)
         if live_markets
     ]
-    # with live clocks the flags need the clocks' results, which come later, on the client
-    detect = [] if live_markets else [_submit_detect(client, books, opts, final, token)]
+    # with live clocks the flags need the clocks' results, which come later; a small batch
+    # (placed in the graph) is flagged faster here than through one more task
+    here = bool(live_markets) or not isinstance(raw, Future)
+    detect = [] if here else [_submit_detect(client, books, opts, final, token)]
     if progress:
         track(client, [*final, rejected, *detect])
     results, rejected_rows, clock_bids, flags = watched_gather(
@@ -145,8 +135,9 @@ def run_batch(
     if live_markets:
         assert live is not None
         results.append(_clear_live(live_markets, pl.concat(clock_bids), items, options, live))
+    if here:
         flags = [flag_markets(accounts, options, *results)]
-    release([raw, lots, books, secrets, before, opts, validated, rejected, split, *plans])
+    release([raw, lots, books, secrets, before, opts, validated, rejected, *parts, *plans])
     release([*assembled, *final, *clocks, *detect])
     n_rejected = rejected_counts(rejected_rows)
     summary = _concat([r.summary for r in results], SUMMARY_COLUMNS).with_columns(
@@ -198,10 +189,54 @@ def _validate(
     return validate(frame, items, options.markets, accounts, keys, seen, options.policies)
 
 
-def _split(
-    validated: tasks.Validated, raw: pl.DataFrame, source_errors: pl.DataFrame, n: int
-) -> list[Part]:
-    return split_batch(validated[0], batch_markets(raw, source_errors), n)
+def _submit_plans(
+    client: Client, batch: tuple[Any, ...], terms: tuple[Any, ...], n: int, token: str
+) -> tuple[list[Future[Any]], list[Future[Any]]]:
+    """Split the validated ``batch`` into ``n`` buckets (``enx-split``, ``enx-part``) and
+    plan each (``enx-plan``); one bucket is planned straight from the batch."""
+    if n == 1:
+        return [], [client.submit(_plan_whole, *batch, *terms, key=f"enx-plan-{token}")]
+    split = client.submit(_split, *batch, n, key=f"enx-split-{token}")
+    parts = [client.submit(getitem, split, b, key=f"enx-part-{token}-{b}") for b in range(n)]
+    plans = [
+        client.submit(_plan_part, part, *terms, key=f"enx-plan-{token}-{b}")
+        for b, part in enumerate(parts)
+    ]
+    return parts, plans
+
+
+def _submit_assembly(
+    client: Client, plan: Future[Any], count: int, opts: Any, lean: BatchOptions, tag: str
+) -> Future[Any]:
+    """Solve a bucket's ``count`` large components (``enx-solve``) and join them
+    (``enx-combine``)."""
+    solved = [
+        client.submit(solve_large, plan, j, lean, key=f"enx-solve-{tag}-{j}", retries=lean.retries)
+        for j in range(count)
+    ]
+    return client.submit(assemble_bucket, plan, opts, *solved, key=f"enx-combine-{tag}")
+
+
+def _plan_part(part: Part, *terms: Any) -> BucketPlan | BucketRows:
+    *plan_terms, direct = terms
+    plan = plan_bucket(part, *plan_terms)
+    return assemble_bucket(plan, plan_terms[1]) if direct else plan
+
+
+Names = list[str] | tuple[pl.DataFrame, pl.DataFrame]
+"""The batch's markets: their list, or the normalized batch and source errors naming them."""
+
+
+def _names(names: Names) -> list[str]:
+    return names if isinstance(names, list) else batch_markets(*names)
+
+
+def _split(validated: tasks.Validated, names: Names, n: int) -> list[Part]:
+    return split_batch(validated[0], _names(names), n)
+
+
+def _plan_whole(validated: tasks.Validated, names: Names, *terms: Any) -> BucketPlan | BucketRows:
+    return _plan_part((validated[0], _names(names)), *terms)
 
 
 def _lean(options: BatchOptions) -> BatchOptions:
