@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 
+import dask.config
 import numpy as np
 import polars as pl
 
@@ -135,6 +136,12 @@ def main() -> None:
                 lambda: enx.clear(bids, markets=markets, client=c), repeats=args.repeats
             )
             rows.append(("round", f"{args.agents} agents, {bids.height} bids", t, "-", 1.0))
+            with dask.config.set({"econonexus.detection.mode": "off"}):
+                off, _ = median_seconds(
+                    lambda: enx.clear(bids, markets=markets, client=c), repeats=args.repeats
+                )
+            share = f"detection {(t - off) / t:.0%} of the clear"
+            rows.append(("round, detection off", share, off, "-", "<= 10%"))
         if "vickrey" in cases:
             bids, table = vickrey_markets(args.markets)
             t, result = median_seconds(
