@@ -6,6 +6,19 @@ import polars as pl
 from hypothesis import strategies as st
 
 ITEM_NAMES = ["a", "b", "c", "d", "e"]
+BID_COLUMNS = {
+    "bid_id": pl.String,
+    "agent_id": pl.String,
+    "market_id": pl.String,
+    "items": pl.List(pl.String),
+    "quantities": pl.List(pl.Int64),
+    "price": pl.Float64,
+    "xor_group": pl.String,
+    "side": pl.String,
+    "submitted_at": pl.Datetime("us", "UTC"),
+    "signature": pl.String,
+}
+"""The bids-schema columns of a normalized bid, as the strategies draw them."""
 
 
 @st.composite
@@ -37,21 +50,7 @@ def markets(
                 "signature": None,
             }
         )
-    bids = pl.DataFrame(
-        rows,
-        schema={
-            "bid_id": pl.String,
-            "agent_id": pl.String,
-            "market_id": pl.String,
-            "items": pl.List(pl.String),
-            "quantities": pl.List(pl.Int64),
-            "price": pl.Float64,
-            "xor_group": pl.String,
-            "side": pl.String,
-            "submitted_at": pl.Datetime("us", "UTC"),
-            "signature": pl.String,
-        },
-    )
+    bids = pl.DataFrame(rows, schema=BID_COLUMNS)
     items = pl.DataFrame(
         {
             "market_id": ["m"] * n_items,

@@ -12,20 +12,9 @@ from econonexus.solvers.components import dominated_bids, eligible_bids
 from econonexus.solvers.market import clear_market
 from econonexus.solvers.problem import build_problem
 from tests.oracle import brute_force
+from tests.strategies import BID_COLUMNS
 
 BUNDLES = [["a"], ["a"], ["b"], ["a", "b"]]
-SCHEMA = {
-    "bid_id": pl.String,
-    "agent_id": pl.String,
-    "market_id": pl.String,
-    "items": pl.List(pl.String),
-    "quantities": pl.List(pl.Int64),
-    "price": pl.Float64,
-    "xor_group": pl.String,
-    "side": pl.String,
-    "submitted_at": pl.Datetime("us", "UTC"),
-    "signature": pl.String,
-}
 
 
 @st.composite
@@ -52,7 +41,7 @@ def crowded(draw: st.DrawFn) -> tuple[pl.DataFrame, pl.DataFrame]:
         {"market_id": ["m", "m"], "item_id": ["a", "b"], "supply": [1, 1],
          "reserve_price": [0.0, draw(st.sampled_from([0.0, 2.0]))]}
     )  # fmt: skip
-    return pl.DataFrame(rows, schema=SCHEMA), items
+    return pl.DataFrame(rows, schema=BID_COLUMNS), items
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -79,7 +68,7 @@ def test_a_crowded_bundle_keeps_its_best_bids_and_one_bid_per_xor_group() -> Non
         ("x1", "z", "m", ["b"], [1], 9.0, "g", "buy", None, None),
         ("x2", "z", "m", ["b"], [1], 8.0, "g", "buy", None, None),
     ]
-    bids = pl.DataFrame(rows, schema=SCHEMA, orient="row")
+    bids = pl.DataFrame(rows, schema=BID_COLUMNS, orient="row")
     problem = build_problem("m", bids, None, tie_epsilon=1e-6)
     pruned = set(problem.bid_ids[dominated_bids(problem, np.ones(problem.n_bids, bool))].tolist())
     kept_on_a = {f"b{k}" for k in range(20)} - pruned

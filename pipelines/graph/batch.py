@@ -22,20 +22,16 @@ import polars as pl
 from distributed import Client, Future
 
 from econonexus._core.config import get_setting
-from econonexus.agents.detection import FLAGGED_COLUMNS, run_flags
+from econonexus.agents.detection import FLAGGED_COLUMNS
 from econonexus.pipelines.clearing.bucket import (
-    BucketPlan,
     BucketRows,
-    Part,
     assemble_bucket,
     n_large,
     n_large_vcg,
-    plan_bucket,
     plan_bucket_vcg,
     price_bucket,
     solve_large,
     solve_large_vcg,
-    split_batch,
 )
 from econonexus.pipelines.clearing.market_rows import (
     ALLOCATION_COLUMNS,
@@ -43,12 +39,11 @@ from econonexus.pipelines.clearing.market_rows import (
     SUMMARY_COLUMNS,
 )
 from econonexus.pipelines.clearing.single_item import BiddersFor, clear_single_item
+from econonexus.pipelines.graph import batch_tasks as bt
 from econonexus.pipelines.graph import market_tasks as tasks
 from econonexus.pipelines.graph.options import BatchOptions
 from econonexus.pipelines.graph.progress import track
 from econonexus.pipelines.graph.transfer import gather_counts, place_inputs, release, watched_gather
-from econonexus.pipelines.io.market_policy import detected_markets
-from econonexus.pipelines.io.validation import validate
 
 
 @dataclass(frozen=True)
@@ -88,13 +83,15 @@ def run_batch(
     on the client, asking the live agents each round.
     """
     token = _token()
-    markets = batch_markets(frame, source_errors)
+    markets = bt.batch_markets(frame, source_errors)
     scattered, threads = place_inputs(client, [frame, items, accounts, keys, seen, options])
     raw, lots, books, secrets, before, opts = scattered
     validated = client.submit(
-        _validate, *(raw, lots, opts, books, secrets, before), key=f"enx-validate-{token}"
+        bt.validate_batch, *(raw, lots, opts, books, secrets, before), key=f"enx-validate-{token}"
     )
-    rejected = client.submit(_rejected, raw, validated, source_errors, key=f"enx-rejected-{token}")
+    rejected = client.submit(
+        bt.rejected_rows, raw, validated, source_errors, key=f"enx-rejected-{token}"
+    )
     live_markets = [
         m for m in markets if live is not None and m not in halted and _live(m, options)
     ]
@@ -119,7 +116,7 @@ def run_batch(
         ]
         final = _price_vcg_buckets(client, assembled, options, opts, token)
     clocks = [
-        client.submit(_live_bids, plan, key=f"enx-live-bids-{token}-{b}")
+        client.submit(bt.live_bids, plan, key=f"enx-live-bids-{token}-{b}")
         for b, plan in enumerate(plans)
         if live_markets
     ]
@@ -136,7 +133,7 @@ def run_batch(
         assert live is not None
         results.append(_clear_live(live_markets, pl.concat(clock_bids), items, options, live))
     if here:
-        flags = [flag_markets(accounts, options, *results)]
+        flags = [bt.flag_markets(accounts, options, *results)]
     release([raw, lots, books, secrets, before, opts, validated, rejected, *parts, *plans])
     release([*assembled, *final, *clocks, *detect])
     n_rejected = rejected_counts(rejected_rows)
@@ -155,16 +152,7 @@ def run_batch(
 def _submit_detect(
     client: Client, accounts: Any, options: Any, final: list[Future[Any]], token: str
 ) -> Future[Any]:
-    return client.submit(flag_markets, accounts, options, *final, key=f"enx-detect-{token}")
-
-
-def flag_markets(
-    accounts: pl.DataFrame | None, options: BatchOptions, *rows: BucketRows
-) -> pl.DataFrame:
-    """Manipulation flags (rings, sybils) over the batch's markets with detection on."""
-    on = detected_markets(options.policies, options.detection)
-    allocations = _concat([r.allocations.filter(on) for r in rows], ALLOCATION_COLUMNS)
-    return run_flags(allocations, accounts)
+    return client.submit(bt.flag_markets, accounts, options, *final, key=f"enx-detect-{token}")
 
 
 def n_buckets(threads: int, n_markets: int) -> int:
@@ -177,29 +165,17 @@ def n_buckets(threads: int, n_markets: int) -> int:
     return max(1, min(wanted, n_markets))
 
 
-def _validate(
-    frame: pl.DataFrame,
-    items: pl.DataFrame | None,
-    options: BatchOptions,
-    accounts: pl.DataFrame | None,
-    keys: dict[str, bytes] | None,
-    seen: pl.DataFrame | None,
-) -> tasks.Validated:
-    # the options travel once (placed with the inputs), not their market tables in each task
-    return validate(frame, items, options.markets, accounts, keys, seen, options.policies)
-
-
 def _submit_plans(
     client: Client, batch: tuple[Any, ...], terms: tuple[Any, ...], n: int, token: str
 ) -> tuple[list[Future[Any]], list[Future[Any]]]:
     """Split the validated ``batch`` into ``n`` buckets (``enx-split``, ``enx-part``) and
     plan each (``enx-plan``); one bucket is planned straight from the batch."""
     if n == 1:
-        return [], [client.submit(_plan_whole, *batch, *terms, key=f"enx-plan-{token}")]
-    split = client.submit(_split, *batch, n, key=f"enx-split-{token}")
+        return [], [client.submit(bt.plan_whole, *batch, *terms, key=f"enx-plan-{token}")]
+    split = client.submit(bt.split_validated, *batch, n, key=f"enx-split-{token}")
     parts = [client.submit(getitem, split, b, key=f"enx-part-{token}-{b}") for b in range(n)]
     plans = [
-        client.submit(_plan_part, part, *terms, key=f"enx-plan-{token}-{b}")
+        client.submit(bt.plan_part, part, *terms, key=f"enx-plan-{token}-{b}")
         for b, part in enumerate(parts)
     ]
     return parts, plans
@@ -217,35 +193,9 @@ def _submit_assembly(
     return client.submit(assemble_bucket, plan, opts, *solved, key=f"enx-combine-{tag}")
 
 
-def _plan_part(part: Part, *terms: Any) -> BucketPlan | BucketRows:
-    *plan_terms, direct = terms
-    plan = plan_bucket(part, *plan_terms)
-    return assemble_bucket(plan, plan_terms[1]) if direct else plan
-
-
-Names = list[str] | tuple[pl.DataFrame, pl.DataFrame]
-"""The batch's markets: their list, or the normalized batch and source errors naming them."""
-
-
-def _names(names: Names) -> list[str]:
-    return names if isinstance(names, list) else batch_markets(*names)
-
-
-def _split(validated: tasks.Validated, names: Names, n: int) -> list[Part]:
-    return split_batch(validated[0], _names(names), n)
-
-
-def _plan_whole(validated: tasks.Validated, names: Names, *terms: Any) -> BucketPlan | BucketRows:
-    return _plan_part((validated[0], _names(names)), *terms)
-
-
 def _lean(options: BatchOptions) -> BatchOptions:
     """The options a solve task needs: a component carries its market's data already."""
     return replace(options, markets={}, policies={})
-
-
-def _live_bids(plan: BucketPlan) -> pl.DataFrame:
-    return plan.live
 
 
 def _clear_live(
@@ -323,23 +273,6 @@ def _with_thread_share(options: BatchOptions, threads: int, n_large: int) -> Bat
 
 def _live(market_id: str, options: BatchOptions) -> bool:
     return options.settings(market_id).kind.live
-
-
-def batch_markets(frame: pl.DataFrame, source_errors: pl.DataFrame) -> list[str]:
-    """Return every market named in the batch, valid or not, sorted."""
-    names = pl.concat([frame["market_id"], source_errors["market_id"]]).drop_nulls().unique()
-    return sorted(m for m in names.to_list() if m.strip())
-
-
-def _rejected(
-    raw: pl.DataFrame, validated: tuple[pl.DataFrame, pl.DataFrame], source_errors: pl.DataFrame
-) -> pl.DataFrame:
-    """Return every rejected row of the batch with its market."""
-    positions = raw.select("_source", "_row", "market_id")
-    rejected = validated[1].join(
-        positions, left_on=["source", "row"], right_on=["_source", "_row"], how="left"
-    )
-    return pl.concat([rejected, source_errors.select(rejected.columns)])
 
 
 def rejected_counts(rejected: pl.DataFrame) -> dict[str, int]:

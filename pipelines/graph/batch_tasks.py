@@ -1,0 +1,105 @@
+"""The pure functions a batch's graph runs on the workers (see :mod:`.batch`).
+
+Each takes what its task's dependencies hold and returns what the next
+needs: a validated batch, its buckets, a bucket's plan (or, without MIP
+markets, its rows), the rejected rows with their markets, the flags.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from econonexus.agents.detection import run_flags
+from econonexus.pipelines.clearing.bucket import (
+    BucketPlan,
+    BucketRows,
+    Part,
+    assemble_bucket,
+    plan_bucket,
+    split_batch,
+)
+from econonexus.pipelines.clearing.market_rows import ALLOCATION_COLUMNS
+from econonexus.pipelines.graph import market_tasks as tasks
+from econonexus.pipelines.graph.options import BatchOptions
+from econonexus.pipelines.io.market_policy import detected_markets
+from econonexus.pipelines.io.validation import validate
+
+
+def flag_markets(
+    accounts: pl.DataFrame | None, options: BatchOptions, *rows: BucketRows
+) -> pl.DataFrame:
+    """Manipulation flags (rings, sybils) over the batch's markets with detection on."""
+    on = detected_markets(options.policies, options.detection)
+    allocations = (
+        pl.concat([r.allocations.filter(on) for r in rows])
+        if rows
+        else pl.DataFrame(schema=ALLOCATION_COLUMNS)
+    )
+    return run_flags(allocations, accounts)
+
+
+def validate_batch(
+    frame: pl.DataFrame,
+    items: pl.DataFrame | None,
+    options: BatchOptions,
+    accounts: pl.DataFrame | None,
+    keys: dict[str, bytes] | None,
+    seen: pl.DataFrame | None,
+) -> tasks.Validated:
+    """``enx-validate``: the valid bids and the rejected rows of the normalized batch.
+
+    The options travel once, placed with the inputs, not their market tables
+    in each task's arguments.
+    """
+    return validate(frame, items, options.markets, accounts, keys, seen, options.policies)
+
+
+def plan_part(part: Part, *terms: Any) -> BucketPlan | BucketRows:
+    """``enx-plan``: plan a bucket (``terms``: those of :func:`plan_bucket`, then ``direct``);
+    ``direct`` (no MIP market, no live clock) clears it too and returns its rows."""
+    *plan_terms, direct = terms
+    plan = plan_bucket(part, *plan_terms)
+    return assemble_bucket(plan, plan_terms[1]) if direct else plan
+
+
+Names = list[str] | tuple[pl.DataFrame, pl.DataFrame]
+"""The batch's markets: their list, or the normalized batch and source errors naming them."""
+
+
+def market_names(names: Names) -> list[str]:
+    """Every market of the batch, from its list or from the frames naming them."""
+    return names if isinstance(names, list) else batch_markets(*names)
+
+
+def split_validated(validated: tasks.Validated, names: Names, n: int) -> list[Part]:
+    """``enx-split``: the valid bids and the markets in ``n`` buckets."""
+    return split_batch(validated[0], market_names(names), n)
+
+
+def plan_whole(validated: tasks.Validated, names: Names, *terms: Any) -> BucketPlan | BucketRows:
+    """``enx-plan`` of a batch of one bucket, straight from the validated batch."""
+    return plan_part((validated[0], market_names(names)), *terms)
+
+
+def live_bids(plan: BucketPlan) -> pl.DataFrame:
+    """``enx-live-bids``: the bids of a bucket's live clock markets, for the client."""
+    return plan.live
+
+
+def batch_markets(frame: pl.DataFrame, source_errors: pl.DataFrame) -> list[str]:
+    """Return every market named in the batch, valid or not, sorted."""
+    names = pl.concat([frame["market_id"], source_errors["market_id"]]).drop_nulls().unique()
+    return sorted(m for m in names.to_list() if m.strip())
+
+
+def rejected_rows(
+    raw: pl.DataFrame, validated: tuple[pl.DataFrame, pl.DataFrame], source_errors: pl.DataFrame
+) -> pl.DataFrame:
+    """Return every rejected row of the batch with its market."""
+    positions = raw.select("_source", "_row", "market_id")
+    rejected = validated[1].join(
+        positions, left_on=["source", "row"], right_on=["_source", "_row"], how="left"
+    )
+    return pl.concat([rejected, source_errors.select(rejected.columns)])
