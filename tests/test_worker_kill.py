@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pathlib
 import signal
 import threading
 import time
@@ -25,13 +26,13 @@ def _batch() -> list[pl.DataFrame]:
     ]
 
 
-def _solving_worker(client: Client, deadline: float) -> str:
+def _working_worker(client: Client, deadline: float, stage: str = "enx-solve") -> str:
     while time.monotonic() < deadline:
         for worker, keys in client.processing().items():
-            if any(str(k).startswith("enx-solve") for k in keys):
+            if any(str(k).startswith(stage) for k in keys):
                 return worker
-        time.sleep(0.02)
-    raise AssertionError("no enx-solve task started in time")
+        time.sleep(0.01)
+    raise AssertionError(f"no {stage} task started in time")
 
 
 def test_killing_a_worker_mid_batch_gives_the_same_result() -> None:
@@ -44,7 +45,7 @@ def test_killing_a_worker_mid_batch_gives_the_same_result() -> None:
         outcome: dict[str, enx.ClearingResult] = {}
         runner = threading.Thread(target=lambda: outcome.update(r=enx.clear(bids, client=client)))
         runner.start()
-        victim = _solving_worker(client, time.monotonic() + 60)
+        victim = _working_worker(client, time.monotonic() + 60)
         pids = client.run(os.getpid)
         os.kill(pids[victim], signal.SIGKILL)
         runner.join(timeout=300)
@@ -53,6 +54,46 @@ def test_killing_a_worker_mid_batch_gives_the_same_result() -> None:
     again = outcome["r"]
     assert again.summary.drop(VOLATILE).equals(control.summary.drop(VOLATILE))
     assert again.allocations.drop("run_id").equals(control.allocations.drop("run_id"))
+
+
+def test_killing_a_worker_while_buckets_are_planned_gives_the_same_run(
+    tmp_path: pathlib.Path,
+) -> None:
+    n = 20_000  # one-auction Vickrey markets in 8 buckets: a large batch, placed on the workers
+    bids = pl.DataFrame(
+        {
+            "bid_id": [f"b{i}" for i in range(5 * n)],
+            "agent_id": [f"a{i % 997}" for i in range(5 * n)],
+            "market_id": [f"v{i // 5}" for i in range(5 * n)],
+            "items": [["x"]] * (5 * n),
+            "price": [float(1 + (i * 7919) % 101) for i in range(5 * n)],
+        }
+    )
+    markets = pl.DataFrame({"market_id": [f"v{i}" for i in range(n)], "format": "vickrey"})
+    with (
+        dask.config.set({"econonexus.cluster.buckets": 8}),
+        local_cluster(n_workers=2, dashboard_address=":0") as cluster,
+        Client(cluster) as client,
+    ):
+        control = enx.clear(bids, markets=markets, client=client)
+        outcome: dict[str, enx.ClearingResult] = {}
+        out = str(tmp_path / "runs")
+
+        def run() -> None:
+            outcome["r"] = enx.clear(bids, markets=markets, client=client, out=out, run_id="k")
+
+        runner = threading.Thread(target=run)
+        runner.start()
+        victim = _working_worker(client, time.monotonic() + 60, stage="enx-plan")
+        os.kill(client.run(os.getpid)[victim], signal.SIGKILL)
+        runner.join(timeout=300)
+        assert "r" in outcome, "the batch did not complete after the worker was killed"
+    again = outcome["r"]
+    assert again.allocations.drop("run_id").equals(control.allocations.drop("run_id"))
+    assert again.summary.drop(VOLATILE).equals(control.summary.drop(VOLATILE))
+    assert again.manifest["outputs"]["allocations.parquet"]["rows"] == 5 * n
+    stored = enx.read_run(again.location or "")  # every file checked against its hash
+    assert stored.allocations.drop("run_id").equals(control.allocations.drop("run_id"))
 
 
 def test_a_cluster_that_loses_every_worker_fails_the_run_instead_of_hanging() -> None:
@@ -72,7 +113,7 @@ def test_a_cluster_that_loses_every_worker_fails_the_run_instead_of_hanging() ->
     ):
         runner = threading.Thread(target=run, args=(client,))
         runner.start()
-        _solving_worker(client, time.monotonic() + 60)
+        _working_worker(client, time.monotonic() + 60)
         for nanny in cluster.workers.values():
             nanny.close_gracefully()  # no restart: as if the machines went away, nannies and all
         for pid in client.run(os.getpid).values():
