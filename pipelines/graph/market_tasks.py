@@ -1,10 +1,11 @@
-"""The Dask tasks that clear one market, whatever its format.
+"""Clearing one market, whatever its format: the steps a bucket's tasks run per market.
 
 Integer-program formats (``combinatorial``, ``procurement``) are planned into
-components (``enx-plan``), solved (``enx-solve``) and assembled
-(``enx-combine``); VCG adds one re-solve per winner and sub-component
-(``enx-vcg``) and a pricing step (``enx-price``). Single-item and clock
-formats clear inside ``enx-combine``. Every task is pure.
+components, solved and assembled (:func:`plan`, :func:`solve`,
+:func:`clear_mip`); VCG adds one re-solve per winner and sub-component
+(:func:`plan_vcg`, :func:`solve_vcg`) and a pricing step (:func:`price`).
+Single-item and clock formats clear in :func:`assemble`. Every function is
+pure; :mod:`econonexus.pipelines.clearing.bucket` runs them for a bucket.
 """
 
 from __future__ import annotations
@@ -60,11 +61,6 @@ class MarketResult:
     summary: pl.DataFrame
     prices: pl.DataFrame
     outcome: MarketOutcome | None = None
-
-
-def market_bids(validated: Validated, market_id: str) -> pl.DataFrame:
-    """The valid bids of ``market_id``."""
-    return validated[0].filter(pl.col("market_id") == market_id)
 
 
 def market_items(items: pl.DataFrame | None, market_id: str) -> pl.DataFrame | None:
@@ -124,10 +120,6 @@ def _quality(
     reputation = dict(zip(bids["bid_id"], bids["_reputation"], strict=True))
     values = np.array([reputation[b] for b in problem.bid_ids], dtype=np.float64)
     return quality_factors(values, settings.reputation_weight)
-
-
-def n_pending(plan: MarketPlan | None) -> int:
-    return 0 if plan is None else len(plan.pending)
 
 
 def solve(plan: MarketPlan | None, k: int, options: BatchOptions) -> ComponentSolution | None:
@@ -261,11 +253,6 @@ def plan_vcg(result: MarketResult, options: BatchOptions) -> VcgPlan:
     if result.outcome is None:
         return VcgPlan([], [])
     return vcg_plan(result.outcome.problem, result.outcome.won, enumerate_max=options.enumerate_max)
-
-
-def n_jobs(plan: VcgPlan) -> int:
-    """The number of MIP re-solves left in ``plan``."""
-    return len(plan.jobs)
 
 
 def solve_vcg(plan: VcgPlan, k: int, options: BatchOptions) -> Improvement:
