@@ -100,7 +100,8 @@ def plan_bucket(
     bids, markets = part
     # sealed markets clear in one pass: only the others are split into a frame per market
     sealed = [m for m in markets if _sealed(m, options, halted, live)]
-    rest = bids.filter(~pl.col("market_id").is_in(pl.Series(sealed, dtype=pl.String)))
+    in_sealed = pl.col("market_id").is_in(pl.Series(sealed, dtype=pl.String))
+    rest = bids.filter(~in_sealed)
     by_market = _by_market(rest)
     lots = _by_market(items) if items is not None else {}
     no_items = None if items is None else items.clear()  # a market the items table omits
@@ -130,9 +131,9 @@ def plan_bucket(
                     large.append((m, k))
         else:
             done.append(tasks.assemble(mine, lots.get(m, no_items), m, options, None))
-    rows = _rows(done)
+    rows = rows_of(done)
     if sealed:
-        chosen = bids.filter(pl.col("market_id").is_in(pl.Series(sealed, dtype=pl.String)))
+        chosen = bids.filter(in_sealed)
         allocations, summary = clear_sealed_markets(chosen, items, sealed, options.settings)
         rows = _join(rows, BucketRows(allocations, summary, _no_prices()))
     return BucketPlan(
@@ -192,9 +193,7 @@ def assemble_bucket(
         if one.outcome is None:
             cleared.append(one)
             continue
-        allocations = allocation_frame(plan.bids[m], one.rows())
-        summary = pl.DataFrame([one.summary], schema=SUMMARY_COLUMNS)
-        outcomes[m] = tasks.MarketResult(allocations, summary, _no_prices(), one.outcome)
+        outcomes[m] = one.result(plan.bids[m])
     # the markets VCG does not reprice become rows all at once: a frame per market cost 1 ms
     rows = BucketRows(
         _mip_allocations(plan, cleared),
@@ -223,9 +222,11 @@ def _no_prices() -> pl.DataFrame:
     return pl.DataFrame(schema=PRICE_COLUMNS)
 
 
-def plan_bucket_vcg(
-    rows: BucketRows, options: BatchOptions, inline_max: int
-) -> tuple[BucketRows, dict[str, VcgPlan], dict[Key, Improvement], list[Key]]:
+VcgBucket = tuple[BucketRows, dict[str, VcgPlan], dict[Key, Improvement], list[Key]]
+"""A bucket's rows, its markets' VCG plans, the re-solves settled and those left as tasks."""
+
+
+def plan_bucket_vcg(rows: BucketRows, options: BatchOptions, inline_max: int) -> VcgBucket:
     """Plan the VCG re-solves of the bucket's VCG markets; solve the small ones here."""
     plans = {m: tasks.plan_vcg(result, options) for m, result in rows.outcomes.items()}
     gains: dict[Key, Improvement] = {}
@@ -237,9 +238,6 @@ def plan_bucket_vcg(
             else:
                 large.append((m, k))
     return rows, plans, gains, large
-
-
-VcgBucket = tuple[BucketRows, dict[str, VcgPlan], dict[Key, Improvement], list[Key]]
 
 
 def n_large_vcg(planned: VcgBucket) -> int:
@@ -261,7 +259,7 @@ def price_bucket(planned: VcgBucket, *large: Improvement) -> BucketRows:
     for m, result in rows.outcomes.items():
         jobs = [gains[(m, k)] for k in range(len(plans[m].jobs))]
         priced.append(tasks.price(result, plans[m], *jobs))
-    return replace(_join(rows, _rows(priced)), outcomes={})
+    return replace(_join(rows, rows_of(priced)), outcomes={})
 
 
 def _solved(solution: ComponentSolution | None) -> ComponentSolution:
@@ -275,7 +273,8 @@ def _by_market(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
     return {k[0]: v for k, v in frame.partition_by("market_id", as_dict=True).items()}  # type: ignore[misc]
 
 
-def _rows(results: Iterable[tasks.MarketResult]) -> BucketRows:
+def rows_of(results: Iterable[tasks.MarketResult | BucketRows]) -> BucketRows:
+    """The rows of several markets (or buckets) as one :class:`BucketRows`."""
     results = list(results)
     return BucketRows(
         _concat([r.allocations for r in results], ALLOCATION_COLUMNS),

@@ -84,7 +84,7 @@ def _terms(markets: list[str], settings_of: Callable[[str], MarketSettings]) -> 
 def _lots(bids: pl.DataFrame, items: pl.DataFrame | None, terms: pl.DataFrame) -> pl.DataFrame:
     """One row per bid: its auction (market, item), units on sale, reserve and sealed rule."""
     lots = bids.select(
-        "market_id", pl.col("items").list.first().alias("item_id"), "bid_id", "agent_id", "price"
+        "market_id", pl.col("items").list.first().alias("item_id"), "bid_id", "price"
     ).join(terms.select("market_id", "rule", "default_units", "default_reserve"), on="market_id")
     if items is None or items.height == 0:
         listed = lots.with_columns(units=pl.lit(None, pl.Int64), reserve=pl.lit(None, pl.Float64))

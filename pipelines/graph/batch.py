@@ -30,13 +30,9 @@ from econonexus.pipelines.clearing.bucket import (
     n_large_vcg,
     plan_bucket_vcg,
     price_bucket,
+    rows_of,
     solve_large,
     solve_large_vcg,
-)
-from econonexus.pipelines.clearing.market_rows import (
-    ALLOCATION_COLUMNS,
-    PRICE_COLUMNS,
-    SUMMARY_COLUMNS,
 )
 from econonexus.pipelines.clearing.single_item import BiddersFor, clear_single_item
 from econonexus.pipelines.graph import batch_tasks as bt
@@ -137,14 +133,15 @@ def run_batch(
     release([raw, lots, books, secrets, before, opts, validated, rejected, *parts, *plans])
     release([*assembled, *final, *clocks, *detect])
     n_rejected = rejected_counts(rejected_rows)
-    summary = _concat([r.summary for r in results], SUMMARY_COLUMNS).with_columns(
+    rows = rows_of(results)
+    summary = rows.summary.with_columns(
         n_rejected=pl.col("market_id").replace_strict(n_rejected, default=0, return_dtype=pl.Int64)
     )
     return BatchOutput(
-        allocations=_concat([r.allocations for r in results], ALLOCATION_COLUMNS),
+        allocations=rows.allocations,
         summary=summary,
         rejected=rejected_rows,
-        prices=_concat([r.prices for r in results], PRICE_COLUMNS),
+        prices=rows.prices,
         flagged=flags[0],
     )
 
@@ -206,20 +203,17 @@ def _clear_live(
     live: BiddersFor,
 ) -> BucketRows:
     """Run the live clocks here, on the client: each round asks the agents' shards."""
-    results = []
-    for m in markets:
-        rows = clear_single_item(
-            m,
-            bids.filter(pl.col("market_id") == m),
-            tasks.market_items(items, m),
-            options.settings(m),
-            live,
+    return rows_of(
+        BucketRows(
+            *clear_single_item(
+                m,
+                bids.filter(pl.col("market_id") == m),
+                tasks.market_items(items, m),
+                options.settings(m),
+                live,
+            )
         )
-        results.append(BucketRows(*rows))
-    return BucketRows(
-        _concat([r.allocations for r in results], ALLOCATION_COLUMNS),
-        _concat([r.summary for r in results], SUMMARY_COLUMNS),
-        _concat([r.prices for r in results], PRICE_COLUMNS),
+        for m in markets
     )
 
 
@@ -285,7 +279,3 @@ def _token() -> str:
     """A batch's key token: decimal digits, so that Dask's ``key_split`` (the task stream's
     prefix) always stops before it; a hex token can be all letters and join the prefix."""
     return f"{uuid.uuid4().int % 10**12:012d}"
-
-
-def _concat(frames: list[pl.DataFrame], schema: pl.Schema) -> pl.DataFrame:
-    return pl.concat(frames) if frames else pl.DataFrame(schema=schema)

@@ -157,10 +157,7 @@ def assemble(
         if settings.kind.clears == "discovery":
             return MarketResult(*clear_clock_market(market_id, bids, lots, settings, options))
         return MarketResult(*clear_single_item(market_id, bids, lots, settings))
-    cleared = clear_mip(bids, market_id, options, plan, list(solutions))
-    allocations = allocation_frame(bids, cleared.rows())
-    summary = pl.DataFrame([cleared.summary], schema=SUMMARY_COLUMNS)
-    return MarketResult(allocations, summary, empty_prices(), cleared.outcome)
+    return clear_mip(bids, market_id, options, plan, list(solutions)).result(bids)
 
 
 @dataclass(frozen=True)
@@ -179,6 +176,13 @@ class ClearedMip:
         return pl.DataFrame(
             {"bid_id": self.bid_ids, "won": self.won, "payment": self.payment},
             schema={"bid_id": pl.String, "won": pl.Boolean, "payment": pl.Float64},
+        )
+
+    def result(self, bids: pl.DataFrame) -> MarketResult:
+        """The market's rows, given its ``bids``."""
+        summary = pl.DataFrame([self.summary], schema=SUMMARY_COLUMNS)
+        return MarketResult(
+            allocation_frame(bids, self.rows()), summary, empty_prices(), self.outcome
         )
 
 
