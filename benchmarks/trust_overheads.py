@@ -32,7 +32,8 @@ from econonexus.agents.journal import JOURNAL_SCHEMA, JournalWriter
 from econonexus.agents.lease import acquire
 from econonexus.agents.state import AgentState, apply
 from econonexus.agents.storage import put_atomically
-from econonexus.pipelines.store.run_store import claim_run, to_arrow, write_run
+from econonexus.pipelines.store.run_files import to_arrow
+from econonexus.pipelines.store.run_store import claim_run, write_run
 
 
 def _deliveries(n: int, size: int) -> list[pl.DataFrame]:

@@ -36,14 +36,18 @@ def test_a_real_run_verifies_and_a_tampered_one_fails(
         run_id="audited",
     )
     assert result.rejected.height > 0, "the sample batch has broken rows; they must stay rejected"
-    assert set(result.manifest["stored_inputs"]) >= {"inputs/bids.parquet", "inputs/items.parquet"}
+    assert set(result.manifest["stored_inputs"]) >= {
+        "inputs/bids/part-00000.parquet",
+        "inputs/items/part-00000.parquet",
+    }
     report = verify_run(str(tmp_path / "audited"), client=client)
     assert report.ok and report.checked == result.allocations.height
     ok = verify_cli(str(tmp_path / "audited"), client)
     assert ok.returncode == 0 and "all match" in ok.stdout, ok.stderr
-    path = tmp_path / "audited" / "allocations.parquet"
+    parts = sorted((tmp_path / "audited" / "allocations").glob("part-*.parquet"))
+    winner = pl.read_parquet(parts[0].parent).filter("won").sort("bid_id")["bid_id"][0]
+    path = next(p for p in parts if winner in pl.read_parquet(p)["bid_id"].to_list())
     stored = pl.read_parquet(path)
-    winner = stored.filter("won").sort("bid_id")["bid_id"][0]
     tampered = stored.with_columns(
         pl.when(pl.col("bid_id") == winner)
         .then(pl.col("payment") * 0.5)

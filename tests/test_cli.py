@@ -79,8 +79,8 @@ def test_demo_clears_the_sample_batch(tmp_path: pathlib.Path) -> None:
         assert f"| {market}" in done.stdout
     assert "10 rejected rows" in done.stdout
     location = pathlib.Path(done.stdout.strip().splitlines()[-1].removeprefix("results: "))
-    assert pl.read_parquet(location / "rejected.parquet").height >= 10
-    summary = pl.read_parquet(location / "summary.parquet")
+    assert pl.read_parquet(location / "rejected").height >= 10
+    summary = pl.read_parquet(location / "summary")
     rules = {m: (f, r) for m, f, r in summary.select("market_id", "format", "payment_rule").rows()}
     assert rules["compute"] == ("combinatorial", "vcg")
     assert rules["gpu-hours"] == ("vickrey", "second-price")
@@ -90,7 +90,7 @@ def test_demo_clears_the_sample_batch(tmp_path: pathlib.Path) -> None:
     assert revenue["gpu-hours"] == 12.0  # two units at the third bid, 6.0
     assert revenue["jobs"] == 33.0  # VCG sellers: 14 + 4 and 12 + 3
     assert revenue["storage"] == 34.5  # 24.5 (one increment over 24.0) + 10.0 (reserve)
-    assert pl.read_parquet(location / "prices.parquet")["market_id"].unique().sort().to_list() == [
+    assert pl.read_parquet(location / "prices")["market_id"].unique().sort().to_list() == [
         "bandwidth",
         "spectrum",
         "storage",

@@ -31,6 +31,9 @@ STAGES = {  # every task prefix a run or an agent pool shows in the task stream
     *("enx-solve", "enx-combine"),
     *("enx-vcg-plan", "enx-vcg-size", "enx-vcg", "enx-price", "enx-shard", "enx-live-bids"),
     "enx-detect",
+    *("enx-read", "enx-read-digest", "enx-read-part", "enx-concat"),
+    *("enx-digest", "enx-rejected-count", "enx-write", "enx-write-rejected", "enx-write-input"),
+    *("enx-carry", "enx-signed"),
 }
 EVERY_COMPONENT_A_TASK = {  # so that the small sample shows the enx-solve stage
     "DASK_ECONONEXUS__SOLVER__INLINE_MAX_BIDS": "0",

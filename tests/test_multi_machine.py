@@ -99,7 +99,7 @@ def test_clear_on_a_separately_started_cluster(
         manifest = json.loads((tmp_path / "runs" / run_id / "manifest.json").read_text())
         assert manifest["status"] == "completed"
     cleared = {
-        run_id: pl.read_parquet(tmp_path / "runs" / run_id / "allocations.parquet")
+        run_id: pl.read_parquet(tmp_path / "runs" / run_id / "allocations")
         .select("market_id", "bid_id", "won", "payment")
         .sort("market_id", "bid_id")
         for run_id in ways

@@ -29,15 +29,20 @@ def test_outputs_match_the_contract(sample_run: enx.ClearingResult) -> None:
     root = pathlib.Path(sample_run.location or "")
     assert sorted(p.name for p in root.iterdir()) == [
         "_publish.json",
-        "allocations.parquet",
-        "events.parquet",
-        "flagged.parquet",
+        "allocations",
+        "events",
+        "flagged",
         "inputs",
         "manifest.json",
-        "prices.parquet",
-        "rejected.parquet",
-        "summary.parquet",
+        "prices",
+        "rejected",
+        "summary",
     ]
+    manifest = json.loads((root / "manifest.json").read_text())
+    listed = manifest["outputs"]
+    # every table is a dataset of parts, each listed with its rows and hash, and nothing else
+    on_disk = {str(p.relative_to(root)) for p in root.rglob("*.parquet") if p.parts[-3] != "inputs"}
+    assert on_disk - {p for p in on_disk if p.startswith("inputs/")} == set(listed)
     for name, schema in [
         ("allocations", enx.ALLOCATIONS_SCHEMA),
         ("summary", enx.SUMMARY_SCHEMA),
@@ -45,10 +50,13 @@ def test_outputs_match_the_contract(sample_run: enx.ClearingResult) -> None:
         ("events", enx.EVENTS_SCHEMA),
         ("prices", enx.PRICES_SCHEMA),
     ]:
-        assert pq.read_schema(root / f"{name}.parquet").remove_metadata().equals(schema), name
-    manifest = json.loads((root / "manifest.json").read_text())
+        parts = sorted((root / name).glob("part-*.parquet"))
+        assert parts, name
+        for part in parts:
+            assert pq.read_schema(part).remove_metadata().equals(schema), name
+        rows = sum(v["rows"] for k, v in listed.items() if k.startswith(f"{name}/"))
+        assert rows == sample_run.tables[name].height == pl.read_parquet(root / name).height
     assert manifest["status"] == "completed"
-    assert manifest["outputs"]["allocations.parquet"]["rows"] == sample_run.allocations.height
     assert [i["source"] for i in manifest["inputs"]] == SAMPLE
     assert all(len(i["sha256"]) == 64 for i in manifest["inputs"])
     assert {"pulp", "dask", "polars"} <= set(manifest["versions"])

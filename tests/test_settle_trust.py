@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 import shutil
 import subprocess
@@ -52,11 +53,13 @@ def test_an_edited_payment_is_refused_before_anything_is_applied(
     client: Client, tmp_path: pathlib.Path
 ) -> None:
     _, outcomes = cleared_pool(client, tmp_path / "pool", tmp_path / "runs")
-    path = tmp_path / "runs" / "r0" / "allocations.parquet"
+    path = next((tmp_path / "runs" / "r0" / "allocations").glob("part-*.parquet"))
     table = pl.read_parquet(path)
     pq.write_table(table.with_columns(payment=pl.lit(0.0)).to_arrow(), path)
     before = read_journal(str(tmp_path / "pool")).height
-    refused = pytest.raises(enx.IntegrityError, match=r"allocations.parquet: SHA-256 differs")
+    refused = pytest.raises(
+        enx.IntegrityError, match=r"allocations/part-\d+.parquet: SHA-256 differs"
+    )
     with enx.AgentPool.open(client, str(tmp_path / "pool")) as pool, refused:
         settle(str(tmp_path / "runs" / "r0"), outcomes, pool=pool)
     assert read_journal(str(tmp_path / "pool")).height == before
@@ -74,7 +77,8 @@ def test_bids_that_cannot_settle_are_reported_and_nothing_is_applied_for_them(
         .then(pl.lit("nobody"))
         .otherwise(pl.col("agent_id")),
     )
-    tampered = enx.ClearingResult(**{**result.__dict__, "allocations": edited})
+    tables = {**result.tables, "allocations": edited}
+    tampered = dataclasses.replace(result, tables=tables)
     with enx.AgentPool.open(client, str(tmp_path / "pool")) as pool:
         report = settle(tampered, outcomes, pool=pool)
         assert not report.ok
@@ -130,7 +134,7 @@ def test_two_settlements_at_once_on_one_pool_lose_and_double_nothing(
         procs = []
         for run in ("r0", "r1"):
             path = tmp_path / f"outcomes-{run}.parquet"
-            runs_winners = pl.read_parquet(tmp_path / "runs" / run / "allocations.parquet")
+            runs_winners = pl.read_parquet(tmp_path / "runs" / run / "allocations")
             mine = outcomes.join(runs_winners.filter("won").select("bid_id"), on="bid_id")
             mine.write_parquet(path)
             procs.append(

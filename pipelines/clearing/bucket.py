@@ -100,7 +100,7 @@ def plan_bucket(
     bids, markets = part
     # sealed markets clear in one pass: only the others are split into a frame per market
     sealed = [m for m in markets if _sealed(m, options, halted, live)]
-    in_sealed = pl.col("market_id").is_in(pl.Series(sealed, dtype=pl.String))
+    in_sealed = pl.col("market_id").is_in(pl.Series(sealed, dtype=pl.String).implode())
     rest = bids.filter(~in_sealed)
     by_market = _by_market(rest)
     lots = _by_market(items) if items is not None else {}
@@ -163,7 +163,7 @@ def _mip_problems(
     """The problems of the bucket's MIP markets, built together."""
     mip = [m for m in markets if options.settings(m).kind.mip and m not in halted]
     return build_problems(
-        bids.filter(pl.col("market_id").is_in(pl.Series(mip, dtype=pl.String))),
+        bids.filter(pl.col("market_id").is_in(pl.Series(mip, dtype=pl.String).implode())),
         lots,
         tie_epsilon=options.tie_epsilon,
         default_reserve={m: options.settings(m).reserve for m in mip},

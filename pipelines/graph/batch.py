@@ -53,13 +53,34 @@ class BatchOutput:
     flagged: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=FLAGGED_COLUMNS))
 
 
+@dataclass(frozen=True)
+class Submitted:
+    """A batch whose graph is on the cluster: each bucket's final rows, the rejected rows,
+    the live clocks' bids, and what :meth:`release` frees once the results are out."""
+
+    token: str
+    final: list[Future[Any]]
+    rejected: Future[Any]
+    clocks: list[Future[Any]]
+    live_markets: list[str]
+    raw: Any
+    books: Any
+    opts: Any
+    held: list[Any]
+
+    def release(self, *more: Any) -> None:
+        """Release every future of the batch (and ``more``)."""
+        release([*self.held, *more])
+
+
 def run_batch(
     client: Client,
-    frame: pl.DataFrame,
+    frame: pl.DataFrame | Future[Any],
     items: pl.DataFrame | None,
     options: BatchOptions,
     source_errors: pl.DataFrame,
     *,
+    markets: list[str] | None = None,
     accounts: pl.DataFrame | None = None,
     keys: dict[str, bytes] | None = None,
     seen: pl.DataFrame | None = None,
@@ -67,8 +88,10 @@ def run_batch(
     live: BiddersFor | None = None,
     halted: frozenset[str] = frozenset(),
 ) -> BatchOutput:
-    """Clear the normalized batch ``frame`` on ``client``'s cluster.
+    """Clear the normalized batch ``frame`` on ``client``'s cluster and gather the result.
 
+    ``frame`` may be a future of the batch on the cluster (then ``markets``
+    names its markets: :mod:`.read_batch`).
     ``source_errors`` are rows the readers already rejected (CATS line errors),
     in :data:`econonexus.pipelines.io.cats.ERRORS_SCHEMA`; ``accounts`` are the
     agents' accounts that stake and reputation rules check; ``keys`` and
@@ -78,9 +101,58 @@ def run_batch(
     bidders of ``english`` and ``dutch`` markets, whose clocks then run here,
     on the client, asking the live agents each round.
     """
+    inputs = (frame, items, accounts, keys, seen)
+    sub = submit_batch(client, inputs, options, source_errors, markets, live=live, halted=halted)
+    # with live clocks the flags need the clocks' results, which come later; a small batch
+    # (placed in the graph) is flagged faster here than through one more task
+    here = bool(sub.live_markets) or not isinstance(sub.raw, Future)
+    detect = [] if here else [submit_detect(client, sub, sub.final)]
+    if progress:
+        track(client, [*sub.final, sub.rejected, *detect])
+    results, rejected_rows, clock_bids, flags = watched_gather(
+        client, [sub.final, sub.rejected, sub.clocks, detect]
+    )
+    if sub.live_markets:
+        assert live is not None
+        results.append(clear_live(sub.live_markets, pl.concat(clock_bids), items, options, live))
+    if here:
+        flags = [bt.flag_markets(accounts, options, *results)]
+    sub.release(*detect)
+    n_rejected, _ = bt.rejected_digest(rejected_rows)
+    rows = rows_of(results)
+    return BatchOutput(
+        allocations=rows.allocations,
+        summary=with_rejected(rows.summary, n_rejected),
+        rejected=rejected_rows,
+        prices=rows.prices,
+        flagged=flags[0],
+    )
+
+
+def with_rejected(summary: pl.DataFrame, n_rejected: dict[str, int]) -> pl.DataFrame:
+    """``summary`` with ``n_rejected``: each market's rejected rows."""
+    return summary.with_columns(
+        n_rejected=pl.col("market_id").replace_strict(n_rejected, default=0, return_dtype=pl.Int64)
+    )
+
+
+def submit_batch(
+    client: Client,
+    inputs: tuple[Any, ...],
+    options: BatchOptions,
+    source_errors: pl.DataFrame,
+    markets: list[str] | None,
+    *,
+    live: BiddersFor | None,
+    halted: frozenset[str],
+) -> Submitted:
+    """Put the batch's graph on the cluster (``inputs``: the normalized batch, items,
+    accounts, keys and seen signed bids, as :func:`run_batch` takes them; ``markets``: the
+    batch's markets, when the batch is not a frame here)."""
     token = _token()
-    markets = bt.batch_markets(frame, source_errors)
-    scattered, threads = place_inputs(client, [frame, items, accounts, keys, seen, options])
+    if markets is None:
+        markets = bt.batch_markets(inputs[0], source_errors)
+    scattered, threads = place_inputs(client, [*inputs, options])
     raw, lots, books, secrets, before, opts = scattered
     validated = client.submit(
         bt.validate_batch, *(raw, lots, opts, books, secrets, before), key=f"enx-validate-{token}"
@@ -116,40 +188,23 @@ def run_batch(
         for b, plan in enumerate(plans)
         if live_markets
     ]
-    # with live clocks the flags need the clocks' results, which come later; a small batch
-    # (placed in the graph) is flagged faster here than through one more task
-    here = bool(live_markets) or not isinstance(raw, Future)
-    detect = [] if here else [_submit_detect(client, books, opts, final, token)]
-    if progress:
-        track(client, [*final, rejected, *detect])
-    results, rejected_rows, clock_bids, flags = watched_gather(
-        client, [final, rejected, clocks, detect]
-    )
-    if live_markets:
-        assert live is not None
-        results.append(_clear_live(live_markets, pl.concat(clock_bids), items, options, live))
-    if here:
-        flags = [bt.flag_markets(accounts, options, *results)]
-    release([raw, lots, books, secrets, before, opts, validated, rejected, *parts, *plans])
-    release([*assembled, *final, *clocks, *detect])
-    n_rejected = rejected_counts(rejected_rows)
-    rows = rows_of(results)
-    summary = rows.summary.with_columns(
-        n_rejected=pl.col("market_id").replace_strict(n_rejected, default=0, return_dtype=pl.Int64)
-    )
-    return BatchOutput(
-        allocations=rows.allocations,
-        summary=summary,
-        rejected=rejected_rows,
-        prices=rows.prices,
-        flagged=flags[0],
+    held = [raw, lots, books, secrets, before, opts, validated, rejected, *parts, *plans]
+    return Submitted(
+        token,
+        final,
+        rejected,
+        clocks,
+        live_markets,
+        raw,
+        books,
+        opts,
+        [*held, *assembled, *final, *clocks],
     )
 
 
-def _submit_detect(
-    client: Client, accounts: Any, options: Any, final: list[Future[Any]], token: str
-) -> Future[Any]:
-    return client.submit(bt.flag_markets, accounts, options, *final, key=f"enx-detect-{token}")
+def submit_detect(client: Client, sub: Submitted, rows: list[Any]) -> Future[Any]:
+    """``enx-detect``: the manipulation flags over the batch's ``rows`` (bucket futures)."""
+    return client.submit(bt.flag_markets, sub.books, sub.opts, *rows, key=f"enx-detect-{sub.token}")
 
 
 def n_buckets(threads: int, n_markets: int) -> int:
@@ -195,7 +250,7 @@ def _lean(options: BatchOptions) -> BatchOptions:
     return replace(options, markets={}, policies={})
 
 
-def _clear_live(
+def clear_live(
     markets: list[str],
     bids: pl.DataFrame,
     items: pl.DataFrame | None,
@@ -267,12 +322,6 @@ def _with_thread_share(options: BatchOptions, threads: int, n_large: int) -> Bat
 
 def _live(market_id: str, options: BatchOptions) -> bool:
     return options.settings(market_id).kind.live
-
-
-def rejected_counts(rejected: pl.DataFrame) -> dict[str, int]:
-    """Return the number of rejected rows (not reasons) per market."""
-    counts = rejected.unique(["source", "row"]).group_by("market_id").len()
-    return {m: n for m, n in counts.iter_rows() if m is not None}
 
 
 def _token() -> str:

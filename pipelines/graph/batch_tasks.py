@@ -103,3 +103,10 @@ def rejected_rows(
         positions, left_on=["source", "row"], right_on=["_source", "_row"], how="left"
     )
     return pl.concat([rejected, source_errors.select(rejected.columns)])
+
+
+def rejected_digest(rejected: pl.DataFrame) -> tuple[dict[str, int], int]:
+    """``enx-rejected-count``: rejected rows per market, and in all (rows, not reasons)."""
+    rows = rejected.unique(["source", "row"])
+    counts = rows.group_by("market_id").len()
+    return {m: n for m, n in counts.iter_rows() if m is not None}, rows.height

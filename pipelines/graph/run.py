@@ -1,20 +1,16 @@
-"""One clearing run: collect sources, check options, clear on Dask, stamp, write."""
+"""One clearing run: read the sources on the cluster, check options, clear, publish."""
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any
 
 import polars as pl
-import pyarrow as pa
 from distributed import Client
 from distributed.security import Security
 
-from econonexus._core.config import get_setting
-from econonexus._core.errors import EconoNexusError, InputError, RunFailedError
+from econonexus._core.errors import EconoNexusError, RunFailedError
 from econonexus._core.schemas import SolverName
 from econonexus.agents.live import LiveBidders
 from econonexus.pipelines.dashboard.plugin import install_dashboard
@@ -22,46 +18,19 @@ from econonexus.pipelines.graph.batch import BatchOutput, run_batch
 from econonexus.pipelines.graph.cluster import connect
 from econonexus.pipelines.graph.options import BatchOptions, make_options
 from econonexus.pipelines.graph.progress import show_progress
+from econonexus.pipelines.graph.read_batch import BidSource, read_batch
+from econonexus.pipelines.graph.run_publish import RunBatch, publish_run
 from econonexus.pipelines.graph.run_status import publish_failed, publish_finished, publish_started
-from econonexus.pipelines.io.accounts import AccountsSource, load_accounts, with_stake
-from econonexus.pipelines.io.cats import ERRORS_SCHEMA
+from econonexus.pipelines.graph.write_tasks import stamp_allocations, stamp_prices, stamp_rejected
+from econonexus.pipelines.io.accounts import AccountsSource, load_accounts
 from econonexus.pipelines.io.items import ItemsSource, load_items
 from econonexus.pipelines.io.market_table import MarketsSource
-from econonexus.pipelines.io.normalize import normalize
-from econonexus.pipelines.io.readers import Format, RawSource, read_any, read_source
-from econonexus.pipelines.io.signing import KeysSource, load_keys, read_signed, record_signed
-from econonexus.pipelines.io.sources import expand_source, with_partitions
+from econonexus.pipelines.io.readers import Format
+from econonexus.pipelines.io.signing import KeysSource, load_keys, read_signed
 from econonexus.pipelines.store.clearing_result import ClearingResult
-from econonexus.pipelines.store.halts import active_halts, apply_halts, carried_bids
+from econonexus.pipelines.store.halts import active_halts, carried_bids
 from econonexus.pipelines.store.manifest import fingerprint, now, run_events, run_manifest
-from econonexus.pipelines.store.run_store import (
-    await_published,
-    check_run_id,
-    claim_run,
-    run_location,
-    stored_run_for,
-    write_run,
-)
-
-BidSource: TypeAlias = str | pa.Table | pl.DataFrame
-
-
-def collect(
-    source: BidSource | Sequence[BidSource], *, format: Format | None = None
-) -> list[RawSource]:
-    """Read every source of a batch: URLs (a file, a directory, a glob or a hive-partitioned
-    dataset: :mod:`econonexus.pipelines.io.sources`), Arrow tables or Polars frames."""
-    sources = [source] if isinstance(source, str | pa.Table | pl.DataFrame) else list(source)
-    if not sources:
-        raise InputError("`source`: expected at least one bid source, got none")
-    read = []
-    for i, s in enumerate(sources):
-        if not isinstance(s, str):
-            read.append(read_any(s, name=f"<table {i}>", format=format))
-            continue
-        for file in expand_source(s):  # a directory, glob or dataset: each of its files
-            read.append(with_partitions(read_source(file.url, format=format), file.partitions))
-    return read
+from econonexus.pipelines.store.run_store import check_run_id, stored_run_for
 
 
 def clear(
@@ -162,144 +131,117 @@ def clear(
         check_run_id(run_id)
     options = make_options(solver=solver, time_limit=time_limit, gap=gap, markets=markets)
     started = now()
-    raw = collect(source, format=format)
     item_table = None if items is None else load_items(items)
     books = None if accounts is None else load_accounts(accounts)
     secrets = None if keys is None else load_keys(keys)
     carried = None if out is None else carried_bids(out)
     live = None if bidders is None else bidders.describe()
-    digest = fingerprint(raw, item_table, options, books, carried, live)
-    if bidders is not None:
-        bidders.unreachable.clear()  # what the last run's clocks could not reach
-    run_id = run_id or f"{started.strftime('%Y%m%dT%H%M%SZ')}-{digest[:8]}"
-    if out is not None and (stored := stored_run_for(out, run_id, digest)) is not None:
-        return ClearingResult.from_stored(stored)
-    normalized = [normalize(s.records, s.name) for s in raw]
-    batch = _Batch(
-        run_id=run_id,
-        digest=digest,
-        raw=raw,
-        items=items,
-        options=options,
-        started=started,
-        frame=pl.concat(
-            [*normalized, *([carried] if carried is not None else [])], how="diagonal_relaxed"
-        ),
-        errors=pl.concat([s.errors for s in raw]).cast(ERRORS_SCHEMA),  # type: ignore[arg-type]
-        item_table=item_table,
-        accounts=books,
-        live=live,
-    )
-    halted = frozenset() if out is None else frozenset(active_halts(out))  # never solved
     try:
         with connect(client, n_workers=workers, security=security) as c:
-            install_dashboard(c)
-            publish_started(c, run_id, [s.name for s in raw])
+            read = read_batch(c, source, format=format, carried=carried)
             try:
-                output = run_batch(
-                    c,
-                    batch.frame,
-                    item_table,
-                    options,
-                    batch.errors,
-                    accounts=books,
-                    keys=secrets,
-                    seen=None if out is None else read_signed(out, exclude=run_id),
-                    progress=show_progress(progress),
-                    live=bidders,
-                    halted=halted,
+                digest = fingerprint(read.sources, item_table, options, books, carried, live)
+                run_id = run_id or f"{started.strftime('%Y%m%dT%H%M%SZ')}-{digest[:8]}"
+                if out is not None and (stored := stored_run_for(out, run_id, digest)):
+                    return ClearingResult.from_stored(stored)
+                batch = RunBatch(
+                    run_id, digest, read, items, options, started, item_table, books, live
                 )
-            except Exception as exc:
-                publish_failed(c, run_id, exc)
-                raise
-            if bidders is not None:
-                batch = dataclasses.replace(batch, live=bidders.report())
-            result, halts = _finish(batch, output, out)
-            publish_finished(c, result, halts, (now() - started).total_seconds())
+                return _run(c, batch, out, secrets, bidders, progress)
+            finally:
+                read.release()
     except EconoNexusError:
         raise
     except Exception as exc:  # a lost cluster, a task that failed every retry, ...
         raise RunFailedError(
             f"run {run_id!r} failed, no run was published: {type(exc).__name__}: {exc}"
         ) from exc
+
+
+def _run(
+    client: Client,
+    batch: RunBatch,
+    out: str | None,
+    keys: dict[str, bytes] | None,
+    bidders: LiveBidders | None,
+    progress: bool | None,
+) -> ClearingResult:
+    """Clear ``batch``, publish it under ``out`` if given, and tell the dashboard."""
+    if bidders is not None:
+        bidders.unreachable.clear()  # what the last run's clocks could not reach
+    install_dashboard(client)
+    publish_started(client, batch.run_id, [s.name for s in batch.read.sources])
+    try:
+        halts: list[dict[str, Any]] = []
+        if out is None:
+            result = _in_memory(client, batch, keys, bidders, progress)
+        else:
+            result, halts = publish_run(
+                client,
+                batch,
+                out,
+                keys=keys,
+                seen=read_signed(out, exclude=batch.run_id),
+                halted=frozenset(active_halts(out)),  # validated, never solved
+                live=bidders,
+                progress=show_progress(progress),
+            )
+    except Exception as exc:
+        publish_failed(client, batch.run_id, exc)
+        raise
+    publish_finished(client, result, halts, (now() - batch.started).total_seconds())
     return result
 
 
-@dataclass(frozen=True)
-class _Batch:
-    """A run's inputs, read and checked, before it goes to the cluster."""
-
-    run_id: str
-    digest: str
-    raw: list[RawSource]
-    items: ItemsSource | None
-    options: BatchOptions
-    started: dt.datetime
-    frame: pl.DataFrame
-    errors: pl.DataFrame
-    item_table: pl.DataFrame | None
-    accounts: pl.DataFrame | None
-    live: dict[str, Any] | None
-
-
-def _finish(
-    batch: _Batch, output: BatchOutput, out: str | None
-) -> tuple[ClearingResult, list[dict[str, Any]]]:
-    """Apply halts, stamp the result and write the run (manifest last) when ``out`` is set."""
-    run_id, options = batch.run_id, batch.options
-    if out is not None and not claim_run(run_location(out, run_id), batch.digest):
-        wait = float(get_setting("store.publish-wait"))
-        stored = await_published(run_location(out, run_id), run_id, batch.digest, wait=wait)
-        return ClearingResult.from_stored(stored), list(stored.manifest.get("halts", []))
-    decision = (
-        None if out is None else apply_halts(out, run_id, output, batch.frame, options.policies)
+def _in_memory(
+    client: Client,
+    batch: RunBatch,
+    keys: dict[str, bytes] | None,
+    bidders: LiveBidders | None,
+    progress: bool | None,
+) -> ClearingResult:
+    """Clear ``batch`` and gather its result to the client (nothing is written)."""
+    output = run_batch(
+        client,
+        batch.read.frame,
+        batch.item_table,
+        batch.options,
+        batch.read.errors,
+        markets=batch.read.markets,
+        accounts=batch.accounts,
+        keys=keys,
+        progress=show_progress(progress),
+        live=bidders,
     )
-    output = output if decision is None else decision.output
-    halts = [] if decision is None else decision.reasons
+    if bidders is not None:
+        batch = dataclasses.replace(batch, live=bidders.report())
     manifest = {
         **run_manifest(
-            run_id, batch.digest, batch.raw, batch.items, options, output, batch.started
+            batch.run_id,
+            batch.digest,
+            batch.read.sources,
+            batch.items,
+            batch.options,
+            output.summary,
+            batch.started,
         ),
-        "halts": halts,
+        "halts": [],
         "live_bidders": batch.live,
     }
-    result = _stamp(run_id, output, manifest, options, batch.accounts)
-    if out is not None:
-        location = run_location(out, run_id)
-        inputs = {
-            "bids": batch.frame,
-            "items": batch.item_table,
-            "accounts": batch.accounts,
-            "source_errors": batch.errors,
-        }
-        # halt state is written once the tables are: a run that fails before never halts
-        record = None if decision is None else decision.record
-        manifest = write_run(
-            location, result.tables, manifest, inputs=inputs, before_manifest=record
-        )
-        record_signed(out, run_id, result.allocations, options.policies)
-        result = dataclasses.replace(result, location=location, manifest=manifest)
-    return result, halts
+    return _stamp(batch.run_id, output, manifest, batch.options)
 
 
 def _stamp(
-    run_id: str,
-    output: BatchOutput,
-    manifest: dict[str, Any],
-    options: BatchOptions,
-    accounts: pl.DataFrame | None,
+    run_id: str, output: BatchOutput, manifest: dict[str, Any], options: BatchOptions
 ) -> ClearingResult:
     run = pl.lit(run_id).alias("run_id")
-    rejected = output.rejected.drop("market_id").sort("source", "row", "field")
-    return ClearingResult(
-        run_id,
-        with_stake(output.allocations, options.policies)
-        .select(run, pl.all())
-        .sort("market_id", "bid_id"),
-        output.summary.select(run, pl.all()).sort("market_id"),
-        rejected.select(run, pl.all()),
-        run_events(run_id, output, manifest),
-        output.prices.select(run, pl.all()).sort("market_id", "item_id", "round"),
-        output.flagged.select(run, pl.all()),
-        manifest,
-    )
+    n_rejected = output.rejected.select("source", "row").n_unique()
+    tables = {
+        "allocations": stamp_allocations(output.allocations, run_id, options),
+        "summary": output.summary.select(run, pl.all()).sort("market_id"),
+        "rejected": stamp_rejected(output.rejected, run_id),
+        "events": run_events(run_id, output.summary, n_rejected, manifest),
+        "prices": stamp_prices(output.prices, run_id),
+        "flagged": output.flagged.select(run, pl.all()),
+    }
+    return ClearingResult(run_id, tables, manifest)

@@ -45,14 +45,14 @@ def _nbytes(x: Any) -> int:
 def scatter_inputs(
     client: Client, data: list[Any], attempts: int = 3
 ) -> tuple[list[Future[Any] | None], int]:
-    """Broadcast ``data`` (its ``None`` entries stay ``None``) to every worker, checking that
-    each worker holds a copy; return the futures and the cluster's worker threads.
+    """Broadcast ``data`` (its ``None`` entries and futures stay as they are) to every worker,
+    checking that each worker holds a copy; return the futures and the cluster's threads.
 
     A worker that dies during the broadcast can leave the only copy on itself
     (the replication step failed), and the batch would then wait forever for
     lost data: such a scatter is retried with fresh keys.
     """
-    present = [x for x in data if x is not None]
+    present = [x for x in data if x is not None and not isinstance(x, Future)]
     for attempt in range(attempts):
         try:
             # hash=False: a fresh key per batch, so releasing one batch never drops the next one's
@@ -62,7 +62,9 @@ def scatter_inputs(
             if copies >= min(2, len(workers)):
                 placed = iter(futures)
                 threads = sum(int(w["nthreads"]) for w in workers)
-                return [None if x is None else next(placed) for x in data], threads
+                return [
+                    x if x is None or isinstance(x, Future) else next(placed) for x in data
+                ], threads
         except OSError:  # CommClosedError included: the worker went away mid-scatter
             if attempt == attempts - 1:
                 raise

@@ -117,7 +117,7 @@ def make_policy(values: dict[str, Any], *, where: str) -> MarketPolicy:
 def detected_markets(policies: dict[str, MarketPolicy], default: DetectionMode) -> pl.Expr:
     """True for rows whose ``market_id`` has detection on (``default``: unset and unlisted)."""
     on = [m for m, p in policies.items() if (p.detection or default) == "flag"]
-    unlisted = ~pl.col("market_id").is_in(pl.Series(list(policies), dtype=pl.String))
-    return pl.col("market_id").is_in(pl.Series(on, dtype=pl.String)) | (
+    unlisted = ~pl.col("market_id").is_in(pl.Series(list(policies), dtype=pl.String).implode())
+    return pl.col("market_id").is_in(pl.Series(on, dtype=pl.String).implode()) | (
         unlisted & pl.lit(default == "flag")
     )

@@ -40,6 +40,20 @@ class RawSource:
     errors: pl.DataFrame
     sha256: str
 
+    @property
+    def info(self) -> SourceInfo:
+        """What the run records of the source."""
+        return SourceInfo(self.name, self.sha256, self.records.height + self.errors.height)
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """A source as the run records it: its name, content hash and rows (records and errors)."""
+
+    name: str
+    sha256: str
+    rows: int
+
 
 def detect_format(url: str) -> Format:
     """Return the format implied by ``url``'s extension (``.gz`` etc. ignored)."""
@@ -59,10 +73,11 @@ def check_format(format: str | None) -> None:
         raise SourceReadError(f"`format`: expected one of {', '.join(FORMATS)}, got {format!r}")
 
 
-def read_bytes(url: str) -> bytes:
-    """Return the bytes at ``url`` (compression inferred from the extension)."""
+def read_bytes(url: str, at: str | None = None) -> bytes:
+    """Return the bytes at ``url`` (compression inferred from the extension), read from
+    ``at`` when given (errors still name ``url``)."""
     try:
-        with fsspec.open(url, "rb", compression="infer") as fh:
+        with fsspec.open(at or url, "rb", compression="infer") as fh:
             data: bytes = fh.read()
     except FileNotFoundError:
         raise SourceReadError(f"cannot read {url!r}: file not found") from None
@@ -83,11 +98,13 @@ def read_any(
 
 
 def read_source(
-    url: str, *, format: Format | None = None, market_id: str | None = None
+    url: str, *, format: Format | None = None, market_id: str | None = None, at: str | None = None
 ) -> RawSource:
     """Read one bid source into a :class:`RawSource`.
 
     A CATS file is one market, named ``market_id`` or else the file name's stem.
+    ``at``: where to read it, when not at ``url`` (a relative path made absolute
+    for a worker whose working directory differs); the source is still named ``url``.
 
     Raises
     ------
@@ -96,7 +113,7 @@ def read_source(
     """
     check_format(format)
     fmt = format or detect_format(url)
-    data = read_bytes(url)
+    data = read_bytes(url, at)
     digest = hashlib.sha256(data).hexdigest()
     if fmt == "cats":
         text = _decode(url, data)

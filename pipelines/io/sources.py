@@ -25,10 +25,12 @@ _MAGIC = ("*", "?", "[")
 
 @dataclass(frozen=True)
 class SourceFile:
-    """One file of a source, and the hive partition values its directories name."""
+    """One file of a source, the hive partition values its directories name, and where any
+    process of the cluster reads it (a local path made absolute)."""
 
     url: str
     partitions: dict[str, str]
+    location: str
 
 
 def expand_source(url: str) -> list[SourceFile]:
@@ -46,14 +48,18 @@ def expand_source(url: str) -> list[SourceFile]:
     elif fs.isdir(path):
         root, found = path.rstrip("/"), list(fs.find(path))
     else:
-        return [SourceFile(url, {})]
+        return [SourceFile(url, {}, path if _local(url) else url)]
     files = sorted(f for f in found if _is_bid_file(f))
     if not files:
         raise SourceReadError(
             f"{url!r}: no bid files found; expected files ending in {', '.join(sorted(EXTENSIONS))}"
         )
-    local = infer_storage_options(url)["protocol"] in ("file", "local")
-    return [SourceFile(f if local else fs.unstrip_protocol(f), _partitions(f, root)) for f in files]
+    named = [f if _local(url) else fs.unstrip_protocol(f) for f in files]
+    return [SourceFile(n, _partitions(f, root), n) for n, f in zip(named, files, strict=True)]
+
+
+def _local(url: str) -> bool:
+    return str(infer_storage_options(url)["protocol"]) in ("file", "local")
 
 
 def with_partitions(source: RawSource, partitions: dict[str, str]) -> RawSource:

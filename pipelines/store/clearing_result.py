@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -23,10 +24,14 @@ class ClearingResult:
     ----------
     run_id
         The run's id.
-    allocations, summary, rejected, events, prices, flagged
-        The output tables (see the README for their columns); ``prices`` is
-        the price path of clock markets; ``flagged`` lists agents the
-        manipulation checks flagged (:mod:`econonexus.agents.detection`).
+    tables
+        The output tables by name: ``allocations``, ``summary``,
+        ``rejected``, ``events``, ``prices`` (the price path of clock
+        markets) and ``flagged`` (agents the manipulation checks flagged,
+        :mod:`econonexus.agents.detection`); see the README for their
+        columns. Each is also an attribute. A run written with ``out`` reads
+        a table from its files when it is first used, so a large run is
+        never held whole by the client.
     manifest
         Inputs with content hashes, settings, versions, times and status.
     location
@@ -36,32 +41,45 @@ class ClearingResult:
     """
 
     run_id: str
-    allocations: pl.DataFrame
-    summary: pl.DataFrame
-    rejected: pl.DataFrame
-    events: pl.DataFrame
-    prices: pl.DataFrame
-    flagged: pl.DataFrame
+    tables: Mapping[str, pl.DataFrame] = field(repr=False)
     manifest: dict[str, Any] = field(repr=False)
     location: str | None = None
     from_store: bool = False
 
     @property
+    def allocations(self) -> pl.DataFrame:
+        """One row per valid bid: who won, what they pay, the stake it needs."""
+        return self.tables["allocations"]
+
+    @property
+    def summary(self) -> pl.DataFrame:
+        """One row per market: format, status, welfare, revenue, ..."""
+        return self.tables["summary"]
+
+    @property
+    def rejected(self) -> pl.DataFrame:
+        """One row per broken rule of a rejected row, with the reason."""
+        return self.tables["rejected"]
+
+    @property
+    def events(self) -> pl.DataFrame:
+        """The run's audit events."""
+        return self.tables["events"]
+
+    @property
+    def prices(self) -> pl.DataFrame:
+        """The price path of clock markets."""
+        return self.tables["prices"]
+
+    @property
+    def flagged(self) -> pl.DataFrame:
+        """Agents flagged for manipulation."""
+        return self.tables["flagged"]
+
+    @property
     def status(self) -> str:
         """``"completed"``, or ``"completed_with_errors"`` if a market's status is ``error``."""
         return str(self.manifest["status"])
-
-    @property
-    def tables(self) -> dict[str, pl.DataFrame]:
-        """The output tables by name."""
-        return {
-            "allocations": self.allocations,
-            "summary": self.summary,
-            "rejected": self.rejected,
-            "events": self.events,
-            "prices": self.prices,
-            "flagged": self.flagged,
-        }
 
     def _repr_html_(self) -> str:
         """The run in a notebook: id, status, where it is, and the summary table."""
@@ -95,24 +113,18 @@ class ClearingResult:
     def write(self, url: str) -> str:
         """Write the run under ``url/<run_id>/`` (manifest last) and return that location."""
         location = run_location(url, self.run_id)
-        write_run(location, self.tables, self.manifest)
+        write_run(location, dict(self.tables), self.manifest)
         return location
 
     @classmethod
-    def from_stored(cls, stored: StoredRun) -> ClearingResult:
-        """Rebuild a result from a run read back from storage."""
-        t = stored.tables
+    def from_stored(cls, stored: StoredRun, *, from_store: bool = True) -> ClearingResult:
+        """A result over a run in storage (its tables read when first used)."""
         return cls(
             str(stored.manifest["run_id"]),
-            t["allocations"],
-            t["summary"],
-            t["rejected"],
-            t["events"],
-            t["prices"],
-            t["flagged"],
+            stored.tables,
             stored.manifest,
             stored.location,
-            from_store=True,
+            from_store=from_store,
         )
 
 

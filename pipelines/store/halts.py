@@ -23,13 +23,12 @@ kept in ``<out>/_history/`` (one file per run, markets that cleared only).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
 from econonexus._core.errors import InputError
-from econonexus.pipelines.graph.batch import BatchOutput
 from econonexus.pipelines.io.market_policy import MarketPolicy
 from econonexus.pipelines.store.out_folder import (
     CARRYOVER,
@@ -69,16 +68,21 @@ def carried_bids(out: str) -> pl.DataFrame | None:
     return pl.concat(frames, how="vertical_relaxed") if frames else None
 
 
-def market_stats(output: BatchOutput) -> pl.DataFrame:
-    """Per market: clearing price, bids, rejected share, top winner share, status."""
+def won_stats(allocations: pl.DataFrame) -> pl.DataFrame:
+    """Per market of ``allocations`` (some of a run's buckets): units sold and the top
+    winner's share of them."""
     units = pl.col("items").list.len()
-    won = output.allocations.filter(pl.col("won")).with_columns(units.alias("units"))
+    won = allocations.filter(pl.col("won")).with_columns(units.alias("units"))
     per_agent = won.group_by("market_id", "agent_id").agg(pl.col("units").sum())
-    top = per_agent.group_by("market_id").agg(
-        (pl.col("units").max() / pl.col("units").sum()).alias("winner_share")
+    return per_agent.group_by("market_id").agg(
+        pl.col("units").sum().alias("units_sold"),
+        (pl.col("units").max() / pl.col("units").sum()).alias("winner_share"),
     )
-    sold = won.group_by("market_id").agg(pl.col("units").sum().alias("units_sold"))
-    summary = output.summary.select(
+
+
+def market_stats(summary: pl.DataFrame, won: pl.DataFrame) -> pl.DataFrame:
+    """Per market: clearing price, bids, rejected share, top winner share, status."""
+    rows = summary.select(
         "market_id",
         "status",
         "n_bids",
@@ -87,13 +91,9 @@ def market_stats(output: BatchOutput) -> pl.DataFrame:
         ),
         "revenue",
     )
-    return (
-        summary.join(sold, on="market_id", how="left")
-        .join(top, on="market_id", how="left")
-        .with_columns(
-            (pl.col("revenue") / pl.col("units_sold")).alias("price"),
-            pl.col("winner_share").fill_null(0.0),
-        )
+    return rows.join(won, on="market_id", how="left").with_columns(
+        (pl.col("revenue") / pl.col("units_sold")).alias("price"),
+        pl.col("winner_share").fill_null(0.0),
     )
 
 
@@ -107,12 +107,12 @@ def tripped(
     names = pl.Series(list(watched), dtype=pl.String)
     pasts = {
         key[0]: frame
-        for key, frame in history.filter(pl.col("market_id").is_in(names))
+        for key, frame in history.filter(pl.col("market_id").is_in(names.implode()))
         .partition_by("market_id", as_dict=True)
         .items()
     }
     found = []
-    for row in stats.filter(pl.col("market_id").is_in(names)).iter_rows(named=True):
+    for row in stats.filter(pl.col("market_id").is_in(names.implode())).iter_rows(named=True):
         settings = watched[row["market_id"]]
         past = pasts.get(row["market_id"], history.clear()).tail(settings.halt_window)
         for rule, reason in _checks(row, past, settings):
@@ -179,65 +179,77 @@ def history(out: str) -> pl.DataFrame:
 
 @dataclass(frozen=True)
 class HaltDecision:
-    """A run's halts: its output with halted markets held back, the reasons, and the state
+    """A run's halts: its summary with halted markets held back, the reasons, and the state
     to record (:meth:`record`) once the run's tables are written, before its manifest."""
 
-    output: BatchOutput
+    summary: pl.DataFrame
     reasons: list[dict[str, Any]]
     out: str
     run_id: str
-    frame: pl.DataFrame
     new: list[dict[str, Any]]
     halted: list[str]
     cleared: pl.DataFrame
 
     def record(self) -> None:
-        """Write new halts, the history of markets that cleared and the carry-over."""
+        """Write new halts and the history of markets that cleared; empty the carry-over,
+        which the halted markets' bids (:func:`carry_over`) then fill."""
         for halt in self.new:
             _write_halt(self.out, self.run_id, halt)
         _write_history(self.out, self.run_id, self.cleared)
-        _write_carryover(self.out, self.frame, self.output, self.halted)
+        store = RunStore(self.out)
+        for name in store.names(CARRYOVER, ".parquet"):
+            store.remove(CARRYOVER, f"{name}.parquet")
 
 
-def apply_halts(
+def decide_halts(
     out: str,
     run_id: str,
-    output: BatchOutput,
-    frame: pl.DataFrame,
+    summary: pl.DataFrame,
+    won: pl.DataFrame,
     markets: dict[str, MarketPolicy],
 ) -> HaltDecision:
-    """Decide the run's halts: hold back halted markets' results (nothing is written yet)."""
-    stats = market_stats(output)
+    """Decide the run's halts from its ``summary`` and :func:`won_stats` (nothing is written
+    yet): markets that trip a rule now, or are halted already, are held back."""
+    stats = market_stats(summary, won)
     new = tripped(stats, history(out), markets)
     held = active_halts(out)
     halted = sorted({h["market_id"] for h in new} | set(held) & set(stats["market_id"]))
-    kept = ~pl.col("market_id").is_in(halted)
-    summary = output.summary.with_columns(
+    reasons = new + [
+        {"market_id": m, "rule": "halted", "reason": held[m]["reason"]} for m in halted if m in held
+    ]
+    return HaltDecision(
+        summary=hold_summary(summary, halted),
+        reasons=reasons,
+        out=out,
+        run_id=run_id,
+        new=[h for h in new if h["market_id"] not in held],
+        halted=halted,
+        cleared=stats.filter(~pl.col("market_id").is_in(halted)),
+    )
+
+
+def hold_summary(summary: pl.DataFrame, halted: list[str]) -> pl.DataFrame:
+    """``summary`` with the ``halted`` markets' status ``halted`` and nothing won or paid."""
+    kept = ~pl.col("market_id").is_in(pl.Series(halted, dtype=pl.String).implode())
+    return summary.with_columns(
         pl.when(kept).then(pl.col("status")).otherwise(pl.lit("halted")).alias("status"),
         *(
             pl.when(kept).then(pl.col(c)).otherwise(0).alias(c)
             for c in ("n_winners", "welfare", "revenue")
         ),
     )
-    held_back = replace(
-        output,
-        allocations=output.allocations.filter(kept),
-        prices=output.prices.filter(kept),
-        summary=summary,
-    )
-    reasons = new + [
-        {"market_id": m, "rule": "halted", "reason": held[m]["reason"]} for m in halted if m in held
-    ]
-    return HaltDecision(
-        output=held_back,
-        reasons=reasons,
-        out=out,
-        run_id=run_id,
-        frame=frame,
-        new=[h for h in new if h["market_id"] not in held],
-        halted=halted,
-        cleared=stats.filter(~pl.col("market_id").is_in(halted)),
-    )
+
+
+def carry_over(out: str, frame: pl.DataFrame, rejected: pl.DataFrame, halted: list[str]) -> int:
+    """Keep the ``halted`` markets' bids of the normalized batch ``frame`` that were not
+    ``rejected`` for the next batch (``<out>/_carryover/``); return how many."""
+    store = RunStore(out)
+    positions = rejected.select(pl.col("source").alias("_source"), pl.col("row").alias("_row"))
+    mine = frame.filter(pl.col("market_id").is_in(pl.Series(halted, dtype=pl.String).implode()))
+    kept = mine.join(positions, on=["_source", "_row"], how="anti")
+    for (market,), bids in kept.partition_by("market_id", as_dict=True).items():
+        store.write_parquet(CARRYOVER, file_name(str(market)), bids)
+    return kept.height
 
 
 def _write_halt(out: str, run_id: str, record: dict[str, Any]) -> None:
@@ -250,18 +262,3 @@ def _write_history(out: str, run_id: str, stats: pl.DataFrame) -> None:
         pl.lit(run_id).alias("run"), now.alias("time"), "market_id", "n_bids", "price"
     )
     RunStore(out).write_parquet(HISTORY, file_name(run_id), rows)
-
-
-def _write_carryover(out: str, frame: pl.DataFrame, output: BatchOutput, halted: list[str]) -> None:
-    """Replace the carry-over: the halted markets' bids that were not rejected."""
-    store = RunStore(out)
-    for name in store.names(CARRYOVER, ".parquet"):
-        store.remove(CARRYOVER, f"{name}.parquet")
-    rejected = output.rejected.select(
-        pl.col("source").alias("_source"), pl.col("row").alias("_row")
-    )
-    for market in halted:
-        bids = frame.filter(pl.col("market_id") == market).join(
-            rejected, on=["_source", "_row"], how="anti"
-        )
-        store.write_parquet(CARRYOVER, file_name(market), bids)

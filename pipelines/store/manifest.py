@@ -14,11 +14,10 @@ import polars as pl
 
 from econonexus._core.market_settings import DEFAULT_SETTINGS, SETTING_NAMES, MarketSettings
 from econonexus._core.schemas import EVENTS_SCHEMA, polars_schema
-from econonexus.pipelines.graph.batch import BatchOutput
 from econonexus.pipelines.graph.options import BatchOptions
 from econonexus.pipelines.io.items import ItemsSource
 from econonexus.pipelines.io.market_policy import DEFAULT_POLICY, POLICY_NAMES, MarketPolicy
-from econonexus.pipelines.io.readers import RawSource
+from econonexus.pipelines.io.readers import SourceInfo
 
 _PACKAGES = ("econonexus", "dask", "distributed", "pulp", "highspy", "polars", "pyarrow", "fsspec")
 
@@ -29,7 +28,7 @@ def now() -> dt.datetime:
 
 
 def fingerprint(
-    raw: list[RawSource],
+    sources: list[SourceInfo],
     items: pl.DataFrame | None,
     options: BatchOptions,
     accounts: pl.DataFrame | None = None,
@@ -38,7 +37,7 @@ def fingerprint(
 ) -> str:
     """Hash of the inputs' contents and the settings that decide the result."""
     h = hashlib.sha256()
-    for source in raw:
+    for source in sources:
         h.update(source.sha256.encode())
     for table in (items, accounts, carried):
         if table is not None:
@@ -87,20 +86,23 @@ def market_groups(options: BatchOptions) -> list[dict[str, Any]]:
     return sorted(groups, key=lambda g: g["markets"][0])
 
 
-def run_events(run_id: str, output: BatchOutput, manifest: dict[str, Any]) -> pl.DataFrame:
-    """The run's audit events: started, one ``market_cleared`` per market, halts, finished."""
+def run_events(
+    run_id: str, summary: pl.DataFrame, rejected_rows: int, manifest: dict[str, Any]
+) -> pl.DataFrame:
+    """The run's audit events: started, one ``market_cleared`` per market of ``summary``,
+    halts, finished (with the number of ``rejected_rows``)."""
     started = {"inputs": [i["source"] for i in manifest["inputs"]]}
     finished = {
         "status": manifest["status"],
-        "markets": output.summary.height,
-        "rejected_rows": output.rejected.select("source", "row").n_unique(),
+        "markets": summary.height,
+        "rejected_rows": rejected_rows,
     }
     rows = [("run_started", None, json.dumps(started, sort_keys=True))]
     halts = [
         ("halt", h["market_id"], json.dumps(h, sort_keys=True)) for h in manifest.get("halts", [])
     ]
     # one JSON object per market, built by Polars: 100,000 json.dumps calls took seconds
-    cleared = output.summary.sort("market_id").select(
+    cleared = summary.sort("market_id").select(
         pl.lit("market_cleared").alias("kind"),
         "market_id",
         pl.struct(sorted(_MARKET_EVENT_KEYS)).struct.json_encode().alias("payload"),
@@ -146,21 +148,18 @@ _MARKET_EVENT_KEYS = (
 def run_manifest(
     run_id: str,
     digest: str,
-    raw: list[RawSource],
+    sources: list[SourceInfo],
     items: ItemsSource | None,
     options: BatchOptions,
-    output: BatchOutput,
+    summary: pl.DataFrame,
     started: dt.datetime,
 ) -> dict[str, Any]:
-    failed = output.summary.filter(pl.col("status") == "error").height
+    failed = summary.filter(pl.col("status") == "error").height
     return {
         "run_id": run_id,
         "fingerprint": digest,
         "status": "completed_with_errors" if failed else "completed",
-        "inputs": [
-            {"source": s.name, "sha256": s.sha256, "rows": s.records.height + s.errors.height}
-            for s in raw
-        ],
+        "inputs": [{"source": s.name, "sha256": s.sha256, "rows": s.rows} for s in sources],
         "items": items if isinstance(items, str) else ("<table>" if items is not None else None),
         "config": config_of(options),
         "versions": {"python": platform.python_version(), **_versions()},

@@ -32,12 +32,8 @@ from econonexus.pipelines.graph.options import BatchOptions
 from econonexus.pipelines.io.accounts import with_stake
 from econonexus.pipelines.io.market_policy import MarketPolicy
 from econonexus.pipelines.store.manifest import run_events
-from econonexus.pipelines.store.run_store import (
-    manifest_digest,
-    read_recorded,
-    read_run,
-    recorded_files,
-)
+from econonexus.pipelines.store.run_files import read_recorded, recorded_files, table_files
+from econonexus.pipelines.store.run_store import manifest_digest, read_run
 from econonexus.solvers.backends import SolveLimits
 
 INPUTS = ("bids", "items", "accounts", "source_errors")
@@ -93,7 +89,7 @@ def verify_run(location: str, *, client: Client | str | None = None) -> AuditRep
     files = _file_problems(location, manifest)
     inputs = _read_inputs(location, manifest)
     if "bids" not in inputs:
-        raise SourceReadError(f"{location!r}: the run has no stored inputs (inputs/bids.parquet)")
+        raise SourceReadError(f"{location!r}: the run has no stored inputs (inputs/bids)")
     config = manifest["config"]
     signature_rejected = stored.tables["rejected"].filter(pl.col("field") == "signature")
     bids = inputs["bids"].join(
@@ -117,7 +113,10 @@ def verify_run(location: str, *, client: Client | str | None = None) -> AuditRep
         name: _differing_rows(_unhalted(stored.tables[name], halted), fresh[name])
         for name in ("summary", "rejected", "prices", "flagged")
     }
-    expected_events = run_events(str(manifest["run_id"]), _as_output(stored.tables), manifest)
+    stored_rejected = stored.tables["rejected"].select("source", "row").n_unique()
+    expected_events = run_events(
+        str(manifest["run_id"]), stored.tables["summary"], stored_rejected, manifest
+    )
     tables["events"] = _differing_rows(stored.tables["events"], expected_events, skip={"time"})
     mismatches = _compare(_unhalted(stored.tables["allocations"], halted), fresh["allocations"])
     limited = bool(stored.tables["summary"].filter(pl.col("status") == "time_limit").height)
@@ -150,12 +149,6 @@ def _fresh_tables(
         "prices": _unhalted(output.prices, halted),
         "flagged": output.flagged,
     }
-
-
-def _as_output(tables: dict[str, pl.DataFrame]) -> BatchOutput:
-    return BatchOutput(
-        tables["allocations"], tables["summary"], tables["rejected"], tables["prices"]
-    )
 
 
 def _unhalted(frame: pl.DataFrame, halted: pl.Series) -> pl.DataFrame:
@@ -241,15 +234,16 @@ def _fields_of(kind: type[T], values: dict[str, Any]) -> T:
 
 def _read_inputs(location: str, manifest: dict[str, Any]) -> dict[str, pl.DataFrame]:
     found = {}
-    listed = recorded_files(manifest)
     for name in INPUTS:
-        relative = f"inputs/{name}.parquet"
-        if relative in listed:
-            try:  # unchecked: a changed file is reported by the file check
-                data = read_recorded(location, {}, relative)
-            except IntegrityError:  # missing: reported by the file check too
-                continue
-            found[name] = pl.read_parquet(io.BytesIO(data))
+        try:  # unchecked: a changed file is reported by the file check
+            frames = [
+                pl.read_parquet(io.BytesIO(read_recorded(location, {}, f)))
+                for f in table_files(manifest, f"inputs/{name}")
+            ]
+        except IntegrityError:  # missing: reported by the file check too
+            continue
+        if frames:
+            found[name] = pl.concat(frames, how="diagonal_relaxed")
     return found
 
 

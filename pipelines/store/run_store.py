@@ -1,55 +1,66 @@
-"""Write a run under ``OUT/<run_id>/`` through fsspec, manifest last; read it back."""
+"""A run under ``OUT/<run_id>/`` through fsspec: its publish lease, its manifest (written
+last), reading it back."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import json
 import os
 import posixpath
 import re
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import fsspec
 import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from econonexus._core.errors import InputError, IntegrityError, RunConflictError, SourceReadError
-from econonexus._core.schemas import (
-    ALLOCATIONS_SCHEMA,
-    EVENTS_SCHEMA,
-    FLAGGED_SCHEMA,
-    PRICES_SCHEMA,
-    REJECTED_SCHEMA,
-    SUMMARY_SCHEMA,
-)
+from econonexus._core.errors import InputError, RunConflictError, SourceReadError
 from econonexus.agents.storage import create_if_absent
+from econonexus.pipelines.store.run_files import (
+    TABLES,
+    Listing,
+    part_path,
+    read_table,
+    write_part,
+    write_table,
+)
 
-TABLES: dict[str, pa.Schema] = {
-    "allocations": ALLOCATIONS_SCHEMA,
-    "summary": SUMMARY_SCHEMA,
-    "rejected": REJECTED_SCHEMA,
-    "events": EVENTS_SCHEMA,
-    "prices": PRICES_SCHEMA,
-    "flagged": FLAGGED_SCHEMA,
-}
 MANIFEST = "manifest.json"
 LEASE = "_publish.json"
 
 
 @dataclass(frozen=True)
 class StoredRun:
-    """A completed run as read back from storage."""
+    """A completed run in storage: its manifest, and its tables read when first used."""
 
-    tables: dict[str, pl.DataFrame]
+    tables: Mapping[str, pl.DataFrame]
     manifest: dict[str, Any]
     location: str
+
+
+class StoredTables(Mapping[str, pl.DataFrame]):
+    """A run's output tables, each read from its parts (hashes checked) when first used."""
+
+    def __init__(self, location: str, manifest: dict[str, Any], *, check: bool) -> None:
+        self._location, self._manifest, self._check = location, manifest, check
+        self._read: dict[str, pl.DataFrame] = {}
+
+    def __getitem__(self, name: str) -> pl.DataFrame:
+        if name not in TABLES:
+            raise KeyError(name)
+        if name not in self._read:
+            self._read[name] = read_table(self._location, self._manifest, name, check=self._check)
+        return self._read[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(TABLES)
+
+    def __len__(self) -> int:
+        return len(TABLES)
 
 
 RUN_ID_RULE = "1-128 of A-Z a-z 0-9 . _ -, starting with a letter or digit"
@@ -74,12 +85,6 @@ def run_location(out: str, run_id: str) -> str:
     return posixpath.join(out.rstrip("/"), check_run_id(run_id))
 
 
-def to_arrow(name: str, frame: pl.DataFrame) -> pa.Table:
-    """Return ``frame`` as an Arrow table in the schema of output table ``name``."""
-    schema = TABLES[name]
-    return frame.select(schema.names).to_arrow().cast(schema)
-
-
 def write_run(
     location: str,
     tables: dict[str, pl.DataFrame],
@@ -88,50 +93,49 @@ def write_run(
     inputs: dict[str, pl.DataFrame | None] | None = None,
     before_manifest: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """Write the inputs and every table as Parquet under ``location``, then the manifest.
+    """Write the inputs and every table (one part each) under ``location``, then the manifest
+    (:func:`publish_manifest`). Returns the manifest as written."""
+    stored: Listing = {}
+    for name, frame in (inputs or {}).items():
+        if frame is not None:
+            stored |= write_part(location, part_path(f"inputs/{name}", 0), frame.to_arrow())
+    outputs: Listing = {}
+    for name, frame in tables.items():
+        outputs |= write_table(location, name, frame)
+    return publish_manifest(location, manifest, outputs, stored, before_manifest=before_manifest)
+
+
+def publish_manifest(
+    location: str,
+    manifest: dict[str, Any],
+    outputs: Listing,
+    inputs: Listing,
+    *,
+    before_manifest: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """Publish a run whose files are written: its manifest, created only if absent.
 
     The caller holds the run's publish lease (:func:`claim_run`). The manifest
     lists every file with its row count and SHA-256 (``stored_inputs`` for
-    ``inputs/``, ``outputs`` for the tables) and is created only if absent: a
-    run directory without one did not complete. ``before_manifest`` runs
-    between the two (state that must exist before the run counts as
-    published). Returns the manifest as written.
+    ``inputs/``, ``outputs`` for the tables' parts, :mod:`.run_files`); a run
+    directory without one did not complete. ``before_manifest`` runs first
+    (state that must exist before the run counts as published). Returns the
+    manifest as written.
     """
-    fs, root = fsspec.core.url_to_fs(location)
-    fs.makedirs(root, exist_ok=True)
-    stored = {
-        f"inputs/{name}.parquet": _write_file(fs, root, f"inputs/{name}.parquet", frame.to_arrow())
-        for name, frame in (inputs or {}).items()
-        if frame is not None
-    }
-    outputs = {
-        f"{name}.parquet": _write_file(fs, root, f"{name}.parquet", to_arrow(name, frame))
-        for name, frame in tables.items()
-    }
     if before_manifest is not None:
         before_manifest()
-    listed = {**manifest, "stored_inputs": stored, "outputs": outputs}
+    listed = {**manifest, "stored_inputs": dict(sorted(inputs.items())), "outputs": outputs}
     final: dict[str, Any] = json.loads(json.dumps(listed, default=str))  # as it reads back
+    final["outputs"] = dict(sorted(final["outputs"].items()))
     final["manifest_sha256"] = manifest_digest(final)
     body = json.dumps(final, indent=2, sort_keys=True).encode()
+    fs, root = fsspec.core.url_to_fs(location)
     if not create_if_absent(fs, posixpath.join(root, MANIFEST), body):
         raise RunConflictError(
             f"`run_id`: {location!r} gained a manifest while this process held its publish "
             "lease: another writer ignored the lease; this run was not published"
         )
     return final
-
-
-def _write_file(
-    fs: fsspec.AbstractFileSystem, root: str, relative: str, table: pa.Table
-) -> dict[str, Any]:
-    sink = io.BytesIO()
-    pq.write_table(table, sink)
-    data = sink.getvalue()
-    path = posixpath.join(root, relative)
-    fs.makedirs(posixpath.dirname(path), exist_ok=True)
-    fs.pipe_file(path, data)
-    return {"rows": table.num_rows, "sha256": hashlib.sha256(data).hexdigest()}
 
 
 def claim_run(location: str, fingerprint: str) -> bool:
@@ -192,8 +196,10 @@ def read_manifest(location: str) -> dict[str, Any] | None:
     return loaded
 
 
-def read_run(location: str, *, check: bool = True) -> StoredRun:
-    """Read a completed run back, each table checked against its manifest hash.
+def read_run(location: str, *, check: bool = True, lazy: bool = False) -> StoredRun:
+    """Read a completed run back, each table checked against its manifest hashes.
+
+    ``lazy`` reads each table (and checks its hashes) when it is first used.
 
     Raises
     ------
@@ -205,42 +211,11 @@ def read_run(location: str, *, check: bool = True) -> StoredRun:
     manifest = read_manifest(location)
     if manifest is None:
         raise SourceReadError(f"{location!r}: no completed run there (no {MANIFEST})")
-    listed = manifest if check else {}
-    tables = {
-        name: pl.read_parquet(io.BytesIO(read_recorded(location, listed, f"{name}.parquet")))
-        for name in TABLES
-    }
+    tables = StoredTables(location, manifest, check=check)
+    if not lazy:
+        for name in TABLES:
+            tables[name]
     return StoredRun(tables, manifest, location)
-
-
-def recorded_files(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every file a manifest lists (inputs and outputs) with its ``rows`` and ``sha256``."""
-    stored = manifest.get("stored_inputs") or {}
-    inputs = stored if isinstance(stored, dict) else {key: {} for key in stored}
-    return {**inputs, **(manifest.get("outputs") or {})}
-
-
-def read_recorded(location: str, manifest: dict[str, Any], relative: str) -> bytes:
-    """The bytes of one file of a run, checked against the SHA-256 its manifest records.
-
-    Raises
-    ------
-    IntegrityError
-        If the file is missing or its bytes differ from the manifest's hash.
-    """
-    fs, root = fsspec.core.url_to_fs(location)
-    path = posixpath.join(root, relative)
-    try:
-        data: bytes = fs.cat_file(path)
-    except FileNotFoundError:
-        raise IntegrityError(f"{path}: listed in the run's manifest but missing") from None
-    expected = recorded_files(manifest).get(relative, {}).get("sha256")
-    if expected is not None and hashlib.sha256(data).hexdigest() != expected:
-        raise IntegrityError(
-            f"{path}: SHA-256 differs from the run's manifest: the file was changed after "
-            "the run was published"
-        )
-    return data
 
 
 def stored_run_for(out: str, run_id: str, fingerprint: str) -> StoredRun | None:

@@ -1,0 +1,238 @@
+"""Publish a run from the cluster: the workers write its parts, the client its manifest.
+
+The client gathers only each bucket's digest (summary, won stats), the
+rejected counts and the flags; it decides the halts, then each bucket
+writes its part of ``allocations`` and ``prices``, and the worker holding
+the rejected rows and the normalized batch writes those
+(:mod:`.write_tasks`). The client writes the small tables (``summary``,
+``events``, ``flagged``, the items, accounts and reader errors), records
+the halts and signed bids, and writes the manifest last, listing every part
+with its rows and hash. The returned result reads its tables from the
+written run when they are first used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+from distributed import Client
+
+from econonexus._core.config import get_setting
+from econonexus.agents.live import LiveBidders
+from econonexus.pipelines.clearing.bucket import BucketRows
+from econonexus.pipelines.graph import batch_tasks as bt
+from econonexus.pipelines.graph import write_tasks as wt
+from econonexus.pipelines.graph.batch import (
+    Submitted,
+    clear_live,
+    submit_batch,
+    submit_detect,
+    with_rejected,
+)
+from econonexus.pipelines.graph.options import BatchOptions
+from econonexus.pipelines.graph.progress import track
+from econonexus.pipelines.graph.read_batch import BatchRead
+from econonexus.pipelines.graph.transfer import release, watched_gather
+from econonexus.pipelines.io.items import ItemsSource
+from econonexus.pipelines.io.signing import record_signed
+from econonexus.pipelines.store.clearing_result import ClearingResult
+from econonexus.pipelines.store.halts import carry_over, decide_halts
+from econonexus.pipelines.store.manifest import run_events, run_manifest
+from econonexus.pipelines.store.run_files import Listing, write_table
+from econonexus.pipelines.store.run_store import (
+    StoredRun,
+    StoredTables,
+    await_published,
+    claim_run,
+    publish_manifest,
+    run_location,
+)
+
+
+@dataclass(frozen=True)
+class RunBatch:
+    """A run's inputs, read and checked, before it goes to the cluster."""
+
+    run_id: str
+    digest: str
+    read: BatchRead
+    items: ItemsSource | None
+    options: BatchOptions
+    started: dt.datetime
+    item_table: pl.DataFrame | None
+    accounts: pl.DataFrame | None
+    live: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Digest:
+    """What the client holds of a cleared batch: per market, never per bid."""
+
+    summary: pl.DataFrame
+    won: pl.DataFrame
+    flagged: pl.DataFrame
+    rejected_rows: int
+    live: BucketRows | None
+
+
+def publish_run(
+    client: Client,
+    batch: RunBatch,
+    out: str,
+    *,
+    keys: dict[str, bytes] | None,
+    seen: pl.DataFrame | None,
+    halted: frozenset[str],
+    live: LiveBidders | None,
+    progress: bool,
+) -> tuple[ClearingResult, list[dict[str, Any]]]:
+    """Clear ``batch`` on ``client``'s cluster and publish it under ``out``; return the
+    result and its halts. A run another process publishes first is returned as stored."""
+    inputs = (batch.read.frame, batch.item_table, batch.accounts, keys, seen)
+    read = batch.read
+    sub = submit_batch(
+        client, inputs, batch.options, read.errors, read.markets, live=live, halted=halted
+    )
+    try:
+        digest = _digest(client, sub, batch, live, progress)
+        location = run_location(out, batch.run_id)
+        if not claim_run(location, batch.digest):
+            wait = float(get_setting("store.publish-wait"))
+            stored = await_published(location, batch.run_id, batch.digest, wait=wait)
+            return ClearingResult.from_stored(stored), list(stored.manifest.get("halts", []))
+        return _publish(client, sub, batch, digest, out, location, live)
+    finally:
+        sub.release()
+
+
+def _digest(
+    client: Client, sub: Submitted, batch: RunBatch, live: LiveBidders | None, progress: bool
+) -> Digest:
+    """Gather each bucket's digest, the rejected counts and the flags."""
+    live_rows = None
+    if sub.live_markets:
+        assert live is not None
+        bids = pl.concat(watched_gather(client, sub.clocks))
+        live_rows = clear_live(sub.live_markets, bids, batch.item_table, batch.options, live)
+    token = sub.token
+    digests = [
+        client.submit(wt.bucket_digest, f, key=f"enx-digest-{token}-{b}")
+        for b, f in enumerate(sub.final)
+    ]
+    detect = submit_detect(client, sub, [*sub.final, *([live_rows] if live_rows else [])])
+    counted = client.submit(bt.rejected_digest, sub.rejected, key=f"enx-rejected-count-{token}")
+    if progress:
+        track(client, [*digests, detect, counted])
+    digested, flagged, (n_rejected, n_rows) = watched_gather(client, [digests, detect, counted])
+    release([*digests, detect, counted])
+    if live_rows is not None:
+        digested.append(wt.bucket_digest(live_rows))
+    summary = pl.concat([s for s, _ in digested])
+    won = pl.concat([w for _, w in digested])
+    return Digest(with_rejected(summary, n_rejected), won, flagged, n_rows, live_rows)
+
+
+def _publish(
+    client: Client,
+    sub: Submitted,
+    batch: RunBatch,
+    digest: Digest,
+    out: str,
+    location: str,
+    live: LiveBidders | None,
+) -> tuple[ClearingResult, list[dict[str, Any]]]:
+    """Decide the halts, have every part written, record the state, write the manifest."""
+    options, run_id = batch.options, batch.run_id
+    decision = decide_halts(out, run_id, digest.summary, digest.won, options.policies)
+    halted = decision.halted
+    outputs, stored = _write_parts(client, sub, batch, digest, location, halted)
+    if live is not None:
+        batch = dataclasses.replace(batch, live=live.report())
+    manifest = {
+        **run_manifest(
+            run_id,
+            batch.digest,
+            batch.read.sources,
+            batch.items,
+            options,
+            decision.summary,
+            batch.started,
+        ),
+        "halts": decision.reasons,
+        "live_bidders": batch.live,
+    }
+    summary = decision.summary.select(pl.lit(run_id).alias("run_id"), pl.all()).sort("market_id")
+    events = run_events(run_id, decision.summary, digest.rejected_rows, manifest)
+    flagged = digest.flagged.select(pl.lit(run_id).alias("run_id"), pl.all())
+    for name, frame in (("summary", summary), ("events", events), ("flagged", flagged)):
+        outputs |= write_table(location, name, frame)
+    small = {
+        "items": batch.item_table,
+        "accounts": batch.accounts,
+        "source_errors": batch.read.errors,
+    }
+    for name, table in small.items():
+        if table is not None:
+            stored |= wt.write_input(table, location, name)
+    # halt state is written once the tables are: a run that fails before never halts
+    decision.record()
+    token = sub.token
+    if halted:
+        carried = client.submit(
+            carry_over, out, sub.raw, sub.rejected, halted, key=f"enx-carry-{token}"
+        )
+        watched_gather(client, carried)
+    if any(p.signed for p in options.policies.values()):
+        signed = client.submit(
+            wt.signed_bids, sub.opts, halted, run_id, *sub.final, key=f"enx-signed-{token}"
+        )
+        record_signed(out, run_id, watched_gather(client, signed), options.policies)
+    manifest = publish_manifest(location, manifest, outputs, stored)
+    tables = StoredTables(location, manifest, check=True)
+    result = ClearingResult.from_stored(StoredRun(tables, manifest, location), from_store=False)
+    return result, decision.reasons
+
+
+def _write_parts(
+    client: Client,
+    sub: Submitted,
+    batch: RunBatch,
+    digest: Digest,
+    location: str,
+    halted: list[str],
+) -> tuple[Listing, Listing]:
+    """Have the workers write ``allocations`` and ``prices`` (a part per bucket), the
+    rejected rows and the normalized bids (a part per source file, where it was read);
+    return the outputs' and inputs' listings."""
+    token, run_id = sub.token, batch.run_id
+    writes = [
+        client.submit(
+            wt.write_bucket, f, b, location, run_id, halted, sub.opts, key=f"enx-write-{token}-{b}"
+        )
+        for b, f in enumerate(sub.final)
+    ]
+    writes.append(
+        client.submit(
+            wt.write_rejected, sub.rejected, location, run_id, key=f"enx-write-rejected-{token}"
+        )
+    )
+    inputs = [
+        client.submit(wt.write_input, part, location, "bids", i, key=f"enx-write-input-{token}-{i}")
+        for i, part in enumerate(batch.read.parts)
+    ]
+    listings = watched_gather(client, [*writes, *inputs])
+    release([*writes, *inputs])
+    outputs: Listing = {}
+    for listing in listings[: len(writes)]:
+        outputs |= listing
+    if digest.live is not None:  # the live clocks' rows, made here: the last part
+        n = len(sub.final)
+        outputs |= wt.write_bucket(digest.live, n, location, run_id, halted, batch.options)
+    stored: Listing = {}
+    for listing in listings[len(writes) :]:
+        stored |= listing
+    return outputs, stored

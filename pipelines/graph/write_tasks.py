@@ -1,0 +1,88 @@
+"""The functions a run's workers call to publish it (see :mod:`.run_publish`).
+
+A bucket's rows never travel to the client: the client gathers each bucket's
+digest (its summary and what halts need), decides the halts, and each
+bucket then writes its part of ``allocations`` and ``prices``
+(``enx-write``); the rejected rows and the normalized bids are written where
+they are held too. Every write returns its listing for the manifest.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from econonexus.pipelines.clearing.bucket import BucketRows
+from econonexus.pipelines.graph.options import BatchOptions
+from econonexus.pipelines.io.accounts import with_stake
+from econonexus.pipelines.store.halts import won_stats
+from econonexus.pipelines.store.run_files import Listing, part_path, to_arrow, write_part
+
+
+def stamp_allocations(
+    allocations: pl.DataFrame, run_id: str, options: BatchOptions
+) -> pl.DataFrame:
+    """Allocations as published: the run id first, each bid's stake, by market and bid."""
+    staked = with_stake(allocations, options.policies)
+    return staked.select(pl.lit(run_id).alias("run_id"), pl.all()).sort("market_id", "bid_id")
+
+
+def stamp_prices(prices: pl.DataFrame, run_id: str) -> pl.DataFrame:
+    """Clock price paths as published: the run id first, by market, item and round."""
+    stamped = prices.select(pl.lit(run_id).alias("run_id"), pl.all())
+    return stamped.sort("market_id", "item_id", "round")
+
+
+def stamp_rejected(rejected: pl.DataFrame, run_id: str) -> pl.DataFrame:
+    """Rejected rows as published: the run id first, by source, row and field."""
+    rows = rejected.drop("market_id").sort("source", "row", "field")
+    return rows.select(pl.lit(run_id).alias("run_id"), pl.all())
+
+
+def bucket_digest(rows: BucketRows) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``enx-digest``: what the client needs of a bucket: its summary and its won stats."""
+    return rows.summary, won_stats(rows.allocations)
+
+
+def write_bucket(
+    rows: BucketRows,
+    index: int,
+    location: str,
+    run_id: str,
+    halted: list[str],
+    options: BatchOptions,
+) -> Listing:
+    """``enx-write``: part ``index`` of ``allocations`` and ``prices``, halted markets left
+    out (their bids wait in the carry-over)."""
+    kept = ~pl.col("market_id").is_in(pl.Series(halted, dtype=pl.String).implode())
+    allocations = stamp_allocations(rows.allocations.filter(kept), run_id, options)
+    prices = stamp_prices(rows.prices.filter(kept), run_id)
+    return write_part(
+        location, part_path("allocations", index), to_arrow("allocations", allocations)
+    ) | write_part(location, part_path("prices", index), to_arrow("prices", prices))
+
+
+def write_rejected(rejected: pl.DataFrame, location: str, run_id: str) -> Listing:
+    """``enx-write-rejected``: the run's rejected rows."""
+    rows = stamp_rejected(rejected, run_id)
+    return write_part(location, part_path("rejected", 0), to_arrow("rejected", rows))
+
+
+def write_input(frame: pl.DataFrame, location: str, name: str, index: int = 0) -> Listing:
+    """``enx-write-input``: part ``index`` of input ``name`` (``inputs/<name>/``)."""
+    return write_part(location, part_path(f"inputs/{name}", index), frame.to_arrow())
+
+
+def signed_bids(
+    options: BatchOptions, halted: list[str], run_id: str, *rows: BucketRows
+) -> pl.DataFrame:
+    """``enx-signed``: the bids accepted in signed markets (``market_id``, ``bid_id``,
+    ``run_id``)."""
+    signed = [m for m, p in options.policies.items() if p.signed and m not in halted]
+    mine = pl.col("market_id").is_in(pl.Series(signed, dtype=pl.String).implode())
+    ids = [r.allocations.filter(mine).select("market_id", "bid_id") for r in rows]
+    found = (
+        pl.concat(ids)
+        if ids
+        else pl.DataFrame(schema={"market_id": pl.String, "bid_id": pl.String})
+    )
+    return found.with_columns(run_id=pl.lit(run_id))
