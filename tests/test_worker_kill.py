@@ -56,10 +56,12 @@ def test_killing_a_worker_mid_batch_gives_the_same_result() -> None:
     assert again.allocations.drop("run_id").equals(control.allocations.drop("run_id"))
 
 
-def test_killing_a_worker_while_buckets_are_planned_gives_the_same_run(
-    tmp_path: pathlib.Path,
+@pytest.mark.parametrize("stage", ["enx-check", "enx-plan"])
+def test_killing_a_worker_while_parts_are_checked_or_buckets_planned_gives_the_same_run(
+    tmp_path: pathlib.Path, stage: str
 ) -> None:
-    n = 20_000  # one-auction Vickrey markets in 8 buckets: a large batch, placed on the workers
+    # one-auction Vickrey markets in 8 buckets: a large batch, sent to the workers in 5 parts
+    n = 20_000
     bids = pl.DataFrame(
         {
             "bid_id": [f"b{i}" for i in range(5 * n)],
@@ -71,7 +73,9 @@ def test_killing_a_worker_while_buckets_are_planned_gives_the_same_run(
     )
     markets = pl.DataFrame({"market_id": [f"v{i}" for i in range(n)], "format": "vickrey"})
     with (
-        dask.config.set({"econonexus.cluster.buckets": 8}),
+        dask.config.set(
+            {"econonexus.cluster.buckets": 8, "econonexus.cluster.partition-rows": 20_000}
+        ),
         local_cluster(n_workers=2, dashboard_address=":0") as cluster,
         Client(cluster) as client,
     ):
@@ -84,7 +88,7 @@ def test_killing_a_worker_while_buckets_are_planned_gives_the_same_run(
 
         runner = threading.Thread(target=run)
         runner.start()
-        victim = _working_worker(client, time.monotonic() + 60, stage="enx-plan")
+        victim = _working_worker(client, time.monotonic() + 60, stage=stage)
         os.kill(client.run(os.getpid)[victim], signal.SIGKILL)
         runner.join(timeout=300)
         assert "r" in outcome, "the batch did not complete after the worker was killed"

@@ -40,6 +40,8 @@ from econonexus.pipelines.graph import market_tasks as tasks
 from econonexus.pipelines.graph.options import BatchOptions
 from econonexus.pipelines.graph.progress import track
 from econonexus.pipelines.graph.transfer import gather_counts, place_inputs, release, watched_gather
+from econonexus.pipelines.graph.validate_graph import submit_validation
+from econonexus.pipelines.io.validation import needs_accounts
 
 
 @dataclass(frozen=True)
@@ -56,14 +58,15 @@ class BatchOutput:
 @dataclass(frozen=True)
 class Submitted:
     """A batch whose graph is on the cluster: each bucket's final rows, the rejected rows,
-    the live clocks' bids, and what :meth:`release` frees once the results are out."""
+    the live clocks' bids, the batch's normalized rows (``inputs``: its parts, frames or
+    futures), and what :meth:`release` frees once the results are out."""
 
     token: str
     final: list[Future[Any]]
     rejected: Future[Any]
     clocks: list[Future[Any]]
     live_markets: list[str]
-    raw: Any
+    inputs: list[Any]
     books: Any
     opts: Any
     held: list[Any]
@@ -81,6 +84,7 @@ def run_batch(
     source_errors: pl.DataFrame,
     *,
     markets: list[str] | None = None,
+    parts: list[Any] | None = None,
     accounts: pl.DataFrame | None = None,
     keys: dict[str, bytes] | None = None,
     seen: pl.DataFrame | None = None,
@@ -90,8 +94,8 @@ def run_batch(
 ) -> BatchOutput:
     """Clear the normalized batch ``frame`` on ``client``'s cluster and gather the result.
 
-    ``frame`` may be a future of the batch on the cluster (then ``markets``
-    names its markets: :mod:`.read_batch`).
+    ``frame`` may be a future of the batch on the cluster, or the batch may be in
+    several ``parts`` (then ``markets`` names its markets: :mod:`.read_batch`).
     ``source_errors`` are rows the readers already rejected (CATS line errors),
     in :data:`econonexus.pipelines.io.cats.ERRORS_SCHEMA`; ``accounts`` are the
     agents' accounts that stake and reputation rules check; ``keys`` and
@@ -102,10 +106,12 @@ def run_batch(
     on the client, asking the live agents each round.
     """
     inputs = (frame, items, accounts, keys, seen)
-    sub = submit_batch(client, inputs, options, source_errors, markets, live=live, halted=halted)
+    sub = submit_batch(
+        client, inputs, options, source_errors, markets, live=live, halted=halted, parts=parts
+    )
     # with live clocks the flags need the clocks' results, which come later; a small batch
     # (placed in the graph) is flagged faster here than through one more task
-    here = bool(sub.live_markets) or not isinstance(sub.raw, Future)
+    here = bool(sub.live_markets) or not any(isinstance(p, Future) for p in sub.inputs)
     detect = [] if here else [submit_detect(client, sub, sub.final)]
     if progress:
         track(client, [*sub.final, sub.rejected, *detect])
@@ -145,21 +151,22 @@ def submit_batch(
     *,
     live: BiddersFor | None,
     halted: frozenset[str],
+    parts: list[Any] | None = None,
 ) -> Submitted:
     """Put the batch's graph on the cluster (``inputs``: the normalized batch, items,
     accounts, keys and seen signed bids, as :func:`run_batch` takes them; ``markets``: the
-    batch's markets, when the batch is not a frame here)."""
+    batch's markets, when the batch is not a frame here).
+
+    A batch of several ``parts`` (frames or futures, as read) is validated part by
+    part (:mod:`.validate_graph`); its whole frame is then never made.
+    """
     token = _token()
     if markets is None:
         markets = bt.batch_markets(inputs[0], source_errors)
-    scattered, threads = place_inputs(client, [*inputs, options])
+    split = parts is not None and len(parts) > 1
+    whole = None if split else inputs[0]
+    scattered, threads = place_inputs(client, [whole, *inputs[1:], options])
     raw, lots, books, secrets, before, opts = scattered
-    validated = client.submit(
-        bt.validate_batch, *(raw, lots, opts, books, secrets, before), key=f"enx-validate-{token}"
-    )
-    rejected = client.submit(
-        bt.rejected_rows, raw, validated, source_errors, key=f"enx-rejected-{token}"
-    )
     live_markets = [
         m for m in markets if live is not None and m not in halted and _live(m, options)
     ]
@@ -169,10 +176,29 @@ def submit_batch(
     inline = int(get_setting("solver.inline-max-bids"))
     terms = (lots, opts, halted, live is not None, inline, direct)
     n = n_buckets(threads, len(markets))
-    # the markets (also those without valid bids) travel in the graph when the batch does;
-    # a large batch's buckets find them in its placed frame instead
-    names = markets if not isinstance(raw, Future) else (raw, source_errors)
-    parts, plans = _submit_plans(client, (validated, names), terms, n, token)
+    if split:
+        assert parts is not None
+        with_accounts = needs_accounts(options.policies, inputs[2])
+        placed = (lots, opts, books, secrets, before, with_accounts)
+        checked = submit_validation(client, parts, placed, source_errors, n, token)
+        rejected = checked.rejected
+        plans = [
+            client.submit(bt.plan_part, part, *terms, key=f"enx-plan-{token}-{b}")
+            for b, part in enumerate(checked.buckets)
+        ]
+        validation = [*checked.held, *checked.buckets, rejected]
+    else:
+        validated = client.submit(
+            bt.validate_batch, raw, lots, opts, books, secrets, before, key=f"enx-validate-{token}"
+        )
+        rejected = client.submit(
+            bt.rejected_rows, raw, validated, source_errors, key=f"enx-rejected-{token}"
+        )
+        # the markets (also those without valid bids) travel in the graph when the batch does;
+        # a large batch's buckets find them in its placed frame instead
+        names = markets if not isinstance(raw, Future) else (raw, source_errors)
+        split_parts, plans = _submit_plans(client, (validated, names), terms, n, token)
+        validation = [validated, rejected, *split_parts]
     if direct:
         assembled = final = plans
     else:
@@ -188,14 +214,14 @@ def submit_batch(
         for b, plan in enumerate(plans)
         if live_markets
     ]
-    held = [raw, lots, books, secrets, before, opts, validated, rejected, *parts, *plans]
+    held = [raw, lots, books, secrets, before, opts, *validation, *plans]
     return Submitted(
         token,
         final,
         rejected,
         clocks,
         live_markets,
-        raw,
+        list(parts) if split and parts is not None else [raw],
         books,
         opts,
         [*held, *assembled, *final, *clocks],

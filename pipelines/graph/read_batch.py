@@ -4,8 +4,9 @@ The client expands each URL into its files (a directory, glob or
 hive-partitioned dataset: :mod:`econonexus.pipelines.io.sources`); a worker
 reads each file, hashes its bytes, and normalizes its rows. The client gets
 back each file's name, hash, row count, reader errors and markets, never
-its rows: the batch is joined on the cluster (``enx-concat``). In-memory
-tables are read on the client, where they already are.
+its rows, which are validated part by part where they are
+(:mod:`.validate_graph`). In-memory tables are read on the client, where
+they already are, and a large one is sent to the cluster in parts.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import polars as pl
 import pyarrow as pa
 from distributed import Client, Future
 
+from econonexus._core.config import get_setting
 from econonexus._core.errors import InputError
 from econonexus.pipelines.graph.transfer import release, watched_gather
 from econonexus.pipelines.io.cats import ERRORS_SCHEMA
@@ -48,10 +50,9 @@ class BatchRead:
     sources
         Each source file or table as the run records it, in order.
     parts
-        The normalized rows of each, then the carried-over bids: frames, or
-        futures of frames on the workers.
-    frame
-        The whole normalized batch: a frame, or a future (``enx-concat``).
+        The normalized rows of each, then the carried-over bids: futures of
+        frames on the workers (a large in-memory table in several), or one
+        frame when the whole batch is here.
     errors
         The rows the readers rejected (:data:`ERRORS_SCHEMA`).
     markets
@@ -60,13 +61,12 @@ class BatchRead:
 
     sources: list[SourceInfo]
     parts: list[Any]
-    frame: Any
     errors: pl.DataFrame
     markets: list[str]
 
     def release(self) -> None:
         """Release the batch's futures on the cluster."""
-        release([*self.parts, self.frame])
+        release(self.parts)
 
 
 def read_file(file: SourceFile, format: Format | None) -> tuple[FileDigest, pl.DataFrame]:
@@ -80,11 +80,6 @@ def frame_markets(frame: pl.DataFrame, errors: pl.DataFrame) -> list[str]:
     """The markets that ``frame`` and the reader ``errors`` name, blank ids left out."""
     names = pl.concat([frame["market_id"], errors["market_id"]]).drop_nulls().unique()
     return sorted(m for m in names.to_list() if m.strip())
-
-
-def concat_parts(*parts: pl.DataFrame) -> pl.DataFrame:
-    """``enx-concat``: the normalized batch, its parts in order."""
-    return pl.concat(parts, how="diagonal_relaxed")
 
 
 def read_batch(
@@ -132,21 +127,30 @@ def read_batch(
     markets = sorted(
         {m for d in read for m in d.markets} | set(frame_markets(_joined(local), errors))
     )
-    frame = _joined(parts) if len(local) == len(parts) else _concat_remote(client, parts, token)
-    return BatchRead([d.info for d in read], parts, frame, errors, markets)
+    if len(local) == len(parts) > 1:  # all here already: one part
+        parts = [_joined(parts)]
+    return BatchRead([d.info for d in read], _placed(client, parts), errors, markets)
+
+
+def _placed(client: Client, parts: list[Any]) -> list[Any]:
+    """``parts`` with each large frame sent to the cluster in parts of
+    ``cluster.partition-rows`` rows, each on two workers (small ones travel in the task
+    graph)."""
+    limit = int(get_setting("cluster.embed-max-bytes"))
+    rows = int(get_setting("cluster.partition-rows"))
+    placed: list[Any] = []
+    for part in parts:
+        if isinstance(part, Future) or part.estimated_size() <= limit:
+            placed.append(part)
+            continue
+        slices = [part.slice(start, rows) for start in range(0, part.height, rows)]
+        futures = client.scatter(slices, hash=False)
+        client.replicate(futures, n=2)  # a lost worker never holds the only copy
+        placed.extend(futures)
+    return placed
 
 
 def _joined(frames: list[pl.DataFrame]) -> pl.DataFrame:
     if not frames:
         return pl.DataFrame(schema={"market_id": pl.String})
     return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
-
-
-def _concat_remote(client: Client, parts: list[Any], token: str) -> Future[Any]:
-    """``enx-concat`` of the parts; local ones are sent to the cluster first."""
-    local = [i for i, p in enumerate(parts) if not isinstance(p, Future)]
-    placed = list(parts)
-    if local:
-        for i, future in zip(local, client.scatter([parts[i] for i in local]), strict=True):
-            placed[i] = future
-    return client.submit(concat_parts, *placed, key=f"enx-concat-{token}")

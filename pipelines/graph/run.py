@@ -203,11 +203,12 @@ def _in_memory(
     """Clear ``batch`` and gather its result to the client (nothing is written)."""
     output = run_batch(
         client,
-        batch.read.frame,
+        batch.read.parts[0],
         batch.item_table,
         batch.options,
         batch.read.errors,
         markets=batch.read.markets,
+        parts=batch.read.parts,
         accounts=batch.accounts,
         keys=keys,
         progress=show_progress(progress),

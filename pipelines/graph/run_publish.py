@@ -92,10 +92,17 @@ def publish_run(
 ) -> tuple[ClearingResult, list[dict[str, Any]]]:
     """Clear ``batch`` on ``client``'s cluster and publish it under ``out``; return the
     result and its halts. A run another process publishes first is returned as stored."""
-    inputs = (batch.read.frame, batch.item_table, batch.accounts, keys, seen)
     read = batch.read
+    inputs = (read.parts[0], batch.item_table, batch.accounts, keys, seen)
     sub = submit_batch(
-        client, inputs, batch.options, read.errors, read.markets, live=live, halted=halted
+        client,
+        inputs,
+        batch.options,
+        read.errors,
+        read.markets,
+        live=live,
+        halted=halted,
+        parts=read.parts,
     )
     try:
         digest = _digest(client, sub, batch, live, progress)
@@ -183,7 +190,7 @@ def _publish(
     token = sub.token
     if halted:
         carried = client.submit(
-            carry_over, out, sub.raw, sub.rejected, halted, key=f"enx-carry-{token}"
+            carry_over, out, sub.rejected, halted, *sub.inputs, key=f"enx-carry-{token}"
         )
         watched_gather(client, carried)
     if any(p.signed for p in options.policies.values()):

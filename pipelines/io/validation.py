@@ -12,7 +12,6 @@ import polars as pl
 from econonexus._core.market_settings import MarketSettings
 from econonexus._core.schemas import (
     BIDS_SCHEMA,
-    HIDDEN_ITEM_PREFIX,
     MAX_PRICE,
     REJECTED_SCHEMA,
     polars_schema,
@@ -20,6 +19,7 @@ from econonexus._core.schemas import (
 from econonexus.pipelines.io.accounts import POSITION as _POSITION
 from econonexus.pipelines.io.accounts import account_rules, with_reputation
 from econonexus.pipelines.io.format_rules import format_rules
+from econonexus.pipelines.io.item_rules import item_rules
 from econonexus.pipelines.io.market_policy import MarketPolicy
 from econonexus.pipelines.io.normalize import TYPED
 from econonexus.pipelines.io.signing import signature_rules
@@ -121,7 +121,9 @@ def _value_rules() -> list[tuple[str, pl.Expr, pl.Expr]]:
     ]
 
 
-def _duplicate_rule(frame: pl.DataFrame) -> pl.DataFrame:
+def duplicate_rule(frame: pl.DataFrame) -> pl.DataFrame:
+    """Rows whose ``bid_id`` another row has too (each with the first row of that id, in
+    ``frame``'s order)."""
     keyed = frame.filter(~_blank("bid_id"))
     first = (
         keyed.group_by("bid_id")
@@ -144,70 +146,6 @@ def _duplicate_rule(frame: pl.DataFrame) -> pl.DataFrame:
             pl.col("r"),
         ).alias("reason"),
     )
-
-
-def _item_rules(frame: pl.DataFrame, items: pl.DataFrame | None) -> pl.DataFrame:
-    """Unknown items and quantities above supply.
-
-    An items table governs the markets it lists: their bids may name only
-    listed items. Markets it does not list have supply 1 and reserve 0 for
-    every item.
-    """
-    units = (
-        frame.filter(pl.col("items").list.len() > 0)
-        .select(
-            *_POSITION,
-            "bid_id",
-            "market_id",
-            "items",
-            pl.when(pl.col("quantities").list.len() == pl.col("items").list.len())
-            .then(pl.col("quantities"))
-            .otherwise(pl.col("items").list.eval(pl.lit(1, pl.Int64))),
-        )
-        .explode(["items", "quantities"])
-        .rename({"items": "item_id", "quantities": "qty"})
-    )
-    catalogue = (
-        items
-        if items is not None
-        else pl.DataFrame(schema={"market_id": pl.String, "item_id": pl.String, "supply": pl.Int64})
-    )
-    joined = units.join(
-        catalogue.select("market_id", "item_id", "supply"), on=["market_id", "item_id"], how="left"
-    )
-    listed = catalogue["market_id"].unique().implode()
-    hidden = pl.col("item_id").str.starts_with(HIDDEN_ITEM_PREFIX)
-    unknown_here = pl.col("supply").is_null() & pl.col("market_id").is_in(listed) & ~hidden
-    unknown = joined.filter(unknown_here).select(
-        *_POSITION,
-        "bid_id",
-        pl.lit("items").alias("field"),
-        pl.format(
-            "unknown item '{}' in market '{}': not in the items table",
-            pl.col("item_id"),
-            pl.col("market_id"),
-        ).alias("reason"),
-    )
-    in_listed = pl.col("market_id").is_in(listed)
-    supply = pl.col("supply").fill_null(1)
-    note = (
-        pl.when(in_listed)
-        .then(pl.lit(""))
-        .otherwise(pl.lit(" (market not in an items table: supply 1)"))
-    )
-    above = joined.filter((pl.col("qty") > supply) & ~unknown_here).select(
-        *_POSITION,
-        "bid_id",
-        pl.lit("quantities").alias("field"),
-        pl.format(
-            "{} units of '{}' asked, its supply is {}{}",
-            pl.col("qty"),
-            pl.col("item_id"),
-            supply,
-            note,
-        ).alias("reason"),
-    )
-    return pl.concat([unknown, above])
 
 
 def validate(
@@ -247,6 +185,26 @@ def validate(
         and ``_reputation`` (the bidder's, for reputation-scored markets);
         ``rejected`` holds ``source``, ``row``, ``bid_id``, ``field``, ``reason``.
     """
+    rejected = row_checks(frame, items, markets).vstack(duplicate_rule(frame))
+    valid = accept(frame, rejected)
+    ineligible = eligibility(valid, policies or {}, keys, seen, accounts)
+    if ineligible is not None:
+        valid = valid.join(ineligible.select(*_POSITION), on=_POSITION, how="anti")
+        rejected = pl.concat([rejected, ineligible])
+    return finish_valid(valid, accounts), as_rejected(rejected)
+
+
+def row_checks(
+    frame: pl.DataFrame,
+    items: pl.DataFrame | None,
+    markets: dict[str, MarketSettings] | None,
+) -> pl.DataFrame:
+    """The rules each row breaks on its own: values, items, the market's format.
+
+    Rows hold ``_source`` and ``_row``; the result has them, ``bid_id``,
+    ``field`` and ``reason`` (one row per broken rule). They need no other
+    row, so a batch is checked part by part.
+    """
     rules = _row_rules()
     # one pass finds the rules that any row breaks; only those build their reasons
     hit = frame.select(
@@ -259,34 +217,63 @@ def validate(
         for (field, broken, reason), broken_somewhere in zip(rules, hit, strict=True)
         if broken_somewhere
     ]
-    checks += [
-        _duplicate_rule(frame),
-        _item_rules(frame, items),
-        format_rules(frame, markets or {}),
-    ]
-    rejected = pl.concat(checks).sort(*_POSITION, "field")
+    checks += [item_rules(frame, items), format_rules(frame, markets or {})]
+    return pl.concat(checks)
+
+
+def accept(frame: pl.DataFrame, rejected: pl.DataFrame) -> pl.DataFrame:
+    """The rows of ``frame`` not in ``rejected``, side and quantities filled in."""
     bad = rejected.select(*_POSITION).unique()
-    valid = frame.join(bad, on=_POSITION, how="anti").with_columns(
+    return frame.join(bad, on=_POSITION, how="anti").with_columns(
         pl.col("side").fill_null("buy"),
         pl.when(pl.col("_raw_quantities_len") > 0)
         .then(pl.col("quantities"))
         .otherwise(pl.col("items").list.eval(pl.lit(1, pl.Int64)))
         .alias("quantities"),
     )
+
+
+def signed_rejects(
+    valid: pl.DataFrame,
+    policies: dict[str, MarketPolicy],
+    keys: dict[str, bytes] | None,
+    seen: pl.DataFrame | None,
+) -> pl.DataFrame | None:
+    """Rows of signed markets whose signature fails, or ``None`` without signed markets."""
+    if not any(p.signed for p in policies.values()):
+        return None
+    return signature_rules(valid, policies, keys, seen)
+
+
+def needs_accounts(policies: dict[str, MarketPolicy], accounts: pl.DataFrame | None) -> bool:
+    """Whether the account rules (bans, reputation, stake) run."""
+    return accounts is not None or any(p.needs_accounts for p in policies.values())
+
+
+def eligibility(
+    valid: pl.DataFrame,
+    policies: dict[str, MarketPolicy],
+    keys: dict[str, bytes] | None,
+    seen: pl.DataFrame | None,
+    accounts: pl.DataFrame | None,
+) -> pl.DataFrame | None:
+    """Rows rejected for their signature, then (of the others) for their agent's account."""
+    found = []
+    if (signed := signed_rejects(valid, policies, keys, seen)) is not None:
+        found.append(signed)
+        valid = valid.join(signed.select(*_POSITION), on=_POSITION, how="anti")
+    if needs_accounts(policies, accounts):
+        found.append(account_rules(valid, policies, accounts))
+    return pl.concat(found) if found else None
+
+
+def finish_valid(valid: pl.DataFrame, accounts: pl.DataFrame | None) -> pl.DataFrame:
+    """The valid bids as the buckets take them: the bids columns, positions, reputation."""
     columns = [*BIDS_SCHEMA.names, *_POSITION]
-    policies = policies or {}
-    later = []
-    if any(p.signed for p in policies.values()):
-        later.append(signature_rules(valid, policies, keys, seen))
-    if accounts is not None or any(p.needs_accounts for p in policies.values()):
-        unsigned = (
-            valid.join(later[0].select(*_POSITION), on=_POSITION, how="anti") if later else valid
-        )
-        later.append(account_rules(unsigned, policies, accounts))
-    if later:
-        ineligible = pl.concat(later)
-        valid = valid.join(ineligible.select(*_POSITION), on=_POSITION, how="anti")
-        rejected = pl.concat([rejected, ineligible]).sort(*_POSITION, "field")
-    return with_reputation(valid, accounts).select(*columns, "_reputation"), rejected.rename(
-        {"_source": "source", "_row": "row"}
-    ).cast(REJECTED_COLUMNS)  # type: ignore[arg-type]
+    return with_reputation(valid, accounts).select(*columns, "_reputation")
+
+
+def as_rejected(rejected: pl.DataFrame) -> pl.DataFrame:
+    """Rejected records in the rejected table's columns, by position and field."""
+    ordered = rejected.sort(*_POSITION, "field")
+    return ordered.rename({"_source": "source", "_row": "row"}).cast(REJECTED_COLUMNS)  # type: ignore[arg-type]

@@ -240,12 +240,13 @@ def hold_summary(summary: pl.DataFrame, halted: list[str]) -> pl.DataFrame:
     )
 
 
-def carry_over(out: str, frame: pl.DataFrame, rejected: pl.DataFrame, halted: list[str]) -> int:
-    """Keep the ``halted`` markets' bids of the normalized batch ``frame`` that were not
-    ``rejected`` for the next batch (``<out>/_carryover/``); return how many."""
+def carry_over(out: str, rejected: pl.DataFrame, halted: list[str], *parts: pl.DataFrame) -> int:
+    """Keep the ``halted`` markets' bids of the normalized batch (its ``parts``) that were
+    not ``rejected`` for the next batch (``<out>/_carryover/``); return how many."""
     store = RunStore(out)
     positions = rejected.select(pl.col("source").alias("_source"), pl.col("row").alias("_row"))
-    mine = frame.filter(pl.col("market_id").is_in(pl.Series(halted, dtype=pl.String).implode()))
+    halting = pl.col("market_id").is_in(pl.Series(halted, dtype=pl.String).implode())
+    mine = pl.concat([p.filter(halting) for p in parts], how="diagonal_relaxed")
     kept = mine.join(positions, on=["_source", "_row"], how="anti")
     for (market,), bids in kept.partition_by("market_id", as_dict=True).items():
         store.write_parquet(CARRYOVER, file_name(str(market)), bids)

@@ -1,0 +1,141 @@
+"""Validate a batch part by part on the cluster; no task sees the whole batch.
+
+The rules that need only the row run on each part where it was read
+(``enx-check``). The rules that span rows run after a hash partition on
+their key: duplicate ``bid_id`` on ``bid_id`` (``enx-dup``: each shard
+joins its pieces in the parts' order, so "first" is the batch's first), an
+agent's running stake total on ``agent_id`` (``enx-stake``, over the rows
+that passed every other rule, as :func:`validate` counts it). Signatures
+are a row rule, the accepted signed bids of earlier runs being broadcast.
+Each part's valid rows are then split by market into the buckets
+(``enx-accept``, ``enx-part``); the rejected rows are joined in one small
+task (``enx-rejected``). The result equals :func:`validate` over the whole
+batch, whatever the number of parts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import polars as pl
+
+from econonexus.pipelines.clearing.bucket import Part, bucket_ids
+from econonexus.pipelines.graph.options import BatchOptions
+from econonexus.pipelines.io.accounts import POSITION, account_rules
+from econonexus.pipelines.io.validation import (
+    accept,
+    as_rejected,
+    duplicate_rule,
+    finish_valid,
+    needs_accounts,
+    row_checks,
+    signed_rejects,
+)
+
+Checked = tuple[pl.DataFrame, pl.DataFrame, list[pl.DataFrame], list[list[str]]]
+"""A checked part: rows that passed the row rules, its rejected rows, its ``bid_id``
+shards, its market names by bucket."""
+Screened = tuple[pl.DataFrame, pl.DataFrame, list[pl.DataFrame]]
+"""A screened part: rows that passed all but the account rules, its signature rejects,
+its rows by agent shard (empty without account rules)."""
+
+
+def pick(value: Any, *at: int) -> Any:
+    """``value[at[0]][at[1]]...``: one piece of a task's result, for the next task."""
+    for i in at:
+        value = value[i]
+    return value
+
+
+def check_part(
+    part: pl.DataFrame, items: pl.DataFrame | None, options: BatchOptions, n: int
+) -> Checked:
+    """``enx-check``: the row rules over one part; its ``bid_id`` shards and its markets."""
+    rejected = _with_market(row_checks(part, items, options.markets), part)
+    keyed = part.filter(pl.col("bid_id").is_not_null() & (pl.col("bid_id").str.strip_chars() != ""))
+    ids = _shards(keyed.select(*POSITION, "bid_id", "market_id"), "bid_id", n)
+    names = part.select(pl.col("market_id").drop_nulls().unique())
+    names = names.filter(pl.col("market_id").str.strip_chars() != "")
+    by_bucket = _shards(names, "market_id", n)
+    return part, rejected, ids, [sorted(f["market_id"].to_list()) for f in by_bucket]
+
+
+def duplicates(*pieces: pl.DataFrame) -> pl.DataFrame:
+    """``enx-dup``: rows whose ``bid_id`` is repeated, over one ``bid_id`` shard of every
+    part (in the parts' order)."""
+    keyed = pl.concat(pieces)
+    found = duplicate_rule(keyed)
+    return _with_market(found, keyed)
+
+
+def screen_part(
+    checked: Checked,
+    options: BatchOptions,
+    keys: dict[str, bytes] | None,
+    seen: pl.DataFrame | None,
+    accounts: pl.DataFrame | None,
+    n: int,
+    *dups: pl.DataFrame,
+) -> Screened:
+    """``enx-screen``: a part's rows that broke no row rule, are no duplicate and (in signed
+    markets) are signed right; its signature rejects; its rows by agent shard."""
+    part, rejected, _, _ = checked
+    bad = pl.concat([rejected.select(*POSITION), *(d.select(*POSITION) for d in dups)])
+    valid = accept(part, bad)
+    signed = signed_rejects(valid, options.policies, keys, seen)
+    if signed is None:
+        signed = rejected.clear()
+    else:
+        valid = valid.join(signed.select(*POSITION), on=POSITION, how="anti")
+        signed = _with_market(signed, part)
+    agents = _shards(valid, "agent_id", n) if needs_accounts(options.policies, accounts) else []
+    return valid, signed, agents
+
+
+def stake_shard(
+    options: BatchOptions, accounts: pl.DataFrame | None, *pieces: pl.DataFrame
+) -> pl.DataFrame:
+    """``enx-stake``: bans, reputation and running stake totals over one agent shard."""
+    rows = pl.concat(pieces)
+    return _with_market(account_rules(rows, options.policies, accounts), rows)
+
+
+def accept_part(
+    screened: Screened, accounts: pl.DataFrame | None, n: int, *stakes: pl.DataFrame
+) -> list[pl.DataFrame]:
+    """``enx-accept``: a part's valid bids, split into the ``n`` market buckets."""
+    valid = screened[0]
+    if stakes:
+        ineligible = pl.concat([s.select(*POSITION) for s in stakes])
+        valid = valid.join(ineligible, on=POSITION, how="anti")
+    return _shards(finish_valid(valid, accounts), "market_id", n)
+
+
+def bucket_part(named: Sequence[str], n_pieces: int, *pieces: Any) -> Part:
+    """``enx-part``: a bucket's valid bids (its piece of each part, in order) and its
+    markets: those the parts name (``pieces`` after the first ``n_pieces``) and ``named``."""
+    frames, names = pieces[:n_pieces], pieces[n_pieces:]
+    markets = sorted(set(named).union(*names))
+    return pl.concat(frames), markets
+
+
+def collect_rejected(source_errors: pl.DataFrame, *pieces: pl.DataFrame) -> pl.DataFrame:
+    """``enx-rejected``: every rejected row of the batch with its market."""
+    found = as_rejected(pl.concat(pieces))
+    return pl.concat([found, source_errors.select(found.columns)])
+
+
+def _with_market(rejected: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
+    """``rejected`` (by position) with each row's ``market_id`` from ``rows``."""
+    markets = rows.select(*POSITION, "market_id").unique(POSITION)
+    return rejected.join(markets, on=POSITION, how="left")
+
+
+def _shards(frame: pl.DataFrame, key: str, n: int) -> list[pl.DataFrame]:
+    """``frame`` hash-partitioned on ``key`` into ``n`` frames, each in ``frame``'s order
+    (on ``market_id``: the buckets, :func:`bucket_ids`)."""
+    ids = bucket_ids(frame[key], n)
+    parts = frame.with_columns(_shard=ids).partition_by("_shard", as_dict=True, include_key=False)
+    empty = frame.clear()
+    return [parts.get((k,), empty) for k in range(n)]
