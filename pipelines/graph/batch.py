@@ -26,6 +26,7 @@ from econonexus.agents.detection import FLAGGED_COLUMNS
 from econonexus.pipelines.clearing.bucket import (
     BucketRows,
     assemble_bucket,
+    merge_partials,
     n_large,
     n_large_vcg,
     plan_bucket_vcg,
@@ -128,7 +129,7 @@ def run_batch(
     rows = rows_of(results)
     return BatchOutput(
         allocations=rows.allocations,
-        summary=with_rejected(rows.summary, n_rejected),
+        summary=with_rejected(merge_partials(rows.summary), n_rejected),
         rejected=rejected_rows,
         prices=rows.prices,
         flagged=flags[0],
@@ -175,12 +176,15 @@ def submit_batch(
     direct = not mip and not live_markets
     inline = int(get_setting("solver.inline-max-bids"))
     terms = (lots, opts, halted, live is not None, inline, direct)
-    n = n_buckets(threads, len(markets))
+    # a sealed market spreads over the buckets by auction: then more buckets than markets
+    sealed = split and any(options.settings(m).kind.sealed_rule for m in markets)
+    n = n_buckets(threads, len(markets), spread=sealed)
     if split:
         assert parts is not None
         with_accounts = needs_accounts(options.policies, inputs[2])
         placed = (lots, opts, books, secrets, before, with_accounts)
-        checked = submit_validation(client, parts, placed, source_errors, n, token)
+        clearing = (halted, live is not None)
+        checked = submit_validation(client, parts, placed, source_errors, n, token, clearing)
         rejected = checked.rejected
         plans = [
             client.submit(bt.plan_part, part, *terms, key=f"enx-plan-{token}-{b}")
@@ -228,19 +232,29 @@ def submit_batch(
     )
 
 
-def submit_detect(client: Client, sub: Submitted, rows: list[Any]) -> Future[Any]:
+def submit_detect(
+    client: Client, sub: Submitted, rows: list[Any], *, priority: int = 0
+) -> Future[Any]:
     """``enx-detect``: the manipulation flags over the batch's ``rows`` (bucket futures)."""
-    return client.submit(bt.flag_markets, sub.books, sub.opts, *rows, key=f"enx-detect-{sub.token}")
+    return client.submit(
+        bt.flag_markets,
+        sub.books,
+        sub.opts,
+        *rows,
+        key=f"enx-detect-{sub.token}",
+        priority=priority,
+    )
 
 
-def n_buckets(threads: int, n_markets: int) -> int:
+def n_buckets(threads: int, n_markets: int, *, spread: bool = False) -> int:
     """Buckets of a batch: ``cluster.buckets``, else ``cluster.buckets-per-thread`` per thread.
 
-    Never more than the batch has markets, never fewer than one.
+    Never more than the batch has markets unless its markets ``spread`` over buckets (a
+    sealed market, by auction), never fewer than one.
     """
     fixed = get_setting("cluster.buckets")
     wanted = int(fixed) if fixed else threads * int(get_setting("cluster.buckets-per-thread"))
-    return max(1, min(wanted, n_markets))
+    return max(1, wanted if spread else min(wanted, n_markets))
 
 
 def _submit_plans(

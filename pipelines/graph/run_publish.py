@@ -23,7 +23,7 @@ from distributed import Client
 
 from econonexus._core.config import get_setting
 from econonexus.agents.live import LiveBidders
-from econonexus.pipelines.clearing.bucket import BucketRows
+from econonexus.pipelines.clearing.bucket import BucketRows, merge_partials
 from econonexus.pipelines.graph import batch_tasks as bt
 from econonexus.pipelines.graph import write_tasks as wt
 from econonexus.pipelines.graph.batch import (
@@ -74,7 +74,6 @@ class Digest:
 
     summary: pl.DataFrame
     won: pl.DataFrame
-    flagged: pl.DataFrame
     rejected_rows: int
     live: BucketRows | None
 
@@ -119,7 +118,7 @@ def publish_run(
 def _digest(
     client: Client, sub: Submitted, batch: RunBatch, live: LiveBidders | None, progress: bool
 ) -> Digest:
-    """Gather each bucket's digest, the rejected counts and the flags."""
+    """Gather each bucket's digest and the rejected counts."""
     live_rows = None
     if sub.live_markets:
         assert live is not None
@@ -130,17 +129,16 @@ def _digest(
         client.submit(wt.bucket_digest, f, key=f"enx-digest-{token}-{b}")
         for b, f in enumerate(sub.final)
     ]
-    detect = submit_detect(client, sub, [*sub.final, *([live_rows] if live_rows else [])])
     counted = client.submit(bt.rejected_digest, sub.rejected, key=f"enx-rejected-count-{token}")
     if progress:
-        track(client, [*digests, detect, counted])
-    digested, flagged, (n_rejected, n_rows) = watched_gather(client, [digests, detect, counted])
-    release([*digests, detect, counted])
+        track(client, [*digests, counted])
+    digested, (n_rejected, n_rows) = watched_gather(client, [digests, counted])
+    release([*digests, counted])
     if live_rows is not None:
         digested.append(wt.bucket_digest(live_rows))
-    summary = pl.concat([s for s, _ in digested])
+    summary = merge_partials(pl.concat([s for s, _ in digested]))
     won = pl.concat([w for _, w in digested])
-    return Digest(with_rejected(summary, n_rejected), won, flagged, n_rows, live_rows)
+    return Digest(with_rejected(summary, n_rejected), won, n_rows, live_rows)
 
 
 def _publish(
@@ -156,7 +154,7 @@ def _publish(
     options, run_id = batch.options, batch.run_id
     decision = decide_halts(out, run_id, digest.summary, digest.won, options.policies)
     halted = decision.halted
-    outputs, stored = _write_parts(client, sub, batch, digest, location, halted)
+    outputs, stored, flags = _write_parts(client, sub, batch, digest, location, halted)
     if live is not None:
         batch = dataclasses.replace(batch, live=live.report())
     manifest = {
@@ -174,7 +172,7 @@ def _publish(
     }
     summary = decision.summary.select(pl.lit(run_id).alias("run_id"), pl.all()).sort("market_id")
     events = run_events(run_id, decision.summary, digest.rejected_rows, manifest)
-    flagged = digest.flagged.select(pl.lit(run_id).alias("run_id"), pl.all())
+    flagged = flags.select(pl.lit(run_id).alias("run_id"), pl.all())
     for name, frame in (("summary", summary), ("events", events), ("flagged", flagged)):
         outputs |= write_table(location, name, frame)
     small = {
@@ -211,10 +209,10 @@ def _write_parts(
     digest: Digest,
     location: str,
     halted: list[str],
-) -> tuple[Listing, Listing]:
+) -> tuple[Listing, Listing, pl.DataFrame]:
     """Have the workers write ``allocations`` and ``prices`` (a part per bucket), the
     rejected rows and the normalized bids (a part per source file, where it was read);
-    return the outputs' and inputs' listings."""
+    return the outputs' and inputs' listings, and the flags (found meanwhile)."""
     token, run_id = sub.token, batch.run_id
     writes = [
         client.submit(
@@ -231,8 +229,11 @@ def _write_parts(
         client.submit(wt.write_input, part, location, "bids", i, key=f"enx-write-input-{token}-{i}")
         for i, part in enumerate(batch.read.parts)
     ]
-    listings = watched_gather(client, [*writes, *inputs])
-    release([*writes, *inputs])
+    found = [*sub.final, *([digest.live] if digest.live else [])]
+    # the flags are needed last: submitted after the writes, which go first on a busy worker
+    detect = submit_detect(client, sub, found, priority=-1)
+    *listings, flags = watched_gather(client, [*writes, *inputs, detect])
+    release([*writes, *inputs, detect])
     outputs: Listing = {}
     for listing in listings[: len(writes)]:
         outputs |= listing
@@ -242,4 +243,4 @@ def _write_parts(
     stored: Listing = {}
     for listing in listings[len(writes) :]:
         stored |= listing
-    return outputs, stored
+    return outputs, stored, flags

@@ -28,11 +28,13 @@ def submit_validation(
     source_errors: pl.DataFrame,
     n: int,
     token: str,
+    clearing: tuple[frozenset[str], bool],
 ) -> ValidatedParts:
     """Validate ``parts`` (frames or futures, in the batch's order) into ``n`` buckets.
 
     ``placed``: the items, options, accounts, signing keys and seen signed bids as
-    placed on the cluster.
+    placed on the cluster, and whether account rules run; ``clearing``: the halted
+    markets and whether clocks run live (they decide which markets split by auction).
     """
     lots, opts, books, secrets, before, with_accounts = placed
     t = token
@@ -66,7 +68,9 @@ def submit_validation(
         if with_accounts
     ]
     accepted = [
-        client.submit(vp.accept_part, s, books, n, *stakes, key=f"enx-accept-{t}-{p}")
+        client.submit(
+            vp.accept_part, s, books, n, (opts, *clearing), *stakes, key=f"enx-accept-{t}-{p}"
+        )
         for p, s in enumerate(screened)
     ]
     named = _error_markets(source_errors, n)

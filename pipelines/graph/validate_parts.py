@@ -7,10 +7,11 @@ joins its pieces in the parts' order, so "first" is the batch's first), an
 agent's running stake total on ``agent_id`` (``enx-stake``, over the rows
 that passed every other rule, as :func:`validate` counts it). Signatures
 are a row rule, the accepted signed bids of earlier runs being broadcast.
-Each part's valid rows are then split by market into the buckets
-(``enx-accept``, ``enx-part``); the rejected rows are joined in one small
-task (``enx-rejected``). The result equals :func:`validate` over the whole
-batch, whatever the number of parts.
+Each part's valid rows are then split into the buckets, by market or, in
+a sealed single-item market, by auction (``enx-accept``, ``enx-part``);
+the rejected rows are joined in one small task (``enx-rejected``). The
+result equals :func:`validate` over the whole batch, whatever the number of
+parts.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 import polars as pl
 
-from econonexus.pipelines.clearing.bucket import Part, bucket_ids
+from econonexus.pipelines.clearing.bucket import Part, bucket_ids, row_buckets
 from econonexus.pipelines.graph.options import BatchOptions
 from econonexus.pipelines.io.accounts import POSITION, account_rules
 from econonexus.pipelines.io.validation import (
@@ -102,22 +103,30 @@ def stake_shard(
 
 
 def accept_part(
-    screened: Screened, accounts: pl.DataFrame | None, n: int, *stakes: pl.DataFrame
+    screened: Screened,
+    accounts: pl.DataFrame | None,
+    n: int,
+    terms: tuple[BatchOptions, frozenset[str], bool],
+    *stakes: pl.DataFrame,
 ) -> list[pl.DataFrame]:
-    """``enx-accept``: a part's valid bids, split into the ``n`` market buckets."""
+    """``enx-accept``: a part's valid bids, split into the ``n`` buckets
+    (:func:`row_buckets`; ``terms``: the options, halted markets, live clocks)."""
     valid = screened[0]
     if stakes:
         ineligible = pl.concat([s.select(*POSITION) for s in stakes])
         valid = valid.join(ineligible, on=POSITION, how="anti")
-    return _shards(finish_valid(valid, accounts), "market_id", n)
+    accepted = finish_valid(valid, accounts)
+    return _split(accepted, row_buckets(accepted, n, *terms), n)
 
 
 def bucket_part(named: Sequence[str], n_pieces: int, *pieces: Any) -> Part:
     """``enx-part``: a bucket's valid bids (its piece of each part, in order) and its
     markets: those the parts name (``pieces`` after the first ``n_pieces``) and ``named``."""
     frames, names = pieces[:n_pieces], pieces[n_pieces:]
-    markets = sorted(set(named).union(*names))
-    return pl.concat(frames), markets
+    bids = pl.concat(frames)
+    # a sealed market split by auction is also in the buckets holding its auctions
+    present = bids["market_id"].unique().to_list()
+    return bids, sorted(set(named).union(*names, present))
 
 
 def collect_rejected(source_errors: pl.DataFrame, *pieces: pl.DataFrame) -> pl.DataFrame:
@@ -133,9 +142,12 @@ def _with_market(rejected: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
 
 
 def _shards(frame: pl.DataFrame, key: str, n: int) -> list[pl.DataFrame]:
-    """``frame`` hash-partitioned on ``key`` into ``n`` frames, each in ``frame``'s order
-    (on ``market_id``: the buckets, :func:`bucket_ids`)."""
-    ids = bucket_ids(frame[key], n)
+    """``frame`` hash-partitioned on ``key`` into ``n`` frames, each in ``frame``'s order."""
+    return _split(frame, bucket_ids(frame[key], n), n)
+
+
+def _split(frame: pl.DataFrame, ids: pl.Series, n: int) -> list[pl.DataFrame]:
+    """``frame``'s rows in the ``n`` shards ``ids`` name, each in ``frame``'s order."""
     parts = frame.with_columns(_shard=ids).partition_by("_shard", as_dict=True, include_key=False)
     empty = frame.clear()
     return [parts.get((k,), empty) for k in range(n)]

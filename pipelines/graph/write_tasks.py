@@ -14,7 +14,7 @@ import polars as pl
 from econonexus.pipelines.clearing.bucket import BucketRows
 from econonexus.pipelines.graph.options import BatchOptions
 from econonexus.pipelines.io.accounts import with_stake
-from econonexus.pipelines.store.halts import won_stats
+from econonexus.pipelines.store.halts import won_units
 from econonexus.pipelines.store.run_files import Listing, part_path, to_arrow, write_part
 
 
@@ -39,8 +39,9 @@ def stamp_rejected(rejected: pl.DataFrame, run_id: str) -> pl.DataFrame:
 
 
 def bucket_digest(rows: BucketRows) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """``enx-digest``: what the client needs of a bucket: its summary and its won stats."""
-    return rows.summary, won_stats(rows.allocations)
+    """``enx-digest``: what the client needs of a bucket: its summary and the units each
+    agent won per market."""
+    return rows.summary, won_units(rows.allocations)
 
 
 def write_bucket(

@@ -68,12 +68,17 @@ def carried_bids(out: str) -> pl.DataFrame | None:
     return pl.concat(frames, how="vertical_relaxed") if frames else None
 
 
-def won_stats(allocations: pl.DataFrame) -> pl.DataFrame:
-    """Per market of ``allocations`` (some of a run's buckets): units sold and the top
-    winner's share of them."""
+def won_units(allocations: pl.DataFrame) -> pl.DataFrame:
+    """Units each agent won per market of ``allocations`` (some of a run's buckets)."""
     units = pl.col("items").list.len()
     won = allocations.filter(pl.col("won")).with_columns(units.alias("units"))
-    per_agent = won.group_by("market_id", "agent_id").agg(pl.col("units").sum())
+    return won.group_by("market_id", "agent_id").agg(pl.col("units").sum())
+
+
+def won_stats(units: pl.DataFrame) -> pl.DataFrame:
+    """Per market: units sold and the top winner's share of them (``units``: the
+    :func:`won_units` of every bucket, an agent's units in one market summed here)."""
+    per_agent = units.group_by("market_id", "agent_id").agg(pl.col("units").sum())
     return per_agent.group_by("market_id").agg(
         pl.col("units").sum().alias("units_sold"),
         (pl.col("units").max() / pl.col("units").sum()).alias("winner_share"),
@@ -205,12 +210,12 @@ def decide_halts(
     out: str,
     run_id: str,
     summary: pl.DataFrame,
-    won: pl.DataFrame,
+    units: pl.DataFrame,
     markets: dict[str, MarketPolicy],
 ) -> HaltDecision:
-    """Decide the run's halts from its ``summary`` and :func:`won_stats` (nothing is written
+    """Decide the run's halts from its ``summary`` and :func:`won_units` (nothing is written
     yet): markets that trip a rule now, or are halted already, are held back."""
-    stats = market_stats(summary, won)
+    stats = market_stats(summary, won_stats(units))
     new = tripped(stats, history(out), markets)
     held = active_halts(out)
     halted = sorted({h["market_id"] for h in new} | set(held) & set(stats["market_id"]))
