@@ -220,11 +220,21 @@ def run_flags(allocations: pl.DataFrame, accounts: pl.DataFrame | None) -> pl.Da
     Shill checks need sellers, which bids do not carry, so a run flags rings
     and (given accounts with ``age_runs``) sybils.
     """
-    bids = allocations.select(
+    return flag_bids(detection_bids(allocations), accounts)
+
+
+def detection_bids(allocations: pl.DataFrame) -> pl.DataFrame:
+    """What detection reads of allocations: ``agent_id``, ``auction`` (a market and its
+    bundle of items), ``price``, ``won``; made where the allocations are."""
+    return allocations.select(
         "agent_id",
         pl.concat_str("market_id", pl.col("items").list.join(";"), separator=":").alias("auction"),
         "price",
         "won",
     )
+
+
+def flag_bids(bids: pl.DataFrame, accounts: pl.DataFrame | None) -> pl.DataFrame:
+    """:func:`run_flags` over :func:`detection_bids`."""
     usable = None if accounts is None or "age_runs" not in accounts.columns else accounts
     return detect(bids, usable)

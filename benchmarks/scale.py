@@ -144,8 +144,9 @@ def main() -> None:
             rows.append(("round, detection off", share, off, "-", "<= 10%"))
         if "vickrey" in cases:
             bids, table = vickrey_markets(args.markets)
+            runs = iter(range(args.repeats))  # a fresh folder each: never the stored run
             t, result = median_seconds(
-                lambda: enx.clear(bids, markets=table, client=c, out=f"{tmp}/v"),
+                lambda: enx.clear(bids, markets=table, client=c, out=f"{tmp}/v{next(runs)}"),
                 repeats=args.repeats,
             )
             assert result.summary.height == args.markets

@@ -31,6 +31,7 @@ STAGES = {  # every task prefix a run or an agent pool shows in the task stream
     *("enx-solve", "enx-combine"),
     *("enx-vcg-plan", "enx-vcg-size", "enx-vcg", "enx-price", "enx-shard", "enx-live-bids"),
     "enx-detect",
+    "enx-detect-rows",
     *("enx-read", "enx-read-digest", "enx-read-part"),
     *("enx-check", "enx-ids", "enx-dup", "enx-screen", "enx-agents", "enx-stake", "enx-accept"),
     *("enx-valid", "enx-names", "enx-rejects", "enx-signed-rejects"),

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import polars as pl
 
+from econonexus._core.transport import register_size, size_of
 from econonexus.pipelines.clearing.market_rows import (
     ALLOCATION_COLUMNS,
     PRICE_COLUMNS,
@@ -60,6 +61,19 @@ class BucketPlan:
     solved: dict[Key, ComponentSolution]
     large: list[Key]
     live: pl.DataFrame
+
+
+def _rows_size(rows: BucketRows) -> int:
+    return sum(size_of(f) for f in (rows.allocations, rows.summary, rows.prices))
+
+
+def _plan_size(plan: BucketPlan) -> int:
+    frames = [*plan.bids.values(), *(f for f in plan.items.values() if f is not None), plan.live]
+    return _rows_size(plan.done) + sum(size_of(f) for f in frames)
+
+
+register_size(BucketRows, _rows_size)  # so that Dask's scheduler sees what a bucket holds
+register_size(BucketPlan, _plan_size)
 
 
 def bucket_ids(markets: pl.Series, n_buckets: int) -> pl.Series:

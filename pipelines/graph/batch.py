@@ -235,15 +235,17 @@ def submit_batch(
 def submit_detect(
     client: Client, sub: Submitted, rows: list[Any], *, priority: int = 0
 ) -> Future[Any]:
-    """``enx-detect``: the manipulation flags over the batch's ``rows`` (bucket futures)."""
-    return client.submit(
-        bt.flag_markets,
-        sub.books,
-        sub.opts,
-        *rows,
-        key=f"enx-detect-{sub.token}",
-        priority=priority,
-    )
+    """``enx-detect``: the manipulation flags over the batch's ``rows`` (bucket futures),
+    each bucket reduced first where it is (``enx-detect-rows``)."""
+    t = sub.token
+    reduced = [
+        client.submit(
+            bt.detection_rows, sub.opts, r, key=f"enx-detect-rows-{t}-{b}", priority=priority
+        )
+        for b, r in enumerate(rows)
+    ]
+    key = f"enx-detect-{t}"
+    return client.submit(bt.flag_bids, sub.books, *reduced, key=key, priority=priority)
 
 
 def n_buckets(threads: int, n_markets: int, *, spread: bool = False) -> int:

@@ -11,7 +11,8 @@ from typing import Any
 
 import polars as pl
 
-from econonexus.agents.detection import run_flags
+from econonexus.agents.detection import detection_bids
+from econonexus.agents.detection import flag_bids as run_detection
 from econonexus.pipelines.clearing.bucket import (
     BucketPlan,
     BucketRows,
@@ -31,13 +32,19 @@ def flag_markets(
     accounts: pl.DataFrame | None, options: BatchOptions, *rows: BucketRows
 ) -> pl.DataFrame:
     """Manipulation flags (rings, sybils) over the batch's markets with detection on."""
+    return flag_bids(accounts, *(detection_rows(options, r) for r in rows))
+
+
+def detection_rows(options: BatchOptions, rows: BucketRows) -> pl.DataFrame:
+    """``enx-detect-rows``: what detection reads of a bucket's markets with detection on."""
     on = detected_markets(options.policies, options.detection)
-    allocations = (
-        pl.concat([r.allocations.filter(on) for r in rows])
-        if rows
-        else pl.DataFrame(schema=ALLOCATION_COLUMNS)
-    )
-    return run_flags(allocations, accounts)
+    return detection_bids(rows.allocations.filter(on))
+
+
+def flag_bids(accounts: pl.DataFrame | None, *bids: pl.DataFrame) -> pl.DataFrame:
+    """``enx-detect``: manipulation flags over every bucket's :func:`detection_rows`."""
+    found = pl.concat(bids) if bids else detection_bids(pl.DataFrame(schema=ALLOCATION_COLUMNS))
+    return run_detection(found, accounts)
 
 
 def validate_batch(
