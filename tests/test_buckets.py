@@ -13,7 +13,7 @@ from distributed import Client
 
 import econonexus as enx
 from econonexus._core.market_settings import MarketSettings
-from econonexus.pipelines.clearing.bucket import bucket_ids, split_batch
+from econonexus.pipelines.clearing.bucket_split import bucket_ids, split_batch
 from econonexus.pipelines.clearing.sealed_markets import clear_sealed_markets
 from econonexus.pipelines.clearing.single_item import clear_single_item
 

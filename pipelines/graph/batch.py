@@ -1,20 +1,23 @@
 """The Dask graph of one batch: validate, split into buckets, plan, solve, assemble.
 
-The normalized batch goes into the graph, or is broadcast to every worker
-when large (so losing a worker never loses the only copy). The valid bids
-are hash-partitioned by market into buckets sized to the cluster
-(:mod:`econonexus.pipelines.clearing.bucket`), so the number of tasks grows
-with the cluster and the hard components, not with the number of markets.
-Every stage is a task with a readable key prefix (``enx-validate``,
-``enx-split``, ``enx-part``, ``enx-plan``, ``enx-solve``, ``enx-combine``,
-``enx-vcg-plan``, ``enx-vcg``, ``enx-price``), and every task is pure, so
-the scheduler can rerun any of them on a live worker when a worker dies.
+A batch of one part (a small batch, one file) is validated whole; its
+normalized rows go into the graph, or are placed on the workers when large.
+A batch of several parts is validated part by part
+(:mod:`econonexus.pipelines.graph.validate_graph`). The valid bids are
+hash-partitioned by market (a sealed market's by auction) into buckets sized
+to the cluster (:mod:`econonexus.pipelines.clearing.bucket`), so the number
+of tasks grows with the cluster and the hard components, not with the number
+of markets. Every stage is a task with a readable key prefix
+(``enx-validate``, ``enx-split``, ``enx-part``, ``enx-plan``, ``enx-solve``,
+``enx-combine``, ``enx-vcg-plan``, ``enx-vcg``, ``enx-price``,
+``enx-detect``), and every task is pure, so the scheduler can rerun any of
+them on a live worker when a worker dies.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from operator import getitem
 from typing import Any
 
@@ -25,19 +28,19 @@ from econonexus._core.config import get_setting
 from econonexus.agents.detection import FLAGGED_COLUMNS
 from econonexus.pipelines.clearing.bucket import (
     BucketRows,
-    assemble_bucket,
-    merge_partials,
     n_large,
-    n_large_vcg,
-    plan_bucket_vcg,
-    price_bucket,
     rows_of,
-    solve_large,
-    solve_large_vcg,
 )
+from econonexus.pipelines.clearing.bucket_split import merge_partials
 from econonexus.pipelines.clearing.single_item import BiddersFor, clear_single_item
 from econonexus.pipelines.graph import batch_tasks as bt
 from econonexus.pipelines.graph import market_tasks as tasks
+from econonexus.pipelines.graph.batch_solve import (
+    lean_options,
+    price_vcg_buckets,
+    submit_assembly,
+    with_thread_share,
+)
 from econonexus.pipelines.graph.options import BatchOptions
 from econonexus.pipelines.graph.progress import track
 from econonexus.pipelines.graph.transfer import gather_counts, place_inputs, release, watched_gather
@@ -207,12 +210,12 @@ def submit_batch(
         assembled = final = plans
     else:
         counts = gather_counts(client, n_large, plans, f"enx-size-{token}") if mip else [0] * n
-        lean = _with_thread_share(_lean(options), threads, sum(counts))  # no market tables
+        lean = with_thread_share(lean_options(options), threads, sum(counts))  # no market tables
         assembled = [
-            _submit_assembly(client, plans[b], count, opts, lean, f"{token}-{b}")
+            submit_assembly(client, plans[b], count, opts, lean, f"{token}-{b}")
             for b, count in enumerate(counts)
         ]
-        final = _price_vcg_buckets(client, assembled, options, opts, token)
+        final = price_vcg_buckets(client, assembled, options, opts, token)
     clocks = [
         client.submit(bt.live_bids, plan, key=f"enx-live-bids-{token}-{b}")
         for b, plan in enumerate(plans)
@@ -275,23 +278,6 @@ def _submit_plans(
     return parts, plans
 
 
-def _submit_assembly(
-    client: Client, plan: Future[Any], count: int, opts: Any, lean: BatchOptions, tag: str
-) -> Future[Any]:
-    """Solve a bucket's ``count`` large components (``enx-solve``) and join them
-    (``enx-combine``)."""
-    solved = [
-        client.submit(solve_large, plan, j, lean, key=f"enx-solve-{tag}-{j}", retries=lean.retries)
-        for j in range(count)
-    ]
-    return client.submit(assemble_bucket, plan, opts, *solved, key=f"enx-combine-{tag}")
-
-
-def _lean(options: BatchOptions) -> BatchOptions:
-    """The options a solve task needs: a component carries its market's data already."""
-    return replace(options, markets={}, policies={})
-
-
 def clear_live(
     markets: list[str],
     bids: pl.DataFrame,
@@ -312,54 +298,6 @@ def clear_live(
         )
         for m in markets
     )
-
-
-def _price_vcg_buckets(
-    client: Client, assembled: list[Future[Any]], options: BatchOptions, opts: Any, token: str
-) -> list[Future[Any]]:
-    """Add the VCG re-solves (``enx-vcg``) and pricing (``enx-price``) of buckets."""
-    if not any(s.payment_rule == "vcg" and s.kind.mip for s in options.markets.values()):
-        return assembled
-    inline = int(get_setting("solver.inline-max-bids"))
-    planned = [
-        client.submit(plan_bucket_vcg, rows, opts, inline, key=f"enx-vcg-plan-{token}-{b}")
-        for b, rows in enumerate(assembled)
-    ]
-    counts = gather_counts(client, n_large_vcg, planned, f"enx-vcg-size-{token}")
-    lean = _lean(options)
-    return [
-        client.submit(
-            price_bucket,
-            planned[b],
-            *[
-                client.submit(
-                    solve_large_vcg,
-                    *(planned[b], j, lean),
-                    key=f"enx-vcg-{token}-{b}-{j}",
-                    retries=options.retries,
-                )
-                for j in range(count)
-            ],
-            key=f"enx-price-{token}-{b}",
-        )
-        for b, count in enumerate(counts)
-    ]
-
-
-def _with_thread_share(options: BatchOptions, threads: int, n_large: int) -> BatchOptions:
-    """Options for the large components: the cluster's threads shared among them.
-
-    A batch of one hard component would otherwise keep one core busy and the
-    rest idle; CBC's parallel branch and bound on the idle cores measured up
-    to 2.5x faster on 2 cores (``benchmarks/pipeline_vs_direct.py``). Setting
-    ``solver.share-threads`` false turns this off.
-    """
-    if not get_setting("solver.share-threads") or n_large == 0:
-        return options
-    share = threads // n_large
-    if share <= options.limits.threads:
-        return options
-    return replace(options, limits=replace(options.limits, threads=share))
 
 
 def _live(market_id: str, options: BatchOptions) -> bool:

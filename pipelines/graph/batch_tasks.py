@@ -16,11 +16,10 @@ from econonexus.agents.detection import flag_bids as run_detection
 from econonexus.pipelines.clearing.bucket import (
     BucketPlan,
     BucketRows,
-    Part,
     assemble_bucket,
     plan_bucket,
-    split_batch,
 )
+from econonexus.pipelines.clearing.bucket_split import Part, split_batch
 from econonexus.pipelines.clearing.market_rows import ALLOCATION_COLUMNS
 from econonexus.pipelines.graph import market_tasks as tasks
 from econonexus.pipelines.graph.options import BatchOptions

@@ -23,7 +23,8 @@ from distributed import Client
 
 from econonexus._core.config import get_setting
 from econonexus.agents.live import LiveBidders
-from econonexus.pipelines.clearing.bucket import BucketRows, merge_partials
+from econonexus.pipelines.clearing.bucket import BucketRows
+from econonexus.pipelines.clearing.bucket_split import merge_partials
 from econonexus.pipelines.graph import batch_tasks as bt
 from econonexus.pipelines.graph import write_tasks as wt
 from econonexus.pipelines.graph.batch import (

@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 from distributed import Client, Future
 
-from econonexus.pipelines.clearing.bucket import bucket_ids
+from econonexus.pipelines.clearing.bucket_split import bucket_ids
 from econonexus.pipelines.graph import validate_parts as vp
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import polars as pl
 
-from econonexus.pipelines.clearing.bucket import Part, bucket_ids, row_buckets
+from econonexus.pipelines.clearing.bucket_split import Part, bucket_ids, row_buckets
 from econonexus.pipelines.graph.options import BatchOptions
 from econonexus.pipelines.io.accounts import POSITION, account_rules
 from econonexus.pipelines.io.validation import (
