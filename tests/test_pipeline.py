@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import shutil
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -12,6 +13,8 @@ from distributed import Client
 
 import econonexus as enx
 from econonexus.pipelines.io.cats import write_cats_text
+from econonexus.pipelines.store.run_files import to_arrow, write_part
+from econonexus.pipelines.store.run_store import manifest_digest
 from tests.oracle import brute_force
 
 DATA = pathlib.Path(__file__).parents[1] / "data"
@@ -61,6 +64,25 @@ def test_outputs_match_the_contract(sample_run: enx.ClearingResult) -> None:
     assert all(len(i["sha256"]) == 64 for i in manifest["inputs"])
     assert {"pulp", "dask", "polars"} <= set(manifest["versions"])
     assert manifest["started_at"] <= manifest["finished_at"]
+
+
+def test_a_run_written_before_parts_existed_still_reads(
+    sample_run: enx.ClearingResult, tmp_path: pathlib.Path
+) -> None:
+    # the layout of earlier runs: one file per table, listed as `<table>.parquet`
+    old = tmp_path / "old"
+    shutil.copytree(sample_run.location or "", old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    listed = {}
+    for name, frame in sample_run.tables.items():
+        shutil.rmtree(old / name)
+        listed |= write_part(str(old), f"{name}.parquet", to_arrow(name, frame))
+    manifest["outputs"] = listed
+    manifest["manifest_sha256"] = manifest_digest(manifest)
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    stored = enx.read_run(str(old))
+    assert stored.summary.equals(sample_run.summary)
+    assert stored.allocations.equals(sample_run.allocations)
 
 
 def test_sample_markets_clear_with_expected_figures(sample_run: enx.ClearingResult) -> None:
