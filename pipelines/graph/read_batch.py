@@ -145,7 +145,8 @@ def _placed(client: Client, parts: list[Any]) -> list[Any]:
             continue
         slices = [part.slice(start, rows) for start in range(0, part.height, rows)]
         futures = client.scatter(slices, hash=False)
-        client.replicate(futures, n=2)  # a lost worker never holds the only copy
+        if len(client.scheduler_info(n_workers=-1)["workers"]) > 1:
+            client.replicate(futures, n=2)  # a lost worker never holds the only copy
         placed.extend(futures)
     return placed
 
