@@ -21,6 +21,21 @@ def bucket_ids(markets: pl.Series, n_buckets: int) -> pl.Series:
     return (markets.hash(seed=0x454E58) % n_buckets).cast(pl.Int64)
 
 
+def named_markets(*columns: pl.Series) -> list[str]:
+    """The market ids ``columns`` name, once each, sorted; null and blank ids left out."""
+    names = pl.concat(columns).drop_nulls().unique()
+    return sorted(m for m in names.to_list() if m.strip())
+
+
+def markets_by_bucket(markets: list[str], n_buckets: int) -> list[list[str]]:
+    """``markets`` in the ``n_buckets`` buckets that own them, each list in their order."""
+    owners = bucket_ids(pl.Series(markets, dtype=pl.String), n_buckets).to_list()
+    found: list[list[str]] = [[] for _ in range(n_buckets)]
+    for market, b in zip(markets, owners, strict=True):
+        found[b].append(market)
+    return found
+
+
 def row_buckets(
     bids: pl.DataFrame, n_buckets: int, options: BatchOptions, halted: frozenset[str], live: bool
 ) -> pl.Series:
@@ -54,19 +69,11 @@ def merge_partials(summary: pl.DataFrame) -> pl.DataFrame:
 
 def split_batch(bids: pl.DataFrame, markets: list[str], n_buckets: int) -> list[Part]:
     """Hash-partition ``bids`` and ``markets`` (all the batch names) into ``n_buckets`` parts."""
-    names = pl.DataFrame({"market_id": markets}, schema={"market_id": pl.String})
-    names = names.with_columns(bucket=bucket_ids(names["market_id"], n_buckets))
     owners = bids.with_columns(bucket=bucket_ids(bids["market_id"], n_buckets))
     parts = owners.partition_by("bucket", as_dict=True, include_key=False)
-    owned = names.partition_by("bucket", as_dict=True, include_key=False)
+    owned = markets_by_bucket(markets, n_buckets)
     empty = bids.clear()
-    return [
-        (
-            parts.get((b,), empty),
-            owned[(b,)]["market_id"].to_list() if (b,) in owned else [],
-        )
-        for b in range(n_buckets)
-    ]
+    return [(parts.get((b,), empty), owned[b]) for b in range(n_buckets)]
 
 
 def by_auction(market_id: str, options: BatchOptions, halted: frozenset[str], live: bool) -> bool:

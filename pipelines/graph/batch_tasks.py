@@ -19,7 +19,7 @@ from econonexus.pipelines.clearing.bucket import (
     assemble_bucket,
     plan_bucket,
 )
-from econonexus.pipelines.clearing.bucket_split import Part, split_batch
+from econonexus.pipelines.clearing.bucket_split import Part, named_markets, split_batch
 from econonexus.pipelines.clearing.market_rows import ALLOCATION_COLUMNS
 from econonexus.pipelines.graph import market_tasks as tasks
 from econonexus.pipelines.graph.options import BatchOptions
@@ -96,8 +96,7 @@ def live_bids(plan: BucketPlan) -> pl.DataFrame:
 
 def batch_markets(frame: pl.DataFrame, source_errors: pl.DataFrame) -> list[str]:
     """Return every market named in the batch, valid or not, sorted."""
-    names = pl.concat([frame["market_id"], source_errors["market_id"]]).drop_nulls().unique()
-    return sorted(m for m in names.to_list() if m.strip())
+    return named_markets(frame["market_id"], source_errors["market_id"])
 
 
 def rejected_rows(

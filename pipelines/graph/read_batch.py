@@ -23,6 +23,7 @@ from distributed import Client, Future
 
 from econonexus._core.config import get_setting
 from econonexus._core.errors import InputError
+from econonexus.pipelines.graph.batch_tasks import batch_markets
 from econonexus.pipelines.graph.transfer import release, watched_gather
 from econonexus.pipelines.io.cats import ERRORS_SCHEMA
 from econonexus.pipelines.io.normalize import normalize
@@ -73,13 +74,7 @@ def read_file(file: SourceFile, format: Format | None) -> tuple[FileDigest, pl.D
     """``enx-read``: read, hash and normalize one file; its digest and its rows."""
     raw = with_partitions(read_source(file.url, format=format, at=file.location), file.partitions)
     frame = normalize(raw.records, raw.name)
-    return FileDigest(raw.info, raw.errors, frame_markets(frame, raw.errors)), frame
-
-
-def frame_markets(frame: pl.DataFrame, errors: pl.DataFrame) -> list[str]:
-    """The markets that ``frame`` and the reader ``errors`` name, blank ids left out."""
-    names = pl.concat([frame["market_id"], errors["market_id"]]).drop_nulls().unique()
-    return sorted(m for m in names.to_list() if m.strip())
+    return FileDigest(raw.info, raw.errors, batch_markets(frame, raw.errors)), frame
 
 
 def read_batch(
@@ -125,7 +120,7 @@ def read_batch(
     errors = pl.concat([d.errors for d in read]).cast(ERRORS_SCHEMA)  # type: ignore[arg-type]
     local = [p for p in parts if not isinstance(p, Future)]
     markets = sorted(
-        {m for d in read for m in d.markets} | set(frame_markets(_joined(local), errors))
+        {m for d in read for m in d.markets} | set(batch_markets(_joined(local), errors))
     )
     if len(local) == len(parts) > 1:  # all here already: one part
         parts = [_joined(parts)]

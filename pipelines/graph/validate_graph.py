@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 from distributed import Client, Future
 
-from econonexus.pipelines.clearing.bucket_split import bucket_ids
+from econonexus.pipelines.clearing.bucket_split import markets_by_bucket, named_markets
 from econonexus.pipelines.graph import validate_parts as vp
 
 
@@ -73,7 +73,7 @@ def submit_validation(
         )
         for p, s in enumerate(screened)
     ]
-    named = _error_markets(source_errors, n)
+    named = markets_by_bucket(named_markets(source_errors["market_id"]), n)  # errors only
     buckets = [
         client.submit(
             vp.bucket_part,
@@ -99,14 +99,3 @@ def submit_validation(
 
 def _pick(client: Client, value: Future[Any], key: str, *at: int) -> Future[Any]:
     return client.submit(vp.pick, value, *at, key=key)
-
-
-def _error_markets(source_errors: pl.DataFrame, n: int) -> list[list[str]]:
-    """The markets that only the readers' rejected rows may name, by bucket."""
-    names = source_errors.select(pl.col("market_id").drop_nulls().unique())
-    names = names.filter(pl.col("market_id").str.strip_chars() != "")
-    buckets = names.with_columns(b=bucket_ids(names["market_id"], n))
-    found: list[list[str]] = [[] for _ in range(n)]
-    for market, b in buckets.iter_rows():
-        found[b].append(market)
-    return found

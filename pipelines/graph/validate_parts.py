@@ -21,7 +21,13 @@ from typing import Any
 
 import polars as pl
 
-from econonexus.pipelines.clearing.bucket_split import Part, bucket_ids, row_buckets
+from econonexus.pipelines.clearing.bucket_split import (
+    Part,
+    bucket_ids,
+    markets_by_bucket,
+    named_markets,
+    row_buckets,
+)
 from econonexus.pipelines.graph.options import BatchOptions
 from econonexus.pipelines.io.accounts import POSITION, account_rules
 from econonexus.pipelines.io.validation import (
@@ -56,10 +62,7 @@ def check_part(
     rejected = _with_market(row_checks(part, items, options.markets), part)
     keyed = part.filter(pl.col("bid_id").is_not_null() & (pl.col("bid_id").str.strip_chars() != ""))
     ids = _shards(keyed.select(*POSITION, "bid_id", "market_id"), "bid_id", n)
-    names = part.select(pl.col("market_id").drop_nulls().unique())
-    names = names.filter(pl.col("market_id").str.strip_chars() != "")
-    by_bucket = _shards(names, "market_id", n)
-    return part, rejected, ids, [sorted(f["market_id"].to_list()) for f in by_bucket]
+    return part, rejected, ids, markets_by_bucket(named_markets(part["market_id"]), n)
 
 
 def duplicates(*pieces: pl.DataFrame) -> pl.DataFrame:
