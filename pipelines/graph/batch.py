@@ -62,15 +62,15 @@ class BatchOutput:
 @dataclass(frozen=True)
 class Submitted:
     """A batch whose graph is on the cluster: each bucket's final rows, the rejected rows,
-    the live clocks' bids, the batch's normalized rows (``inputs``: its parts, frames or
-    futures), and what :meth:`release` frees once the results are out."""
+    the live clocks' bids, the batch's normalized rows (``parts``: frames or futures), and
+    what :meth:`release` frees once the results are out."""
 
     token: str
     final: list[Future[Any]]
     rejected: Future[Any]
     clocks: list[Future[Any]]
     live_markets: list[str]
-    inputs: list[Any]
+    parts: list[Any]
     books: Any
     opts: Any
     held: list[Any]
@@ -82,13 +82,12 @@ class Submitted:
 
 def run_batch(
     client: Client,
-    frame: pl.DataFrame | Future[Any],
+    batch: pl.DataFrame | list[Any],
     items: pl.DataFrame | None,
     options: BatchOptions,
     source_errors: pl.DataFrame,
     *,
     markets: list[str] | None = None,
-    parts: list[Any] | None = None,
     accounts: pl.DataFrame | None = None,
     keys: dict[str, bytes] | None = None,
     seen: pl.DataFrame | None = None,
@@ -96,10 +95,10 @@ def run_batch(
     live: BiddersFor | None = None,
     halted: frozenset[str] = frozenset(),
 ) -> BatchOutput:
-    """Clear the normalized batch ``frame`` on ``client``'s cluster and gather the result.
+    """Clear the normalized ``batch`` on ``client``'s cluster and gather the result.
 
-    ``frame`` may be a future of the batch on the cluster, or the batch may be in
-    several ``parts`` (then ``markets`` names its markets: :mod:`.read_batch`).
+    ``batch`` is a frame, or its parts (frames or futures on the cluster, as
+    :mod:`.read_batch` reads them; then ``markets`` names its markets).
     ``source_errors`` are rows the readers already rejected (CATS line errors),
     in :data:`econonexus.pipelines.io.cats.ERRORS_SCHEMA`; ``accounts`` are the
     agents' accounts that stake and reputation rules check; ``keys`` and
@@ -109,13 +108,14 @@ def run_batch(
     bidders of ``english`` and ``dutch`` markets, whose clocks then run here,
     on the client, asking the live agents each round.
     """
-    inputs = (frame, items, accounts, keys, seen)
+    parts = batch if isinstance(batch, list) else [batch]
+    inputs = (items, accounts, keys, seen)
     sub = submit_batch(
-        client, inputs, options, source_errors, markets, live=live, halted=halted, parts=parts
+        client, parts, inputs, options, source_errors, markets, live=live, halted=halted
     )
     # with live clocks the flags need the clocks' results, which come later; a small batch
     # (placed in the graph) is flagged faster here than through one more task
-    here = bool(sub.live_markets) or not any(isinstance(p, Future) for p in sub.inputs)
+    here = bool(sub.live_markets) or not any(isinstance(p, Future) for p in sub.parts)
     detect = [] if here else [submit_detect(client, sub, sub.final)]
     if progress:
         track(client, [*sub.final, sub.rejected, *detect])
@@ -148,6 +148,7 @@ def with_rejected(summary: pl.DataFrame, n_rejected: dict[str, int]) -> pl.DataF
 
 def submit_batch(
     client: Client,
+    parts: list[Any],
     inputs: tuple[Any, ...],
     options: BatchOptions,
     source_errors: pl.DataFrame,
@@ -155,21 +156,19 @@ def submit_batch(
     *,
     live: BiddersFor | None,
     halted: frozenset[str],
-    parts: list[Any] | None = None,
 ) -> Submitted:
-    """Put the batch's graph on the cluster (``inputs``: the normalized batch, items,
-    accounts, keys and seen signed bids, as :func:`run_batch` takes them; ``markets``: the
-    batch's markets, when the batch is not a frame here).
+    """Put the batch's graph on the cluster: its normalized ``parts`` (frames or futures),
+    ``inputs`` (items, accounts, keys and seen signed bids, as :func:`run_batch` takes them)
+    and ``markets`` (the batch's markets, when its one part is not a frame here).
 
-    A batch of several ``parts`` (frames or futures, as read) is validated part by
-    part (:mod:`.validate_graph`); its whole frame is then never made.
+    A batch of one part is validated whole; of several, part by part
+    (:mod:`.validate_graph`), its whole frame never made.
     """
     token = _token()
+    split = len(parts) > 1
     if markets is None:
-        markets = bt.batch_markets(inputs[0], source_errors)
-    split = parts is not None and len(parts) > 1
-    whole = None if split else inputs[0]
-    scattered, threads = place_inputs(client, [whole, *inputs[1:], options])
+        markets = bt.batch_markets(parts[0], source_errors)
+    scattered, threads = place_inputs(client, [None if split else parts[0], *inputs, options])
     raw, lots, books, secrets, before, opts = scattered
     live_markets = [
         m for m in markets if live is not None and m not in halted and _live(m, options)
@@ -182,12 +181,13 @@ def submit_batch(
     # a sealed market spreads over the buckets by auction: then more buckets than markets
     sealed = split and any(options.settings(m).kind.sealed_rule for m in markets)
     n = n_buckets(threads, len(markets), spread=sealed)
+    placed = (lots, opts, books, secrets, before)
     if split:
-        assert parts is not None
-        with_accounts = needs_accounts(options.policies, inputs[2])
-        placed = (lots, opts, books, secrets, before, with_accounts)
+        with_accounts = needs_accounts(options.policies, inputs[1])
         clearing = (halted, live is not None)
-        checked = submit_validation(client, parts, placed, source_errors, n, token, clearing)
+        checked = submit_validation(
+            client, parts, (*placed, with_accounts), source_errors, n, token, clearing
+        )
         rejected = checked.rejected
         plans = [
             client.submit(bt.plan_part, part, *terms, key=f"enx-plan-{token}-{b}")
@@ -195,17 +195,16 @@ def submit_batch(
         ]
         validation = [*checked.held, *checked.buckets, rejected]
     else:
-        validated = client.submit(
-            bt.validate_batch, raw, lots, opts, books, secrets, before, key=f"enx-validate-{token}"
+        rejected, plans, validation = _submit_whole(
+            client,
+            raw,
+            (lots, opts, books, secrets, before),
+            terms,
+            source_errors,
+            markets,
+            n,
+            token,
         )
-        rejected = client.submit(
-            bt.rejected_rows, raw, validated, source_errors, key=f"enx-rejected-{token}"
-        )
-        # the markets (also those without valid bids) travel in the graph when the batch does;
-        # a large batch's buckets find them in its placed frame instead
-        names = markets if not isinstance(raw, Future) else (raw, source_errors)
-        split_parts, plans = _submit_plans(client, (validated, names), terms, n, token)
-        validation = [validated, rejected, *split_parts]
     if direct:
         assembled = final = plans
     else:
@@ -228,11 +227,37 @@ def submit_batch(
         rejected,
         clocks,
         live_markets,
-        list(parts) if split and parts is not None else [raw],
+        parts if split else [raw],
         books,
         opts,
         [*held, *assembled, *final, *clocks],
     )
+
+
+def _submit_whole(
+    client: Client,
+    raw: Any,
+    placed: tuple[Any, ...],
+    terms: tuple[Any, ...],
+    source_errors: pl.DataFrame,
+    markets: list[str],
+    n: int,
+    token: str,
+) -> tuple[Future[Any], list[Future[Any]], list[Any]]:
+    """Validate a batch of one part whole (``enx-validate``) and plan its ``n`` buckets;
+    the rejected rows, the plans and the futures to release."""
+    lots, opts, books, secrets, before = placed
+    validated = client.submit(
+        bt.validate_batch, raw, lots, opts, books, secrets, before, key=f"enx-validate-{token}"
+    )
+    rejected = client.submit(
+        bt.rejected_rows, raw, validated, source_errors, key=f"enx-rejected-{token}"
+    )
+    # the markets (also those without valid bids) travel in the graph when the batch does;
+    # a large batch's buckets find them in its placed frame instead
+    names = markets if not isinstance(raw, Future) else (raw, source_errors)
+    split_parts, plans = _submit_plans(client, (validated, names), terms, n, token)
+    return rejected, plans, [validated, rejected, *split_parts]
 
 
 def submit_detect(

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-import polars as pl
 from distributed import Client
 from distributed.security import Security
 
@@ -14,6 +12,7 @@ from econonexus._core.errors import EconoNexusError, RunFailedError
 from econonexus._core.schemas import SolverName
 from econonexus.agents.live import LiveBidders
 from econonexus.pipelines.dashboard.plugin import install_dashboard
+from econonexus.pipelines.graph import write_tasks as wt
 from econonexus.pipelines.graph.batch import BatchOutput, run_batch
 from econonexus.pipelines.graph.cluster import connect
 from econonexus.pipelines.graph.options import BatchOptions, make_options
@@ -21,7 +20,6 @@ from econonexus.pipelines.graph.progress import show_progress
 from econonexus.pipelines.graph.read_batch import BidSource, read_batch
 from econonexus.pipelines.graph.run_publish import RunBatch, publish_run
 from econonexus.pipelines.graph.run_status import publish_failed, publish_finished, publish_started
-from econonexus.pipelines.graph.write_tasks import stamp_allocations, stamp_prices, stamp_rejected
 from econonexus.pipelines.io.accounts import AccountsSource, load_accounts
 from econonexus.pipelines.io.items import ItemsSource, load_items
 from econonexus.pipelines.io.market_table import MarketsSource
@@ -29,7 +27,7 @@ from econonexus.pipelines.io.readers import Format
 from econonexus.pipelines.io.signing import KeysSource, load_keys, read_signed
 from econonexus.pipelines.store.clearing_result import ClearingResult
 from econonexus.pipelines.store.halts import active_halts, carried_bids
-from econonexus.pipelines.store.manifest import fingerprint, now, run_events, run_manifest
+from econonexus.pipelines.store.manifest import fingerprint, now, run_events
 from econonexus.pipelines.store.run_store import check_run_id, stored_run_for
 
 
@@ -203,46 +201,30 @@ def _in_memory(
     """Clear ``batch`` and gather its result to the client (nothing is written)."""
     output = run_batch(
         client,
-        batch.read.parts[0],
+        batch.read.parts,
         batch.item_table,
         batch.options,
         batch.read.errors,
         markets=batch.read.markets,
-        parts=batch.read.parts,
         accounts=batch.accounts,
         keys=keys,
         progress=show_progress(progress),
         live=bidders,
     )
-    if bidders is not None:
-        batch = dataclasses.replace(batch, live=bidders.report())
-    manifest = {
-        **run_manifest(
-            batch.run_id,
-            batch.digest,
-            batch.read.sources,
-            batch.items,
-            batch.options,
-            output.summary,
-            batch.started,
-        ),
-        "halts": [],
-        "live_bidders": batch.live,
-    }
+    manifest = batch.manifest(output.summary, [], bidders)
     return _stamp(batch.run_id, output, manifest, batch.options)
 
 
 def _stamp(
     run_id: str, output: BatchOutput, manifest: dict[str, Any], options: BatchOptions
 ) -> ClearingResult:
-    run = pl.lit(run_id).alias("run_id")
     n_rejected = output.rejected.select("source", "row").n_unique()
     tables = {
-        "allocations": stamp_allocations(output.allocations, run_id, options),
-        "summary": output.summary.select(run, pl.all()).sort("market_id"),
-        "rejected": stamp_rejected(output.rejected, run_id),
+        "allocations": wt.stamp_allocations(output.allocations, run_id, options),
+        "summary": wt.stamp_summary(output.summary, run_id),
+        "rejected": wt.stamp_rejected(output.rejected, run_id),
         "events": run_events(run_id, output.summary, n_rejected, manifest),
-        "prices": stamp_prices(output.prices, run_id),
-        "flagged": output.flagged.select(run, pl.all()),
+        "prices": wt.stamp_prices(output.prices, run_id),
+        "flagged": wt.with_run_id(output.flagged, run_id),
     }
     return ClearingResult(run_id, tables, manifest)

@@ -13,7 +13,6 @@ written run when they are first used.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -68,6 +67,25 @@ class RunBatch:
     accounts: pl.DataFrame | None
     live: dict[str, Any] | None
 
+    def manifest(
+        self, summary: pl.DataFrame, halts: list[dict[str, Any]], bidders: LiveBidders | None
+    ) -> dict[str, Any]:
+        """The run's manifest before its files are listed; with live ``bidders``, what
+        their clocks reached."""
+        return {
+            **run_manifest(
+                self.run_id,
+                self.digest,
+                self.read.sources,
+                self.items,
+                self.options,
+                summary,
+                self.started,
+            ),
+            "halts": halts,
+            "live_bidders": self.live if bidders is None else bidders.report(),
+        }
+
 
 @dataclass(frozen=True)
 class Digest:
@@ -93,16 +111,15 @@ def publish_run(
     """Clear ``batch`` on ``client``'s cluster and publish it under ``out``; return the
     result and its halts. A run another process publishes first is returned as stored."""
     read = batch.read
-    inputs = (read.parts[0], batch.item_table, batch.accounts, keys, seen)
     sub = submit_batch(
         client,
-        inputs,
+        read.parts,
+        (batch.item_table, batch.accounts, keys, seen),
         batch.options,
         read.errors,
         read.markets,
         live=live,
         halted=halted,
-        parts=read.parts,
     )
     try:
         digest = _digest(client, sub, batch, live, progress)
@@ -156,24 +173,10 @@ def _publish(
     decision = decide_halts(out, run_id, digest.summary, digest.won, options.policies)
     halted = decision.halted
     outputs, stored, flags = _write_parts(client, sub, batch, digest, location, halted)
-    if live is not None:
-        batch = dataclasses.replace(batch, live=live.report())
-    manifest = {
-        **run_manifest(
-            run_id,
-            batch.digest,
-            batch.read.sources,
-            batch.items,
-            options,
-            decision.summary,
-            batch.started,
-        ),
-        "halts": decision.reasons,
-        "live_bidders": batch.live,
-    }
-    summary = decision.summary.select(pl.lit(run_id).alias("run_id"), pl.all()).sort("market_id")
+    manifest = batch.manifest(decision.summary, decision.reasons, live)
+    summary = wt.stamp_summary(decision.summary, run_id)
     events = run_events(run_id, decision.summary, digest.rejected_rows, manifest)
-    flagged = flags.select(pl.lit(run_id).alias("run_id"), pl.all())
+    flagged = wt.with_run_id(flags, run_id)
     for name, frame in (("summary", summary), ("events", events), ("flagged", flagged)):
         outputs |= write_table(location, name, frame)
     small = {
@@ -189,7 +192,7 @@ def _publish(
     token = sub.token
     if halted:
         carried = client.submit(
-            carry_over, out, sub.rejected, halted, *sub.inputs, key=f"enx-carry-{token}"
+            carry_over, out, sub.rejected, halted, *sub.parts, key=f"enx-carry-{token}"
         )
         watched_gather(client, carried)
     if any(p.signed for p in options.policies.values()):

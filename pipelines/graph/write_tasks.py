@@ -18,24 +18,32 @@ from econonexus.pipelines.store.halts import won_units
 from econonexus.pipelines.store.run_files import Listing, part_path, to_arrow, write_part
 
 
+def with_run_id(frame: pl.DataFrame, run_id: str) -> pl.DataFrame:
+    """``frame`` with the ``run_id`` column first, as every published table has it."""
+    return frame.select(pl.lit(run_id).alias("run_id"), pl.all())
+
+
 def stamp_allocations(
     allocations: pl.DataFrame, run_id: str, options: BatchOptions
 ) -> pl.DataFrame:
     """Allocations as published: the run id first, each bid's stake, by market and bid."""
     staked = with_stake(allocations, options.policies)
-    return staked.select(pl.lit(run_id).alias("run_id"), pl.all()).sort("market_id", "bid_id")
+    return with_run_id(staked, run_id).sort("market_id", "bid_id")
+
+
+def stamp_summary(summary: pl.DataFrame, run_id: str) -> pl.DataFrame:
+    """The summary as published: the run id first, by market."""
+    return with_run_id(summary, run_id).sort("market_id")
 
 
 def stamp_prices(prices: pl.DataFrame, run_id: str) -> pl.DataFrame:
     """Clock price paths as published: the run id first, by market, item and round."""
-    stamped = prices.select(pl.lit(run_id).alias("run_id"), pl.all())
-    return stamped.sort("market_id", "item_id", "round")
+    return with_run_id(prices, run_id).sort("market_id", "item_id", "round")
 
 
 def stamp_rejected(rejected: pl.DataFrame, run_id: str) -> pl.DataFrame:
     """Rejected rows as published: the run id first, by source, row and field."""
-    rows = rejected.drop("market_id").sort("source", "row", "field")
-    return rows.select(pl.lit(run_id).alias("run_id"), pl.all())
+    return with_run_id(rejected.drop("market_id").sort("source", "row", "field"), run_id)
 
 
 def bucket_digest(rows: BucketRows) -> tuple[pl.DataFrame, pl.DataFrame]:

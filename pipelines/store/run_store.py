@@ -196,10 +196,8 @@ def read_manifest(location: str) -> dict[str, Any] | None:
     return loaded
 
 
-def read_run(location: str, *, check: bool = True, lazy: bool = False) -> StoredRun:
+def read_run(location: str, *, check: bool = True) -> StoredRun:
     """Read a completed run back, each table checked against its manifest hashes.
-
-    ``lazy`` reads each table (and checks its hashes) when it is first used.
 
     Raises
     ------
@@ -212,9 +210,8 @@ def read_run(location: str, *, check: bool = True, lazy: bool = False) -> Stored
     if manifest is None:
         raise SourceReadError(f"{location!r}: no completed run there (no {MANIFEST})")
     tables = StoredTables(location, manifest, check=check)
-    if not lazy:
-        for name in TABLES:
-            tables[name]
+    for name in TABLES:  # read now: a changed file fails here, not on first use
+        tables[name]
     return StoredRun(tables, manifest, location)
 
 
