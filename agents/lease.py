@@ -39,19 +39,22 @@ _GENERATION = re.compile(r"(\d{12})\.json$")
 
 @dataclass(frozen=True)
 class Lease:
-    """A held lease: the pool root and this holder's generation (the fencing token)."""
+    """A held lease: the root (a pool's, or a run's: ``kind``) and this holder's generation
+    (the fencing token)."""
 
     root: str
     generation: int
     holder: str
+    kind: str = "pool"
 
     def check(self, what: str) -> None:
         """Raise :class:`LeaseError` unless this lease is still the current one."""
         current, record = _current(self.root)
         if current != self.generation:
             raise LeaseError(
-                f"pool {self.root!r}: {what} refused: this writer holds lease generation "
-                f"{self.generation}, but generation {current} ({_who(record)}) took the pool over"
+                f"{self.kind} {self.root!r}: {what} refused: this writer holds lease generation "
+                f"{self.generation}, but generation {current} ({_who(record)}) took the "
+                f"{self.kind} over"
             )
 
     def release(self) -> None:
@@ -94,6 +97,7 @@ def acquire(
     wait: float = 0.0,
     break_lease: bool = False,
     stale_after: float | None = None,
+    kind: str = "pool",
 ) -> Lease:
     """Take the lease of ``root``, waiting up to ``wait`` seconds for its holder to release it.
 
@@ -111,10 +115,10 @@ def acquire(
         free = current < 0 or released(root, current) or _dead(record) or break_lease
         free = free or (stale_after is not None and _silent_for(root, current) > stale_after)
         if free and _create(root, current + 1, holder):
-            return Lease(root.rstrip("/"), current + 1, holder)
+            return Lease(root.rstrip("/"), current + 1, holder, kind)
         if not free and time.monotonic() >= deadline:
             raise LeaseError(
-                f"pool {root!r} is held by {_who(record)} (lease generation {current}); "
+                f"{kind} {root!r} is held by {_who(record)} (lease generation {current}); "
                 "one writer at a time\nhint: wait for it (`wait=` seconds, CLI --wait), or, "
                 "if that process is gone, take the pool over with break_lease=True"
             )

@@ -29,11 +29,12 @@ import econonexus as enx
 from benchmarks.common import median_seconds, print_table
 from econonexus.agents.events import events_from_table, events_table
 from econonexus.agents.journal import JOURNAL_SCHEMA, JournalWriter
-from econonexus.agents.lease import acquire
+from econonexus.agents.lease import Lease, acquire
 from econonexus.agents.state import AgentState, apply
 from econonexus.agents.storage import put_atomically
 from econonexus.pipelines.store.run_files import to_arrow
-from econonexus.pipelines.store.run_store import claim_run, write_run
+from econonexus.pipelines.store.run_lease import claim_run, holding
+from econonexus.pipelines.store.run_store import write_run
 
 
 def _deliveries(n: int, size: int) -> list[pl.DataFrame]:
@@ -62,9 +63,11 @@ def journal_plain(root: str, parts: list[pl.DataFrame]) -> None:
 
 
 def publish_guarded(out: str, result: enx.ClearingResult, inputs: dict) -> None:
-    location = f"{out}/{uuid.uuid4().hex[:8]}"
-    assert claim_run(location, "f")
-    write_run(location, result.tables, dict(result.manifest), inputs=inputs)
+    run_id = uuid.uuid4().hex[:8]
+    lease = claim_run(out, run_id, "f", wait=0)
+    assert isinstance(lease, Lease)
+    with holding(lease):
+        write_run(lease.root, result.tables, dict(result.manifest), inputs=inputs, fence=lease)
 
 
 def publish_plain(out: str, result: enx.ClearingResult, inputs: dict) -> None:

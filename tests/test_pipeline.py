@@ -31,7 +31,7 @@ def sample_run(client: Client, tmp_path_factory: pytest.TempPathFactory) -> enx.
 def test_outputs_match_the_contract(sample_run: enx.ClearingResult) -> None:
     root = pathlib.Path(sample_run.location or "")
     assert sorted(p.name for p in root.iterdir()) == [
-        "_publish.json",
+        "_lease",
         "allocations",
         "events",
         "flagged",

@@ -21,6 +21,7 @@ import polars as pl
 from distributed import Client
 
 from econonexus._core.config import get_setting
+from econonexus.agents.lease import Lease
 from econonexus.agents.live import LiveBidders
 from econonexus.pipelines.clearing.bucket import BucketRows
 from econonexus.pipelines.clearing.bucket_split import merge_partials
@@ -43,14 +44,8 @@ from econonexus.pipelines.store.clearing_result import ClearingResult
 from econonexus.pipelines.store.halts import carry_over, decide_halts
 from econonexus.pipelines.store.manifest import run_events, run_manifest
 from econonexus.pipelines.store.run_files import Listing, write_table
-from econonexus.pipelines.store.run_store import (
-    StoredRun,
-    StoredTables,
-    await_published,
-    claim_run,
-    publish_manifest,
-    run_location,
-)
+from econonexus.pipelines.store.run_lease import claim_run, holding
+from econonexus.pipelines.store.run_store import StoredRun, StoredTables, publish_manifest
 
 
 @dataclass(frozen=True)
@@ -109,28 +104,30 @@ def publish_run(
     progress: bool,
 ) -> tuple[ClearingResult, list[dict[str, Any]]]:
     """Clear ``batch`` on ``client``'s cluster and publish it under ``out``; return the
-    result and its halts. A run another process publishes first is returned as stored."""
-    read = batch.read
-    sub = submit_batch(
-        client,
-        read.parts,
-        (batch.item_table, batch.accounts, keys, seen),
-        batch.options,
-        read.errors,
-        read.markets,
-        live=live,
-        halted=halted,
+    result and its halts. The run's publish lease is taken first (:mod:`.run_lease`): a
+    run another process publishes first is returned as stored."""
+    claimed = claim_run(
+        out, batch.run_id, batch.digest, wait=float(get_setting("store.publish-wait"))
     )
-    try:
-        digest = _digest(client, sub, batch, live, progress)
-        location = run_location(out, batch.run_id)
-        if not claim_run(location, batch.digest):
-            wait = float(get_setting("store.publish-wait"))
-            stored = await_published(location, batch.run_id, batch.digest, wait=wait)
-            return ClearingResult.from_stored(stored), list(stored.manifest.get("halts", []))
-        return _publish(client, sub, batch, digest, out, location, live)
-    finally:
-        sub.release()
+    if isinstance(claimed, StoredRun):  # another process published it meanwhile
+        return ClearingResult.from_stored(claimed), list(claimed.manifest.get("halts", []))
+    with holding(claimed):
+        read = batch.read
+        sub = submit_batch(
+            client,
+            read.parts,
+            (batch.item_table, batch.accounts, keys, seen),
+            batch.options,
+            read.errors,
+            read.markets,
+            live=live,
+            halted=halted,
+        )
+        try:
+            digest = _digest(client, sub, batch, live, progress)
+            return _publish(client, sub, batch, digest, out, claimed, live)
+        finally:
+            sub.release()
 
 
 def _digest(
@@ -165,20 +162,20 @@ def _publish(
     batch: RunBatch,
     digest: Digest,
     out: str,
-    location: str,
+    fence: Lease,
     live: LiveBidders | None,
 ) -> tuple[ClearingResult, list[dict[str, Any]]]:
     """Decide the halts, have every part written, record the state, write the manifest."""
-    options, run_id = batch.options, batch.run_id
+    options, run_id, location = batch.options, batch.run_id, fence.root
     decision = decide_halts(out, run_id, digest.summary, digest.won, options.policies)
     halted = decision.halted
-    outputs, stored, flags = _write_parts(client, sub, batch, digest, location, halted)
+    outputs, stored, flags = _write_parts(client, sub, batch, digest, fence, halted)
     manifest = batch.manifest(decision.summary, decision.reasons, live)
     summary = wt.stamp_summary(decision.summary, run_id)
     events = run_events(run_id, decision.summary, digest.rejected_rows, manifest)
     flagged = wt.with_run_id(flags, run_id)
     for name, frame in (("summary", summary), ("events", events), ("flagged", flagged)):
-        outputs |= write_table(location, name, frame)
+        outputs |= write_table(location, name, frame, fence=fence)
     small = {
         "items": batch.item_table,
         "accounts": batch.accounts,
@@ -186,7 +183,7 @@ def _publish(
     }
     for name, table in small.items():
         if table is not None:
-            stored |= wt.write_input(table, location, name)
+            stored |= wt.write_input(table, location, name, fence=fence)
     # halt state is written once the tables are: a run that fails before never halts
     decision.record()
     token = sub.token
@@ -200,7 +197,7 @@ def _publish(
             wt.signed_bids, sub.opts, halted, run_id, *sub.final, key=f"enx-signed-{token}"
         )
         record_signed(out, run_id, watched_gather(client, signed), options.policies)
-    manifest = publish_manifest(location, manifest, outputs, stored)
+    manifest = publish_manifest(location, manifest, outputs, stored, fence=fence)
     tables = StoredTables(location, manifest, check=True)
     result = ClearingResult.from_stored(StoredRun(tables, manifest, location), from_store=False)
     return result, decision.reasons
@@ -211,26 +208,37 @@ def _write_parts(
     sub: Submitted,
     batch: RunBatch,
     digest: Digest,
-    location: str,
+    fence: Lease,
     halted: list[str],
 ) -> tuple[Listing, Listing, pl.DataFrame]:
     """Have the workers write ``allocations`` and ``prices`` (a part per bucket), the
     rejected rows and the normalized bids (a part per source file, where it was read);
     return the outputs' and inputs' listings, and the flags (found meanwhile)."""
-    token, run_id = sub.token, batch.run_id
+    token, run_id, location = sub.token, batch.run_id, fence.root
     writes = [
         client.submit(
-            wt.write_bucket, f, b, location, run_id, halted, sub.opts, key=f"enx-write-{token}-{b}"
+            wt.write_bucket,
+            *(f, b, location, run_id, halted, sub.opts),
+            fence=fence,
+            key=f"enx-write-{token}-{b}",
         )
         for b, f in enumerate(sub.final)
     ]
     writes.append(
         client.submit(
-            wt.write_rejected, sub.rejected, location, run_id, key=f"enx-write-rejected-{token}"
+            wt.write_rejected,
+            *(sub.rejected, location, run_id),
+            fence=fence,
+            key=f"enx-write-rejected-{token}",
         )
     )
     inputs = [
-        client.submit(wt.write_input, part, location, "bids", i, key=f"enx-write-input-{token}-{i}")
+        client.submit(
+            wt.write_input,
+            *(part, location, "bids", i),
+            fence=fence,
+            key=f"enx-write-input-{token}-{i}",
+        )
         for i, part in enumerate(batch.read.parts)
     ]
     found = [*sub.final, *([digest.live] if digest.live else [])]
@@ -243,7 +251,9 @@ def _write_parts(
         outputs |= listing
     if digest.live is not None:  # the live clocks' rows, made here: the last part
         n = len(sub.final)
-        outputs |= wt.write_bucket(digest.live, n, location, run_id, halted, batch.options)
+        outputs |= wt.write_bucket(
+            digest.live, n, location, run_id, halted, batch.options, fence=fence
+        )
     stored: Listing = {}
     for listing in listings[len(writes) :]:
         stored |= listing

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from econonexus.agents.lease import Lease
 from econonexus.pipelines.clearing.bucket import BucketRows
 from econonexus.pipelines.graph.options import BatchOptions
 from econonexus.pipelines.io.accounts import with_stake
@@ -59,26 +60,41 @@ def write_bucket(
     run_id: str,
     halted: list[str],
     options: BatchOptions,
+    *,
+    fence: Lease | None = None,
 ) -> Listing:
     """``enx-write``: part ``index`` of ``allocations`` and ``prices``, halted markets left
-    out (their bids wait in the carry-over)."""
+    out (their bids wait in the carry-over); written only while ``fence`` (the run's
+    publish lease) is current."""
     kept = ~pl.col("market_id").is_in(pl.Series(halted, dtype=pl.String).implode())
     allocations = stamp_allocations(rows.allocations.filter(kept), run_id, options)
     prices = stamp_prices(rows.prices.filter(kept), run_id)
-    return write_part(
-        location, part_path("allocations", index), to_arrow("allocations", allocations)
-    ) | write_part(location, part_path("prices", index), to_arrow("prices", prices))
+    parts = {"allocations": allocations, "prices": prices}
+    listing: Listing = {}
+    for name, frame in parts.items():
+        listing |= write_part(location, part_path(name, index), to_arrow(name, frame), fence=fence)
+    return listing
 
 
-def write_rejected(rejected: pl.DataFrame, location: str, run_id: str) -> Listing:
+def write_rejected(
+    rejected: pl.DataFrame, location: str, run_id: str, *, fence: Lease | None = None
+) -> Listing:
     """``enx-write-rejected``: the run's rejected rows."""
     rows = stamp_rejected(rejected, run_id)
-    return write_part(location, part_path("rejected", 0), to_arrow("rejected", rows))
+    return write_part(location, part_path("rejected", 0), to_arrow("rejected", rows), fence=fence)
 
 
-def write_input(frame: pl.DataFrame, location: str, name: str, index: int = 0) -> Listing:
+def write_input(
+    frame: pl.DataFrame,
+    location: str,
+    name: str,
+    index: int = 0,
+    *,
+    fence: Lease | None = None,
+) -> Listing:
     """``enx-write-input``: part ``index`` of input ``name`` (``inputs/<name>/``)."""
-    return write_part(location, part_path(f"inputs/{name}", index), frame.to_arrow())
+    relative = part_path(f"inputs/{name}", index)
+    return write_part(location, relative, frame.to_arrow(), fence=fence)
 
 
 def signed_bids(

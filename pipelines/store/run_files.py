@@ -30,6 +30,7 @@ from econonexus._core.schemas import (
     SUMMARY_SCHEMA,
     polars_schema,
 )
+from econonexus.agents.lease import Lease
 
 TABLES: dict[str, pa.Schema] = {
     "allocations": ALLOCATIONS_SCHEMA,
@@ -62,11 +63,19 @@ def to_arrow(name: str, frame: pl.DataFrame) -> pa.Table:
     return frame.select(schema.names).to_arrow().cast(schema)
 
 
-def write_part(location: str, relative: str, table: pa.Table) -> Listing:
-    """Write ``table`` as Parquet at ``location/relative``; return its listing entry."""
+def write_part(
+    location: str, relative: str, table: pa.Table, *, fence: Lease | None = None
+) -> Listing:
+    """Write ``table`` as Parquet at ``location/relative``; return its listing entry.
+
+    With ``fence`` (the run's publish lease) the part is written only while that lease is
+    the current one: a writer whose lease was taken over writes nothing.
+    """
     sink = io.BytesIO()
     pq.write_table(table, sink)
     data = sink.getvalue()
+    if fence is not None:
+        fence.check(f"writing {relative}")
     fs, root = fsspec.core.url_to_fs(location)
     path = posixpath.join(root, relative)
     fs.makedirs(posixpath.dirname(path), exist_ok=True)
@@ -74,9 +83,11 @@ def write_part(location: str, relative: str, table: pa.Table) -> Listing:
     return {relative: {"rows": table.num_rows, "sha256": hashlib.sha256(data).hexdigest()}}
 
 
-def write_table(location: str, name: str, frame: pl.DataFrame) -> Listing:
+def write_table(
+    location: str, name: str, frame: pl.DataFrame, *, fence: Lease | None = None
+) -> Listing:
     """Write output table ``name`` whole, as its one part."""
-    return write_part(location, part_path(name, 0), to_arrow(name, frame))
+    return write_part(location, part_path(name, 0), to_arrow(name, frame), fence=fence)
 
 
 def recorded_files(manifest: dict[str, Any]) -> Listing:

@@ -1,16 +1,12 @@
-"""A run under ``OUT/<run_id>/`` through fsspec: its publish lease, its manifest (written
-last), reading it back."""
+"""A run under ``OUT/<run_id>/`` through fsspec: its manifest (written last, fenced by the
+run's publish lease, :mod:`.run_lease`), reading it back."""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
-import os
 import posixpath
 import re
-import socket
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +15,7 @@ import fsspec
 import polars as pl
 
 from econonexus._core.errors import InputError, RunConflictError, SourceReadError
+from econonexus.agents.lease import Lease
 from econonexus.agents.storage import create_if_absent
 from econonexus.pipelines.store.run_files import (
     TABLES,
@@ -30,7 +27,6 @@ from econonexus.pipelines.store.run_files import (
 )
 
 MANIFEST = "manifest.json"
-LEASE = "_publish.json"
 
 
 @dataclass(frozen=True)
@@ -92,17 +88,22 @@ def write_run(
     *,
     inputs: dict[str, pl.DataFrame | None] | None = None,
     before_manifest: Callable[[], None] | None = None,
+    fence: Lease | None = None,
 ) -> dict[str, Any]:
     """Write the inputs and every table (one part each) under ``location``, then the manifest
-    (:func:`publish_manifest`). Returns the manifest as written."""
+    (:func:`publish_manifest`), each only while ``fence`` is current. Returns the manifest as
+    written."""
     stored: Listing = {}
     for name, frame in (inputs or {}).items():
         if frame is not None:
-            stored |= write_part(location, part_path(f"inputs/{name}", 0), frame.to_arrow())
+            relative = part_path(f"inputs/{name}", 0)
+            stored |= write_part(location, relative, frame.to_arrow(), fence=fence)
     outputs: Listing = {}
     for name, frame in tables.items():
-        outputs |= write_table(location, name, frame)
-    return publish_manifest(location, manifest, outputs, stored, before_manifest=before_manifest)
+        outputs |= write_table(location, name, frame, fence=fence)
+    return publish_manifest(
+        location, manifest, outputs, stored, before_manifest=before_manifest, fence=fence
+    )
 
 
 def publish_manifest(
@@ -112,10 +113,12 @@ def publish_manifest(
     inputs: Listing,
     *,
     before_manifest: Callable[[], None] | None = None,
+    fence: Lease | None = None,
 ) -> dict[str, Any]:
     """Publish a run whose files are written: its manifest, created only if absent.
 
-    The caller holds the run's publish lease (:func:`claim_run`). The manifest
+    The caller holds the run's publish lease ``fence`` (:mod:`.run_lease`),
+    checked just before the manifest is written. The manifest
     lists every file with its row count and SHA-256 (``stored_inputs`` for
     ``inputs/``, ``outputs`` for the tables' parts, :mod:`.run_files`); a run
     directory without one did not complete. ``before_manifest`` runs first
@@ -124,6 +127,8 @@ def publish_manifest(
     """
     if before_manifest is not None:
         before_manifest()
+    if fence is not None:
+        fence.check("manifest write")
     listed = {**manifest, "stored_inputs": dict(sorted(inputs.items())), "outputs": outputs}
     final: dict[str, Any] = json.loads(json.dumps(listed, default=str))  # as it reads back
     final["outputs"] = dict(sorted(final["outputs"].items()))
@@ -136,47 +141,6 @@ def publish_manifest(
             "lease: another writer ignored the lease; this run was not published"
         )
     return final
-
-
-def claim_run(location: str, fingerprint: str) -> bool:
-    """Take the publish lease of the run at ``location``; False if another process holds it.
-
-    The lease is ``_publish.json`` in the run folder, created if absent, naming its
-    holder. It is never released: it stays as the record of who published.
-    """
-    fs, root = fsspec.core.url_to_fs(location)
-    holder = {
-        "fingerprint": fingerprint,
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        "since": dt.datetime.now(dt.UTC).isoformat(),
-    }
-    return create_if_absent(fs, posixpath.join(root, LEASE), json.dumps(holder).encode())
-
-
-def await_published(location: str, run_id: str, fingerprint: str, *, wait: float) -> StoredRun:
-    """The run another process is publishing at ``location``, once its manifest is there.
-
-    Raises
-    ------
-    RunConflictError
-        If it was published with other inputs, or has no manifest after ``wait`` seconds.
-    """
-    deadline = time.monotonic() + wait
-    out = posixpath.dirname(location.rstrip("/"))
-    while time.monotonic() < deadline:
-        if read_manifest(location) is not None:
-            stored = stored_run_for(out, run_id, fingerprint)
-            assert stored is not None
-            return stored
-        time.sleep(0.1)
-    fs, root = fsspec.core.url_to_fs(location)
-    holder = fs.cat_file(posixpath.join(root, LEASE)).decode(errors="replace")
-    raise RunConflictError(
-        f"`run_id`: run {run_id!r} at {location!r} is being published by another process "
-        f"({holder}) and has no manifest after {wait:g} s\nhint: if that process died, "
-        f"remove {LEASE!r} from the run folder and run again"
-    )
 
 
 def manifest_digest(manifest: dict[str, Any]) -> str:
