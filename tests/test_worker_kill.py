@@ -56,11 +56,12 @@ def test_killing_a_worker_mid_batch_gives_the_same_result() -> None:
     assert again.allocations.drop("run_id").equals(control.allocations.drop("run_id"))
 
 
-@pytest.mark.parametrize("stage", ["enx-check", "enx-plan"])
-def test_killing_a_worker_while_parts_are_checked_or_buckets_planned_gives_the_same_run(
+@pytest.mark.parametrize("stage", ["enx-read", "enx-check", "enx-plan", "enx-write"])
+def test_killing_a_worker_while_parts_are_read_checked_planned_or_written_gives_the_same_run(
     tmp_path: pathlib.Path, stage: str
 ) -> None:
-    # one-auction Vickrey markets in 8 buckets: a large batch, sent to the workers in 5 parts
+    # one-auction Vickrey markets in 8 buckets, a large batch in 5 parts: 5 Parquet files
+    # read on the workers, or a table sent to the workers in 5 parts
     n = 20_000
     bids = pl.DataFrame(
         {
@@ -71,6 +72,12 @@ def test_killing_a_worker_while_parts_are_checked_or_buckets_planned_gives_the_s
             "price": [float(1 + (i * 7919) % 101) for i in range(5 * n)],
         }
     )
+    source: str | pl.DataFrame = bids
+    if stage in ("enx-read", "enx-write"):
+        (tmp_path / "bids").mkdir()
+        for f in range(5):
+            bids.slice(f * n, n).write_parquet(tmp_path / "bids" / f"part-{f}.parquet")
+        source = str(tmp_path / "bids")
     markets = pl.DataFrame({"market_id": [f"v{i}" for i in range(n)], "format": "vickrey"})
     with (
         dask.config.set(
@@ -79,12 +86,12 @@ def test_killing_a_worker_while_parts_are_checked_or_buckets_planned_gives_the_s
         local_cluster(n_workers=2, dashboard_address=":0") as cluster,
         Client(cluster) as client,
     ):
-        control = enx.clear(bids, markets=markets, client=client)
+        control = enx.clear(source, markets=markets, client=client)
         outcome: dict[str, enx.ClearingResult] = {}
         out = str(tmp_path / "runs")
 
         def run() -> None:
-            outcome["r"] = enx.clear(bids, markets=markets, client=client, out=out, run_id="k")
+            outcome["r"] = enx.clear(source, markets=markets, client=client, out=out, run_id="k")
 
         runner = threading.Thread(target=run)
         runner.start()
@@ -95,8 +102,10 @@ def test_killing_a_worker_while_parts_are_checked_or_buckets_planned_gives_the_s
     again = outcome["r"]
     assert again.allocations.drop("run_id").equals(control.allocations.drop("run_id"))
     assert again.summary.drop(VOLATILE).equals(control.summary.drop(VOLATILE))
-    parts = {k: v for k, v in again.manifest["outputs"].items() if k.startswith("allocations/")}
-    assert sum(v["rows"] for v in parts.values()) == 5 * n  # each bucket's part listed once
+    for table in ("allocations/", "inputs/bids/"):  # each part listed once
+        files = {**again.manifest["outputs"], **again.manifest["stored_inputs"]}
+        parts = [v["rows"] for k, v in files.items() if k.startswith(table)]
+        assert sum(parts) == 5 * n, table
     stored = enx.read_run(again.location or "")  # every file checked against its hash
     assert stored.allocations.drop("run_id").equals(control.allocations.drop("run_id"))
 

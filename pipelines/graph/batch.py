@@ -220,17 +220,12 @@ def submit_batch(
         for b, plan in enumerate(plans)
         if live_markets
     ]
-    held = [raw, lots, books, secrets, before, opts, *validation, *plans]
+    kept = [raw, lots, books, secrets, before, opts, rejected, *final, *clocks]
+    # the intermediate stages are the scheduler's now: each is freed once its dependents
+    # have run (and recomputed from its inputs if a worker holding a later stage dies)
+    release([f for f in [*validation, *plans, *assembled] if not any(f is k for k in kept)])
     return Submitted(
-        token,
-        final,
-        rejected,
-        clocks,
-        live_markets,
-        parts if split else [raw],
-        books,
-        opts,
-        [*held, *assembled, *final, *clocks],
+        token, final, rejected, clocks, live_markets, parts if split else [raw], books, opts, kept
     )
 
 

@@ -31,6 +31,7 @@ from econonexus.pipelines.io.readers import Format, SourceInfo, read_any, read_s
 from econonexus.pipelines.io.sources import SourceFile, expand_source, with_partitions
 
 BidSource: TypeAlias = str | pa.Table | pl.DataFrame
+_READ_PART = "enx-read-part"
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,12 @@ class BatchRead:
         """Release the batch's futures on the cluster."""
         release(self.parts)
 
+    def release_files(self) -> None:
+        """Release the parts read from files: the scheduler frees each once its dependents
+        ran, and reads it again if a later stage is lost with a worker. Parts of in-memory
+        tables stay held: nothing could make them again."""
+        release([p for p in self.parts if isinstance(p, Future) and _READ_PART in str(p.key)])
+
 
 def read_file(file: SourceFile, format: Format | None) -> tuple[FileDigest, pl.DataFrame]:
     """``enx-read``: read, hash and normalize one file; its digest and its rows."""
@@ -102,7 +109,7 @@ def read_batch(
             pending.append(client.submit(read_file, file, format, key=key))
     remote = [(i, p) for i, p in enumerate(pending) if isinstance(p, Future)]
     heads = [client.submit(getitem, p, 0, key=f"enx-read-digest-{token}-{i}") for i, p in remote]
-    tails = {i: client.submit(getitem, p, 1, key=f"enx-read-part-{token}-{i}") for i, p in remote}
+    tails = {i: client.submit(getitem, p, 1, key=f"{_READ_PART}-{token}-{i}") for i, p in remote}
     try:
         digests = iter(watched_gather(client, heads))
     except BaseException:  # a file that cannot be read: nothing of the batch stays behind

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
-from distributed import Client
+from distributed import Client, Future
 
 from econonexus._core.config import get_setting
 from econonexus.agents.lease import Lease
@@ -123,11 +123,14 @@ def publish_run(
             live=live,
             halted=halted,
         )
+        inputs = _write_inputs(client, sub.token, batch, claimed)
+        if not halted and not any(p.has_halt_rules for p in batch.options.policies.values()):
+            read.release_files()  # no carry-over: freed once validated and written
         try:
             digest = _digest(client, sub, batch, live, progress)
-            return _publish(client, sub, batch, digest, out, claimed, live)
+            return _publish(client, sub, batch, digest, out, claimed, (live, inputs))
         finally:
-            sub.release()
+            sub.release(*inputs)
 
 
 def _digest(
@@ -163,13 +166,15 @@ def _publish(
     digest: Digest,
     out: str,
     fence: Lease,
-    live: LiveBidders | None,
+    pending: tuple[LiveBidders | None, list[Future[Any]]],
 ) -> tuple[ClearingResult, list[dict[str, Any]]]:
-    """Decide the halts, have every part written, record the state, write the manifest."""
+    """Decide the halts, have every part written, record the state, write the manifest;
+    ``pending``: the live bidders, and the writes of the normalized bids."""
     options, run_id, location = batch.options, batch.run_id, fence.root
+    live, inputs = pending
     decision = decide_halts(out, run_id, digest.summary, digest.won, options.policies)
     halted = decision.halted
-    outputs, stored, flags = _write_parts(client, sub, batch, digest, fence, halted)
+    outputs, stored, flags = _write_parts(client, sub, batch, (digest, inputs), fence, halted)
     manifest = batch.manifest(decision.summary, decision.reasons, live)
     summary = wt.stamp_summary(decision.summary, run_id)
     events = run_events(run_id, decision.summary, digest.rejected_rows, manifest)
@@ -203,18 +208,32 @@ def _publish(
     return result, decision.reasons
 
 
+def _write_inputs(client: Client, token: str, batch: RunBatch, fence: Lease) -> list[Future[Any]]:
+    """Have each part of the normalized bids written where it is (``inputs/bids``)."""
+    return [
+        client.submit(
+            wt.write_input,
+            *(part, fence.root, "bids", i),
+            fence=fence,
+            key=f"enx-write-input-{token}-{i}",
+        )
+        for i, part in enumerate(batch.read.parts)
+    ]
+
+
 def _write_parts(
     client: Client,
     sub: Submitted,
     batch: RunBatch,
-    digest: Digest,
+    found: tuple[Digest, list[Future[Any]]],
     fence: Lease,
     halted: list[str],
 ) -> tuple[Listing, Listing, pl.DataFrame]:
-    """Have the workers write ``allocations`` and ``prices`` (a part per bucket), the
-    rejected rows and the normalized bids (a part per source file, where it was read);
-    return the outputs' and inputs' listings, and the flags (found meanwhile)."""
+    """Have the workers write ``allocations`` and ``prices`` (a part per bucket) and the
+    rejected rows; return the outputs' listing, the inputs' (``found``: the digest, and
+    the writes of the normalized bids, submitted before) and the flags (found meanwhile)."""
     token, run_id, location = sub.token, batch.run_id, fence.root
+    digest, inputs = found
     writes = [
         client.submit(
             wt.write_bucket,
@@ -232,20 +251,11 @@ def _write_parts(
             key=f"enx-write-rejected-{token}",
         )
     )
-    inputs = [
-        client.submit(
-            wt.write_input,
-            *(part, location, "bids", i),
-            fence=fence,
-            key=f"enx-write-input-{token}-{i}",
-        )
-        for i, part in enumerate(batch.read.parts)
-    ]
-    found = [*sub.final, *([digest.live] if digest.live else [])]
+    rows = [*sub.final, *([digest.live] if digest.live else [])]
     # the flags are needed last: submitted after the writes, which go first on a busy worker
-    detect = submit_detect(client, sub, found, priority=-1)
+    detect = submit_detect(client, sub, rows, priority=-1)
     *listings, flags = watched_gather(client, [*writes, *inputs, detect])
-    release([*writes, *inputs, detect])
+    release([*writes, detect])
     outputs: Listing = {}
     for listing in listings[: len(writes)]:
         outputs |= listing
