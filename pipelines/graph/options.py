@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from econonexus._core.config import get_setting, setting_default
 from econonexus._core.errors import InputError
@@ -34,6 +35,13 @@ class BatchOptions:
     def settings(self, market_id: str) -> MarketSettings:
         """The settings of ``market_id``."""
         return self.markets.get(market_id, DEFAULT_SETTINGS)
+
+    @cached_property
+    def halt_rules(self) -> bool:
+        """Whether some market has a circuit breaker (markets of one table row share their
+        policy object: each object is asked once)."""
+        distinct = {id(p): p for p in self.policies.values()}
+        return any(p.has_halt_rules for p in distinct.values())
 
 
 def make_options(

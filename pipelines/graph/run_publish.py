@@ -124,7 +124,7 @@ def publish_run(
             halted=halted,
         )
         inputs = _write_inputs(client, sub.token, batch, claimed)
-        if not halted and not any(p.has_halt_rules for p in batch.options.policies.values()):
+        if not halted and not batch.options.halt_rules:
             read.release_files()  # no carry-over: freed once validated and written
         try:
             digest = _digest(client, sub, batch, live, progress)
