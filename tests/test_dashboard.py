@@ -32,7 +32,7 @@ STAGES = {  # every task prefix a run or an agent pool shows in the task stream
     *("enx-vcg-plan", "enx-vcg-size", "enx-vcg", "enx-price", "enx-shard", "enx-live-bids"),
     "enx-detect",
     "enx-detect-rows",
-    *("enx-read", "enx-read-digest", "enx-read-part"),
+    *("enx-scan", "enx-read", "enx-read-digest", "enx-read-part"),
     *("enx-check", "enx-ids", "enx-dup", "enx-screen", "enx-agents", "enx-stake", "enx-accept"),
     *("enx-valid", "enx-names", "enx-rejects", "enx-signed-rejects"),
     *("enx-digest", "enx-rejected-count", "enx-write", "enx-write-rejected", "enx-write-input"),

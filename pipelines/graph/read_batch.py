@@ -1,8 +1,10 @@
-"""Read a batch's sources on the workers: one ``enx-read`` task per file.
+"""Read a batch's sources on the workers: one ``enx-read`` task per file or file piece.
 
 The client expands each URL into its files (a directory, glob or
 hive-partitioned dataset: :mod:`econonexus.pipelines.io.sources`); a worker
-reads each file, hashes its bytes, and normalizes its rows. The client gets
+reads each file, hashes its bytes, and normalizes its rows. A file over
+``io.piece-bytes`` is scanned first (``enx-scan``) and read in pieces,
+Parquet row groups or CSV blocks (:mod:`econonexus.pipelines.io.pieces`). The client gets
 back each file's name, hash, row count, reader errors and markets, never
 its rows, which are validated part by part where they are
 (:mod:`.validate_graph`). In-memory tables are read on the client, where
@@ -27,7 +29,14 @@ from econonexus.pipelines.graph.batch_tasks import batch_markets
 from econonexus.pipelines.graph.transfer import release, watched_gather
 from econonexus.pipelines.io.cats import ERRORS_SCHEMA
 from econonexus.pipelines.io.normalize import normalize
-from econonexus.pipelines.io.readers import Format, SourceInfo, read_any, read_source
+from econonexus.pipelines.io.pieces import Piece, read_piece, scan_file, splittable
+from econonexus.pipelines.io.readers import (
+    Format,
+    RawSource,
+    SourceInfo,
+    read_any,
+    read_source,
+)
 from econonexus.pipelines.io.sources import SourceFile, expand_source, with_partitions
 
 BidSource: TypeAlias = str | pa.Table | pl.DataFrame
@@ -79,7 +88,16 @@ class BatchRead:
 
 def read_file(file: SourceFile, format: Format | None) -> tuple[FileDigest, pl.DataFrame]:
     """``enx-read``: read, hash and normalize one file; its digest and its rows."""
-    raw = with_partitions(read_source(file.url, format=format, at=file.location), file.partitions)
+    raw = read_source(file.url, format=format, at=file.location)
+    return _digested(with_partitions(raw, file.partitions))
+
+
+def read_file_piece(piece: Piece, sha256: str) -> tuple[FileDigest, pl.DataFrame]:
+    """``enx-read`` of one piece of a large file (:mod:`econonexus.pipelines.io.pieces`)."""
+    return _digested(with_partitions(read_piece(piece, sha256), piece.file.partitions))
+
+
+def _digested(raw: RawSource) -> tuple[FileDigest, pl.DataFrame]:
     frame = normalize(raw.records, raw.name)
     return FileDigest(raw.info, raw.errors, batch_markets(frame, raw.errors)), frame
 
@@ -97,31 +115,40 @@ def read_batch(
     if not sources:
         raise InputError("`source`: expected at least one bid source, got none")
     token = f"{uuid.uuid4().int % 10**12:012d}"
-    pending: list[tuple[FileDigest, pl.DataFrame] | Future[Any]] = []
+    # per file or table, in order: its digest and frame (a table), or futures of its pieces
+    entries: list[tuple[FileDigest, pl.DataFrame] | list[Future[Any]]] = []
     for i, s in enumerate(sources):
         if not isinstance(s, str):
             raw = read_any(s, name=f"<table {i}>", format=format)
-            digest = FileDigest(raw.info, raw.errors, [])
-            pending.append((digest, normalize(raw.records, raw.name)))
-            continue
-        for file in expand_source(s):  # a directory, glob or dataset: each of its files
-            key = f"enx-read-{token}-{len(pending)}"
-            pending.append(client.submit(read_file, file, format, key=key))
-    remote = [(i, p) for i, p in enumerate(pending) if isinstance(p, Future)]
-    heads = [client.submit(getitem, p, 0, key=f"enx-read-digest-{token}-{i}") for i, p in remote]
-    tails = {i: client.submit(getitem, p, 1, key=f"{_READ_PART}-{token}-{i}") for i, p in remote}
+            entries.append((FileDigest(raw.info, raw.errors, []), normalize(raw.records, raw.name)))
+        else:  # a directory, glob or dataset: each of its files
+            entries.extend(_submit_reads(client, expand_source(s), format, token, len(entries)))
+    remote = [
+        (k, j, f) for k, e in enumerate(entries) if isinstance(e, list) for j, f in enumerate(e)
+    ]
+    heads = [
+        client.submit(getitem, f, 0, key=f"enx-read-digest-{token}-{k}-{j}") for k, j, f in remote
+    ]
+    tails = [
+        client.submit(getitem, f, 1, key=f"{_READ_PART}-{token}-{k}-{j}") for k, j, f in remote
+    ]
     try:
-        digests = iter(watched_gather(client, heads))
+        digests = watched_gather(client, heads)
     except BaseException:  # a file that cannot be read: nothing of the batch stays behind
-        release([*heads, *tails.values(), *(p for _, p in remote)])
+        release([*heads, *tails, *(f for _, _, f in remote)])
         raise
+    release([*heads, *(f for _, _, f in remote)])
     read: list[FileDigest] = []
     parts: list[Any] = []
-    for i, p in enumerate(pending):
-        digest, part = (next(digests), tails[i]) if isinstance(p, Future) else p
-        read.append(digest)
-        parts.append(part)
-    release([*heads, *(p for _, p in remote)])
+    found = iter(zip(digests, tails, strict=True))
+    for entry in entries:
+        if isinstance(entry, tuple):
+            read.append(entry[0])
+            parts.append(entry[1])
+            continue
+        pieces = [next(found) for _ in entry]
+        read.append(_file_digest([d for d, _ in pieces]))
+        parts.extend(t for _, t in pieces)
     if carried is not None:
         parts.append(carried)
     errors = pl.concat([d.errors for d in read]).cast(ERRORS_SCHEMA)  # type: ignore[arg-type]
@@ -132,6 +159,56 @@ def read_batch(
     if len(local) == len(parts) > 1:  # all here already: one part
         parts = [_joined(parts)]
     return BatchRead([d.info for d in read], _placed(client, parts), errors, markets)
+
+
+def _submit_reads(
+    client: Client, files: list[SourceFile], format: Format | None, token: str, first: int
+) -> list[list[Future[Any]]]:
+    """Submit the reads of ``files`` (entries ``first``...): one ``enx-read`` per file, or
+    per piece of a file over ``io.piece-bytes``, cut by an ``enx-scan`` of it first."""
+    piece_bytes = int(get_setting("io.piece-bytes"))
+    large = {
+        k: file
+        for k, file in enumerate(files)
+        if file.size is not None and file.size > piece_bytes and splittable(file, format)
+    }
+    scans = {
+        k: client.submit(scan_file, file, format, piece_bytes, key=f"enx-scan-{token}-{first + k}")
+        for k, file in large.items()
+    }
+    reads = {
+        k: [client.submit(read_file, file, format, key=f"enx-read-{token}-{first + k}")]
+        for k, file in enumerate(files)
+        if k not in large
+    }
+    try:
+        scanned = watched_gather(client, list(scans.values()))
+    except BaseException:
+        release([*scans.values(), *(f for futures in reads.values() for f in futures)])
+        raise
+    release(list(scans.values()))
+    for (k, file), scan in zip(large.items(), scanned, strict=True):
+        key = f"enx-read-{token}-{first + k}"
+        reads[k] = (
+            [
+                client.submit(read_file_piece, piece, scan.sha256, key=f"{key}-{j}")
+                for j, piece in enumerate(scan.pieces)
+            ]
+            if scan.pieces
+            else [client.submit(read_file, file, format, key=key)]
+        )
+    return [reads[k] for k in range(len(files))]
+
+
+def _file_digest(pieces: list[FileDigest]) -> FileDigest:
+    """The digest of a file read in ``pieces``: its rows are theirs, its hash the file's."""
+    first = pieces[0].info
+    if len(pieces) == 1:
+        return pieces[0]
+    rows = sum(p.info.rows for p in pieces)
+    markets = sorted({m for p in pieces for m in p.markets})
+    errors = pl.concat([p.errors for p in pieces])
+    return FileDigest(SourceInfo(first.name, first.sha256, rows), errors, markets)
 
 
 def _placed(client: Client, parts: list[Any]) -> list[Any]:

@@ -121,7 +121,7 @@ def read_source(
         records, errors = parse_cats(text, source=url, market_id=market)
         return RawSource(url, records, errors, digest)
     if fmt == "csv":
-        frame, errors = _read_csv_rows(url, data)
+        frame, errors = read_csv_rows(url, data)
         return RawSource(url, frame, errors, digest)
     frame = _read_table(url, fmt, data)
     return RawSource(url, with_positions(frame, url), _EMPTY_ERRORS, digest)
@@ -176,8 +176,9 @@ def _read_table(url: str, fmt: Format, data: bytes) -> pl.DataFrame:
         raise SourceReadError(f"cannot read {url!r} as {fmt}: {exc}") from exc
 
 
-def _read_csv_rows(url: str, data: bytes) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """A CSV source as rows (``_row``: the line number) and the lines it cannot read.
+def read_csv_rows(url: str, data: bytes, *, first: int = 2) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A CSV source as rows (``_row``: the line number; the line after the header is line
+    ``first``, 2 in a whole file) and the lines it cannot read.
 
     Polars reads a well-formed file at once, and its row count is checked
     against the file's records (polars drops rows after some malformed
@@ -189,7 +190,7 @@ def _read_csv_rows(url: str, data: bytes) -> tuple[pl.DataFrame, pl.DataFrame]:
     try:
         frame = pl.read_csv(io.BytesIO(data), infer_schema=False)
         if frame.height == _csv_records(data):
-            return with_positions(frame, url, first=2), _EMPTY_ERRORS
+            return with_positions(frame, url, first=first), _EMPTY_ERRORS
     except Exception:  # polars raises many kinds; read line by line below
         pass
     try:
@@ -200,7 +201,7 @@ def _read_csv_rows(url: str, data: bytes) -> tuple[pl.DataFrame, pl.DataFrame]:
         raise SourceReadError(f"cannot read {url!r} as csv: the file is empty")
     header = next(csv.reader([lines[0]]))
     rows, positions, errors = [], [], []
-    for number, line in enumerate(lines[1:], start=2):
+    for number, line in enumerate(lines[1:], start=first):
         problem, fields = _csv_fields(line, len(header))
         if problem is None:
             rows.append(fields)

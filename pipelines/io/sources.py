@@ -25,12 +25,14 @@ _MAGIC = ("*", "?", "[")
 
 @dataclass(frozen=True)
 class SourceFile:
-    """One file of a source, the hive partition values its directories name, and where any
-    process of the cluster reads it (a local path made absolute)."""
+    """One file of a source, the hive partition values its directories name, where any
+    process of the cluster reads it (a local path made absolute), and its size in bytes
+    (``None`` when it cannot be told: the read says why)."""
 
     url: str
     partitions: dict[str, str]
     location: str
+    size: int | None = None
 
 
 def expand_source(url: str) -> list[SourceFile]:
@@ -44,18 +46,29 @@ def expand_source(url: str) -> list[SourceFile]:
     fs, path = fsspec.core.url_to_fs(url)
     if any(m in path for m in _MAGIC):
         root = path[: min(path.index(m) for m in _MAGIC if m in path)].rsplit("/", 1)[0]
-        found = [f for f in fs.glob(path) if fs.isfile(f)]
+        found = {f: i for f, i in fs.glob(path, detail=True).items() if i["type"] == "file"}
     elif fs.isdir(path):
-        root, found = path.rstrip("/"), list(fs.find(path))
+        root, found = path.rstrip("/"), fs.find(path, detail=True)
     else:
-        return [SourceFile(url, {}, path if _local(url) else url)]
+        return [SourceFile(url, {}, path if _local(url) else url, _size(fs, path))]
     files = sorted(f for f in found if _is_bid_file(f))
     if not files:
         raise SourceReadError(
             f"{url!r}: no bid files found; expected files ending in {', '.join(sorted(EXTENSIONS))}"
         )
     named = [f if _local(url) else fs.unstrip_protocol(f) for f in files]
-    return [SourceFile(n, _partitions(f, root), n) for n, f in zip(named, files, strict=True)]
+    return [
+        SourceFile(n, _partitions(f, root), n, found[f].get("size"))
+        for n, f in zip(named, files, strict=True)
+    ]
+
+
+def _size(fs: fsspec.AbstractFileSystem, path: str) -> int | None:
+    try:
+        size = fs.size(path)
+    except (OSError, ValueError):  # missing or unreadable: its read task names the problem
+        return None
+    return None if size is None else int(size)
 
 
 def _local(url: str) -> bool:
