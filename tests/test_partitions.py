@@ -45,7 +45,9 @@ def _batch() -> pl.DataFrame:
     return signed.with_columns(price=pl.when(forged).then(99.0).otherwise(pl.col("price")))
 
 
-def _clear(client: Client, batch: pl.DataFrame, settings: dict[str, object]) -> enx.ClearingResult:
+def _clear(
+    client: Client, batch: pl.DataFrame | list[pl.DataFrame], settings: dict[str, object]
+) -> enx.ClearingResult:
     with dask.config.set(settings):
         return enx.clear(
             batch, markets=MARKETS, accounts=ACCOUNTS, keys=KEYS, client=client, run_id="p"
@@ -76,6 +78,27 @@ def test_a_batch_in_many_parts_clears_as_it_does_whole(client: Client) -> None:
     assert whole.rejected.equals(split.rejected)
     assert whole.flagged.equals(split.flagged)
     assert whole.events.drop("time").equals(split.events.drop("time"))
+
+
+def test_parts_holding_rows_of_several_sources_name_each_duplicates_source(
+    client: Client,
+) -> None:
+    batch = _batch()
+    tables = [batch.slice(0, 20), batch.slice(20, 25), batch.slice(45)]  # parts of 7 rows span them
+    parts = {"econonexus.cluster.embed-max-bytes": 0, "econonexus.cluster.partition-rows": 7}
+    whole = _clear(client, tables, {})
+    split = _clear(client, tables, parts)
+    duplicate = split.rejected.filter(pl.col("field") == "bid_id")
+    first = "duplicate bid_id: 2 rows share it (first: <table 0> row {})"
+    assert duplicate.select("source", "row", "reason").rows() == [
+        ("<table 0>", 4, first.format(4)),
+        ("<table 0>", 11, first.format(11)),
+        ("<table 1>", 21, first.format(4)),
+        ("<table 2>", 6, first.format(11)),
+    ]
+    assert whole.rejected.equals(split.rejected)
+    assert whole.allocations.equals(split.allocations)
+    assert whole.summary.drop(TIMING).equals(split.summary.drop(TIMING))
 
 
 def test_files_are_read_hashed_and_stored_part_by_part(

@@ -255,20 +255,16 @@ def _submit_whole(
     return rejected, plans, [validated, rejected, *split_parts]
 
 
-def submit_detect(
-    client: Client, sub: Submitted, rows: list[Any], *, priority: int = 0
-) -> Future[Any]:
+def submit_detect(client: Client, sub: Submitted, rows: list[Any]) -> Future[Any]:
     """``enx-detect``: the manipulation flags over the batch's ``rows`` (bucket futures),
     each bucket reduced first where it is (``enx-detect-rows``)."""
     t = sub.token
     reduced = [
-        client.submit(
-            bt.detection_rows, sub.opts, r, key=f"enx-detect-rows-{t}-{b}", priority=priority
-        )
+        client.submit(bt.detection_rows, sub.opts, r, key=f"enx-detect-rows-{t}-{b}")
         for b, r in enumerate(rows)
     ]
     key = f"enx-detect-{t}"
-    return client.submit(bt.flag_bids, sub.books, *reduced, key=key, priority=priority)
+    return client.submit(bt.flag_bids, sub.books, *reduced, key=key)
 
 
 def n_buckets(threads: int, n_markets: int, *, spread: bool = False) -> int:

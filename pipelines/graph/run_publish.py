@@ -124,13 +124,16 @@ def publish_run(
             halted=halted,
         )
         inputs = _write_inputs(client, sub.token, batch, claimed)
+        # the flags need only the buckets' rows: found while the client decides the halts
+        # (with live clocks, once their rows are made here)
+        early = None if sub.live_markets else submit_detect(client, sub, sub.final)
         if not halted and not batch.options.halt_rules:
             read.release_files()  # no carry-over: freed once validated and written
         try:
             digest = _digest(client, sub, batch, live, progress)
-            return _publish(client, sub, batch, digest, out, claimed, (live, inputs))
+            return _publish(client, sub, batch, digest, out, claimed, (live, inputs, early))
         finally:
-            sub.release(*inputs)
+            sub.release(*inputs, early)
 
 
 def _digest(
@@ -166,15 +169,17 @@ def _publish(
     digest: Digest,
     out: str,
     fence: Lease,
-    pending: tuple[LiveBidders | None, list[Future[Any]]],
+    pending: tuple[LiveBidders | None, list[Future[Any]], Future[Any] | None],
 ) -> tuple[ClearingResult, list[dict[str, Any]]]:
     """Decide the halts, have every part written, record the state, write the manifest;
-    ``pending``: the live bidders, and the writes of the normalized bids."""
+    ``pending``: the live bidders, the writes of the normalized bids, the flags (if
+    submitted already)."""
     options, run_id, location = batch.options, batch.run_id, fence.root
-    live, inputs = pending
+    live, inputs, flagging = pending
     decision = decide_halts(out, run_id, digest.summary, digest.won, options.policies)
     halted = decision.halted
-    outputs, stored, flags = _write_parts(client, sub, batch, (digest, inputs), fence, halted)
+    found = (digest, inputs, flagging)
+    outputs, stored, flags = _write_parts(client, sub, batch, found, fence, halted)
     manifest = batch.manifest(decision.summary, decision.reasons, live)
     summary = wt.stamp_summary(decision.summary, run_id)
     events = run_events(run_id, decision.summary, digest.rejected_rows, manifest)
@@ -225,15 +230,15 @@ def _write_parts(
     client: Client,
     sub: Submitted,
     batch: RunBatch,
-    found: tuple[Digest, list[Future[Any]]],
+    found: tuple[Digest, list[Future[Any]], Future[Any] | None],
     fence: Lease,
     halted: list[str],
 ) -> tuple[Listing, Listing, pl.DataFrame]:
     """Have the workers write ``allocations`` and ``prices`` (a part per bucket) and the
-    rejected rows; return the outputs' listing, the inputs' (``found``: the digest, and
-    the writes of the normalized bids, submitted before) and the flags (found meanwhile)."""
+    rejected rows; return the outputs' listing, the inputs' and the flags (``found``: the
+    digest, the writes of the normalized bids and the flags, if submitted before)."""
     token, run_id, location = sub.token, batch.run_id, fence.root
-    digest, inputs = found
+    digest, inputs, detect = found
     writes = [
         client.submit(
             wt.write_bucket,
@@ -251,9 +256,9 @@ def _write_parts(
             key=f"enx-write-rejected-{token}",
         )
     )
-    rows = [*sub.final, *([digest.live] if digest.live else [])]
-    # the flags are needed last: submitted after the writes, which go first on a busy worker
-    detect = submit_detect(client, sub, rows, priority=-1)
+    if detect is None:  # live clocks: their rows join the buckets' now
+        rows = [*sub.final, *([digest.live] if digest.live else [])]
+        detect = submit_detect(client, sub, rows)
     *listings, flags = watched_gather(client, [*writes, *inputs, detect])
     release([*writes, detect])
     outputs: Listing = {}

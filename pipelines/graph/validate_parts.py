@@ -40,7 +40,10 @@ from econonexus.pipelines.io.validation import (
     signed_rejects,
 )
 
-Checked = tuple[pl.DataFrame, pl.DataFrame, list[pl.DataFrame], list[list[str]]]
+IdShard = tuple[pl.DataFrame, list[str]]
+"""A part's rows of one ``bid_id`` shard (``_source`` as a number into the names that
+follow: a file's name on each row would travel with every row)."""
+Checked = tuple[pl.DataFrame, pl.DataFrame, list[IdShard], list[list[str]]]
 """A checked part: rows that passed the row rules, its rejected rows, its ``bid_id``
 shards, its market names by bucket."""
 Screened = tuple[pl.DataFrame, pl.DataFrame, list[pl.DataFrame]]
@@ -61,16 +64,31 @@ def check_part(
     """``enx-check``: the row rules over one part; its ``bid_id`` shards and its markets."""
     rejected = _with_market(row_checks(part, items, options.markets), part)
     keyed = part.filter(pl.col("bid_id").is_not_null() & (pl.col("bid_id").str.strip_chars() != ""))
-    ids = _shards(keyed.select(*POSITION, "bid_id", "market_id"), "bid_id", n)
+    names = part["_source"].unique(maintain_order=True).to_list()
+    code = (
+        pl.lit(0, pl.UInt32)
+        if len(names) == 1
+        else pl.col("_source").replace_strict(names, range(len(names)), return_dtype=pl.UInt32)
+    )
+    coded = keyed.select(code.alias("_source"), "_row", "bid_id", "market_id")
+    ids = [(shard, names) for shard in _shards(coded, "bid_id", n)]
     return part, rejected, ids, markets_by_bucket(named_markets(part["market_id"]), n)
 
 
-def duplicates(*pieces: pl.DataFrame) -> pl.DataFrame:
+def duplicates(*pieces: IdShard) -> pl.DataFrame:
     """``enx-dup``: rows whose ``bid_id`` is repeated, over one ``bid_id`` shard of every
     part (in the parts' order)."""
-    keyed = pl.concat(pieces)
-    found = duplicate_rule(keyed)
-    return _with_market(found, keyed)
+    names: list[str] = []
+    frames = []
+    for frame, part_names in pieces:  # each part's source numbers, after the earlier parts'
+        frames.append(frame.with_columns(pl.col("_source") + len(names)))
+        names += part_names
+    keyed = pl.concat(frames)
+    repeated = keyed.filter(pl.col("bid_id").is_duplicated())  # few: only these are named
+    named = repeated.with_columns(
+        pl.col("_source").replace_strict(range(len(names)), names, return_dtype=pl.String)
+    )
+    return _with_market(duplicate_rule(named), named)
 
 
 def screen_part(
