@@ -94,7 +94,7 @@ def write_input(
 ) -> Listing:
     """``enx-write-input``: part ``index`` of input ``name`` (``inputs/<name>/``)."""
     relative = part_path(f"inputs/{name}", index)
-    return write_part(location, relative, frame.to_arrow(), fence=fence)
+    return write_part(location, relative, frame, fence=fence)
 
 
 def signed_bids(

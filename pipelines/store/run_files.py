@@ -64,15 +64,22 @@ def to_arrow(name: str, frame: pl.DataFrame) -> pa.Table:
 
 
 def write_part(
-    location: str, relative: str, table: pa.Table, *, fence: Lease | None = None
+    location: str, relative: str, table: pa.Table | pl.DataFrame, *, fence: Lease | None = None
 ) -> Listing:
     """Write ``table`` as Parquet at ``location/relative``; return its listing entry.
 
-    With ``fence`` (the run's publish lease) the part is written only while that lease is
-    the current one: a writer whose lease was taken over writes nothing.
+    An Arrow table (an output in its contract schema) is written by pyarrow; a Polars
+    frame (an input as normalized) by Polars, 2-3x faster on the millions of rows of a
+    batch's bids. With ``fence`` (the run's publish lease) the part is written only while
+    that lease is the current one: a writer whose lease was taken over writes nothing.
     """
     sink = io.BytesIO()
-    pq.write_table(table, sink)
+    if isinstance(table, pl.DataFrame):
+        table.write_parquet(sink, compression="snappy")
+        rows = table.height
+    else:
+        pq.write_table(table, sink)
+        rows = table.num_rows
     data = sink.getvalue()
     if fence is not None:
         fence.check(f"writing {relative}")
@@ -80,7 +87,7 @@ def write_part(
     path = posixpath.join(root, relative)
     fs.makedirs(posixpath.dirname(path), exist_ok=True)
     fs.pipe_file(path, data)
-    return {relative: {"rows": table.num_rows, "sha256": hashlib.sha256(data).hexdigest()}}
+    return {relative: {"rows": rows, "sha256": hashlib.sha256(data).hexdigest()}}
 
 
 def write_table(

@@ -97,7 +97,7 @@ def write_run(
     for name, frame in (inputs or {}).items():
         if frame is not None:
             relative = part_path(f"inputs/{name}", 0)
-            stored |= write_part(location, relative, frame.to_arrow(), fence=fence)
+            stored |= write_part(location, relative, frame, fence=fence)
     outputs: Listing = {}
     for name, frame in tables.items():
         outputs |= write_table(location, name, frame, fence=fence)
