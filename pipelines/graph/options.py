@@ -38,10 +38,8 @@ class BatchOptions:
 
     @cached_property
     def halt_rules(self) -> bool:
-        """Whether some market has a circuit breaker (markets of one table row share their
-        policy object: each object is asked once)."""
-        distinct = {id(p): p for p in self.policies.values()}
-        return any(p.has_halt_rules for p in distinct.values())
+        """Whether some market has a circuit breaker (asked once per batch)."""
+        return any(p.has_halt_rules for p in self.policies.values())
 
 
 def make_options(

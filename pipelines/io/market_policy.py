@@ -19,6 +19,7 @@ clearing code) and its policy, read only by the pipeline:
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import cached_property
 from typing import Any, Final, Literal
 
 import polars as pl
@@ -52,7 +53,7 @@ class MarketPolicy:
     halt_window: int = 10
     detection: DetectionMode | None = None
 
-    @property
+    @cached_property  # asked per market of batches listing 100,000 markets
     def has_halt_rules(self) -> bool:
         """True when some circuit breaker watches this market."""
         limits = (

@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
+from functools import cached_property
 from typing import Any, Final
 
 from econonexus._core.errors import InputError
@@ -58,7 +59,7 @@ class MarketSettings:
     max_rounds: int = 1000
     reputation_weight: float = 0.0
 
-    @property
+    @cached_property  # asked per market of batches listing 100,000 markets
     def kind(self) -> MarketFormat:
         """The market's format: how it clears and prices (see :mod:`.formats`)."""
         return market_format(self.format)
