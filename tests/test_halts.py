@@ -6,6 +6,7 @@ import pathlib
 import subprocess
 import sys
 
+import dask
 import polars as pl
 import pytest
 from distributed import Client
@@ -111,3 +112,33 @@ def test_a_run_that_fails_to_write_records_no_halt(client: Client, tmp_path: pat
     spike = enx.clear(bids(3, 30.0), markets=markets, client=client, out=out, run_id="run3")
     assert spike.summary["status"].to_list() == ["halted"]
     assert active_halts(out)["m"]["rule"] == "price_move"
+
+
+def test_the_winner_share_of_a_market_spread_over_buckets_counts_every_bucket(
+    client: Client, tmp_path: pathlib.Path
+) -> None:
+    # "w" and "u": 30 auctions each, agent "big" wins 20 of them; only "w" watches the share
+    rows = []
+    for market in ("w", "u"):
+        for k in range(30):
+            top = "big" if k < 20 else f"small{k}"
+            rows += [(f"{market}{k}a", top, market, [f"i{k}"], 5.0)]
+            rows += [(f"{market}{k}b", f"other{k}", market, [f"i{k}"], 1.0)]
+    batch = pl.DataFrame(
+        rows, schema=["bid_id", "agent_id", "market_id", "items", "price"], orient="row"
+    )
+    markets = {
+        "w": {"format": "vickrey", "halt_winner_share": 0.6},
+        "u": {"format": "vickrey"},
+    }
+    spread = {  # in parts of 10 rows, each market's auctions over 4 buckets
+        "econonexus.cluster.embed-max-bytes": 0,
+        "econonexus.cluster.partition-rows": 10,
+        "econonexus.cluster.buckets": 4,
+    }
+    with dask.config.set(spread):
+        run = enx.clear(batch, markets=markets, client=client, out=str(tmp_path), run_id="s")
+    status = dict(run.summary.select("market_id", "status").iter_rows())
+    assert status == {"u": "optimal", "w": "halted"}
+    halt = run.events.filter(pl.col("kind") == "halt")["payload"].to_list()
+    assert len(halt) == 1 and "one agent won 66.7% of units > 60.0%" in halt[0]

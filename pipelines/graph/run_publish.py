@@ -41,7 +41,7 @@ from econonexus.pipelines.graph.transfer import release, watched_gather
 from econonexus.pipelines.io.items import ItemsSource
 from econonexus.pipelines.io.signing import record_signed
 from econonexus.pipelines.store.clearing_result import ClearingResult
-from econonexus.pipelines.store.halts import carry_over, decide_halts
+from econonexus.pipelines.store.halts import carry_over, decide_halts, winner_share_markets
 from econonexus.pipelines.store.manifest import run_events, run_manifest
 from econonexus.pipelines.store.run_files import Listing, write_table
 from econonexus.pipelines.store.run_lease import claim_run, holding
@@ -145,9 +145,9 @@ def _digest(
         assert live is not None
         bids = pl.concat(watched_gather(client, sub.clocks))
         live_rows = clear_live(sub.live_markets, bids, batch.item_table, batch.options, live)
-    token = sub.token
+    token, shares = sub.token, winner_share_markets(batch.options.policies)
     digests = [
-        client.submit(wt.bucket_digest, f, key=f"enx-digest-{token}-{b}")
+        client.submit(wt.bucket_digest, f, shares, key=f"enx-digest-{token}-{b}")
         for b, f in enumerate(sub.final)
     ]
     counted = client.submit(bt.rejected_digest, sub.rejected, key=f"enx-rejected-count-{token}")
@@ -156,7 +156,7 @@ def _digest(
     digested, (n_rejected, n_rows) = watched_gather(client, [digests, counted])
     release([*digests, counted])
     if live_rows is not None:
-        digested.append(wt.bucket_digest(live_rows))
+        digested.append(wt.bucket_digest(live_rows, shares))
     summary = merge_partials(pl.concat([s for s, _ in digested]))
     won = pl.concat([w for _, w in digested])
     return Digest(with_rejected(summary, n_rejected), won, n_rows, live_rows)

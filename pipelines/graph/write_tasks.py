@@ -47,10 +47,10 @@ def stamp_rejected(rejected: pl.DataFrame, run_id: str) -> pl.DataFrame:
     return with_run_id(rejected.drop("market_id").sort("source", "row", "field"), run_id)
 
 
-def bucket_digest(rows: BucketRows) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """``enx-digest``: what the client needs of a bucket: its summary and the units each
-    agent won per market."""
-    return rows.summary, won_units(rows.allocations)
+def bucket_digest(rows: BucketRows, shares: frozenset[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``enx-digest``: what the client needs of a bucket: its summary and the units won per
+    market (per agent in the markets whose winner share a rule watches: ``shares``)."""
+    return rows.summary, won_units(rows.allocations, shares)
 
 
 def write_bucket(

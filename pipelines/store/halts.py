@@ -68,20 +68,30 @@ def carried_bids(out: str) -> pl.DataFrame | None:
     return pl.concat(frames, how="vertical_relaxed") if frames else None
 
 
-def won_units(allocations: pl.DataFrame) -> pl.DataFrame:
-    """Units each agent won per market of ``allocations`` (some of a run's buckets)."""
+def won_units(allocations: pl.DataFrame, shares: frozenset[str]) -> pl.DataFrame:
+    """Units won per market of ``allocations`` (some of a run's buckets): per agent in the
+    markets whose winner share a rule watches (``shares``), else one row (agent null), so
+    that what the client gathers does not grow with the agents."""
     units = pl.col("items").list.len()
     won = allocations.filter(pl.col("won")).with_columns(units.alias("units"))
-    return won.group_by("market_id", "agent_id").agg(pl.col("units").sum())
+    watched = pl.col("market_id").is_in(pl.Series(sorted(shares), dtype=pl.String).implode())
+    agent = pl.when(watched).then(pl.col("agent_id")).alias("agent_id")
+    return won.group_by("market_id", agent).agg(pl.col("units").sum())
+
+
+def winner_share_markets(markets: dict[str, MarketPolicy]) -> frozenset[str]:
+    """The markets with a ``halt_winner_share`` rule (their units are gathered per agent)."""
+    return frozenset(m for m, p in markets.items() if p.halt_winner_share is not None)
 
 
 def won_stats(units: pl.DataFrame) -> pl.DataFrame:
-    """Per market: units sold and the top winner's share of them (``units``: the
-    :func:`won_units` of every bucket, an agent's units in one market summed here)."""
+    """Per market: units sold and the top winner's share of them, where watched (``units``:
+    the :func:`won_units` of every bucket, an agent's units in one market summed here)."""
     per_agent = units.group_by("market_id", "agent_id").agg(pl.col("units").sum())
+    top = pl.col("units").filter(pl.col("agent_id").is_not_null()).max()
     return per_agent.group_by("market_id").agg(
         pl.col("units").sum().alias("units_sold"),
-        (pl.col("units").max() / pl.col("units").sum()).alias("winner_share"),
+        (top / pl.col("units").sum()).alias("winner_share"),
     )
 
 
