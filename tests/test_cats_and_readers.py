@@ -12,6 +12,7 @@ from distributed import Client
 import econonexus as enx
 from econonexus.pipelines.io.cats import parse_cats, write_cats_text
 from econonexus.pipelines.io.readers import read_source
+from econonexus.pipelines.sim.generate import DISTRIBUTIONS
 
 CATS = """% a comment
 goods 3
@@ -121,7 +122,7 @@ def test_bid_count_mismatch_is_reported_on_the_header_line() -> None:
     assert errors["reason"][0] == "header says 3 bids, the file has 1 bid lines"
 
 
-@pytest.mark.parametrize("distribution", ["weighted-random", "uniform", "decay", "paths"])
+@pytest.mark.parametrize("distribution", DISTRIBUTIONS)
 def test_cats_round_trip(distribution: str, tmp_path: pathlib.Path) -> None:
     bids = enx.generate(distribution, goods=30, bids=60, seed=5, market_id="g")
     path = tmp_path / "g.cats"
@@ -152,7 +153,7 @@ def test_generators_are_seeded_and_reproducible() -> None:
     assert a.equals(enx.generate("paths", goods=40, bids=80, seed=1))
     assert not a.equals(enx.generate("paths", goods=40, bids=80, seed=2))
     with pytest.raises(enx.InputError, match="`distribution`: expected one of"):
-        enx.generate("regions", goods=10, bids=10, seed=0)  # type: ignore[arg-type]
+        enx.generate("hexagons", goods=10, bids=10, seed=0)  # type: ignore[arg-type]
 
 
 BIDS = pl.DataFrame(

@@ -1,16 +1,16 @@
-"""Seeded generators of combinatorial-auction instances from the literature.
+"""Seeded generators of combinatorial-auction instances: every family of the CATS suite.
 
-Legacy distributions of Sandholm (2002), as named in the CATS paper
-(Leyton-Brown, Pearson and Shoham, 2000):
+The CATS suite (Leyton-Brown, Pearson and Shoham, 2000) has five
+distributions from economic settings, ``arbitrary`` and ``regions``
+(:mod:`.spatial`), ``matching`` and ``scheduling`` (:mod:`.timed`) and
+``paths`` (here), and the legacy distributions ``L1``-``L8`` of Sandholm,
+Fujishima et al. and Hoos and Boutilier (:mod:`.legacy`), with the
+generator's default parameters. ``weighted-random``, ``uniform`` and
+``decay`` are this project's first variants of L2-L4 (:mod:`.legacy`).
+A bidder's several bids are XOR bids (``xor_group``), which the CATS writer
+joins by one dummy good per bidder, as CATS does.
 
-- ``weighted-random`` (L2): bundle size uniform in 1..``max_bundle``, items
-  uniform without repeats, price uniform in [0, bundle size].
-- ``uniform`` (L3): every bundle has exactly ``bundle_size`` items, price
-  uniform in [0, 1].
-- ``decay`` (L4): start with one item, add another with probability
-  ``alpha`` (0.55) until the draw fails; price uniform in [0, bundle size].
-
-And the CATS ``paths`` distribution ("paths in space"): cities on the unit
+The CATS ``paths`` distribution ("paths in space"): cities on the unit
 square joined to their nearest neighbours; each edge is a good; a bidder
 wants to connect two cities and bids XOR on several short paths, valuing a
 path by the straight-line distance times a private markup, discounted by the
@@ -28,10 +28,28 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
 from econonexus._core.errors import InputError
+from econonexus.pipelines.sim import legacy, spatial, timed
+from econonexus.pipelines.sim.bundles import Rng, Row
 
-Distribution = Literal["weighted-random", "uniform", "decay", "paths"]
+Distribution = Literal[
+    "weighted-random",
+    "uniform",
+    "decay",
+    "paths",
+    "arbitrary",
+    "matching",
+    "regions",
+    "scheduling",
+    "L1",
+    "L2",
+    "L3",
+    "L4",
+    "L5",
+    "L6",
+    "L7",
+    "L8",
+]
 DISTRIBUTIONS: tuple[Distribution, ...] = get_args(Distribution)
-Rng = np.random.Generator
 
 
 def generate(
@@ -53,33 +71,6 @@ def generate(
     rng = np.random.default_rng(seed)
     rows = _GENERATORS[distribution](rng, goods, bids)
     return _frame(rows, market_id)
-
-
-Row = tuple[list[int], float, int | None]
-"""A generated bid: item numbers, price, bidder number for XOR bids (else None)."""
-
-
-def _weighted_random(rng: Rng, goods: int, bids: int) -> list[Row]:
-    max_bundle = max(2, goods // 20)
-    out: list[Row] = []
-    for _ in range(bids):
-        size = int(rng.integers(1, max_bundle + 1))
-        out.append((_pick(rng, goods, size), float(rng.uniform(0, size)), None))
-    return out
-
-
-def _uniform(rng: Rng, goods: int, bids: int) -> list[Row]:
-    return [(_pick(rng, goods, 3), float(rng.uniform(0, 1)), None) for _ in range(bids)]
-
-
-def _decay(rng: Rng, goods: int, bids: int, alpha: float = 0.55) -> list[Row]:
-    out: list[Row] = []
-    for _ in range(bids):
-        size = 1
-        while size < goods and rng.random() < alpha:
-            size += 1
-        out.append((_pick(rng, goods, size), float(rng.uniform(0, size)), None))
-    return out
 
 
 def _paths(rng: Rng, goods: int, bids: int) -> list[Row]:
@@ -144,15 +135,23 @@ def _short_paths(
     return [(list(k), v) for k, v in found.items()]
 
 
-def _pick(rng: Rng, goods: int, size: int) -> list[int]:
-    return sorted(int(g) for g in rng.choice(goods, size=min(size, goods), replace=False))
-
-
 _GENERATORS: dict[str, Callable[[Rng, int, int], list[Row]]] = {
-    "weighted-random": _weighted_random,
-    "uniform": _uniform,
-    "decay": _decay,
+    "weighted-random": legacy.weighted_random,
+    "uniform": legacy.uniform,
+    "decay": legacy.decay,
     "paths": _paths,
+    "arbitrary": spatial.arbitrary,
+    "matching": timed.matching,
+    "regions": spatial.regions,
+    "scheduling": timed.scheduling,
+    "L1": legacy.l1,
+    "L2": legacy.l2,
+    "L3": legacy.l3,
+    "L4": legacy.l4,
+    "L5": legacy.l5,
+    "L6": legacy.l6,
+    "L7": legacy.l7,
+    "L8": legacy.l8,
 }
 
 
