@@ -1,7 +1,8 @@
 """MIP backends behind one small interface: CBC and HiGHS, both through PuLP.
 
 Each backend solves a maximisation model and reports whether optimality was
-proven and the best upper bound it can vouch for. Status comes from PuLP's
+proven and the best upper bound it can vouch for: HiGHS's dual bound, CBC's
+own best bound read from its log. Status comes from PuLP's
 ``sol_status`` (``LpStatus`` says "Optimal" for any integer solution at a
 time limit).
 """
@@ -9,6 +10,10 @@ time limit).
 from __future__ import annotations
 
 import importlib.util
+import os
+import pathlib
+import re
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
@@ -21,6 +26,8 @@ from econonexus._core.errors import InputError, SolverError
 from econonexus._core.schemas import SOLVERS, SolverName
 from econonexus.solvers.problem import FloatArray
 
+_CBC_UPPER_BOUND = re.compile(r"^Upper bound:\s+(\S+)", re.MULTILINE)
+_CBC_BEST_POSSIBLE = re.compile(r"best possible (-?[0-9.eE+-]+)")
 _SOL_OPTIMAL = 1
 _SOL_FOUND = 2
 _TOLERANCE = 1e-6
@@ -137,12 +144,23 @@ class CbcBackend:
             for variable, value in zip(variables, start.tolist(), strict=True):
                 variable.setInitialValue(value)
             options["warmStart"], flags = True, limits.cbc_start_options
-        model.solve(pulp.PULP_CBC_CMD(**options, options=list(flags)))
-        return _outcome(model, variables, limits, self._relaxation_bound)
+        handle, log = tempfile.mkstemp(prefix="enx-cbc-", suffix=".log")
+        os.close(handle)
+        try:
+            model.solve(pulp.PULP_CBC_CMD(**options, options=list(flags), logPath=log))
+            text = pathlib.Path(log).read_text(errors="replace")
+        finally:
+            os.unlink(log)
+        return _outcome(model, variables, limits, lambda m: self._bound(m, text))
 
     @staticmethod
-    def _relaxation_bound(model: pulp.LpProblem) -> float:
-        # CBC's own best bound is not in PuLP's API; the LP relaxation is a valid one.
+    def _bound(model: pulp.LpProblem, log: str) -> float:
+        """CBC's own best bound, read from its log (PuLP's API does not give it); the LP
+        relaxation, a weaker valid bound, when the log has none (no search ran)."""
+        if found := _CBC_UPPER_BOUND.search(log):  # the summary of a stopped search
+            return float(found.group(1))
+        if possible := _CBC_BEST_POSSIBLE.findall(log):  # progress lines, minimising -objective
+            return -float(possible[-1])
         relaxed = model.deepcopy()
         relaxed.solve(pulp.PULP_CBC_CMD(msg=False, mip=False))
         return _objective(relaxed)

@@ -17,6 +17,7 @@ import pulp
 from econonexus._core.config import get_setting
 from econonexus._core.schemas import Status
 from econonexus.solvers.backends import SolveLimits, get_backend
+from econonexus.solvers.greedy import greedy_winners
 from econonexus.solvers.problem import IntArray, MarketProblem
 from econonexus.solvers.relaxation import constraint_matrix, integral_lp_solution, tie_objective
 
@@ -67,9 +68,13 @@ def solve_component(
     backend = solver or str(get_setting("solver.backend"))
     result = get_backend(backend).solve(model, variables, limits, warm)
     chosen = np.flatnonzero(result.values > 0.5)
-    status: Status = "optimal" if result.proven else "time_limit"
-    bound = None if result.proven else result.bound * unit
-    return _solution(problem, chosen, status, bound, start, backend)
+    if result.proven:
+        return _solution(problem, chosen, "optimal", None, start, backend)
+    # stopped early: never below the greedy allocation (a solver may stop with none at all)
+    greedy = greedy_winners(problem)
+    if problem.price[greedy].sum() > problem.price[chosen].sum():
+        chosen = greedy
+    return _solution(problem, chosen, "time_limit", result.bound * unit, start, backend)
 
 
 def enumerate_limit(enumerate_max: int | None) -> int:
