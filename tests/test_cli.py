@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -13,13 +14,16 @@ import pytest
 ROOT = pathlib.Path(__file__).parents[1]
 
 
-def run(*args: str, cwd: pathlib.Path = ROOT) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, cwd: pathlib.Path = ROOT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "econonexus.pipelines.ops.cli", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=300,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -126,6 +130,7 @@ def test_failed_run_exits_1(tmp_path: pathlib.Path) -> None:
         str(tmp_path),
         "--scheduler",
         "tcp://127.0.0.1:9",
+        env={"DASK_ECONONEXUS__CLUSTER__CONNECT_TIMEOUT": "2"},  # nothing listens there
     )
     assert done.returncode == 1
     assert "cannot connect to 'tcp://127.0.0.1:9'" in done.stderr

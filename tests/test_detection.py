@@ -85,9 +85,9 @@ def test_a_wrong_detection_mode_names_the_market_and_field() -> None:
 
 
 def test_candidate_pairs_grow_with_similar_agents_not_with_an_auctions_bidders() -> None:
-    crowd = pl.DataFrame(  # 3,000 agents each on the same 6 auctions as one another
-        {"agent_id": [f"c{i}" for i in range(3000) for _ in range(6)],
-         "auction": [f"x{k}" for _ in range(3000) for k in range(6)]}
+    crowd = pl.DataFrame(  # 800 agents each on the same 6 auctions as one another
+        {"agent_id": [f"c{i}" for i in range(800) for _ in range(6)],
+         "auction": [f"x{k}" for _ in range(800) for k in range(6)]}
     )  # fmt: skip
     loners = pl.DataFrame(  # 3,000 agents on 6 auctions each, apart from one shared auction
         {"agent_id": [f"l{i}" for i in range(3000) for _ in range(6)],
@@ -100,4 +100,4 @@ def test_candidate_pairs_grow_with_similar_agents_not_with_an_auctions_bidders()
     )  # fmt: skip
     pairs = similar_candidates(ring)
     assert pairs.height == 6, "all 6 pairs of a 4-agent ring (Jaccard 0.8) are candidates"
-    assert similar_candidates(crowd).height == 3000 * 2999 // 2, "identical sets: every pair"
+    assert similar_candidates(crowd).height == 800 * 799 // 2, "identical sets: every pair"

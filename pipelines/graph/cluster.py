@@ -150,7 +150,8 @@ def _solver_friendly_environ() -> dict[str, Any]:
 @contextmanager
 def _client_at(address: str, security: Security | None = None) -> Iterator[Client]:
     try:
-        remote = Client(address, timeout="10s", security=security)
+        wait = float(get_setting("cluster.connect-timeout"))
+        remote = Client(address, timeout=f"{wait}s", security=security)
     except (OSError, TimeoutError) as exc:
         raise EconoNexusError(f"`scheduler`: cannot connect to {address!r}: {exc}") from exc
     try:
