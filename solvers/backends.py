@@ -14,6 +14,7 @@ import os
 import pathlib
 import re
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
@@ -28,6 +29,7 @@ from econonexus.solvers.problem import FloatArray
 
 _CBC_UPPER_BOUND = re.compile(r"^Upper bound:\s+(\S+)", re.MULTILINE)
 _CBC_BEST_POSSIBLE = re.compile(r"best possible (-?[0-9.eE+-]+)")
+_MOMENT = 0.01
 _SOL_OPTIMAL = 1
 _SOL_FOUND = 2
 _TOLERANCE = 1e-6
@@ -48,7 +50,8 @@ def _words(values: Any) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class SolveLimits:
-    """Stopping rules (seconds or ``None``, relative gap), solver threads, and CBC's
+    """Stopping rules (seconds per solve or ``None``, relative gap, and the batch's
+    ``deadline``: a ``time.time()`` every solve stops by), solver threads, and CBC's
     command-line options: ``cbc_options`` (setting ``econonexus.solver.cbc-options``)
     and, for solves given a starting solution, ``cbc_start_options``
     (``econonexus.solver.cbc-start-options``)."""
@@ -62,6 +65,15 @@ class SolveLimits:
     cbc_start_options: tuple[str, ...] = field(
         default_factory=setting_default("solver.cbc-start-options", _words)
     )
+    deadline: float | None = None
+
+    def seconds(self) -> float | None:
+        """The time this solve may take: its own limit, cut to what is left before the
+        batch's deadline (a past deadline leaves a moment: the solver stops at once)."""
+        if self.deadline is None:
+            return self.time_limit
+        left = max(self.deadline - time.time(), _MOMENT)
+        return left if self.time_limit is None else min(self.time_limit, left)
 
 
 class Backend(Protocol):
@@ -93,7 +105,7 @@ def _options(limits: SolveLimits) -> dict[str, object]:
     """PuLP solver arguments shared by the backends: quiet, limits, exact absolute gap."""
     return {
         "msg": False,
-        "timeLimit": limits.time_limit,
+        "timeLimit": limits.seconds(),
         "gapRel": limits.gap,
         "gapAbs": 0.0,
         "threads": limits.threads,

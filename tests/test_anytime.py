@@ -1,11 +1,13 @@
-"""Solves cut short: CBC reports its own best bound, and a stopped solve is never below the
-greedy allocation, whichever backend stopped."""
+"""Solves cut short: CBC reports its own best bound, a stopped solve is never below the
+greedy allocation, whichever backend stopped, and a batch time limit stops every solve."""
 
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 import pulp
 import pytest
+from distributed import Client
 
 import econonexus as enx
 from econonexus.solvers.backends import SolveLimits
@@ -62,3 +64,25 @@ def test_a_solve_stopped_before_any_solution_still_returns_the_greedy_allocation
     greedy = float(problem.price[greedy_winners(problem)].sum())
     assert cut.status == "time_limit"
     assert cut.welfare >= greedy > 0 and cut.bound >= cut.welfare
+
+
+def test_a_batch_time_limit_stops_every_solve_with_an_allocation_and_a_bound(
+    client: Client,
+) -> None:
+    hard = pl.concat(
+        enx.generate("uniform", goods=100, bids=600, seed=s, market_id=f"h{s}") for s in range(3)
+    )
+    result = enx.clear(hard, client=client, batch_time_limit=0.3)
+    assert result.manifest["config"]["batch_time_limit"] == 0.3
+    for row in result.summary.iter_rows(named=True):
+        problem = build_problem(
+            row["market_id"],
+            hard.filter(pl.col("market_id") == row["market_id"]),
+            None,
+            tie_epsilon=1e-6,
+        )
+        greedy = float(problem.price[greedy_winners(problem)].sum())
+        assert row["status"] == "time_limit", row
+        assert row["bound"] >= row["welfare"] >= greedy - 1e-6 > 0
+    with pytest.raises(enx.InputError, match=r"`batch_time_limit`: expected seconds > 0"):
+        enx.clear(hard, client=client, batch_time_limit=0)

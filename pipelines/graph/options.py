@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -31,6 +32,7 @@ class BatchOptions:
     detection: DetectionMode = field(
         default_factory=setting_default("detection.mode", str)  # type: ignore[arg-type]
     )
+    batch_time_limit: float | None = None
 
     def settings(self, market_id: str) -> MarketSettings:
         """The settings of ``market_id``."""
@@ -48,17 +50,25 @@ def make_options(
     time_limit: float | None,
     gap: float | None,
     markets: MarketsSource | None = None,
+    batch_time_limit: float | None = None,
 ) -> BatchOptions:
-    """Check the solver options and fill the unset ones from the settings."""
+    """Check the solver options and fill the unset ones from the settings; a batch time
+    limit becomes a deadline counted from now."""
     name = solver or get_setting("solver.backend")
     get_backend(name)
     limit = time_limit if time_limit is not None else get_setting("solver.time-limit")
     if limit is not None and not limit > 0:
         raise InputError(f"`time_limit`: expected seconds > 0 or None, got {limit!r}")
+    whole = batch_time_limit
+    if whole is None:
+        whole = get_setting("solver.batch-time-limit")
+    if whole is not None and not whole > 0:
+        raise InputError(f"`batch_time_limit`: expected seconds > 0 or None, got {whole!r}")
+    deadline = None if whole is None else time.time() + float(whole)
     rel_gap = gap if gap is not None else get_setting("solver.gap")
     if not 0 <= rel_gap < 1:
         raise InputError(f"`gap`: expected a relative gap in [0, 1), got {rel_gap!r}")
-    limits = SolveLimits(time_limit=limit, gap=float(rel_gap))
+    limits = SolveLimits(time_limit=limit, gap=float(rel_gap), deadline=deadline)
     detection = get_setting("detection.mode")
     if detection not in DETECTION_MODES:
         raise InputError(
@@ -66,5 +76,10 @@ def make_options(
         )
     settings, policies = load_market_table(markets)
     return BatchOptions(
-        solver=name, limits=limits, markets=settings, policies=policies, detection=detection
+        solver=name,
+        limits=limits,
+        markets=settings,
+        policies=policies,
+        detection=detection,
+        batch_time_limit=None if whole is None else float(whole),
     )

@@ -41,6 +41,7 @@ def clear(
     client: Client | str | None = None,
     solver: SolverName | None = None,
     time_limit: float | None = None,
+    batch_time_limit: float | None = None,
     gap: float | None = None,
     run_id: str | None = None,
     out: str | None = None,
@@ -88,6 +89,11 @@ def clear(
     time_limit
         Seconds per component before the solver stops with its best
         allocation (status ``time_limit``); ``None`` for no limit.
+    batch_time_limit
+        Seconds for the whole clear, counted from this call: every solve
+        stops by then with its best allocation, never below the greedy one
+        (status ``time_limit``, with its bound); ``None`` (default: setting
+        ``econonexus.solver.batch-time-limit``) for no limit.
     gap
         Relative MIP gap at which to stop; 0 (default) proves optimality.
     run_id
@@ -127,7 +133,13 @@ def clear(
     """
     if run_id is not None:
         check_run_id(run_id)
-    options = make_options(solver=solver, time_limit=time_limit, gap=gap, markets=markets)
+    options = make_options(
+        solver=solver,
+        time_limit=time_limit,
+        gap=gap,
+        markets=markets,
+        batch_time_limit=batch_time_limit,
+    )
     started = now()
     item_table = None if items is None else load_items(items)
     books = None if accounts is None else load_accounts(accounts)

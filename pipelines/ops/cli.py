@@ -113,6 +113,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--solver", choices=SOLVERS, help="MIP backend (default: cbc)")
     parser.add_argument("--time-limit", type=float, metavar="S", help="seconds per component")
+    parser.add_argument(
+        "--batch-time-limit", type=float, metavar="S", help="seconds for the whole clear"
+    )
     parser.add_argument("--gap", type=float, metavar="G", help="relative MIP gap (default 0)")
     add_cluster_options(parser)
     parser.add_argument("--run-id", metavar="ID", help="the run's id (default: time + hash)")
@@ -154,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             client=cluster_of(args),
             solver=args.solver,
             time_limit=args.time_limit,
+            batch_time_limit=args.batch_time_limit,
             gap=args.gap,
             run_id=args.run_id,
             out=args.out,

@@ -62,6 +62,8 @@ def config_of(options: BatchOptions) -> dict[str, Any]:
         "detection": options.detection,
         "market_groups": market_groups(options),
         "default_market": _recorded(DEFAULT_SETTINGS, DEFAULT_POLICY),
+        # only when set: the fingerprints of runs without one stay as they were
+        **({"batch_time_limit": options.batch_time_limit} if options.batch_time_limit else {}),
     }
 
 
