@@ -25,6 +25,7 @@ import pulp
 from econonexus._core.config import setting_default
 from econonexus._core.errors import InputError, SolverError
 from econonexus._core.schemas import SOLVERS, SolverName
+from econonexus.solvers.cancel import Stop, interrupt_highs, run_cbc
 from econonexus.solvers.problem import FloatArray
 
 _CBC_UPPER_BOUND = re.compile(r"^Upper bound:\s+(\S+)", re.MULTILINE)
@@ -37,11 +38,13 @@ _TOLERANCE = 1e-6
 
 @dataclass(frozen=True)
 class BackendResult:
-    """What a backend returns: the 0/1 values, whether proven, and an upper bound."""
+    """What a backend returns: the 0/1 values, whether proven, an upper bound, and whether
+    it was stopped because another racer won (its values and bound then mean nothing)."""
 
     values: FloatArray
     proven: bool
     bound: float
+    cancelled: bool = False
 
 
 def _words(values: Any) -> tuple[str, ...]:
@@ -88,8 +91,10 @@ class Backend(Protocol):
         variables: list[pulp.LpVariable],
         limits: SolveLimits,
         start: FloatArray | None = None,
+        stop: Stop | None = None,
     ) -> BackendResult:
-        """Solve ``model``; ``start`` (0/1 per variable) is a feasible solution to begin from."""
+        """Solve ``model``; ``start`` (0/1 per variable) is a feasible solution to begin from;
+        the solve ends early, cancelled, once ``stop()`` is true (:mod:`.cancel`)."""
         ...
 
 
@@ -145,6 +150,7 @@ class CbcBackend:
         variables: list[pulp.LpVariable],
         limits: SolveLimits,
         start: FloatArray | None = None,
+        stop: Stop | None = None,
     ) -> BackendResult:
         options = _options(limits)
         # CBC's "-threads 1" still starts a helper thread, and now and then the
@@ -158,8 +164,12 @@ class CbcBackend:
             options["warmStart"], flags = True, limits.cbc_start_options
         handle, log = tempfile.mkstemp(prefix="enx-cbc-", suffix=".log")
         os.close(handle)
+        command = pulp.PULP_CBC_CMD(**options, options=list(flags), logPath=log)
         try:
-            model.solve(pulp.PULP_CBC_CMD(**options, options=list(flags), logPath=log))
+            if stop is None:
+                model.solve(command)
+            elif run_cbc(command, model, log, stop):
+                return BackendResult(np.zeros(len(variables)), False, np.inf, cancelled=True)
             text = pathlib.Path(log).read_text(errors="replace")
         finally:
             os.unlink(log)
@@ -190,6 +200,7 @@ class HighsBackend:
         variables: list[pulp.LpVariable],
         limits: SolveLimits,
         start: FloatArray | None = None,
+        stop: Stop | None = None,
     ) -> BackendResult:
         options = _options(limits)
         # HiGHS runs on one thread pool per process, sized by the first run in
@@ -202,8 +213,11 @@ class HighsBackend:
             solver.start = {
                 v.name: value for v, value in zip(variables, start.tolist(), strict=True)
             }
+        solver.stop = stop
         model.solve(solver)
         status = model.solverModel.getModelStatus()
+        if stop is not None and status.name == "kInterrupt":
+            return BackendResult(np.zeros(len(variables)), False, np.inf, cancelled=True)
         if status.name in _HIGHS_FAILED:  # no search ran: there is neither solution nor bound
             raise SolverError(f"HiGHS did not solve the model: model status {status.name}")
         return _outcome(model, variables, limits, self._dual_bound)
@@ -225,8 +239,11 @@ class _WarmHighs(pulp.HiGHS):  # type: ignore[misc]
     """PuLP's HiGHS, handing HiGHS a starting solution when one is set."""
 
     start: dict[str, float] | None = None
+    stop: Stop | None = None
 
     def callSolver(self, lp: pulp.LpProblem) -> None:
+        if self.stop is not None:
+            interrupt_highs(lp.solverModel, self.stop)
         if self.start is not None:
             import highspy
 

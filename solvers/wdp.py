@@ -17,11 +17,14 @@ import pulp
 from econonexus._core.config import get_setting
 from econonexus._core.schemas import Status
 from econonexus.solvers.backends import SolveLimits, get_backend
+from econonexus.solvers.cancel import Stop
 from econonexus.solvers.greedy import greedy_winners
 from econonexus.solvers.problem import IntArray, MarketProblem
 from econonexus.solvers.relaxation import constraint_matrix, integral_lp_solution, tie_objective
 
 _MAX_ENUMERATE = 16
+CANCELLED = "cancelled"
+"""The method of a racer's solution when another racer won first."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ def solve_component(
     enumerate_max: int | None = None,
     initial: np.ndarray | None = None,
     lp_first: bool = True,
+    stop: Stop | None = None,
 ) -> ComponentSolution:
     """Find the welfare-maximising winners of ``problem``.
 
@@ -53,7 +57,9 @@ def solve_component(
     its optimum is integral (``lp_first``), else by the MIP backend
     ``solver``, starting from the feasible winner mask ``initial`` when one
     is given. ``solver`` and ``enumerate_max`` default to the settings
-    ``solver.backend`` and ``solver.enumerate-max-bids``.
+    ``solver.backend`` and ``solver.enumerate-max-bids``. A MIP solve in a
+    race ends once ``stop()`` is true: its method is then ``cancelled`` and
+    its answer is the greedy allocation under the trivial bound.
     """
     enumerate_max = enumerate_limit(enumerate_max)
     start = time.perf_counter()
@@ -66,7 +72,10 @@ def solve_component(
     model, variables, unit = build_model(problem)
     warm = None if initial is None else initial.astype(np.float64)
     backend = solver or str(get_setting("solver.backend"))
-    result = get_backend(backend).solve(model, variables, limits, warm)
+    result = get_backend(backend).solve(model, variables, limits, warm, stop)
+    if result.cancelled:  # another racer won: what this one holds does not matter
+        chosen, bound = greedy_winners(problem), float(problem.price.sum())
+        return _solution(problem, chosen, "time_limit", bound, start, CANCELLED)
     chosen = np.flatnonzero(result.values > 0.5)
     if result.proven:
         return _solution(problem, chosen, "optimal", None, start, backend)

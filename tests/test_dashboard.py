@@ -28,7 +28,7 @@ CLI = [sys.executable, "-m", "econonexus.pipelines.ops.cli"]
 SCHEDULER_FILE = "DASK_ECONONEXUS__CLUSTER__SCHEDULER_FILE"  # set for the session in conftest
 STAGES = {  # every task prefix a run or an agent pool shows in the task stream
     *("enx-validate", "enx-rejected", "enx-split", "enx-part", "enx-plan", "enx-size"),
-    *("enx-solve", "enx-combine"),
+    *("enx-solve", "enx-combine", "enx-race-cbc", "enx-race-highs", "enx-race-pick"),
     *("enx-vcg-plan", "enx-vcg-size", "enx-vcg", "enx-price", "enx-shard", "enx-live-bids"),
     "enx-detect",
     "enx-detect-rows",

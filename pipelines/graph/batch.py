@@ -43,6 +43,7 @@ from econonexus.pipelines.graph.batch_solve import (
 )
 from econonexus.pipelines.graph.options import BatchOptions
 from econonexus.pipelines.graph.progress import track
+from econonexus.pipelines.graph.race_tasks import racing
 from econonexus.pipelines.graph.transfer import gather_counts, place_inputs, release, watched_gather
 from econonexus.pipelines.graph.validate_graph import submit_validation
 from econonexus.pipelines.io.validation import needs_accounts
@@ -209,9 +210,11 @@ def submit_batch(
         assembled = final = plans
     else:
         counts = gather_counts(client, n_large, plans, f"enx-size-{token}") if mip else [0] * n
-        lean = with_thread_share(lean_options(options), threads, sum(counts))  # no market tables
+        race = racing(threads, sum(counts))  # racers take the idle threads instead
+        lean = lean_options(options)  # no market tables
+        lean = lean if race else with_thread_share(lean, threads, sum(counts))
         assembled = [
-            submit_assembly(client, plans[b], count, opts, lean, f"{token}-{b}")
+            submit_assembly(client, plans[b], count, opts, lean, f"{token}-{b}", race=race)
             for b, count in enumerate(counts)
         ]
         final = price_vcg_buckets(client, assembled, options, opts, token)

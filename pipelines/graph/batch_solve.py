@@ -19,16 +19,28 @@ from econonexus.pipelines.clearing.bucket import (
     solve_large_vcg,
 )
 from econonexus.pipelines.graph.options import BatchOptions
+from econonexus.pipelines.graph.race_tasks import submit_race
 from econonexus.pipelines.graph.transfer import gather_counts
 
 
 def submit_assembly(
-    client: Client, plan: Future[Any], count: int, opts: Any, lean: BatchOptions, tag: str
+    client: Client,
+    plan: Future[Any],
+    count: int,
+    opts: Any,
+    lean: BatchOptions,
+    tag: str,
+    *,
+    race: bool = False,
 ) -> Future[Any]:
-    """Solve a bucket's ``count`` large components (``enx-solve``) and join them
-    (``enx-combine``)."""
+    """Solve a bucket's ``count`` large components (``enx-solve``, or a ``race`` of the
+    backends: :mod:`.race_tasks`) and join them (``enx-combine``)."""
     solved = [
-        client.submit(solve_large, plan, j, lean, key=f"enx-solve-{tag}-{j}", retries=lean.retries)
+        submit_race(client, plan, j, lean, f"{tag}-{j}")
+        if race
+        else client.submit(
+            solve_large, plan, j, lean, key=f"enx-solve-{tag}-{j}", retries=lean.retries
+        )
         for j in range(count)
     ]
     return client.submit(assemble_bucket, plan, opts, *solved, key=f"enx-combine-{tag}")

@@ -1,0 +1,75 @@
+"""Racing backends: a racer is stopped the moment another wins, leaves no process behind,
+and every racer that finishes finds the same winners."""
+
+from __future__ import annotations
+
+import threading
+
+import dask
+import numpy as np
+import psutil
+import pytest
+from dask.utils import key_split
+from distributed import Client, get_task_stream
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import econonexus as enx
+from econonexus.pipelines.graph.race_tasks import RACERS
+from econonexus.solvers.backends import SolveLimits
+from econonexus.solvers.problem import build_problem
+from econonexus.solvers.wdp import CANCELLED, solve_component
+
+GUARD = SolveLimits(time_limit=60)  # a racer that is never stopped still ends
+
+
+def _cbc_children() -> list[int]:
+    return [c.pid for c in psutil.Process().children(recursive=True) if "cbc" in c.name().lower()]
+
+
+@pytest.mark.parametrize("solver", ["cbc", "highs"])
+def test_a_racer_stopped_mid_search_ends_and_leaves_no_process(solver: str) -> None:
+    frame = enx.generate("L3", goods=150, bids=1500, seed=1, market_id="m")
+    problem = build_problem("m", frame, None, tie_epsilon=1e-6)
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()  # another racer has won
+    cut = solve_component(problem, solver=solver, limits=GUARD, lp_first=False, stop=stop.is_set)
+    assert cut.method == CANCELLED and cut.status == "time_limit"
+    assert _cbc_children() == []
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    family=st.sampled_from(["L3", "regions", "arbitrary", "scheduling", "matching", "L7"]),
+    seed=st.integers(0, 10_000),
+)
+def test_every_racer_that_finishes_finds_the_same_winners(family: str, seed: int) -> None:
+    frame = enx.generate(family, goods=16, bids=30, seed=seed, market_id="m")  # type: ignore[arg-type]
+    problem = build_problem("m", frame, None, tie_epsilon=1e-6)
+    never = threading.Event()
+    found = [
+        solve_component(problem, solver=s, limits=GUARD, enumerate_max=0, lp_first=False, stop=stop)
+        for s in ("cbc", "highs")
+        for stop in (None, never.is_set)  # raced (stop given) or not
+    ]
+    assert all(f.status == "optimal" for f in found)
+    assert all(np.array_equal(f.winners, found[0].winners) for f in found), family
+
+
+def test_a_batch_races_its_hard_component_on_idle_workers_to_the_same_winners(
+    client: Client,
+) -> None:
+    bids = enx.generate("regions", goods=50, bids=250, seed=1, market_id="r")  # one MIP component
+    alone = enx.clear(bids, client=client)
+    with dask.config.set({"econonexus.solver.portfolio": "race"}), get_task_stream(client) as ts:
+        raced = enx.clear(bids, client=client)
+    stages = {key_split(t["key"]) for t in ts.data}
+    assert {"enx-race-cbc", "enx-race-highs", "enx-race-pick"} <= stages
+    assert "enx-solve" not in stages
+    assert raced.summary["status"].to_list() == ["optimal"]
+    assert raced.summary["solver"].to_list()[0] in RACERS
+    assert raced.allocations.drop("run_id").equals(alone.allocations.drop("run_id"))
+    left = client.run(
+        lambda: [c.pid for c in psutil.Process().children(recursive=True) if "cbc" in c.name()]
+    )
+    assert all(pids == [] for pids in left.values()), left  # the loser's CBC was ended
