@@ -15,6 +15,7 @@ from distributed import Client
 
 import econonexus as enx
 from econonexus.pipelines.graph.cluster import local_cluster
+from econonexus.pipelines.graph.read_batch import read_batch
 
 pytestmark = pytest.mark.slow
 VOLATILE = ["run_id", "solve_seconds"]  # differ between any two runs
@@ -136,3 +137,19 @@ def test_a_cluster_that_loses_every_worker_fails_the_run_instead_of_hanging() ->
         assert not runner.is_alive(), "clear hung after the cluster lost every worker"
     assert isinstance(failure.get("e"), enx.RunFailedError)
     assert "no worker for 3 s" in str(failure["e"])
+
+
+def test_the_parts_of_an_in_memory_table_keep_their_second_copy(client: Client) -> None:
+    # Dask's memory manager (every 2 s) would drop the copy a worker's death needs
+    table = pl.DataFrame(
+        {"bid_id": [f"b{i}" for i in range(40)], "agent_id": "a", "items": [["x"]] * 40}
+    ).with_columns(market_id=pl.lit("m"), price=pl.lit(1.0))
+    settings = {"econonexus.cluster.embed-max-bytes": 0, "econonexus.cluster.partition-rows": 10}
+    with dask.config.set(settings):
+        read = read_batch(client, table)
+    try:
+        time.sleep(2.5)
+        holders = client.who_has(read.parts)
+        assert len(holders) == 4 and all(len(w) == 2 for w in holders.values()), holders
+    finally:
+        read.release()

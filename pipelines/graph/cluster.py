@@ -130,8 +130,16 @@ def local_cluster(*, n_workers: int | None = None, **kwargs: Any) -> Iterator[Lo
     if n_workers is not None and n_workers < 1:
         raise InputError(f"`workers`: expected a whole number >= 1, got {n_workers}")
     options = _cluster_options(n_workers or int(get_setting("cluster.n-workers"))) | kwargs
-    with dask.config.set(_solver_friendly_environ()), LocalCluster(**options) as cluster:
+    settings = _solver_friendly_environ() | _KEEP_REPLICAS
+    with dask.config.set(settings), LocalCluster(**options) as cluster:
         yield cluster
+
+
+_KEEP_REPLICAS = {"distributed.scheduler.active-memory-manager.start": False}
+"""Dask's memory manager drops the second copy of the parts of an in-memory table
+(:func:`econonexus.pipelines.graph.read_batch.read_batch`) once no task waits for them,
+which is when a worker's death would need it; the clusters EconoNexus starts run without
+it (intermediate results are freed when their dependents have run anyway)."""
 
 
 def _solver_friendly_environ() -> dict[str, Any]:

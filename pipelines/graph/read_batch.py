@@ -214,7 +214,9 @@ def _file_digest(pieces: list[FileDigest]) -> FileDigest:
 def _placed(client: Client, parts: list[Any]) -> list[Any]:
     """``parts`` with each large frame sent to the cluster in parts of
     ``cluster.partition-rows`` rows, each on two workers (small ones travel in the task
-    graph)."""
+    graph). Scattered data cannot be recomputed: the second copy is what a worker's death
+    leaves, and Dask's active memory manager, which would drop it, is off on the clusters
+    EconoNexus starts (:func:`econonexus.pipelines.graph.cluster.local_cluster`)."""
     limit = int(get_setting("cluster.embed-max-bytes"))
     rows = int(get_setting("cluster.partition-rows"))
     placed: list[Any] = []
