@@ -15,6 +15,7 @@ import numpy as np
 from econonexus._core.config import get_setting
 from econonexus._core.schemas import Status, worst_status
 from econonexus.solvers.backends import SolveLimits
+from econonexus.solvers.cancel import Stop
 from econonexus.solvers.components import eligible_bids, partition
 from econonexus.solvers.problem import MarketProblem
 from econonexus.solvers.wdp import ComponentSolution, enumerate_limit, solve_component
@@ -71,11 +72,23 @@ def plan_market(problem: MarketProblem, *, enumerate_max: int | None = None) -> 
 
 
 def solve_pending(
-    plan: MarketPlan, k: int, *, solver: str, limits: SolveLimits, lp_first: bool = True
+    plan: MarketPlan,
+    k: int,
+    *,
+    solver: str,
+    limits: SolveLimits,
+    lp_first: bool = True,
+    stop: Stop | None = None,
 ) -> ComponentSolution:
-    """Solve the ``k``-th MIP component of ``plan`` (LP relaxation first, then ``solver``)."""
+    """Solve the ``k``-th MIP component of ``plan`` (LP relaxation first, then ``solver``;
+    in a race, until ``stop()``)."""
     return solve_component(
-        plan.pending[k], solver=solver, limits=limits, enumerate_max=0, lp_first=lp_first
+        plan.pending[k],
+        solver=solver,
+        limits=limits,
+        enumerate_max=0,
+        lp_first=lp_first,
+        stop=stop,
     )
 
 

@@ -12,16 +12,17 @@ from distributed import Client
 import econonexus as enx
 from econonexus.solvers.backends import SolveLimits
 from econonexus.solvers.greedy import greedy_winners
-from econonexus.solvers.problem import build_problem
+from econonexus.solvers.problem import MarketProblem, build_problem
 from econonexus.solvers.wdp import build_model, dense_constraints, solve_component
 
 
-def _problem(family: str, goods: int, bids: int, seed: int):  # type: ignore[no-untyped-def]
+def _problem(family: str, goods: int, bids: int, seed: int) -> MarketProblem:
     frame = enx.generate(family, goods=goods, bids=bids, seed=seed, market_id="m")  # type: ignore[arg-type]
     return build_problem("m", frame, None, tie_epsilon=1e-6)
 
 
-def _lp_bound(problem) -> float:  # type: ignore[no-untyped-def]
+def lp_bound(problem: MarketProblem) -> float:
+    """The LP relaxation's optimum of ``problem``, in currency (a valid upper bound)."""
     model, _, unit = build_model(problem)
     model.solve(pulp.PULP_CBC_CMD(msg=False, mip=False))
     return float(pulp.value(model.objective)) * unit
@@ -36,8 +37,8 @@ def test_cbc_stopped_at_a_limit_reports_its_own_bound_between_optimum_and_lp() -
     assert exact.status == "optimal"
     slack = 1e-6 * exact.welfare
     if cut.status == "time_limit":  # a very fast machine may prove it in time
-        assert exact.welfare - slack <= cut.bound <= _lp_bound(problem) + slack
-        assert cut.bound < _lp_bound(problem) - slack  # tighter than the LP: CBC's own
+        assert exact.welfare - slack <= cut.bound <= lp_bound(problem) + slack
+        assert cut.bound < lp_bound(problem) - slack  # tighter than the LP: CBC's own
         assert 0 < cut.welfare <= exact.welfare + slack
 
 

@@ -8,7 +8,6 @@ import threading
 import dask
 import numpy as np
 import psutil
-import pulp
 import pytest
 from dask.utils import key_split
 from distributed import Client, get_task_stream
@@ -19,7 +18,8 @@ import econonexus as enx
 from econonexus.pipelines.graph.race_tasks import RACERS
 from econonexus.solvers.backends import SolveLimits
 from econonexus.solvers.problem import build_problem
-from econonexus.solvers.wdp import CANCELLED, build_model, solve_component
+from econonexus.solvers.wdp import CANCELLED, solve_component
+from tests.test_anytime import lp_bound
 
 GUARD = SolveLimits(time_limit=60)  # a racer that is never stopped still ends
 
@@ -79,10 +79,7 @@ def test_a_batch_races_its_hard_component_on_idle_workers_to_the_same_winners(
 def test_a_race_stopped_at_its_limit_keeps_the_best_allocation_and_bound(client: Client) -> None:
     bids = enx.generate("regions", goods=50, bids=250, seed=1, market_id="r")
     exact = enx.clear(bids, client=client).summary.row(0, named=True)
-    problem = build_problem("r", bids, None, tie_epsilon=1e-6)
-    model, _, unit = build_model(problem)
-    model.solve(pulp.PULP_CBC_CMD(msg=False, mip=False))
-    lp = float(pulp.value(model.objective)) * unit
+    lp = lp_bound(build_problem("r", bids, None, tie_epsilon=1e-6))
     with dask.config.set({"econonexus.solver.portfolio": "race"}):
         cut = enx.clear(bids, client=client, time_limit=0.05).summary.row(0, named=True)
     slack = 1e-6 * exact["welfare"]

@@ -29,6 +29,7 @@ from econonexus.pipelines.clearing.market_rows import (
 from econonexus.pipelines.clearing.sealed_markets import clear_sealed_markets
 from econonexus.pipelines.graph import market_tasks as tasks
 from econonexus.pipelines.graph.options import BatchOptions
+from econonexus.solvers.cancel import Stop
 from econonexus.solvers.market import MarketPlan
 from econonexus.solvers.problem import MarketProblem
 from econonexus.solvers.problem_batch import build_problems
@@ -160,10 +161,18 @@ def n_large(plan: BucketPlan) -> int:
     return len(plan.large)
 
 
-def solve_large(plan: BucketPlan, j: int, options: BatchOptions) -> ComponentSolution:
-    """Solve the ``j``-th large component of ``plan``."""
+def solve_large(
+    plan: BucketPlan,
+    j: int,
+    options: BatchOptions,
+    *,
+    solver: str | None = None,
+    stop: Stop | None = None,
+) -> ComponentSolution:
+    """Solve the ``j``-th large component of ``plan`` (with ``solver`` until ``stop()`` in a
+    race: :mod:`econonexus.pipelines.graph.race_tasks`)."""
     market, k = plan.large[j]
-    return _solved(tasks.solve(plan.plans[market], k, options))
+    return _solved(tasks.solve(plan.plans[market], k, options, solver=solver, stop=stop))
 
 
 def assemble_bucket(

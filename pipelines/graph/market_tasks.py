@@ -29,6 +29,7 @@ from econonexus.pipelines.clearing.market_rows import (
 )
 from econonexus.pipelines.clearing.single_item import clear_clock_market, clear_single_item
 from econonexus.pipelines.graph.options import BatchOptions
+from econonexus.solvers.cancel import Stop
 from econonexus.solvers.market import (
     MarketOutcome,
     MarketPlan,
@@ -122,12 +123,21 @@ def _quality(
     return quality_factors(values, settings.reputation_weight)
 
 
-def solve(plan: MarketPlan | None, k: int, options: BatchOptions) -> ComponentSolution | None:
-    """Solve MIP component ``k`` of ``plan``; ``None`` if the plan has no such component."""
+def solve(
+    plan: MarketPlan | None,
+    k: int,
+    options: BatchOptions,
+    *,
+    solver: str | None = None,
+    stop: Stop | None = None,
+) -> ComponentSolution | None:
+    """Solve MIP component ``k`` of ``plan`` with ``solver`` (default: the options'; in a
+    race, until ``stop()``); ``None`` if the plan has no such component."""
     if plan is None or k >= len(plan.pending):
         return None
+    backend = solver or options.solver
     try:
-        return _solve_pending(plan, k, solver=options.solver, limits=options.limits)
+        return _solve_pending(plan, k, solver=backend, limits=options.limits, stop=stop)
     except (EconoNexusError, pulp.PulpSolverError) as exc:
         sub = plan.pending[k]
         return ComponentSolution(
@@ -136,7 +146,7 @@ def solve(plan: MarketPlan | None, k: int, options: BatchOptions) -> ComponentSo
             0.0,
             float(sub.price.sum()),
             0.0,
-            options.solver,
+            backend,
             error=f"{type(exc).__name__}: {exc}",
         )
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from functools import cached_property
 
 from econonexus._core.config import get_setting, setting_default
 from econonexus._core.errors import InputError
@@ -38,9 +37,9 @@ class BatchOptions:
         """The settings of ``market_id``."""
         return self.markets.get(market_id, DEFAULT_SETTINGS)
 
-    @cached_property
+    @property
     def halt_rules(self) -> bool:
-        """Whether some market has a circuit breaker (asked once per batch)."""
+        """Whether some market has a circuit breaker."""
         return any(p.has_halt_rules for p in self.policies.values())
 
 

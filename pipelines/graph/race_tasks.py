@@ -18,14 +18,12 @@ import threading
 from dataclasses import replace
 from typing import Any
 
-import pulp
 from distributed import Client, Event, Future, get_client
 
 from econonexus._core.config import get_setting
-from econonexus._core.errors import EconoNexusError
-from econonexus.pipelines.clearing.bucket import BucketPlan
+from econonexus.pipelines.clearing.bucket import BucketPlan, solve_large
 from econonexus.pipelines.graph.options import BatchOptions
-from econonexus.solvers.wdp import CANCELLED, ComponentSolution, solve_component
+from econonexus.solvers.wdp import CANCELLED, ComponentSolution
 
 RACERS: tuple[str, ...] = ("cbc", "highs")
 _WATCH = 0.05
@@ -55,8 +53,6 @@ def race_large(
 ) -> ComponentSolution:
     """``enx-race-<solver>``: solve large component ``j`` of ``plan`` with ``solver`` until
     it is proven here or another racer proves it first (the Dask event ``name``)."""
-    market, k = plan.large[j]
-    problem = plan.plans[market].pending[k]
     client = get_client()  # the worker's: the watcher thread has no task context of its own
     won, stop, done = Event(name, client=client), threading.Event(), threading.Event()
 
@@ -69,13 +65,7 @@ def race_large(
     watcher = threading.Thread(target=watch, name="enx-race-watch", daemon=True)
     watcher.start()
     try:
-        solution = solve_component(
-            problem, solver=solver, limits=options.limits, enumerate_max=0, stop=stop.is_set
-        )
-    except (EconoNexusError, pulp.PulpSolverError) as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        total = float(problem.price.sum())
-        return ComponentSolution(problem.index[:0], "error", 0.0, total, 0.0, solver, error)
+        solution = solve_large(plan, j, options, solver=solver, stop=stop.is_set)
     finally:
         done.set()
         watcher.join()

@@ -202,9 +202,9 @@ def _submit_reads(
 
 def _file_digest(pieces: list[FileDigest]) -> FileDigest:
     """The digest of a file read in ``pieces``: its rows are theirs, its hash the file's."""
-    first = pieces[0].info
     if len(pieces) == 1:
         return pieces[0]
+    first = pieces[0].info
     rows = sum(p.info.rows for p in pieces)
     markets = sorted({m for p in pieces for m in p.markets})
     errors = pl.concat([p.errors for p in pieces])

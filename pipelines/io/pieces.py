@@ -92,7 +92,7 @@ def read_piece(piece: Piece, sha256: str) -> RawSource:
                 frame = pl.from_arrow(table)
                 assert isinstance(frame, pl.DataFrame)
                 records = with_positions(frame, url, first=piece.first + 1)
-                return RawSource(url, records, _no_errors(), sha256)
+                return RawSource(url, records, pl.DataFrame(schema=ERRORS_SCHEMA), sha256)
             start, end = piece.span
             fh.seek(start)
             data = piece.header + fh.read(end - start)
@@ -102,10 +102,6 @@ def read_piece(piece: Piece, sha256: str) -> RawSource:
         raise SourceReadError(f"cannot read {url!r} as {piece.format}: {exc}") from exc
     records, errors = read_csv_rows(url, data, first=piece.first)
     return RawSource(url, records, errors, sha256)
-
-
-def _no_errors() -> pl.DataFrame:
-    return pl.DataFrame(schema=ERRORS_SCHEMA)
 
 
 def _sha256(fh: IO[bytes]) -> str:
