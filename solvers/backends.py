@@ -1,4 +1,4 @@
-"""MIP backends behind one small interface: CBC and HiGHS, both through PuLP.
+"""MIP backends behind one small interface: CBC, HiGHS and (when installed) SCIP, through PuLP.
 
 Each backend solves a maximisation model and reports whether optimality was
 proven and the best upper bound it can vouch for: HiGHS's dual bound, CBC's
@@ -25,7 +25,7 @@ import pulp
 from econonexus._core.config import setting_default
 from econonexus._core.errors import InputError, SolverError
 from econonexus._core.schemas import SOLVERS, SolverName
-from econonexus.solvers.cancel import Stop, interrupt_highs, run_cbc
+from econonexus.solvers.cancel import Stop, interrupt_highs, interrupt_scip, run_cbc
 from econonexus.solvers.problem import FloatArray
 
 _CBC_UPPER_BOUND = re.compile(r"^Upper bound:\s+(\S+)", re.MULTILINE)
@@ -230,6 +230,47 @@ class HighsBackend:
         return float(sum(c for c in model.objective.values() if c > 0))
 
 
+class ScipBackend:
+    """SCIP through PySCIPOpt (PuLP's ``SCIP_PY``), when ``pyscipopt`` is installed; its proven
+    bound is SCIP's dual bound."""
+
+    name: ClassVar[SolverName] = "scip"
+    module: ClassVar[str] = "pyscipopt"
+
+    def solve(
+        self,
+        model: pulp.LpProblem,
+        variables: list[pulp.LpVariable],
+        limits: SolveLimits,
+        start: FloatArray | None = None,
+        stop: Stop | None = None,
+    ) -> BackendResult:
+        options = _options(limits)
+        options["threads"] = None  # SCIP's search is serial
+        if start is not None:
+            for variable, value in zip(variables, start.tolist(), strict=True):
+                variable.setInitialValue(value)
+            options["warmStart"] = True
+        solver = _StoppableScip(**options)
+        solver.stop = stop
+        model.solve(solver)
+        if stop is not None and model.solverModel.getStatus() == "userinterrupt":
+            return BackendResult(np.zeros(len(variables)), False, np.inf, cancelled=True)
+        return _outcome(model, variables, limits, lambda m: float(m.solverModel.getDualbound()))
+
+
+class _StoppableScip(pulp.SCIP_PY):  # type: ignore[misc]
+    """PuLP's SCIP, stopped by :func:`~econonexus.solvers.cancel.interrupt_scip` when a
+    ``stop`` is set."""
+
+    stop: Stop | None = None
+
+    def callSolver(self, lp: pulp.LpProblem) -> None:
+        if self.stop is not None:
+            interrupt_scip(lp.solverModel, self.stop)
+        super().callSolver(lp)
+
+
 _HIGHS_FAILED = frozenset(
     {"kNotset", "kLoadError", "kModelError", "kPresolveError", "kSolveError", "kPostsolveError"}
 )
@@ -259,14 +300,20 @@ def _slack(bound: float) -> float:
     return _TOLERANCE * max(1.0, abs(bound))
 
 
-_BACKENDS: dict[str, type[CbcBackend] | type[HighsBackend]] = {
+_BACKENDS: dict[str, type[CbcBackend] | type[HighsBackend] | type[ScipBackend]] = {
     "cbc": CbcBackend,
     "highs": HighsBackend,
+    "scip": ScipBackend,
 }
 
 
+def installed_backend(name: str) -> bool:
+    """Whether the backend ``name`` is known and its package installed."""
+    return name in _BACKENDS and importlib.util.find_spec(_BACKENDS[name].module) is not None
+
+
 def get_backend(name: str) -> Backend:
-    """Return the backend called ``name`` (``"cbc"`` or ``"highs"``).
+    """Return the backend called ``name`` (``"cbc"``, ``"highs"`` or ``"scip"``).
 
     Raises
     ------
@@ -278,6 +325,6 @@ def get_backend(name: str) -> Backend:
     if name not in _BACKENDS:
         raise InputError(f"`solver`: expected one of {', '.join(SOLVERS)}, got {name!r}")
     backend = _BACKENDS[name]
-    if importlib.util.find_spec(backend.module) is None:
+    if not installed_backend(name):
         raise SolverError(f"backend {name!r}: package {backend.module!r} is not installed")
     return backend()

@@ -4,8 +4,8 @@ A race hands each backend a ``stop`` predicate (cheap to ask: a flag).
 PuLP runs CBC as a subprocess it does not expose, so a raced CBC solve runs
 CBC here (:func:`run_cbc`) as PuLP would (its MPS writer, its options, its
 solution reader) while holding the process, which it ends once ``stop()``
-is true. HiGHS runs in this process and is interrupted by its own MIP
-callback (:func:`interrupt_highs`).
+is true. HiGHS and SCIP run in this process and are interrupted by their
+own callbacks (:func:`interrupt_highs`, :func:`interrupt_scip`).
 """
 
 from __future__ import annotations
@@ -67,6 +67,23 @@ def _ended(args: list[str], log: str, stop: Stop) -> bool:
             if code != 0:
                 raise pulp.PulpSolverError(f"CBC exited with status {code}; its log: {log}")
             return False
+
+
+def interrupt_scip(scip: Any, stop: Stop) -> None:
+    """Have the SCIP model ``scip`` (PySCIPOpt) stop once ``stop()`` is true, checked after
+    every node of its search."""
+    import pyscipopt
+
+    class _Interrupt(pyscipopt.Eventhdlr):  # type: ignore[misc]
+        def eventinit(self) -> None:
+            nodes = pyscipopt.SCIP_EVENTTYPE.NODESOLVED  # type: ignore[attr-defined]
+            self.model.catchEvent(nodes, self)
+
+        def eventexec(self, event: Any) -> None:
+            if stop():
+                self.model.interruptSolve()
+
+    scip.includeEventhdlr(_Interrupt(), "enx-stop", "ends a racer another racer beat")
 
 
 def interrupt_highs(highs: Any, stop: Stop) -> None:

@@ -16,11 +16,13 @@ from the previous basis, about ten times faster than a cold solve.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import highspy
 import numpy as np
 import scipy.sparse as sp
 
-from econonexus.solvers.problem import IntArray, MarketProblem
+from econonexus.solvers.problem import FloatArray, IntArray, MarketProblem
 
 _INTEGRAL = 1e-9
 
@@ -63,9 +65,23 @@ def constraint_matrix(problem: MarketProblem) -> tuple[sp.csr_matrix, np.ndarray
 
 def integral_lp_solution(problem: MarketProblem) -> IntArray | None:
     """Return the winners if the LP relaxation's optimum is integral and feasible, else ``None``."""
+    return relax(problem).winners
+
+
+@dataclass(frozen=True)
+class Relaxed:
+    """The LP relaxation's optimum ``x`` (one value per bid; ``None`` if the LP was not
+    solved to optimality) and its winners when ``x`` is integral, else ``None``."""
+
+    x: FloatArray | None
+    winners: IntArray | None
+
+
+def relax(problem: MarketProblem) -> Relaxed:
+    """Solve the LP relaxation of ``problem``."""
     if problem.n_bids == 0:
-        return np.zeros(0, dtype=np.int64)
-    return SubsetRelaxation(problem).integral_winners(problem)
+        return Relaxed(np.zeros(0), np.zeros(0, dtype=np.int64))
+    return SubsetRelaxation(problem).solve(problem)
 
 
 def _integral(x: np.ndarray, a: sp.csr_matrix, b: np.ndarray) -> IntArray | None:
@@ -113,14 +129,19 @@ class SubsetRelaxation:
         LP is this one with every other bid fixed at 0; an integral optimum
         of it is the optimum of ``sub``'s integer program.
         """
+        return self.solve(sub).winners
+
+    def solve(self, sub: MarketProblem) -> Relaxed:
+        """The LP optimum over ``sub``'s bids (as :meth:`integral_winners`), in ``sub``'s order."""
         columns = np.searchsorted(self._problem.index, sub.index)
         upper = np.zeros(self._problem.n_bids)
         upper[columns] = 1.0
         self._highs.changeColsBounds(len(self._all), self._all, np.zeros(len(upper)), upper)
         self._highs.run()
         if self._highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            return None
+            return Relaxed(None, None)
         x = np.asarray(self._highs.getSolution().col_value)
         x[upper == 0] = 0.0
         chosen = _integral(x, self._a, self._b)
-        return None if chosen is None else np.searchsorted(columns, chosen)
+        winners = None if chosen is None else np.searchsorted(columns, chosen)
+        return Relaxed(x[columns], winners)

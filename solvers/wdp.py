@@ -18,9 +18,10 @@ from econonexus._core.config import get_setting
 from econonexus._core.schemas import Status
 from econonexus.solvers.backends import SolveLimits, get_backend
 from econonexus.solvers.cancel import Stop
+from econonexus.solvers.choice import choose_backend
 from econonexus.solvers.greedy import greedy_winners
 from econonexus.solvers.problem import IntArray, MarketProblem
-from econonexus.solvers.relaxation import constraint_matrix, integral_lp_solution, tie_objective
+from econonexus.solvers.relaxation import constraint_matrix, relax, tie_objective
 
 _MAX_ENUMERATE = 16
 CANCELLED = "cancelled"
@@ -55,7 +56,8 @@ def solve_component(
     Components of at most ``enumerate_max`` bids (capped at 16) are solved by
     exact enumeration. Larger ones are settled by their LP relaxation when
     its optimum is integral (``lp_first``), else by the MIP backend
-    ``solver``, starting from the feasible winner mask ``initial`` when one
+    ``solver`` (``auto``: the one :func:`~econonexus.solvers.choice.choose_backend`
+    picks), starting from the feasible winner mask ``initial`` when one
     is given. ``solver`` and ``enumerate_max`` default to the settings
     ``solver.backend`` and ``solver.enumerate-max-bids``. A MIP solve in a
     race ends once ``stop()`` is true: its method is then ``cancelled`` and
@@ -66,12 +68,15 @@ def solve_component(
     if enumerable(problem, enumerate_max):
         chosen = enumerate_best(problem)
         return _solution(problem, chosen, "optimal", None, start, "enumerate")
-    if lp_first and (settled := integral_lp_solution(problem)) is not None:
-        return _solution(problem, settled, "optimal", None, start, "lp")
+    backend = solver or str(get_setting("solver.backend"))
+    relaxed = relax(problem) if lp_first or backend == "auto" else None
+    if lp_first and relaxed is not None and relaxed.winners is not None:
+        return _solution(problem, relaxed.winners, "optimal", None, start, "lp")
+    if backend == "auto":
+        backend = choose_backend(problem, None if relaxed is None else relaxed.x)
     limits = limits or SolveLimits()
     model, variables, unit = build_model(problem)
     warm = None if initial is None else initial.astype(np.float64)
-    backend = solver or str(get_setting("solver.backend"))
     result = get_backend(backend).solve(model, variables, limits, warm, stop)
     if result.cancelled:  # another racer won: what this one holds does not matter
         chosen, bound = greedy_winners(problem), float(problem.price.sum())

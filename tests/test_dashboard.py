@@ -29,6 +29,7 @@ SCHEDULER_FILE = "DASK_ECONONEXUS__CLUSTER__SCHEDULER_FILE"  # set for the sessi
 STAGES = {  # every task prefix a run or an agent pool shows in the task stream
     *("enx-validate", "enx-rejected", "enx-split", "enx-part", "enx-plan", "enx-size"),
     *("enx-solve", "enx-combine", "enx-race-cbc", "enx-race-highs", "enx-race-pick"),
+    *("enx-race-scip", "enx-race-cbc-default"),
     *("enx-vcg-plan", "enx-vcg-size", "enx-vcg", "enx-price", "enx-shard", "enx-live-bids"),
     "enx-detect",
     "enx-detect-rows",

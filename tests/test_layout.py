@@ -23,7 +23,17 @@ LAYERS = {  # folder -> (its import name, what it may import of EconoNexus)
         ("econonexus._core", "econonexus.solvers", "econonexus.agents", "econonexus.pipelines"),
     ),
 }
-NUMERIC = {"numpy", "scipy", "polars", "pyarrow", "pulp", "highspy", "__future__", "dataclasses"}
+NUMERIC = {
+    "numpy",
+    "scipy",
+    "polars",
+    "pyarrow",
+    "pulp",
+    "highspy",
+    "pyscipopt",
+    "__future__",
+    "dataclasses",
+}
 
 
 def _imports(path: pathlib.Path) -> list[str]:

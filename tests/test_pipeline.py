@@ -208,7 +208,9 @@ def test_markets_clear_independently_and_decompose(client: Client, tmp_path: pat
 
 def test_bad_options_are_refused_with_the_parameter_name() -> None:
     bids = enx.generate("decay", goods=5, bids=5, seed=1)
-    with pytest.raises(enx.InputError, match="`solver`: expected one of cbc, highs, got 'gurobi'"):
+    with pytest.raises(
+        enx.InputError, match="`solver`: expected one of auto, cbc, highs, scip, got 'gurobi'"
+    ):
         enx.clear(bids, solver="gurobi")  # type: ignore[arg-type]
     with pytest.raises(enx.InputError, match="`time_limit`: expected seconds > 0"):
         enx.clear(bids, time_limit=-1)

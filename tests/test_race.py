@@ -4,6 +4,7 @@ and every racer that finishes finds the same winners."""
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import dask
 import numpy as np
@@ -15,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import econonexus as enx
-from econonexus.pipelines.graph.race_tasks import RACERS
+from econonexus.pipelines.graph.race_tasks import RACERS, racers, racing
 from econonexus.solvers.backends import SolveLimits
 from econonexus.solvers.problem import build_problem
 from econonexus.solvers.wdp import CANCELLED, solve_component
@@ -28,7 +29,7 @@ def _cbc_children() -> list[int]:
     return [c.pid for c in psutil.Process().children(recursive=True) if "cbc" in c.name().lower()]
 
 
-@pytest.mark.parametrize("solver", ["cbc", "highs"])
+@pytest.mark.parametrize("solver", ["cbc", "highs", "scip"])
 def test_a_racer_stopped_mid_search_ends_and_leaves_no_process(solver: str) -> None:
     frame = enx.generate("L3", goods=150, bids=1500, seed=1, market_id="m")
     problem = build_problem("m", frame, None, tie_epsilon=1e-6)
@@ -50,11 +51,23 @@ def test_every_racer_that_finishes_finds_the_same_winners(family: str, seed: int
     never = threading.Event()
     found = [
         solve_component(problem, solver=s, limits=GUARD, enumerate_max=0, lp_first=False, stop=stop)
-        for s in ("cbc", "highs")
+        for s in ("cbc", "highs", "scip")
         for stop in (None, never.is_set)  # raced (stop given) or not
     ]
+    cbc_default = replace(GUARD, cbc_options=())  # the racer cbc-default
+    found.append(solve_component(problem, solver="cbc", limits=cbc_default, enumerate_max=0))
     assert all(f.status == "optimal" for f in found)
     assert all(np.array_equal(f.winners, found[0].winners) for f in found), family
+
+
+def test_each_component_gets_as_many_racers_as_it_has_threads() -> None:
+    assert racers(2, 1) == ("cbc", "highs")
+    assert racers(4, 1) == RACERS == ("cbc", "highs", "scip", "cbc-default")
+    assert racers(5, 2) == ("cbc", "highs")
+    assert racers(3, 2) == ("cbc",)
+    with dask.config.set({"econonexus.solver.portfolio": "race"}):
+        assert racing(2, 1) and racing(8, 4) and not racing(3, 2) and not racing(2, 0)
+    assert not racing(2, 1)  # the default portfolio does not race
 
 
 def test_a_batch_races_its_hard_component_on_idle_workers_to_the_same_winners(

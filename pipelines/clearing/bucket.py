@@ -28,7 +28,7 @@ from econonexus.pipelines.clearing.market_rows import (
 )
 from econonexus.pipelines.clearing.sealed_markets import clear_sealed_markets
 from econonexus.pipelines.graph import market_tasks as tasks
-from econonexus.pipelines.graph.options import BatchOptions
+from econonexus.pipelines.graph.options import BatchOptions, with_thread_share
 from econonexus.solvers.cancel import Stop
 from econonexus.solvers.market import MarketPlan
 from econonexus.solvers.problem import MarketProblem
@@ -175,11 +175,39 @@ def solve_large(
     return _solved(tasks.solve(plan.plans[market], k, options, solver=solver, stop=stop))
 
 
+def solve_alone(plan: BucketPlan, options: BatchOptions, threads: int) -> BucketPlan:
+    """``plan`` with its one large component, if it has exactly one, solved on the spot with
+    the cluster's ``threads``: a batch of one bucket then needs no solve task and no round
+    trip to the client to count its components."""
+    if len(plan.large) != 1:
+        return plan
+    market, k = key = plan.large[0]
+    shared = with_thread_share(options, threads, 1)
+    solution = _solved(tasks.solve(plan.plans[market], k, shared))
+    return replace(plan, solved=plan.solved | {key: solution}, large=[])
+
+
+def solve_spare(
+    plan: BucketPlan, j: int, options: BatchOptions, threads: int
+) -> ComponentSolution | None:
+    """``enx-solve`` of a batch of one bucket, submitted before its count is known: the
+    ``j``-th large component (the cluster's ``threads`` shared among them), or ``None``."""
+    if j >= len(plan.large):
+        return None
+    return solve_large(plan, j, with_thread_share(options, threads, len(plan.large)))
+
+
 def assemble_bucket(
-    plan: BucketPlan, options: BatchOptions, *large: ComponentSolution
+    plan: BucketPlan, options: BatchOptions, *large: ComponentSolution | None
 ) -> BucketRows:
-    """Join the bucket's solved components into its markets' rows."""
-    solutions = plan.solved | dict(zip(plan.large, large, strict=True))
+    """Join the bucket's solved components into its markets' rows; a large component with
+    no solution given (more of them than spare solve tasks) is solved here."""
+    solutions = plan.solved | {
+        k: s for k, s in zip(plan.large, large, strict=False) if s is not None
+    }
+    for j, key in enumerate(plan.large):
+        if key not in solutions:
+            solutions[key] = solve_large(plan, j, options)
     cleared, outcomes = [], {}
     for m, market_plan in plan.plans.items():
         parts = [solutions[(m, k)] for k in range(len(market_plan.pending))]

@@ -39,11 +39,11 @@ from econonexus.pipelines.graph.batch_solve import (
     lean_options,
     price_vcg_buckets,
     submit_assembly,
-    with_thread_share,
+    submit_spares,
 )
-from econonexus.pipelines.graph.options import BatchOptions
+from econonexus.pipelines.graph.options import BatchOptions, with_thread_share
 from econonexus.pipelines.graph.progress import track
-from econonexus.pipelines.graph.race_tasks import racing
+from econonexus.pipelines.graph.race_tasks import race_wanted, racers, racing
 from econonexus.pipelines.graph.transfer import gather_counts, place_inputs, release, watched_gather
 from econonexus.pipelines.graph.validate_graph import submit_validation
 from econonexus.pipelines.io.validation import needs_accounts
@@ -178,10 +178,12 @@ def submit_batch(
     # without MIP markets or live clocks a bucket clears in its plan task: no combine step
     direct = not mip and not live_markets
     inline = int(get_setting("solver.inline-max-bids"))
-    terms = (lots, opts, halted, live is not None, inline, direct)
     # a sealed market spreads over the buckets by auction: then more buckets than markets
     sealed = split and any(options.settings(m).kind.sealed_rule for m in markets)
     n = n_buckets(threads, len(markets), spread=sealed)
+    # one bucket's hard components are solved without counting them first (unless raced)
+    alone = n == 1 and not direct and not race_wanted()
+    terms = (lots, opts, halted, live is not None, inline, direct, threads if alone else 0)
     placed = (lots, opts, books, secrets, before)
     if split:
         with_accounts = needs_accounts(options.policies, inputs[1])
@@ -208,13 +210,18 @@ def submit_batch(
         )
     if direct:
         assembled = final = plans
+    elif alone:
+        lean = lean_options(options)
+        assembled = [submit_spares(client, plans[0], threads, opts, lean, f"{token}-0")]
+        final = price_vcg_buckets(client, assembled, options, opts, token)
     else:
         counts = gather_counts(client, n_large, plans, f"enx-size-{token}") if mip else [0] * n
-        race = racing(threads, sum(counts))  # racers take the idle threads instead
+        # racers take the idle threads instead of a solver's threads
+        field = racers(threads, sum(counts)) if racing(threads, sum(counts)) else ()
         lean = lean_options(options)  # no market tables
-        lean = lean if race else with_thread_share(lean, threads, sum(counts))
+        lean = lean if field else with_thread_share(lean, threads, sum(counts))
         assembled = [
-            submit_assembly(client, plans[b], count, opts, lean, f"{token}-{b}", race=race)
+            submit_assembly(client, plans[b], count, opts, lean, f"{token}-{b}", field=field)
             for b, count in enumerate(counts)
         ]
         final = price_vcg_buckets(client, assembled, options, opts, token)

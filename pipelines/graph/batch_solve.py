@@ -17,6 +17,7 @@ from econonexus.pipelines.clearing.bucket import (
     price_bucket,
     solve_large,
     solve_large_vcg,
+    solve_spare,
 )
 from econonexus.pipelines.graph.options import BatchOptions
 from econonexus.pipelines.graph.race_tasks import submit_race
@@ -31,19 +32,34 @@ def submit_assembly(
     lean: BatchOptions,
     tag: str,
     *,
-    race: bool = False,
+    field: tuple[str, ...] = (),
 ) -> Future[Any]:
-    """Solve a bucket's ``count`` large components (``enx-solve``, or a ``race`` of the
-    backends: :mod:`.race_tasks`) and join them (``enx-combine``)."""
+    """Solve a bucket's ``count`` large components (``enx-solve``, or a race among the
+    racers of ``field``: :mod:`.race_tasks`) and join them (``enx-combine``)."""
     solved = [
-        submit_race(client, plan, j, lean, f"{tag}-{j}")
-        if race
+        submit_race(client, plan, j, lean, f"{tag}-{j}", field)
+        if field
         else client.submit(
             solve_large, plan, j, lean, key=f"enx-solve-{tag}-{j}", retries=lean.retries
         )
         for j in range(count)
     ]
     return client.submit(assemble_bucket, plan, opts, *solved, key=f"enx-combine-{tag}")
+
+
+def submit_spares(
+    client: Client, plan: Future[Any], threads: int, opts: Any, lean: BatchOptions, tag: str
+) -> Future[Any]:
+    """Solve the large components of a batch's one bucket without counting them first:
+    one spare ``enx-solve`` per thread (``None`` when the bucket has fewer components; the
+    plan solved a lone one itself) and ``enx-combine``, which solves any left over."""
+    spares = [
+        client.submit(
+            solve_spare, plan, j, lean, threads, key=f"enx-solve-{tag}-{j}", retries=lean.retries
+        )
+        for j in range(threads)
+    ]
+    return client.submit(assemble_bucket, plan, opts, *spares, key=f"enx-combine-{tag}")
 
 
 def lean_options(options: BatchOptions) -> BatchOptions:
@@ -81,19 +97,3 @@ def price_vcg_buckets(
         )
         for b, count in enumerate(counts)
     ]
-
-
-def with_thread_share(options: BatchOptions, threads: int, n_large: int) -> BatchOptions:
-    """Options for the large components: the cluster's threads shared among them.
-
-    A batch of one hard component would otherwise keep one core busy and the
-    rest idle; CBC's parallel branch and bound on the idle cores measured up
-    to 2.5x faster on 2 cores (``benchmarks/pipeline_vs_direct.py``). Setting
-    ``solver.share-threads`` false turns this off.
-    """
-    if not get_setting("solver.share-threads") or n_large == 0:
-        return options
-    share = threads // n_large
-    if share <= options.limits.threads:
-        return options
-    return replace(options, limits=replace(options.limits, threads=share))

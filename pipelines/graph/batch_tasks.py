@@ -18,6 +18,7 @@ from econonexus.pipelines.clearing.bucket import (
     BucketRows,
     assemble_bucket,
     plan_bucket,
+    solve_alone,
 )
 from econonexus.pipelines.clearing.bucket_split import Part, named_markets, split_batch
 from econonexus.pipelines.clearing.market_rows import ALLOCATION_COLUMNS
@@ -63,11 +64,15 @@ def validate_batch(
 
 
 def plan_part(part: Part, *terms: Any) -> BucketPlan | BucketRows:
-    """``enx-plan``: plan a bucket (``terms``: those of :func:`plan_bucket`, then ``direct``);
-    ``direct`` (no MIP market, no live clock) clears it too and returns its rows."""
-    *plan_terms, direct = terms
+    """``enx-plan``: plan a bucket (``terms``: those of :func:`plan_bucket`, then ``direct``
+    and ``alone``); ``direct`` (no MIP market, no live clock) clears it too and returns its
+    rows; ``alone`` (the cluster's threads, for a batch of one bucket; else 0) solves its
+    one large component here (:func:`solve_alone`)."""
+    *plan_terms, direct, alone = terms
     plan = plan_bucket(part, *plan_terms)
-    return assemble_bucket(plan, plan_terms[1]) if direct else plan
+    if direct:
+        return assemble_bucket(plan, plan_terms[1])
+    return solve_alone(plan, plan_terms[1], alone) if alone else plan
 
 
 Names = list[str] | tuple[pl.DataFrame, pl.DataFrame]

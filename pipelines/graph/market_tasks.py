@@ -20,6 +20,7 @@ import pulp
 from econonexus._core.errors import EconoNexusError
 from econonexus._core.formats import market_format
 from econonexus._core.market_settings import MarketSettings
+from econonexus._core.schemas import SOLVERS
 from econonexus.pipelines.clearing.market_rows import (
     SUMMARY_COLUMNS,
     allocation_frame,
@@ -221,7 +222,7 @@ def clear_mip(
             outcome.bound + extra,
             relative_gap(outcome.bound + extra, outcome.welfare + extra),
         ),
-        solver=_solver_used(outcome.methods, options.solver),
+        solver=_solver_used(outcome.methods),
         seconds=outcome.solve_seconds,
         components=outcome.components,
     )
@@ -248,9 +249,13 @@ def held(bids: pl.DataFrame, market_id: str, options: BatchOptions) -> MarketRes
     return MarketResult(allocations, summary, empty_prices())
 
 
-def _solver_used(methods: list[str], backend: str) -> str:
-    """The summary's ``solver``: the MIP backend if any component needed it, else how it cleared."""
-    for method in (backend, "lp", "enumerate"):
+def _solver_used(methods: list[str]) -> str:
+    """The summary's ``solver``: the MIP backend if any component needed it (the first such
+    component's), else how it cleared."""
+    for method in methods:
+        if method in SOLVERS:
+            return method
+    for method in ("lp", "enumerate"):
         if method in methods:
             return method
     return "enumerate"

@@ -1,11 +1,14 @@
 """A portfolio race on a bucket's hard components: each backend solves, the first proof wins.
 
-With ``solver.portfolio: race`` and idle cores (every large component of
-the batch times the racers fits the cluster's threads), each large
-component is solved by every racer at once (``enx-race-cbc``,
-``enx-race-highs``). The first racer to prove its optimum sets the Dask
-event of the component; the others see it within 50 ms and end their
-solvers (CBC's process is killed, HiGHS interrupted: :mod:`econonexus.solvers.cancel`).
+With ``solver.portfolio: race`` and idle cores (at least two threads per
+large component of the batch), each large component is solved by as many
+racers as it has threads, in the order of :data:`RACERS`: CBC with the
+pipeline's options (``enx-race-cbc``), HiGHS (``enx-race-highs``), SCIP
+when ``pyscipopt`` is installed (``enx-race-scip``) and CBC with its own
+default options, cuts on (``enx-race-cbc-default``). The first racer to
+prove its optimum sets the Dask event of the component; the others see it
+within 50 ms and end their solvers (CBC's process is killed, HiGHS and
+SCIP interrupted: :mod:`econonexus.solvers.cancel`).
 ``enx-race-pick`` takes the proven answer; the tie rule makes the optimum
 unique, so the winners do not depend on which racer proved it first. When
 no racer proves it (a time limit), it takes the best allocation found and
@@ -23,35 +26,59 @@ from distributed import Client, Event, Future, get_client
 from econonexus._core.config import get_setting
 from econonexus.pipelines.clearing.bucket import BucketPlan, solve_large
 from econonexus.pipelines.graph.options import BatchOptions
+from econonexus.solvers.backends import installed_backend
 from econonexus.solvers.wdp import CANCELLED, ComponentSolution
 
-RACERS: tuple[str, ...] = ("cbc", "highs")
+RACERS: tuple[str, ...] = ("cbc", "highs", "scip", "cbc-default")
+"""Every racer, in the order threads go to them; ``cbc-default`` is CBC with no options."""
 _WATCH = 0.05
+_MIN_RACERS = 2
+
+
+def racers(threads: int, n_large: int) -> tuple[str, ...]:
+    """The installed racers each of ``n_large`` components gets with ``threads`` in all."""
+    installed = [r for r in RACERS if installed_backend(_backend(r))]
+    return tuple(installed[: threads // max(n_large, 1)])
+
+
+def _backend(racer: str) -> str:
+    return racer.removesuffix("-default")
+
+
+def _racer_options(racer: str, options: BatchOptions) -> BatchOptions:
+    if racer == "cbc-default":
+        return replace(options, limits=replace(options.limits, cbc_options=()))
+    return options
+
+
+def race_wanted() -> bool:
+    """Whether the setting ``solver.portfolio`` asks for races."""
+    return bool(get_setting("solver.portfolio") == "race")
 
 
 def racing(threads: int, n_large: int) -> bool:
     """Whether a batch's ``n_large`` hard components race: ``solver.portfolio`` is ``race``
-    and every racer of every component has a thread of its own."""
-    wanted = get_setting("solver.portfolio")
-    return wanted == "race" and 0 < n_large * len(RACERS) <= threads
+    and each component has a thread for each of at least two racers."""
+    return race_wanted() and n_large > 0 and len(racers(threads, n_large)) >= _MIN_RACERS
 
 
 def submit_race(
-    client: Client, plan: Future[Any], j: int, lean: BatchOptions, tag: str
+    client: Client, plan: Future[Any], j: int, lean: BatchOptions, tag: str, field: tuple[str, ...]
 ) -> Future[Any]:
-    """Race component ``j`` of a bucket's ``plan``; the future of the picked solution."""
+    """Race component ``j`` of a bucket's ``plan`` among ``field`` (:func:`racers`); the
+    future of the picked solution."""
     name = f"enx-race-{tag}"
-    racers = [
-        client.submit(race_large, plan, j, lean, solver, name, key=f"enx-race-{solver}-{tag}")
-        for solver in RACERS
+    running = [
+        client.submit(race_large, plan, j, lean, racer, name, key=f"enx-race-{racer}-{tag}")
+        for racer in field
     ]
-    return client.submit(pick_racer, name, *racers, key=f"enx-race-pick-{tag}")
+    return client.submit(pick_racer, name, *running, key=f"enx-race-pick-{tag}")
 
 
 def race_large(
-    plan: BucketPlan, j: int, options: BatchOptions, solver: str, name: str
+    plan: BucketPlan, j: int, options: BatchOptions, racer: str, name: str
 ) -> ComponentSolution:
-    """``enx-race-<solver>``: solve large component ``j`` of ``plan`` with ``solver`` until
+    """``enx-race-<racer>``: solve large component ``j`` of ``plan`` as ``racer`` until
     it is proven here or another racer proves it first (the Dask event ``name``)."""
     client = get_client()  # the worker's: the watcher thread has no task context of its own
     won, stop, done = Event(name, client=client), threading.Event(), threading.Event()
@@ -65,7 +92,8 @@ def race_large(
     watcher = threading.Thread(target=watch, name="enx-race-watch", daemon=True)
     watcher.start()
     try:
-        solution = solve_large(plan, j, options, solver=solver, stop=stop.is_set)
+        mine = _racer_options(racer, options)
+        solution = solve_large(plan, j, mine, solver=_backend(racer), stop=stop.is_set)
     finally:
         done.set()
         watcher.join()

@@ -9,7 +9,7 @@ from distributed import Client
 from distributed.security import Security
 
 from econonexus._core.errors import EconoNexusError, RunFailedError
-from econonexus._core.schemas import SolverName
+from econonexus._core.schemas import SolverChoice
 from econonexus.agents.live import LiveBidders
 from econonexus.pipelines.dashboard.plugin import install_dashboard
 from econonexus.pipelines.graph import write_tasks as wt
@@ -39,7 +39,7 @@ def clear(
     accounts: AccountsSource | None = None,
     keys: KeysSource | None = None,
     client: Client | str | None = None,
-    solver: SolverName | None = None,
+    solver: SolverChoice | None = None,
     time_limit: float | None = None,
     batch_time_limit: float | None = None,
     gap: float | None = None,
@@ -84,7 +84,8 @@ def clear(
         A ``distributed.Client``, a scheduler address, or ``None`` (the
         current client, else a new multi-process ``LocalCluster``).
     solver
-        MIP backend, ``"cbc"`` or ``"highs"`` (default: setting
+        MIP backend, ``"cbc"`` or ``"highs"``, or ``"auto"``: each hard component's
+        backend is picked by a model of its features (default: setting
         ``econonexus.solver.backend``).
     time_limit
         Seconds per component before the solver stops with its best

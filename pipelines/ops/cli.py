@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from econonexus._core.errors import EconoNexusError, InputError, RunConflictError
-from econonexus._core.schemas import SOLVERS
+from econonexus._core.schemas import SOLVER_CHOICES
 from econonexus.agents.journal_audit import audit_journal
 from econonexus.agents.pool import AgentPool
 from econonexus.pipelines.graph.cluster import connect
@@ -111,7 +111,11 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--markets", metavar="URL", help="markets table: format and payment rule per market"
     )
-    parser.add_argument("--solver", choices=SOLVERS, help="MIP backend (default: cbc)")
+    parser.add_argument(
+        "--solver",
+        choices=SOLVER_CHOICES,
+        help="MIP backend; auto picks one per component (default: setting solver.backend)",
+    )
     parser.add_argument("--time-limit", type=float, metavar="S", help="seconds per component")
     parser.add_argument(
         "--batch-time-limit", type=float, metavar="S", help="seconds for the whole clear"

@@ -146,8 +146,12 @@ Status = Literal["optimal", "time_limit", "halted", "empty", "error"]
 STATUS_ORDER: Final[tuple[Status, ...]] = ("optimal", "empty", "time_limit", "halted", "error")
 """Statuses from best to worst; a market takes the worst of its components."""
 
-SolverName = Literal["cbc", "highs"]
-SOLVERS: Final[tuple[SolverName, ...]] = ("cbc", "highs")
+SolverName = Literal["cbc", "highs", "scip"]
+SOLVERS: Final[tuple[SolverName, ...]] = ("cbc", "highs", "scip")
+"""MIP backends; ``scip`` needs the optional ``pyscipopt`` (extra ``scip``)."""
+SolverChoice = Literal["auto", "cbc", "highs", "scip"]
+SOLVER_CHOICES: Final[tuple[SolverChoice, ...]] = ("auto", "cbc", "highs", "scip")
+"""``auto``: each MIP component's backend is picked by :mod:`econonexus.solvers.choice`."""
 
 
 def polars_schema(
