@@ -9,6 +9,8 @@ instance (60):
   ``LocalCluster`` (wall time of the call, the clear's ``batch_time_limit``
   set to the limit);
 - ``pipeline-cbc``, ``pipeline-highs``: the same with one backend forced;
+  ``pipeline-model``, ``pipeline-race`` (not run by default): the backend
+  chosen by the model only, or raced;
 - ``cpsat``: OR-Tools CP-SAT, one thread, in a process of its own
   (:mod:`benchmarks.cpsat`; model build and solve).
 
@@ -34,6 +36,8 @@ import tempfile
 import time
 from typing import Any
 
+import dask
+
 import econonexus as enx
 from benchmarks.common import cluster, print_table
 
@@ -41,15 +45,24 @@ FAMILIES = ("arbitrary", "matching", "paths", "regions", "scheduling", "L2", "L3
 SIZES = ("50x200", "100x500", "200x1000")
 SEEDS = (1, 2, 3)
 SOLVERS = ("pipeline", "pipeline-cbc", "pipeline-highs", "cpsat")
-_FORCED = {"pipeline": None, "pipeline-cbc": "cbc", "pipeline-highs": "highs"}
+CONFIGS: dict[str, tuple[str | None, str | None]] = {  # solver, portfolio; None: the default
+    "pipeline": (None, None),
+    "pipeline-cbc": ("cbc", None),
+    "pipeline-highs": ("highs", None),
+    "pipeline-model": ("auto", "single"),  # the backend-choice model alone
+    "pipeline-race": ("auto", "race"),
+}
 SHIFT = 1.0
 
 
 def run_pipeline(client: Any, bids: Any, solver: str, limit: float) -> dict[str, Any]:
     """Clear ``bids`` through the API with ``solver``'s setting; its outcome."""
-    start = time.perf_counter()
-    result = enx.clear(bids, client=client, solver=_FORCED[solver], batch_time_limit=limit)
-    seconds = time.perf_counter() - start
+    backend, portfolio = CONFIGS[solver]
+    settings = {} if portfolio is None else {"econonexus.solver.portfolio": portfolio}
+    with dask.config.set(settings):
+        start = time.perf_counter()
+        result = enx.clear(bids, client=client, solver=backend, batch_time_limit=limit)
+        seconds = time.perf_counter() - start
     row = result.summary.row(0, named=True)
     return {
         "seconds": seconds,

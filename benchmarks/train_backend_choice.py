@@ -9,14 +9,15 @@ backend's seconds. ``fit`` regresses log10(HiGHS seconds / CBC seconds)
 on the standardised features (a ridge regression weighted by the seconds
 a wrong pick costs, after the empirical-hardness models of Leyton-Brown,
 Nudelman and Shoham, which regress log run time per solver) and writes the
-coefficients; it reports the picks' total time on the training data, in
-all and with each family held out of the fit.
+coefficients, with CBC's speedup on two threads (``threads`` times CBC on
+two threads: the pipeline gives a lone hard component all the cluster's
+threads, HiGHS's search is serial); it reports the picks' total time on
+the training data, in all and with each family held out of the fit.
 
-``extend`` times again with a longer cap the components some backend did
-not prove within the first.
+``refeature`` computes the features again (after a change to them).
 
 Run: python -m benchmarks.train_backend_choice collect [--cap 10]
-     python -m benchmarks.train_backend_choice extend --cap 60 --was 10
+     python -m benchmarks.train_backend_choice threads
      python -m benchmarks.train_backend_choice fit
 """
 
@@ -36,7 +37,7 @@ from econonexus.solvers.backends import SolveLimits
 from econonexus.solvers.choice import MIN_SECONDS
 from econonexus.solvers.features import FEATURES, component_features
 from econonexus.solvers.market import plan_market
-from econonexus.solvers.problem import build_problem
+from econonexus.solvers.problem import MarketProblem, build_problem
 from econonexus.solvers.relaxation import relax
 from econonexus.solvers.wdp import solve_component
 
@@ -47,6 +48,7 @@ TIMES = pathlib.Path(__file__).parent / "data" / "backend_times.csv"
 MODEL = pathlib.Path(__file__).parents[1] / "solvers" / "backend_model.json"
 _RIDGE = 1.0
 _CAP_SHARE = 0.99  # CBC may stop a little before its time limit
+_TIMED = 0.2  # seconds: shorter solves time the process start more than the search
 
 
 def collect(cap: float) -> None:
@@ -69,32 +71,32 @@ def collect(cap: float) -> None:
                     out.flush()
 
 
-def extend(cap: float, was: float) -> None:
-    """Time again, with the longer ``cap``, every component a backend did not prove within
-    the cap ``was`` it was timed with: capped rows say little of which backend is faster."""
+def refeature() -> None:
+    """Compute every row's features again (after a change to them), keeping its times."""
     rows = _rows()
-    capped = {
-        (r["family"], r["size"], r["seed"])
-        for r in rows
-        if any(float(r[b]) >= was * _CAP_SHARE for b in BACKENDS)
-    }
-    for family, size, seed in sorted(capped):
-        goods, bids = (int(v) for v in size.split("x"))
-        fresh = {str(row[0]): row for row in _instance_rows(family, goods, bids, int(seed), cap)}
-        for r in rows:
-            if (r["family"], r["size"], r["seed"]) == (family, size, seed):
-                r.update(zip(BACKENDS, (str(v) for v in fresh[r["component"]][-2:]), strict=True))
-        with TIMES.open("w", newline="") as out:
-            writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+    for r in rows:
+        goods, bids = (int(v) for v in r["size"].split("x"))
+        sub = _components(r["family"], goods, bids, int(r["seed"]))[int(r["component"])]
+        features = component_features(sub, relax(sub).x)
+        r.update(zip(FEATURES, (str(v) for v in np.round(features, 6).tolist()), strict=True))
+    _write(rows)
+
+
+def _components(family: str, goods: int, bids: int, seed: int) -> list[MarketProblem]:
+    table = generate(family, goods=goods, bids=bids, seed=seed)  # type: ignore[arg-type]
+    return plan_market(build_problem("train", table, None, tie_epsilon=1e-9)).pending
+
+
+def _write(rows: list[dict[str, str]]) -> None:
+    with TIMES.open("w", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def _instance_rows(family: str, goods: int, bids: int, seed: int, cap: float) -> list[list[object]]:
-    table = generate(family, goods=goods, bids=bids, seed=seed)  # type: ignore[arg-type]
-    problem = build_problem("train", table, None, tie_epsilon=1e-9)
     rows: list[list[object]] = []
-    for k, sub in enumerate(plan_market(problem).pending):
+    for k, sub in enumerate(_components(family, goods, bids, seed)):
         relaxed = relax(sub)
         if relaxed.winners is not None:
             continue
@@ -105,12 +107,23 @@ def _instance_rows(family: str, goods: int, bids: int, seed: int, cap: float) ->
     return rows
 
 
-def _seconds(sub: object, backend: str, cap: float) -> float:
+def threads(cap: float) -> None:
+    """Time CBC on two threads on every row's component (column ``cbc2``)."""
+    rows = _rows()
+    for r in rows:
+        goods, bids = (int(v) for v in r["size"].split("x"))
+        sub = _components(r["family"], goods, bids, int(r["seed"]))[int(r["component"])]
+        r["cbc2"] = str(_seconds(sub, "cbc", cap, threads=2))
+        print(r["family"], r["size"], r["seed"], r["cbc"], r["cbc2"], flush=True)
+    _write(rows)
+
+
+def _seconds(sub: MarketProblem, backend: str, cap: float, *, threads: int = 1) -> float:
     start = time.perf_counter()
     solution = solve_component(
-        sub,  # type: ignore[arg-type]
+        sub,
         solver=backend,
-        limits=SolveLimits(time_limit=cap, threads=1),
+        limits=SolveLimits(time_limit=cap, threads=threads),
         enumerate_max=0,
         lp_first=False,
     )
@@ -127,24 +140,35 @@ def fit() -> None:
     """Fit the model (see the module docstring) on :data:`TIMES`; write :data:`MODEL`."""
     rows = _rows()
     x = np.array([[float(r[f]) for f in FEATURES] for r in rows])
-    times = np.array([[float(r[b]) for b in BACKENDS] for r in rows])
+    times = np.array([[float(r[b]) for b in (*BACKENDS, "cbc2")] for r in rows])
     mean, scale, coef = _fit(x, times)
+    speedup = _thread_speedup(times[:, 0], times[:, 2])
     model = {
         "features": list(FEATURES),
         "mean": mean.round(6).tolist(),
         "scale": scale.round(6).tolist(),
         "reference": BACKENDS[0],
+        "reference_speedup": round(speedup, 4),
         "log_ratio": {BACKENDS[1]: coef.round(6).tolist()},
         "trained_on": f"{len(rows)} MIP components of {len(DISTRIBUTIONS)} generate families, "
         f"sizes {', '.join(f'{g}x{b}' for g, b in SIZES)}, seeds {SEEDS}",
     }
     MODEL.write_text(json.dumps(model, indent=1) + "\n")
     families = np.array([r["family"] for r in rows])
-    _report(times, families, _predict(x, mean, scale, coef), _held_out(x, times, families))
+    predicted = _predict(x, mean, scale, coef), _held_out(x, times, families)
+    _report(times, families, predicted, np.log10(speedup))
+
+
+def _thread_speedup(one: np.ndarray, two: np.ndarray) -> float:
+    """CBC's speedup on two threads: the geometric mean of ``one / two`` weighted by the
+    one-thread seconds, over solves neither cap stopped and long enough to time."""
+    timed = (np.maximum(one, two) < _CAP_SHARE * float(one.max())) & (one >= _TIMED)
+    return float(10 ** np.average(np.log10(one[timed] / two[timed]), weights=one[timed]))
 
 
 def _fit(x: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Standardisation and the weighted ridge regression of log10(seconds ratio)."""
+    """Standardisation and the weighted ridge regression of log10(HiGHS / CBC seconds), CBC
+    on one thread."""
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale == 0] = 1.0
     z = np.hstack([np.ones((len(x), 1)), (x - mean) / scale])
@@ -171,33 +195,48 @@ def _held_out(x: np.ndarray, times: np.ndarray, families: np.ndarray) -> np.ndar
 
 
 def _report(
-    times: np.ndarray, families: np.ndarray, fitted: np.ndarray, held_out: np.ndarray
+    times: np.ndarray,
+    families: np.ndarray,
+    predicted: tuple[np.ndarray, np.ndarray],
+    offset: float,
 ) -> None:
-    """Print per family and in all the seconds of each backend, of the picks, of the best."""
+    """Print per family and in all the seconds of each backend, of the model's picks with
+    CBC on one thread and on two (CBC's log-speedup ``offset``), and of the best."""
+    fitted, held_out = predicted
     rows = []
     for family in [*dict.fromkeys(families.tolist()), None]:
         mine = np.ones(len(times), bool) if family is None else families == family
-        t = times[mine]
-        picked = [t[np.arange(len(t)), (p[mine] < 0).astype(int)].sum() for p in (fitted, held_out)]
-        rows.append(
-            [family or "all", int(mine.sum()), *t.sum(axis=0), *picked, t.min(axis=1).sum()]
-        )
-    header = ["family", "components", *BACKENDS, "model's picks", "picks, family held out", "best"]
+        one, two = times[mine][:, :2], times[mine][:, [2, 1]]  # (cbc, highs), (cbc2, highs)
+        picks = [
+            _picked(one, fitted[mine], 0.0),
+            _picked(two, fitted[mine], offset),
+            _picked(two, held_out[mine], offset),
+        ]
+        totals = times[mine].sum(axis=0)
+        rows.append([family or "all", int(mine.sum()), *totals, *picks, two.min(axis=1).sum()])
+    header = ["family", "components", *BACKENDS, "cbc2", "picks", "picks, cbc2"]
+    header += ["picks, cbc2, family held out", "best of cbc2, highs"]
     print_table("Training components: seconds in all", header, rows)
+
+
+def _picked(times: np.ndarray, predicted: np.ndarray, offset: float) -> float:
+    """Total seconds of the picks: HiGHS (column 1) where predicted below ``-offset``."""
+    return float(times[np.arange(len(times)), (predicted < -offset).astype(int)].sum())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("step", choices=("collect", "extend", "fit"))
+    parser.add_argument("step", choices=("collect", "refeature", "threads", "fit"))
     parser.add_argument("--cap", type=float, default=10.0, help="seconds per solve")
-    parser.add_argument("--was", type=float, default=10.0, help="extend: the cap collected with")
     args = parser.parse_args()
     if args.step == "fit":
         fit()
+    elif args.step == "refeature":
+        refeature()
     elif args.step == "collect":
         collect(args.cap)
     else:
-        extend(args.cap, args.was)
+        threads(args.cap)
 
 
 if __name__ == "__main__":

@@ -4,9 +4,9 @@ The model (``backend_model.json``, written by
 ``benchmarks/train_backend_choice.py`` from solve times on every
 ``generate`` family) predicts, from the standardised
 :data:`~econonexus.solvers.features.FEATURES`, log10 of each backend's solve
-time over the reference backend's (CBC) by a linear function; the backend
-with the lowest prediction is chosen (the reference's is 0). Backends that
-are not installed are never chosen.
+time over the reference backend's (CBC on one thread) by a linear
+function, and CBC's speedup on more threads; the backend with the lowest
+prediction is chosen. Backends that are not installed are never chosen.
 """
 
 from __future__ import annotations
@@ -36,17 +36,21 @@ class ChoiceModel:
     mean: FloatArray
     scale: FloatArray
     reference: str
+    reference_speedup: float
     log_ratio: dict[str, FloatArray]
 
-    def predicted_log_ratio(self, features: FloatArray) -> dict[str, float]:
-        """Each backend's predicted log10(seconds / reference's seconds) for ``features``."""
+    def predicted_log_ratio(self, features: FloatArray, threads: int) -> dict[str, float]:
+        """Each backend's predicted log10(seconds / reference's seconds on one thread) for
+        ``features``, the reference (CBC) on ``threads`` threads (the others' search is
+        serial)."""
         z = np.concatenate([[1.0], (features - self.mean) / self.scale])
         others = {name: float(z @ coef) for name, coef in self.log_ratio.items()}
-        return {self.reference: 0.0} | others
+        faster = float(np.log10(self.reference_speedup)) if threads > 1 else 0.0
+        return {self.reference: -faster} | others
 
-    def pick(self, features: FloatArray) -> str:
-        """The backend predicted fastest for ``features``."""
-        predicted = self.predicted_log_ratio(features)
+    def pick(self, features: FloatArray, threads: int) -> str:
+        """The backend predicted fastest for ``features``, the reference on ``threads``."""
+        predicted = self.predicted_log_ratio(features, threads)
         return min(predicted, key=predicted.__getitem__)
 
 
@@ -62,10 +66,15 @@ def choice_model() -> ChoiceModel:
         if importlib.util.find_spec(_MODULES[name]) is not None
     }
     return ChoiceModel(
-        np.array(data["mean"]), np.array(data["scale"]), data["reference"], installed
+        mean=np.array(data["mean"]),
+        scale=np.array(data["scale"]),
+        reference=data["reference"],
+        reference_speedup=float(data["reference_speedup"]),
+        log_ratio=installed,
     )
 
 
-def choose_backend(problem: MarketProblem, lp_x: FloatArray | None) -> str:
-    """The backend predicted to prove ``problem`` (LP optimum ``lp_x``) soonest."""
-    return choice_model().pick(component_features(problem, lp_x))
+def choose_backend(problem: MarketProblem, lp_x: FloatArray | None, threads: int) -> str:
+    """The backend predicted to prove ``problem`` (LP optimum ``lp_x``) soonest, CBC given
+    ``threads`` threads."""
+    return choice_model().pick(component_features(problem, lp_x), threads)

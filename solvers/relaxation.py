@@ -25,6 +25,7 @@ import scipy.sparse as sp
 from econonexus.solvers.problem import FloatArray, IntArray, MarketProblem
 
 _INTEGRAL = 1e-9
+_SCALE_DOWN = -20  # HiGHS's user_objective_scale: costs times 2**-20
 
 
 def tie_objective(problem: MarketProblem) -> tuple[np.ndarray, float]:
@@ -138,10 +139,33 @@ class SubsetRelaxation:
         upper[columns] = 1.0
         self._highs.changeColsBounds(len(self._all), self._all, np.zeros(len(upper)), upper)
         self._highs.run()
-        if self._highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        status = self._highs.getModelStatus()
+        if status == highspy.HighsModelStatus.kSolveError:
+            return Relaxed(self._scaled_solution(columns, upper), None)
+        if status != highspy.HighsModelStatus.kOptimal:
             return Relaxed(None, None)
-        x = np.asarray(self._highs.getSolution().col_value)
-        x[upper == 0] = 0.0
+        x = self._solution(upper)
         chosen = _integral(x, self._a, self._b)
         winners = None if chosen is None else np.searchsorted(columns, chosen)
         return Relaxed(x[columns], winners)
+
+    def _solution(self, upper: FloatArray) -> FloatArray:
+        x = np.asarray(self._highs.getSolution().col_value)
+        x[upper == 0] = 0.0
+        return x
+
+    def _scaled_solution(self, columns: IntArray, upper: FloatArray) -> FloatArray | None:
+        """The LP optimum with the objective scaled down, for its features only.
+
+        Costs in tie units reach 1e12 when prices carry many decimals, and
+        HiGHS's dual simplex can then fail ("excessive dual values"). A solve
+        with the objective scaled down still describes the LP, but its
+        vertex may ignore the tie terms, so it never settles the component.
+        """
+        self._highs.setOptionValue("user_objective_scale", _SCALE_DOWN)
+        try:
+            self._highs.run()
+            solved = self._highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
+            return self._solution(upper)[columns] if solved else None
+        finally:
+            self._highs.setOptionValue("user_objective_scale", 0)

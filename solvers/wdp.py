@@ -72,9 +72,9 @@ def solve_component(
     relaxed = relax(problem) if lp_first or backend == "auto" else None
     if lp_first and relaxed is not None and relaxed.winners is not None:
         return _solution(problem, relaxed.winners, "optimal", None, start, "lp")
-    if backend == "auto":
-        backend = choose_backend(problem, None if relaxed is None else relaxed.x)
     limits = limits or SolveLimits()
+    if backend == "auto":
+        backend = choose_backend(problem, None if relaxed is None else relaxed.x, limits.threads)
     model, variables, unit = build_model(problem)
     warm = None if initial is None else initial.astype(np.float64)
     result = get_backend(backend).solve(model, variables, limits, warm, stop)

@@ -44,7 +44,7 @@ def test_read_bids_keeps_positions_and_read_cats_gives_bids_schema() -> None:
 
 
 def test_defaults_come_from_dask_config() -> None:
-    assert dask.config.get("econonexus.solver.backend") == "cbc"
+    assert dask.config.get("econonexus.solver.backend") == "auto"
     with dask.config.set({"econonexus.solver.enumerate-max-bids": 3}):
         from econonexus.pipelines.graph.options import make_options
 

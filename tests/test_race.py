@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import dask
 import numpy as np
+import polars as pl
 import psutil
 import pytest
 from dask.utils import key_split
@@ -66,8 +67,11 @@ def test_each_component_gets_as_many_racers_as_it_has_threads() -> None:
     assert racers(5, 2) == ("cbc", "highs")
     assert racers(3, 2) == ("cbc",)
     with dask.config.set({"econonexus.solver.portfolio": "race"}):
-        assert racing(2, 1) and racing(8, 4) and not racing(3, 2) and not racing(2, 0)
-    assert not racing(2, 1)  # the default portfolio does not race
+        assert racing(2, 1, "auto") and racing(8, 4, "auto")
+        assert not racing(3, 2, "auto") and not racing(2, 0, "auto")
+        assert not racing(2, 1, "cbc")  # a backend given by name is that backend
+    with dask.config.set({"econonexus.solver.portfolio": "single"}):
+        assert not racing(2, 1, "auto")
 
 
 def test_a_batch_races_its_hard_component_on_idle_workers_to_the_same_winners(
@@ -78,7 +82,7 @@ def test_a_batch_races_its_hard_component_on_idle_workers_to_the_same_winners(
     with dask.config.set({"econonexus.solver.portfolio": "race"}), get_task_stream(client) as ts:
         raced = enx.clear(bids, client=client)
     stages = {key_split(t["key"]) for t in ts.data}
-    assert {"enx-race-cbc", "enx-race-highs", "enx-race-pick"} <= stages
+    assert {"enx-race-cbc", "enx-race-highs", "enx-combine"} <= stages  # one bucket: no count
     assert "enx-solve" not in stages
     assert raced.summary["status"].to_list() == ["optimal"]
     assert raced.summary["solver"].to_list()[0] in RACERS
@@ -87,6 +91,19 @@ def test_a_batch_races_its_hard_component_on_idle_workers_to_the_same_winners(
         lambda: [c.pid for c in psutil.Process().children(recursive=True) if "cbc" in c.name()]
     )
     assert all(pids == [] for pids in left.values()), left  # the loser's CBC was ended
+
+
+def test_a_batch_of_several_buckets_races_its_one_hard_component(client: Client) -> None:
+    hard = enx.generate("regions", goods=50, bids=250, seed=1, market_id="r")
+    easy = enx.generate("decay", goods=6, bids=8, seed=2, market_id="s")
+    bids = pl.concat([hard, easy])
+    alone = enx.clear(bids, client=client)
+    with dask.config.set({"econonexus.solver.portfolio": "race"}), get_task_stream(client) as ts:
+        raced = enx.clear(bids, client=client)
+    stages = {key_split(t["key"]) for t in ts.data}
+    assert {"enx-size", "enx-race-cbc", "enx-race-highs", "enx-race-pick"} <= stages
+    assert raced.summary["status"].to_list() == ["optimal", "optimal"]
+    assert raced.allocations.drop("run_id").equals(alone.allocations.drop("run_id"))
 
 
 def test_a_race_stopped_at_its_limit_keeps_the_best_allocation_and_bound(client: Client) -> None:

@@ -43,7 +43,7 @@ from econonexus.pipelines.graph.batch_solve import (
 )
 from econonexus.pipelines.graph.options import BatchOptions, with_thread_share
 from econonexus.pipelines.graph.progress import track
-from econonexus.pipelines.graph.race_tasks import race_wanted, racers, racing
+from econonexus.pipelines.graph.race_tasks import racers, racing, submit_race_spares
 from econonexus.pipelines.graph.transfer import gather_counts, place_inputs, release, watched_gather
 from econonexus.pipelines.graph.validate_graph import submit_validation
 from econonexus.pipelines.io.validation import needs_accounts
@@ -181,9 +181,12 @@ def submit_batch(
     # a sealed market spreads over the buckets by auction: then more buckets than markets
     sealed = split and any(options.settings(m).kind.sealed_rule for m in markets)
     n = n_buckets(threads, len(markets), spread=sealed)
-    # one bucket's hard components are solved without counting them first (unless raced)
-    alone = n == 1 and not direct and not race_wanted()
-    terms = (lots, opts, halted, live is not None, inline, direct, threads if alone else 0)
+    # one bucket's hard components are solved without counting them first: its lone one
+    # in its plan task, unless it races
+    one = n == 1 and not direct
+    race_one = one and racing(threads, 1, options.solver)
+    alone = threads if one and not race_one else 0
+    terms = (lots, opts, halted, live is not None, inline, direct, alone)
     placed = (lots, opts, books, secrets, before)
     if split:
         with_accounts = needs_accounts(options.policies, inputs[1])
@@ -210,14 +213,16 @@ def submit_batch(
         )
     if direct:
         assembled = final = plans
-    elif alone:
-        lean = lean_options(options)
-        assembled = [submit_spares(client, plans[0], threads, opts, lean, f"{token}-0")]
+    elif one:
+        lean, tag = lean_options(options), f"{token}-0"
+        spares = submit_race_spares if race_one else submit_spares
+        assembled = [spares(client, plans[0], threads, opts, lean, tag)]
         final = price_vcg_buckets(client, assembled, options, opts, token)
     else:
         counts = gather_counts(client, n_large, plans, f"enx-size-{token}") if mip else [0] * n
         # racers take the idle threads instead of a solver's threads
-        field = racers(threads, sum(counts)) if racing(threads, sum(counts)) else ()
+        raced = racing(threads, sum(counts), options.solver)
+        field = racers(threads, sum(counts)) if raced else ()
         lean = lean_options(options)  # no market tables
         lean = lean if field else with_thread_share(lean, threads, sum(counts))
         assembled = [

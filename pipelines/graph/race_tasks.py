@@ -24,7 +24,13 @@ from typing import Any
 from distributed import Client, Event, Future, get_client
 
 from econonexus._core.config import get_setting
-from econonexus.pipelines.clearing.bucket import BucketPlan, solve_large
+from econonexus.pipelines.clearing.bucket import (
+    BucketPlan,
+    BucketRows,
+    assemble_bucket,
+    solve_large,
+    solve_spare,
+)
 from econonexus.pipelines.graph.options import BatchOptions
 from econonexus.solvers.backends import installed_backend
 from econonexus.solvers.wdp import CANCELLED, ComponentSolution
@@ -51,15 +57,59 @@ def _racer_options(racer: str, options: BatchOptions) -> BatchOptions:
     return options
 
 
-def race_wanted() -> bool:
-    """Whether the setting ``solver.portfolio`` asks for races."""
-    return bool(get_setting("solver.portfolio") == "race")
+def race_wanted(solver: str) -> bool:
+    """Whether a batch with backend ``solver`` races: ``auto`` (a backend given by name is
+    that backend) and the setting ``solver.portfolio`` is ``race``."""
+    return solver == "auto" and get_setting("solver.portfolio") == "race"
 
 
-def racing(threads: int, n_large: int) -> bool:
-    """Whether a batch's ``n_large`` hard components race: ``solver.portfolio`` is ``race``
-    and each component has a thread for each of at least two racers."""
-    return race_wanted() and n_large > 0 and len(racers(threads, n_large)) >= _MIN_RACERS
+def racing(threads: int, n_large: int, solver: str) -> bool:
+    """Whether a batch's ``n_large`` hard components race (:func:`race_wanted`): each
+    component has a thread for each of at least two racers."""
+    return race_wanted(solver) and n_large > 0 and len(racers(threads, n_large)) >= _MIN_RACERS
+
+
+def submit_race_spares(
+    client: Client, plan: Future[Any], threads: int, opts: Any, lean: BatchOptions, tag: str
+) -> Future[Any]:
+    """The solve of a batch of one bucket whose hard components race, submitted before they
+    are counted (:func:`race_spare`, one per thread) and joined by ``enx-combine``."""
+    field, name = racers(threads, 1), f"enx-race-{tag}"
+    slots = [
+        client.submit(
+            race_spare,
+            *(plan, s, lean, field, threads, name),
+            key=f"enx-race-{field[s]}-{tag}" if s < len(field) else f"enx-solve-{tag}-{s}",
+        )
+        for s in range(max(threads, len(field)))
+    ]
+    return client.submit(assemble_raced, plan, opts, name, *slots, key=f"enx-combine-{tag}")
+
+
+def race_spare(
+    plan: BucketPlan,
+    slot: int,
+    options: BatchOptions,
+    field: tuple[str, ...],
+    threads: int,
+    name: str,
+) -> ComponentSolution | None:
+    """Slot ``slot`` of :func:`submit_race_spares`: with one hard component, its racer
+    ``field[slot]`` (``None`` past the field); with more, the spare solve of component
+    ``slot`` (:func:`~econonexus.pipelines.clearing.bucket.solve_spare`)."""
+    if len(plan.large) == 1:
+        return race_large(plan, 0, options, field[slot], name) if slot < len(field) else None
+    return solve_spare(plan, slot, options, threads)
+
+
+def assemble_raced(
+    plan: BucketPlan, options: BatchOptions, name: str, *slots: ComponentSolution | None
+) -> BucketRows:
+    """``enx-combine`` of :func:`submit_race_spares`: the picked racer (:func:`pick_racer`)
+    of a lone hard component, else the spares' solutions."""
+    if len(plan.large) == 1:
+        return assemble_bucket(plan, options, pick_racer(name, *(s for s in slots if s)))
+    return assemble_bucket(plan, options, *slots)
 
 
 def submit_race(
