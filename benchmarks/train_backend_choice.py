@@ -5,19 +5,23 @@ every MIP component (LP relaxation fractional, too large to enumerate) of
 instances from every ``generate`` family at three sizes and two seeds
 (seeds 11 and 12: the portfolio benchmark uses 1-3), capped at ``--cap``
 seconds, and writes one CSV row per component: its features and each
-backend's seconds. ``fit`` regresses log10(HiGHS seconds / CBC seconds)
-on the standardised features (a ridge regression weighted by the seconds
+backend's seconds; ``threads`` adds CBC's seconds on two threads. ``fit``
+regresses log10(HiGHS seconds / CBC seconds on two threads) on the
+standardised features (a ridge regression weighted by the seconds
 a wrong pick costs, after the empirical-hardness models of Leyton-Brown,
 Nudelman and Shoham, which regress log run time per solver) and writes the
-coefficients, with CBC's speedup on two threads (``threads`` times CBC on
-two threads: the pipeline gives a lone hard component all the cluster's
-threads, HiGHS's search is serial); it reports the picks' total time on
+coefficients, with CBC's speedup from one thread to two (the pipeline
+gives a lone hard component all the cluster's threads; HiGHS's search is
+serial); it reports the picks' total time on
 the training data, in all and with each family held out of the fit.
 
-``refeature`` computes the features again (after a change to them).
+``recap`` times again with a longer cap the components of one size that a
+solve did not prove within the first (the hardest components, where the
+choice matters most); ``refeature`` computes the features again.
 
 Run: python -m benchmarks.train_backend_choice collect [--cap 10]
      python -m benchmarks.train_backend_choice threads
+     python -m benchmarks.train_backend_choice recap --cap 40 --size 100x500
      python -m benchmarks.train_backend_choice fit
 """
 
@@ -47,6 +51,7 @@ BACKENDS = ("cbc", "highs")
 TIMES = pathlib.Path(__file__).parent / "data" / "backend_times.csv"
 MODEL = pathlib.Path(__file__).parents[1] / "solvers" / "backend_model.json"
 _RIDGE = 1.0
+_COLUMNS = {"cbc": ("cbc", 1), "highs": ("highs", 1), "cbc2": ("cbc", 2)}
 _CAP_SHARE = 0.99  # CBC may stop a little before its time limit
 _TIMED = 0.2  # seconds: shorter solves time the process start more than the search
 
@@ -69,6 +74,21 @@ def collect(cap: float) -> None:
                     for row in _instance_rows(family, goods, bids, seed, cap):
                         writer.writerow([family, size, seed, *row])
                     out.flush()
+
+
+def recap(cap: float, size: str, was: float) -> None:
+    """Time again, with the longer ``cap``, the components of ``size`` that some solve did
+    not prove within the cap ``was``: such rows say little of which backend is faster."""
+    rows = _rows()
+    for r in rows:
+        if r["size"] != size or max(float(r[c]) for c in _COLUMNS) < _CAP_SHARE * was:
+            continue
+        goods, bids = (int(v) for v in size.split("x"))
+        sub = _components(r["family"], goods, bids, int(r["seed"]))[int(r["component"])]
+        for column, (backend, threads) in _COLUMNS.items():
+            r[column] = str(_seconds(sub, backend, cap, threads=threads))
+        print(r["family"], size, r["seed"], [r[c] for c in _COLUMNS], flush=True)
+        _write(rows)
 
 
 def refeature() -> None:
@@ -168,13 +188,13 @@ def _thread_speedup(one: np.ndarray, two: np.ndarray) -> float:
 
 def _fit(x: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Standardisation and the weighted ridge regression of log10(HiGHS / CBC seconds), CBC
-    on one thread."""
+    on two threads (``times``: CBC on one, HiGHS, CBC on two)."""
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale == 0] = 1.0
     z = np.hstack([np.ones((len(x), 1)), (x - mean) / scale])
     floor = np.maximum(times, MIN_SECONDS)
-    y = np.log10(floor[:, 1] / floor[:, 0])
-    w = np.abs(times[:, 1] - times[:, 0]) + MIN_SECONDS  # the seconds a wrong pick costs
+    y = np.log10(floor[:, 1] / floor[:, 2])
+    w = np.abs(times[:, 1] - times[:, 2]) + MIN_SECONDS  # the seconds a wrong pick costs
     penalty = _RIDGE * np.eye(z.shape[1])
     penalty[0, 0] = 0.0  # the intercept is not shrunk
     coef = np.linalg.solve(z.T @ (w[:, None] * z) + penalty, z.T @ (w * y))
@@ -201,16 +221,16 @@ def _report(
     offset: float,
 ) -> None:
     """Print per family and in all the seconds of each backend, of the model's picks with
-    CBC on one thread and on two (CBC's log-speedup ``offset``), and of the best."""
+    CBC on one thread (CBC's log-slowdown there: ``offset``) and on two, and of the best."""
     fitted, held_out = predicted
     rows = []
     for family in [*dict.fromkeys(families.tolist()), None]:
         mine = np.ones(len(times), bool) if family is None else families == family
         one, two = times[mine][:, :2], times[mine][:, [2, 1]]  # (cbc, highs), (cbc2, highs)
         picks = [
-            _picked(one, fitted[mine], 0.0),
-            _picked(two, fitted[mine], offset),
-            _picked(two, held_out[mine], offset),
+            _picked(one, fitted[mine], offset),
+            _picked(two, fitted[mine], 0.0),
+            _picked(two, held_out[mine], 0.0),
         ]
         totals = times[mine].sum(axis=0)
         rows.append([family or "all", int(mine.sum()), *totals, *picks, two.min(axis=1).sum()])
@@ -220,13 +240,15 @@ def _report(
 
 
 def _picked(times: np.ndarray, predicted: np.ndarray, offset: float) -> float:
-    """Total seconds of the picks: HiGHS (column 1) where predicted below ``-offset``."""
-    return float(times[np.arange(len(times)), (predicted < -offset).astype(int)].sum())
+    """Total seconds of the picks: HiGHS (column 1) where predicted below ``offset``."""
+    return float(times[np.arange(len(times)), (predicted < offset).astype(int)].sum())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("step", choices=("collect", "refeature", "threads", "fit"))
+    parser.add_argument("step", choices=("collect", "threads", "recap", "refeature", "fit"))
+    parser.add_argument("--size", default="100x500", help="recap: the size to time again")
+    parser.add_argument("--was", type=float, default=10.0, help="recap: the cap timed with")
     parser.add_argument("--cap", type=float, default=10.0, help="seconds per solve")
     args = parser.parse_args()
     if args.step == "fit":
@@ -235,6 +257,8 @@ def main() -> None:
         refeature()
     elif args.step == "collect":
         collect(args.cap)
+    elif args.step == "recap":
+        recap(args.cap, args.size, args.was)
     else:
         threads(args.cap)
 

@@ -4,9 +4,9 @@ The model (``backend_model.json``, written by
 ``benchmarks/train_backend_choice.py`` from solve times on every
 ``generate`` family) predicts, from the standardised
 :data:`~econonexus.solvers.features.FEATURES`, log10 of each backend's solve
-time over the reference backend's (CBC on one thread) by a linear
-function, and CBC's speedup on more threads; the backend with the lowest
-prediction is chosen. Backends that are not installed are never chosen.
+time over the reference backend's (CBC on two threads) by a linear
+function, and CBC's speedup from one thread to two; the backend with the
+lowest prediction is chosen. Backends that are not installed are never chosen.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ _MODULES = {"cbc": "pulp", "highs": "highspy", "scip": "pyscipopt"}
 
 @dataclass(frozen=True)
 class ChoiceModel:
-    """Standardisation, the reference backend, and per other backend the coefficients
-    (intercept first) of its predicted log10 time ratio to the reference."""
+    """Standardisation, the reference backend, its speedup from one thread to two, and per
+    other backend the coefficients (intercept first) of its predicted log10 time ratio to
+    the reference on two threads."""
 
     mean: FloatArray
     scale: FloatArray
@@ -40,13 +41,13 @@ class ChoiceModel:
     log_ratio: dict[str, FloatArray]
 
     def predicted_log_ratio(self, features: FloatArray, threads: int) -> dict[str, float]:
-        """Each backend's predicted log10(seconds / reference's seconds on one thread) for
-        ``features``, the reference (CBC) on ``threads`` threads (the others' search is
+        """Each backend's predicted log10(seconds / the reference's seconds on two threads)
+        for ``features``, the reference (CBC) on ``threads`` threads (the others' search is
         serial)."""
         z = np.concatenate([[1.0], (features - self.mean) / self.scale])
         others = {name: float(z @ coef) for name, coef in self.log_ratio.items()}
-        faster = float(np.log10(self.reference_speedup)) if threads > 1 else 0.0
-        return {self.reference: -faster} | others
+        slower = float(np.log10(self.reference_speedup)) if threads < 2 else 0.0
+        return {self.reference: slower} | others
 
     def pick(self, features: FloatArray, threads: int) -> str:
         """The backend predicted fastest for ``features``, the reference on ``threads``."""
