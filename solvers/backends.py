@@ -21,11 +21,13 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import pulp
+import scipy.sparse as sp
 
 from econonexus._core.config import setting_default
 from econonexus._core.errors import InputError, SolverError
 from econonexus._core.schemas import SOLVERS, SolverName
-from econonexus.solvers.cancel import Stop, interrupt_highs, interrupt_scip, run_cbc
+from econonexus.solvers.cancel import Stop, interrupt_scip, run_cbc
+from econonexus.solvers.highs_process import solve_apart
 from econonexus.solvers.problem import FloatArray
 
 _CBC_UPPER_BOUND = re.compile(r"^Upper bound:\s+(\S+)", re.MULTILINE)
@@ -189,7 +191,8 @@ class CbcBackend:
 
 
 class HighsBackend:
-    """HiGHS through highspy; its proven bound is ``mip_dual_bound``."""
+    """HiGHS through highspy; its proven bound is ``mip_dual_bound``. A solve with a time
+    limit or a ``stop`` runs in a process of its own (:mod:`.highs_process`)."""
 
     name: ClassVar[SolverName] = "highs"
     module: ClassVar[str] = "highspy"
@@ -202,6 +205,8 @@ class HighsBackend:
         start: FloatArray | None = None,
         stop: Stop | None = None,
     ) -> BackendResult:
+        if stop is not None or limits.seconds() is not None:  # it must end: a process of its own
+            return self._solve_apart(model, variables, limits, start, stop)
         options = _options(limits)
         # HiGHS runs on one thread pool per process, sized by the first run in
         # it; a later run asking another size fails (reported as a stop with no
@@ -213,14 +218,37 @@ class HighsBackend:
             solver.start = {
                 v.name: value for v, value in zip(variables, start.tolist(), strict=True)
             }
-        solver.stop = stop
         model.solve(solver)
         status = model.solverModel.getModelStatus()
-        if stop is not None and status.name == "kInterrupt":
-            return BackendResult(np.zeros(len(variables)), False, np.inf, cancelled=True)
         if status.name in _HIGHS_FAILED:  # no search ran: there is neither solution nor bound
             raise SolverError(f"HiGHS did not solve the model: model status {status.name}")
         return _outcome(model, variables, limits, self._dual_bound)
+
+    @staticmethod
+    def _solve_apart(
+        model: pulp.LpProblem,
+        variables: list[pulp.LpVariable],
+        limits: SolveLimits,
+        start: FloatArray | None,
+        stop: Stop | None,
+    ) -> BackendResult:
+        """Solve in a child process (:mod:`.highs_process`), ended at ``stop()`` or when it
+        overruns its limit."""
+        cost, rows, upper = _arrays(model, variables)
+        found = solve_apart(
+            cost, rows, upper, time_limit=limits.seconds(), gap=limits.gap, start=start, stop=stop
+        )
+        if found.stopped:
+            return BackendResult(np.zeros(len(variables)), False, np.inf, cancelled=True)
+        if found.status in _HIGHS_FAILED:
+            raise SolverError(f"HiGHS did not solve the model: model status {found.status}")
+        values = np.zeros(len(variables)) if found.x is None else (found.x > 0.5).astype(float)
+        objective = float(cost @ values)
+        bound = found.bound if np.isfinite(found.bound) else float(cost[cost > 0].sum())
+        proven = found.status == "kOptimal" and (
+            limits.gap == 0.0 or bound - objective <= _slack(bound)
+        )
+        return BackendResult(values, proven, max(bound, objective))
 
     @staticmethod
     def _dual_bound(model: pulp.LpProblem) -> float:
@@ -280,11 +308,8 @@ class _WarmHighs(pulp.HiGHS):  # type: ignore[misc]
     """PuLP's HiGHS, handing HiGHS a starting solution when one is set."""
 
     start: dict[str, float] | None = None
-    stop: Stop | None = None
 
     def callSolver(self, lp: pulp.LpProblem) -> None:
-        if self.stop is not None:
-            interrupt_highs(lp.solverModel, self.stop)
         if self.start is not None:
             import highspy
 
@@ -294,6 +319,26 @@ class _WarmHighs(pulp.HiGHS):  # type: ignore[misc]
             solution.value_valid = True
             lp.solverModel.setSolution(solution)
         super().callSolver(lp)
+
+
+def _arrays(
+    model: pulp.LpProblem, variables: list[pulp.LpVariable]
+) -> tuple[FloatArray, sp.csr_matrix, FloatArray]:
+    """``model`` (maximise, ``<=`` rows) as arrays over ``variables``: cost, rows, bounds."""
+    position = {v.name: i for i, v in enumerate(variables)}
+    cost = np.array([model.objective.get(v, 0.0) for v in variables], dtype=np.float64)
+    indptr, indices, data, upper = [0], [], [], []
+    for constraint in model.constraints.values():
+        if constraint.sense != pulp.LpConstraintLE:
+            raise SolverError(f"expected only <= rows, got {constraint.name}: {constraint}")
+        for variable, coefficient in constraint.items():
+            indices.append(position[variable.name])
+            data.append(coefficient)
+        indptr.append(len(indices))
+        upper.append(-constraint.constant)
+    shape = (len(upper), len(variables))
+    rows = sp.csr_matrix((np.array(data, dtype=np.float64), indices, indptr), shape=shape)
+    return cost, rows, np.array(upper, dtype=np.float64)
 
 
 def _slack(bound: float) -> float:

@@ -4,8 +4,9 @@ A race hands each backend a ``stop`` predicate (cheap to ask: a flag).
 PuLP runs CBC as a subprocess it does not expose, so a raced CBC solve runs
 CBC here (:func:`run_cbc`) as PuLP would (its MPS writer, its options, its
 solution reader) while holding the process, which it ends once ``stop()``
-is true. HiGHS and SCIP run in this process and are interrupted by their
-own callbacks (:func:`interrupt_highs`, :func:`interrupt_scip`).
+is true. SCIP runs in this process and is interrupted by its own event
+handler (:func:`interrupt_scip`); HiGHS, which does not always stop in
+time, runs in a process of its own (:mod:`.highs_process`).
 """
 
 from __future__ import annotations
@@ -84,13 +85,3 @@ def interrupt_scip(scip: Any, stop: Stop) -> None:
                 self.model.interruptSolve()
 
     scip.includeEventhdlr(_Interrupt(), "enx-stop", "ends a racer another racer beat")
-
-
-def interrupt_highs(highs: Any, stop: Stop) -> None:
-    """Have the HiGHS model ``highs`` stop its MIP search once ``stop()`` is true."""
-
-    def check(event: Any) -> None:
-        if stop():
-            event.interrupt()
-
-    highs.cbMipInterrupt += check

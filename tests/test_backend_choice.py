@@ -55,6 +55,16 @@ def test_features_describe_the_component() -> None:
     assert choose_backend(problem, relaxed.x, threads=1) in BACKENDS
 
 
+def test_an_lp_that_fails_on_huge_costs_still_describes_the_component() -> None:
+    """Many-decimal prices put costs in tie units near 1e12; HiGHS's dual simplex then fails
+    ("excessive dual values"). The LP solved scaled down gives the features, settles nothing."""
+    table = enx.generate("L3", goods=100, bids=500, seed=11, market_id="m")
+    problem = build_problem("m", table, None, tie_epsilon=1e-9)
+    relaxed = relax(problem)
+    assert relaxed.x is not None and relaxed.winners is None
+    assert 0 < component_features(problem, relaxed.x)[FEATURES.index("fractional_share")] < 1
+
+
 @pytest.mark.parametrize("family", ["L3", "L6", "regions", "arbitrary"])
 def test_auto_finds_the_winners_each_backend_finds(family: str) -> None:
     problem = build_problem(

@@ -3,7 +3,9 @@ and every racer that finishes finds the same winners."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 from dataclasses import replace
 
 import dask
@@ -18,6 +20,7 @@ from hypothesis import strategies as st
 
 import econonexus as enx
 from econonexus.pipelines.graph.race_tasks import RACERS, racers, racing
+from econonexus.solvers import highs_process
 from econonexus.solvers.backends import SolveLimits
 from econonexus.solvers.problem import build_problem
 from econonexus.solvers.wdp import CANCELLED, solve_component
@@ -26,8 +29,16 @@ from tests.test_anytime import lp_bound
 GUARD = SolveLimits(time_limit=60)  # a racer that is never stopped still ends
 
 
-def _cbc_children() -> list[int]:
-    return [c.pid for c in psutil.Process().children(recursive=True) if "cbc" in c.name().lower()]
+def _solver_children() -> list[str]:
+    """This process's CBC and HiGHS child processes."""
+    children = psutil.Process().children(recursive=True)
+    return [" ".join(c.cmdline()) for c in children if _solver_process(c)]
+
+
+def _solver_process(child: psutil.Process) -> bool:
+    with contextlib.suppress(psutil.Error):
+        return "cbc" in child.name().lower() or "highs_process" in " ".join(child.cmdline())
+    return False
 
 
 @pytest.mark.parametrize("solver", ["cbc", "highs", "scip"])
@@ -38,7 +49,7 @@ def test_a_racer_stopped_mid_search_ends_and_leaves_no_process(solver: str) -> N
     threading.Timer(0.5, stop.set).start()  # another racer has won
     cut = solve_component(problem, solver=solver, limits=GUARD, lp_first=False, stop=stop.is_set)
     assert cut.method == CANCELLED and cut.status == "time_limit"
-    assert _cbc_children() == []
+    assert _solver_children() == []
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -59,6 +70,18 @@ def test_every_racer_that_finishes_finds_the_same_winners(family: str, seed: int
     found.append(solve_component(problem, solver="cbc", limits=cbc_default, enumerate_max=0))
     assert all(f.status == "optimal" for f in found)
     assert all(np.array_equal(f.winners, found[0].winners) for f in found), family
+
+
+def test_a_highs_solve_that_overruns_its_limit_is_ended(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HiGHS does not always stop at its time limit; its process is ended GRACE seconds later."""
+    monkeypatch.setattr(highs_process, "GRACE", 0.0)
+    frame = enx.generate("arbitrary", goods=100, bids=500, seed=1, market_id="m")
+    problem = build_problem("m", frame, None, tie_epsilon=1e-6)
+    start = time.perf_counter()
+    cut = solve_component(problem, solver="highs", limits=SolveLimits(time_limit=0.3))
+    assert time.perf_counter() - start < 5
+    assert cut.status == "time_limit" and cut.welfare > 0  # the greedy allocation at least
+    assert _solver_children() == []
 
 
 def test_each_component_gets_as_many_racers_as_it_has_threads() -> None:
