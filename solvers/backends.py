@@ -16,7 +16,7 @@ import re
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -191,8 +191,9 @@ class CbcBackend:
 
 
 class HighsBackend:
-    """HiGHS through highspy; its proven bound is ``mip_dual_bound``. A solve with a time
-    limit or a ``stop`` runs in a process of its own (:mod:`.highs_process`)."""
+    """HiGHS through highspy; its proven bound is ``mip_dual_bound``. A solve with a
+    ``stop``, or with a time limit after a first second here, runs in a process of its own
+    (:mod:`.highs_process`)."""
 
     name: ClassVar[SolverName] = "highs"
     module: ClassVar[str] = "highspy"
@@ -205,8 +206,31 @@ class HighsBackend:
         start: FloatArray | None = None,
         stop: Stop | None = None,
     ) -> BackendResult:
-        if stop is not None or limits.seconds() is not None:  # it must end: a process of its own
+        seconds = limits.seconds()
+        if stop is not None:  # a racer must end when told: a process of its own
             return self._solve_apart(model, variables, limits, start, stop)
+        if seconds is not None and seconds > _HIGHS_HERE:
+            # here for a short first try (a short search has few open nodes to put back
+            # when it stops), then, if unproven, a process of its own for what is left
+            began = time.monotonic()
+            first = self._solve_here(
+                model, variables, replace(limits, time_limit=_HIGHS_HERE), start
+            )
+            if first.proven:
+                return first
+            left = replace(limits, time_limit=seconds - (time.monotonic() - began))
+            found = first.values if first.values.any() else start  # the child starts from it
+            return self._solve_apart(model, variables, left, found, stop)
+        return self._solve_here(model, variables, limits, start)
+
+    def _solve_here(
+        self,
+        model: pulp.LpProblem,
+        variables: list[pulp.LpVariable],
+        limits: SolveLimits,
+        start: FloatArray | None,
+    ) -> BackendResult:
+        """Solve in this process (its limit must be short: see :mod:`.highs_process`)."""
         options = _options(limits)
         # HiGHS runs on one thread pool per process, sized by the first run in
         # it; a later run asking another size fails (reported as a stop with no
@@ -299,6 +323,8 @@ class _StoppableScip(pulp.SCIP_PY):  # type: ignore[misc]
         super().callSolver(lp)
 
 
+_HIGHS_HERE = 1.0
+"""Seconds a time-limited HiGHS solve first runs in the calling process."""
 _HIGHS_FAILED = frozenset(
     {"kNotset", "kLoadError", "kModelError", "kPresolveError", "kSolveError", "kPostsolveError"}
 )

@@ -61,7 +61,9 @@ def solve_component(
     is given. ``solver`` and ``enumerate_max`` default to the settings
     ``solver.backend`` and ``solver.enumerate-max-bids``. A MIP solve in a
     race ends once ``stop()`` is true: its method is then ``cancelled`` and
-    its answer is the greedy allocation under the trivial bound.
+    its answer is the greedy allocation under the trivial bound. A solve
+    stopped at a limit keeps the better of its allocation and the greedy
+    one, under the lower of the backend's bound and the LP relaxation's.
     """
     enumerate_max = enumerate_limit(enumerate_max)
     start = time.perf_counter()
@@ -88,7 +90,10 @@ def solve_component(
     greedy = greedy_winners(problem)
     if problem.price[greedy].sum() > problem.price[chosen].sum():
         chosen = greedy
-    return _solution(problem, chosen, "time_limit", result.bound * unit, start, backend)
+    bound = result.bound * unit
+    if relaxed is not None and relaxed.x is not None:  # the LP optimum bounds it too
+        bound = min(bound, float((problem.price + problem.tie) @ relaxed.x))
+    return _solution(problem, chosen, "time_limit", bound, start, backend)
 
 
 def enumerate_limit(enumerate_max: int | None) -> int:

@@ -42,6 +42,19 @@ def test_cbc_stopped_at_a_limit_reports_its_own_bound_between_optimum_and_lp() -
         assert 0 < cut.welfare <= exact.welfare + slack
 
 
+@pytest.mark.parametrize("solver", ["highs", "cbc"])
+def test_a_stopped_solve_never_reports_a_bound_above_the_lp_relaxation(solver: str) -> None:
+    """HiGHS's dual bound on costs in tie units (near 1e12 for many-decimal prices) was 8x
+    the allocation on arbitrary 200x1000; the LP relaxation solved first bounds it too."""
+    problem = build_problem(
+        "m", enx.generate("arbitrary", goods=100, bids=500, seed=1), None, tie_epsilon=1e-9
+    )
+    cut = solve_component(problem, solver=solver, limits=SolveLimits(time_limit=0.5))
+    assert cut.status == "time_limit"  # neither proves it in a minute
+    lp = lp_bound(problem)
+    assert cut.welfare <= cut.bound <= lp * (1 + 1e-6)
+
+
 def test_the_greedy_allocation_is_feasible_and_a_floor_of_the_optimum() -> None:
     for family in ("L3", "regions", "scheduling", "matching", "arbitrary"):
         problem = _problem(family, 24, 60, 3)
