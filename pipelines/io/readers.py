@@ -183,9 +183,10 @@ def read_csv_rows(url: str, data: bytes, *, first: int = 2) -> tuple[pl.DataFram
     Polars reads a well-formed file at once, and its row count is checked
     against the file's records (polars drops rows after some malformed
     headers). A file it refuses or miscounts (a line with more fields than
-    the header, a broken quote) is read line by line: such a line becomes a
-    rejected row with the reason and the others are read, so one bad line
-    never stops the rest and no line is lost.
+    the header, a broken quote), or with a record that spans lines (a quote
+    left open joins the lines after it), is read line by line: such a line
+    becomes a rejected row with the reason and the others are read, so one
+    bad line never stops the rest and no line is lost or misnumbered.
     """
     try:
         frame = pl.read_csv(io.BytesIO(data), infer_schema=False)
@@ -217,11 +218,14 @@ def read_csv_rows(url: str, data: bytes, *, first: int = 2) -> tuple[pl.DataFram
 
 
 def _csv_records(data: bytes) -> int:
-    """Records after the header, as a CSV reader counts them (blank lines included)."""
+    """Records after the header, as a CSV reader counts them (blank lines included); -1
+    when a record spans lines (a quote left open, or a quoted line break): rows are then
+    numbered by line, read line by line."""
     if b'"' not in data:  # no quoted field can span lines: count line ends (memchr-fast)
         return data.count(b"\n") - (1 if data.endswith(b"\n") else 0)
-    text = data.decode("utf-8", errors="replace")
-    return max(0, sum(1 for _ in csv.reader(io.StringIO(text))) - 1)
+    reader = csv.reader(io.StringIO(data.decode("utf-8", errors="replace")))
+    records = sum(1 for _ in reader)
+    return max(0, records - 1) if reader.line_num == records else -1
 
 
 def _csv_fields(line: str, width: int) -> tuple[str | None, list[str | None]]:
