@@ -108,6 +108,12 @@ def _objective(model: pulp.LpProblem) -> float:
     return float(pulp.value(model.objective) or 0.0)
 
 
+def _set_start(variables: list[pulp.LpVariable], start: FloatArray) -> None:
+    """Give each variable its value in ``start``, which PuLP hands the solver (``warmStart``)."""
+    for variable, value in zip(variables, start.tolist(), strict=True):
+        variable.setInitialValue(value)
+
+
 def _options(limits: SolveLimits) -> dict[str, object]:
     """PuLP solver arguments shared by the backends: quiet, limits, exact absolute gap."""
     return {
@@ -161,8 +167,7 @@ class CbcBackend:
         options["threads"] = limits.threads if limits.threads > 1 else None
         flags = limits.cbc_options
         if start is not None:  # CBC reads it as a MIP start (``-mips``)
-            for variable, value in zip(variables, start.tolist(), strict=True):
-                variable.setInitialValue(value)
+            _set_start(variables, start)
             options["warmStart"], flags = True, limits.cbc_start_options
         handle, log = tempfile.mkstemp(prefix="enx-cbc-", suffix=".log")
         os.close(handle)
@@ -300,8 +305,7 @@ class ScipBackend:
         options = _options(limits)
         options["threads"] = None  # SCIP's search is serial
         if start is not None:
-            for variable, value in zip(variables, start.tolist(), strict=True):
-                variable.setInitialValue(value)
+            _set_start(variables, start)
             options["warmStart"] = True
         solver = _StoppableScip(**options)
         solver.stop = stop
