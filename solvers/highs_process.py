@@ -22,12 +22,14 @@ import tempfile
 import time
 from dataclasses import dataclass
 
+import highspy
 import numpy as np
 import scipy.sparse as sp
 
 from econonexus._core.errors import SolverError
 from econonexus.solvers.cancel import Stop
 from econonexus.solvers.problem import FloatArray
+from econonexus.solvers.relaxation import packing_lp
 
 GRACE = 5.0
 """Seconds a child may run past its time limit before it is ended."""
@@ -102,22 +104,12 @@ def _wait(process: subprocess.Popen[bytes], limit: float | None, stop: Stop | No
 
 def _solve(given: pathlib.Path, answer: pathlib.Path) -> None:
     """The child: solve the model in ``given``, write HiGHS's answer to ``answer``."""
-    import highspy
-
     with np.load(given) as model:
         cost, upper, start = model["cost"], model["upper"], model["start"]
         time_limit, gap = (float(v) for v in model["limits"])
         rows = sp.csr_matrix((model["data"], model["indices"], model["indptr"]))
-    n = len(cost)
-    columns = sp.csc_matrix(rows, shape=(len(upper), n))
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n, len(upper)
-    lp.col_cost_, lp.col_lower_, lp.col_upper_ = -cost, np.zeros(n), np.ones(n)
-    lp.row_lower_, lp.row_upper_ = np.full(len(upper), -highspy.kHighsInf), upper
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_, lp.a_matrix_.index_ = columns.indptr, columns.indices
-    lp.a_matrix_.value_ = columns.data
-    lp.integrality_ = [highspy.HighsVarType.kInteger] * n
+    lp = packing_lp(cost, rows, upper)
+    lp.integrality_ = [highspy.HighsVarType.kInteger] * len(cost)
     highs = highspy.Highs()  # type: ignore[no-untyped-call]
     highs.setOptionValue("output_flag", False)
     if np.isfinite(time_limit):

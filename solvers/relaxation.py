@@ -85,6 +85,20 @@ def relax(problem: MarketProblem) -> Relaxed:
     return SubsetRelaxation(problem).solve(problem)
 
 
+def packing_lp(cost: FloatArray, rows: sp.spmatrix, upper: FloatArray) -> highspy.HighsLp:
+    """HiGHS's LP of: maximise ``cost @ x`` with ``rows @ x <= upper`` and ``0 <= x <= 1``
+    (HiGHS minimises: the costs are negated)."""
+    n, columns = len(cost), sp.csc_matrix(rows, shape=(len(upper), len(cost)))
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n, len(upper)
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = -cost, np.zeros(n), np.ones(n)
+    lp.row_lower_, lp.row_upper_ = np.full(len(upper), -highspy.kHighsInf), upper
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_, lp.a_matrix_.index_ = columns.indptr, columns.indices
+    lp.a_matrix_.value_ = columns.data
+    return lp
+
+
 def _integral(x: np.ndarray, a: sp.csr_matrix, b: np.ndarray) -> IntArray | None:
     """The positions of the 1s of ``x`` if it is 0/1 and its rounding is feasible, else ``None``."""
     if np.any(np.minimum(np.abs(x), np.abs(1 - x)) > _INTEGRAL):
@@ -109,19 +123,10 @@ class SubsetRelaxation:
         self._problem = problem
         self._a, self._b = constraint_matrix(problem)
         weights, _ = tie_objective(problem)
-        n, columns = problem.n_bids, self._a.tocsc()
         self._highs = highspy.Highs()  # type: ignore[no-untyped-call]
         self._highs.setOptionValue("output_flag", False)
-        lp = highspy.HighsLp()
-        lp.num_col_, lp.num_row_ = n, self._a.shape[0]
-        lp.col_cost_, lp.col_lower_, lp.col_upper_ = -weights, np.zeros(n), np.ones(n)
-        lp.row_lower_ = np.full(self._a.shape[0], -highspy.kHighsInf)
-        lp.row_upper_ = self._b
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_, lp.a_matrix_.index_ = columns.indptr, columns.indices
-        lp.a_matrix_.value_ = columns.data
-        self._highs.passModel(lp)
-        self._all = np.arange(n, dtype=np.int32)
+        self._highs.passModel(packing_lp(weights, self._a, self._b))
+        self._all = np.arange(problem.n_bids, dtype=np.int32)
 
     def integral_winners(self, sub: MarketProblem) -> IntArray | None:
         """Return the winners of ``sub`` (its positions) if the LP settles it, else ``None``.
