@@ -16,7 +16,7 @@ import re
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -197,8 +197,7 @@ class CbcBackend:
 
 class HighsBackend:
     """HiGHS through highspy; its proven bound is ``mip_dual_bound``. A solve with a
-    ``stop``, or with a time limit after a first second here, runs in a process of its own
-    (:mod:`.highs_process`)."""
+    ``stop`` or a time limit runs in a process of its own (:mod:`.highs_process`)."""
 
     name: ClassVar[SolverName] = "highs"
     module: ClassVar[str] = "highspy"
@@ -211,21 +210,8 @@ class HighsBackend:
         start: FloatArray | None = None,
         stop: Stop | None = None,
     ) -> BackendResult:
-        seconds = limits.seconds()
-        if stop is not None:  # a racer must end when told: a process of its own
+        if stop is not None or limits.seconds() is not None:  # it must end: a process
             return self._solve_apart(model, variables, limits, start, stop)
-        if seconds is not None and seconds > _HIGHS_HERE:
-            # here for a short first try (a short search has few open nodes to put back
-            # when it stops), then, if unproven, a process of its own for what is left
-            began = time.monotonic()
-            first = self._solve_here(
-                model, variables, replace(limits, time_limit=_HIGHS_HERE), start
-            )
-            if first.proven:
-                return first
-            left = replace(limits, time_limit=seconds - (time.monotonic() - began))
-            found = first.values if first.values.any() else start  # the child starts from it
-            return self._solve_apart(model, variables, left, found, stop)
         return self._solve_here(model, variables, limits, start)
 
     def _solve_here(
@@ -235,7 +221,7 @@ class HighsBackend:
         limits: SolveLimits,
         start: FloatArray | None,
     ) -> BackendResult:
-        """Solve in this process (its limit must be short: see :mod:`.highs_process`)."""
+        """Solve in this process (without a limit: see :mod:`.highs_process`)."""
         options = _options(limits)
         # HiGHS runs on one thread pool per process, sized by the first run in
         # it; a later run asking another size fails (reported as a stop with no
@@ -264,14 +250,23 @@ class HighsBackend:
         """Solve in a child process (:mod:`.highs_process`), ended at ``stop()`` or when it
         overruns its limit."""
         cost, rows, upper = _arrays(model, variables)
+        order = np.argsort([v.name for v in variables])  # PuLP's column order, as in process
         found = solve_apart(
-            cost, rows, upper, time_limit=limits.seconds(), gap=limits.gap, start=start, stop=stop
+            cost[order],
+            rows[:, order].tocsr(),
+            upper,
+            time_limit=limits.seconds(),
+            gap=limits.gap,
+            start=None if start is None else start[order],
+            stop=stop,
         )
         if found.stopped:
             return BackendResult(np.zeros(len(variables)), False, np.inf, cancelled=True)
         if found.status in _HIGHS_FAILED:
             raise SolverError(f"HiGHS did not solve the model: model status {found.status}")
-        values = np.zeros(len(variables)) if found.x is None else (found.x > 0.5).astype(float)
+        values = np.zeros(len(variables))
+        if found.x is not None:
+            values[order] = found.x > 0.5
         objective = float(cost @ values)
         bound = found.bound if np.isfinite(found.bound) else float(cost[cost > 0].sum())
         proven = found.status == "kOptimal" and (
@@ -327,8 +322,6 @@ class _StoppableScip(pulp.SCIP_PY):  # type: ignore[misc]
         super().callSolver(lp)
 
 
-_HIGHS_HERE = 1.0
-"""Seconds a time-limited HiGHS solve first runs in the calling process."""
 _HIGHS_FAILED = frozenset(
     {"kNotset", "kLoadError", "kModelError", "kPresolveError", "kSolveError", "kPostsolveError"}
 )

@@ -5,22 +5,31 @@ stopping a large search it can spend minutes putting its open nodes back
 in its queue: seen here on a CATS arbitrary 200x1000 instance, 15 minutes
 past a 60 s limit in ``HighsNodeQueue::link_estim`` (HiGHS issues #885,
 #1278, #2226 report the same class of overrun). A thread cannot be killed,
-a process can: a solve with a limit or a ``stop`` runs HiGHS here, in a
-child process (``python -m econonexus.solvers.highs_process IN OUT``),
-which is ended once ``stop()`` is true or once it overruns its limit by
-:data:`GRACE` seconds (then it has found nothing: the caller falls back to
-its greedy allocation). Starting the child costs about 0.2 s.
+a process can: a solve with a limit or a ``stop`` runs HiGHS in a child
+process (``python -m econonexus.solvers.highs_process``), which is ended
+once ``stop()`` is true or once it overruns its limit by :data:`GRACE`
+seconds (then it has found nothing: the caller falls back to its greedy
+allocation).
+
+Starting a child costs about 0.5 s (its imports), so a child that finished
+its solve is kept, idle, for the next one (:func:`shutdown` ends the idle
+ones; a child also ends when its parent does, as its input closes). Models
+and answers travel through its standard input and output as
+length-prefixed ``.npz`` frames.
 """
 
 from __future__ import annotations
 
-import contextlib
-import pathlib
+import atexit
+import io
+import os
+import select
 import subprocess
 import sys
-import tempfile
+import threading
 import time
 from dataclasses import dataclass
+from typing import IO
 
 import highspy
 import numpy as np
@@ -58,53 +67,112 @@ def solve_apart(
     stop: Stop | None,
 ) -> HighsOutcome:
     """Maximise ``cost @ x`` over binary ``x`` with ``rows @ x <= upper`` in a child process."""
-    with tempfile.TemporaryDirectory(prefix="enx-highs-") as folder:
-        given, answer = pathlib.Path(folder) / "in.npz", pathlib.Path(folder) / "out.npz"
-        np.savez(
-            given,
-            cost=cost,
-            indptr=rows.indptr,
-            indices=rows.indices,
-            data=rows.data,
-            upper=upper,
-            start=np.zeros(0) if start is None else start,
-            limits=np.array([np.inf if time_limit is None else time_limit, gap]),
-        )
-        command = [
-            sys.executable,
-            "-m",
-            "econonexus.solvers.highs_process",
-            str(given),
-            str(answer),
-        ]
-        ended = _wait(subprocess.Popen(command, stdin=subprocess.DEVNULL), time_limit, stop)
-        if ended is not None:
-            return HighsOutcome("kInterrupt", None, np.inf, stopped=ended)
-        with np.load(answer) as found:
-            x = found["x"] if found["has_x"] else None
-            return HighsOutcome(str(found["status"]), x, float(found["bound"]))
+    given = _pack(
+        cost=cost,
+        indptr=rows.indptr,
+        indices=rows.indices,
+        data=rows.data,
+        upper=upper,
+        start=np.zeros(0) if start is None else start,
+        limits=np.array([np.inf if time_limit is None else time_limit, gap]),
+    )
+    child = _take()
+    try:
+        _write_frame(child.stdin, given)
+        answer = _wait(child, time_limit, stop)
+    except BaseException:
+        _end(child)
+        raise
+    if isinstance(answer, bool):
+        _end(child)
+        return HighsOutcome("kInterrupt", None, np.inf, stopped=answer)
+    _give_back(child)
+    with np.load(io.BytesIO(answer)) as found:
+        x = found["x"] if found["has_x"] else None
+        return HighsOutcome(str(found["status"]), x, float(found["bound"]))
 
 
-def _wait(process: subprocess.Popen[bytes], limit: float | None, stop: Stop | None) -> bool | None:
-    """Wait for ``process``; ``True`` if ended by ``stop()``, ``False`` if ended for
-    overrunning ``limit``, ``None`` if it finished."""
+_Child = subprocess.Popen[bytes]
+_IDLE: list[_Child] = []
+_POOL_LOCK = threading.Lock()
+
+
+def _take() -> _Child:
+    """An idle child, or a new one."""
+    with _POOL_LOCK:
+        while _IDLE:
+            child = _IDLE.pop()
+            if child.poll() is None:
+                return child
+    command = [sys.executable, "-m", "econonexus.solvers.highs_process"]
+    return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+
+def _give_back(child: _Child) -> None:
+    with _POOL_LOCK:
+        _IDLE.append(child)
+
+
+def _end(child: _Child) -> None:
+    child.kill()
+    child.wait()
+    for stream in (child.stdin, child.stdout):
+        if stream is not None:
+            stream.close()
+
+
+def shutdown() -> None:
+    """End every idle child of this process."""
+    with _POOL_LOCK:
+        idle = list(_IDLE)
+        _IDLE.clear()
+    for child in idle:
+        _end(child)
+
+
+atexit.register(shutdown)
+
+
+def _wait(child: _Child, limit: float | None, stop: Stop | None) -> bytes | bool:
+    """The child's answer; ``True`` if it was ended by ``stop()``, ``False`` if ended for
+    overrunning ``limit``."""
     deadline = None if limit is None else time.monotonic() + limit + GRACE
+    assert child.stdout is not None
     while True:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            code = process.wait(timeout=_POLL)
-            if code != 0:
-                raise SolverError(f"HiGHS's process exited with status {code}")
-            return None
+        ready, _, _ = select.select([child.stdout], [], [], _POLL)
+        if ready:
+            answer = _read_frame(child.stdout)
+            if answer is None:
+                raise SolverError(f"HiGHS's process exited with status {child.wait()}")
+            return answer
         stopped = stop is not None and stop()
         if stopped or (deadline is not None and time.monotonic() > deadline):
-            process.kill()
-            process.wait()
             return stopped
 
 
-def _solve(given: pathlib.Path, answer: pathlib.Path) -> None:
-    """The child: solve the model in ``given``, write HiGHS's answer to ``answer``."""
-    with np.load(given) as model:
+def _pack(**arrays: object) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
+    return buffer.getvalue()
+
+
+def _write_frame(stream: IO[bytes] | None, payload: bytes) -> None:
+    assert stream is not None
+    stream.write(len(payload).to_bytes(8, "big") + payload)
+    stream.flush()
+
+
+def _read_frame(stream: IO[bytes]) -> bytes | None:
+    """One length-prefixed frame, or ``None`` at the end of the stream."""
+    head = stream.read(8)
+    if len(head) < 8:
+        return None
+    return stream.read(int.from_bytes(head, "big"))
+
+
+def _solve(given: bytes) -> bytes:
+    """The child's work: solve the model in ``given``, return HiGHS's answer."""
+    with np.load(io.BytesIO(given)) as model:
         cost, upper, start = model["cost"], model["upper"], model["start"]
         time_limit, gap = (float(v) for v in model["limits"])
         rows = sp.csr_matrix((model["data"], model["indices"], model["indptr"]))
@@ -123,8 +191,7 @@ def _solve(given: pathlib.Path, answer: pathlib.Path) -> None:
         highs.setSolution(solution)
     highs.run()
     has_x = highs.getInfo().primal_solution_status == 2  # kSolutionStatusFeasible
-    np.savez(
-        answer,
+    return _pack(
         status=highs.getModelStatus().name,
         has_x=has_x,
         x=np.asarray(highs.getSolution().col_value) if has_x else np.zeros(0),
@@ -132,5 +199,13 @@ def _solve(given: pathlib.Path, answer: pathlib.Path) -> None:
     )
 
 
+def _serve() -> None:
+    """The child: answer models from standard input until it closes."""
+    answers = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # whatever HiGHS prints goes to standard error, not into the answers
+    while (given := _read_frame(sys.stdin.buffer)) is not None:
+        _write_frame(answers, _solve(given))
+
+
 if __name__ == "__main__":
-    _solve(pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]))
+    _serve()

@@ -9,7 +9,7 @@ tie weight wins.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pulp
@@ -19,13 +19,12 @@ from econonexus._core.schemas import Status
 from econonexus.solvers.backends import SolveLimits, get_backend
 from econonexus.solvers.cancel import Stop
 from econonexus.solvers.choice import choose_backend
+from econonexus.solvers.duet import CANCELLED, Solve, fills, side_by_side
 from econonexus.solvers.greedy import greedy_winners
 from econonexus.solvers.problem import IntArray, MarketProblem
-from econonexus.solvers.relaxation import constraint_matrix, relax, tie_objective
+from econonexus.solvers.relaxation import Relaxed, constraint_matrix, relax, tie_objective
 
 _MAX_ENUMERATE = 16
-CANCELLED = "cancelled"
-"""The method of a racer's solution when another racer won first."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,9 @@ def solve_component(
     its optimum is integral (``lp_first``), else by the MIP backend
     ``solver`` (``auto``: the one :func:`~econonexus.solvers.choice.choose_backend`
     picks), starting from the feasible winner mask ``initial`` when one
-    is given. ``solver`` and ``enumerate_max`` default to the settings
+    is given (CBC then with ``cbc_start_options``), else from the greedy
+    allocation (:func:`~econonexus.solvers.greedy.greedy_winners`).
+    ``solver`` and ``enumerate_max`` default to the settings
     ``solver.backend`` and ``solver.enumerate-max-bids``. A MIP solve in a
     race ends once ``stop()`` is true: its method is then ``cancelled`` and
     its answer is the greedy allocation under the trivial bound. A solve
@@ -77,23 +78,49 @@ def solve_component(
     limits = limits or SolveLimits()
     if backend == "auto":
         backend = choose_backend(problem, None if relaxed is None else relaxed.x, limits.threads)
+        if fills(backend, limits.threads, stop):  # CBC on the threads HiGHS leaves idle
+            return _capped(problem, side_by_side(_racer(problem, initial), limits), relaxed)
     model, variables, unit = build_model(problem)
-    warm = None if initial is None else initial.astype(np.float64)
+    greedy = greedy_winners(problem)
+    if initial is None:  # the greedy allocation is only a floor: CBC keeps its search options
+        warm = np.zeros(problem.n_bids)
+        warm[greedy] = 1.0
+        limits = replace(limits, cbc_start_options=limits.cbc_options)
+    else:
+        warm = initial.astype(np.float64)
     result = get_backend(backend).solve(model, variables, limits, warm, stop)
     if result.cancelled:  # another racer won: what this one holds does not matter
-        chosen, bound = greedy_winners(problem), float(problem.price.sum())
-        return _solution(problem, chosen, "time_limit", bound, start, CANCELLED)
+        bound = float(problem.price.sum())
+        return _solution(problem, greedy, "time_limit", bound, start, CANCELLED)
     chosen = np.flatnonzero(result.values > 0.5)
     if result.proven:
         return _solution(problem, chosen, "optimal", None, start, backend)
     # stopped early: never below the greedy allocation (a solver may stop with none at all)
-    greedy = greedy_winners(problem)
     if problem.price[greedy].sum() > problem.price[chosen].sum():
         chosen = greedy
-    bound = result.bound * unit
-    if relaxed is not None and relaxed.x is not None:  # the LP optimum bounds it too
-        bound = min(bound, float((problem.price + problem.tie) @ relaxed.x))
-    return _solution(problem, chosen, "time_limit", bound, start, backend)
+    found = _solution(problem, chosen, "time_limit", result.bound * unit, start, backend)
+    return _capped(problem, found, relaxed)
+
+
+def _racer(problem: MarketProblem, initial: np.ndarray | None) -> Solve:
+    """:func:`solve_component` of ``problem`` as one racer of :func:`side_by_side`."""
+
+    def solve(backend: str, limits: SolveLimits, stop: Stop) -> ComponentSolution:
+        return solve_component(
+            problem, solver=backend, limits=limits, initial=initial, lp_first=False, stop=stop
+        )
+
+    return solve
+
+
+def _capped(
+    problem: MarketProblem, found: ComponentSolution, relaxed: Relaxed | None
+) -> ComponentSolution:
+    """``found`` with a limit's bound no higher than the LP relaxation's optimum."""
+    if found.status == "optimal" or relaxed is None or relaxed.x is None:
+        return found
+    lp = float((problem.price + problem.tie) @ relaxed.x)
+    return replace(found, bound=max(min(found.bound, lp), found.welfare))
 
 
 def enumerate_limit(enumerate_max: int | None) -> int:

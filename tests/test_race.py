@@ -22,15 +22,17 @@ from econonexus.pipelines.graph.race_tasks import RACERS, racers, racing
 from econonexus.solvers import highs_process
 from econonexus.solvers.backends import SolveLimits, _arrays
 from econonexus.solvers.problem import build_problem
-from econonexus.solvers.wdp import CANCELLED, build_model, solve_component
+from econonexus.solvers.wdp import CANCELLED, ComponentSolution, build_model, solve_component
 from tests.test_anytime import lp_bound
 
 GUARD = SolveLimits(time_limit=60)  # a racer that is never stopped still ends
 
 
 def _solver_children() -> list[str]:
-    """This process's CBC and HiGHS child processes."""
-    children = psutil.Process().children(recursive=True)
+    """This process's CBC and HiGHS child processes, but for HiGHS's idle ones (ended here);
+    not its cluster workers' (each keeps its own idle HiGHS children)."""
+    highs_process.shutdown()
+    children = psutil.Process().children()
     return [" ".join(c.cmdline()) for c in children if _solver_process(c)]
 
 
@@ -71,15 +73,32 @@ def test_every_racer_that_finishes_finds_the_same_winners(family: str, seed: int
     assert all(np.array_equal(f.winners, found[0].winners) for f in found), family
 
 
+def test_a_highs_child_that_finished_serves_the_next_solve() -> None:
+    frame = enx.generate("L3", goods=16, bids=30, seed=3, market_id="m")
+    problem = build_problem("m", frame, None, tie_epsilon=1e-6)
+    limits = SolveLimits(time_limit=30.0)  # a limit: HiGHS runs in a child
+
+    def solve() -> tuple[ComponentSolution, list[int]]:
+        found = solve_component(problem, solver="highs", limits=limits, enumerate_max=0)
+        highs = [c.pid for c in psutil.Process().children() if _solver_process(c)]
+        return found, highs
+
+    (first, kept), (second, again) = solve(), solve()
+    assert first.status == second.status == "optimal" and first.method == "highs"
+    assert np.array_equal(first.winners, second.winners)
+    assert len(kept) == 1 and again == kept  # the same child, idle between solves
+    assert _solver_children() == []  # ended by shutdown()
+
+
 def test_a_highs_solve_that_overruns_its_limit_is_ended(monkeypatch: pytest.MonkeyPatch) -> None:
     """HiGHS does not always stop at its time limit; its process is ended GRACE seconds later."""
-    monkeypatch.setattr(highs_process, "GRACE", 0.0)
+    monkeypatch.setattr(highs_process, "GRACE", -9.9)  # HiGHS is given 10 s, its child 0.1 s
     frame = enx.generate("arbitrary", goods=100, bids=500, seed=1, market_id="m")
     problem = build_problem("m", frame, None, tie_epsilon=1e-6)
     model, variables, _ = build_model(problem)
     cost, rows, upper = _arrays(model, variables)
     ended = highs_process.solve_apart(
-        cost, rows, upper, time_limit=0.05, gap=0.0, start=None, stop=None
+        cost, rows, upper, time_limit=10.0, gap=0.0, start=None, stop=None
     )
     assert ended.status == "kInterrupt" and ended.x is None and not ended.stopped
     assert _solver_children() == []

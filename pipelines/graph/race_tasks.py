@@ -33,7 +33,8 @@ from econonexus.pipelines.clearing.bucket import (
 )
 from econonexus.pipelines.graph.options import BatchOptions
 from econonexus.solvers.backends import installed_backend
-from econonexus.solvers.wdp import CANCELLED, ComponentSolution
+from econonexus.solvers.duet import best_of
+from econonexus.solvers.wdp import ComponentSolution
 
 RACERS: tuple[str, ...] = ("cbc", "highs", "scip", "cbc-default")
 """Every racer, in the order threads go to them; ``cbc-default`` is CBC with no options."""
@@ -156,11 +157,4 @@ def pick_racer(name: str, *racers: ComponentSolution) -> ComponentSolution:
     """``enx-race-pick``: the proven solution (the first racer's of those that proved it),
     else the best allocation found under the best bound of every racer."""
     Event(name).clear()
-    proven = [r for r in racers if r.status == "optimal"]
-    if proven:
-        return proven[0]
-    ran = [r for r in racers if r.method != CANCELLED and r.status != "error"]
-    if not ran:
-        return racers[0]
-    best = max(ran, key=lambda r: r.welfare)
-    return replace(best, bound=max(min(r.bound for r in ran), best.welfare))
+    return best_of(list(racers))
