@@ -46,9 +46,14 @@ def side_by_side(solve: Solve, limits: SolveLimits) -> ComponentSolution:
     """HiGHS on one thread and CBC on the others, through ``solve(backend, limits, stop)``."""
     won = threading.Event()
     found: list[ComponentSolution] = []
+    failed: list[BaseException] = []
 
     def run(backend: str, mine: SolveLimits) -> None:
-        solution = solve(backend, mine, won.is_set)
+        try:
+            solution = solve(backend, mine, won.is_set)
+        except BaseException as error:  # re-raised below if the other found nothing either
+            failed.append(error)
+            return
         if solution.status == "optimal":
             won.set()
         found.append(solution)  # list.append is atomic: the first proof comes first
@@ -64,6 +69,8 @@ def side_by_side(solve: Solve, limits: SolveLimits) -> ComponentSolution:
         runner.start()
     for runner in runners:
         runner.join()
+    if not found:
+        raise failed[0]
     return best_of(found)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dask
 import numpy as np
+import pytest
 
 import econonexus as enx
 from econonexus.solvers.backends import SolveLimits
@@ -54,3 +55,23 @@ def test_a_pair_at_its_limit_keeps_the_better_allocation_under_an_honest_bound()
     assert pair.status == "time_limit" and pair.method in ("cbc", "highs")
     assert 0 < pair.welfare <= pair.bound <= lp_bound(problem) * (1 + 1e-6)  # the lower bound
     assert _solver_children() == []
+
+
+def test_a_racer_that_fails_leaves_the_other_s_answer() -> None:
+    problem = _problem("regions", 30, 120)
+
+    def solve(backend: str, mine: SolveLimits, stop: object) -> ComponentSolution:
+        if backend == "highs":
+            raise RuntimeError("HiGHS failed")
+        return solve_component(
+            problem, solver=backend, limits=mine, enumerate_max=0, lp_first=False
+        )
+
+    pair = side_by_side(solve, SolveLimits(time_limit=60, threads=2))  # type: ignore[arg-type]
+    assert pair.status == "optimal" and pair.method == "cbc"
+
+    def broken(backend: str, mine: SolveLimits, stop: object) -> ComponentSolution:
+        raise RuntimeError(f"{backend} failed")
+
+    with pytest.raises(RuntimeError, match="failed"):
+        side_by_side(broken, SolveLimits(time_limit=60, threads=2))  # type: ignore[arg-type]
