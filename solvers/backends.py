@@ -139,11 +139,28 @@ def _outcome(
     values = _values(variables) if has_solution else np.zeros(len(variables))
     objective = _objective(model) if values.any() else 0.0
     optimal = model.sol_status == _SOL_OPTIMAL
+    return _result(values, objective, optimal, limits, lambda: upper_bound(model))
+
+
+def _result(
+    values: FloatArray,
+    objective: float,
+    optimal: bool,
+    limits: SolveLimits,
+    upper_bound: Callable[[], float],
+) -> BackendResult:
+    """Proven when the solver says ``optimal`` at gap 0, or when its bound meets ``objective``
+    (``upper_bound`` is asked only then)."""
     if optimal and limits.gap == 0.0:  # proven within the solver's own tolerances
         return BackendResult(values, True, objective)
-    bound = upper_bound(model)
+    bound = upper_bound()
     proven = optimal and bound - objective <= _slack(bound)
     return BackendResult(values, proven, max(bound, objective))
+
+
+def _positive_total(costs: FloatArray) -> float:
+    """The trivial bound of a maximisation over 0/1 columns: its positive costs' total."""
+    return float(costs[costs > 0].sum())
 
 
 class CbcBackend:
@@ -267,19 +284,16 @@ class HighsBackend:
         values = np.zeros(len(variables))
         if found.x is not None:
             values[order] = found.x > 0.5
-        objective = float(cost @ values)
-        bound = found.bound if np.isfinite(found.bound) else float(cost[cost > 0].sum())
-        proven = found.status == "kOptimal" and (
-            limits.gap == 0.0 or bound - objective <= _slack(bound)
-        )
-        return BackendResult(values, proven, max(bound, objective))
+        bound = found.bound if np.isfinite(found.bound) else _positive_total(cost)
+        optimal = found.status == "kOptimal"
+        return _result(values, float(cost @ values), optimal, limits, lambda: bound)
 
     @staticmethod
     def _dual_bound(model: pulp.LpProblem) -> float:
         bound = -float(model.solverModel.getInfo().mip_dual_bound)  # HiGHS minimises -objective
         if np.isfinite(bound):
             return bound
-        return float(sum(c for c in model.objective.values() if c > 0))
+        return _positive_total(np.fromiter(model.objective.values(), dtype=np.float64))
 
 
 class ScipBackend:

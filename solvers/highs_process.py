@@ -99,13 +99,17 @@ _POOL_LOCK = threading.Lock()
 
 def _take() -> _Child:
     """An idle child, or a new one."""
-    with _POOL_LOCK:
-        while _IDLE:
-            child = _IDLE.pop()
-            if child.poll() is None:
-                return child
+    while (idle := _pop_idle()) is not None:
+        if idle.poll() is None:
+            return idle
+        _end(idle)  # it died while idle: close its pipes
     command = [sys.executable, "-m", "econonexus.solvers.highs_process"]
     return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+
+def _pop_idle() -> _Child | None:
+    with _POOL_LOCK:
+        return _IDLE.pop() if _IDLE else None
 
 
 def _give_back(child: _Child) -> None:
