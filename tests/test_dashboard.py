@@ -37,7 +37,7 @@ STAGES = {  # every task prefix a run or an agent pool shows in the task stream
     *("enx-check", "enx-ids", "enx-dup", "enx-screen", "enx-agents", "enx-stake", "enx-accept"),
     *("enx-valid", "enx-names", "enx-rejects", "enx-signed-rejects"),
     *("enx-digest", "enx-rejected-count", "enx-write", "enx-write-rejected", "enx-write-input"),
-    *("enx-carry", "enx-signed"),
+    *("enx-carry", "enx-carry-seen", "enx-signed"),
 }
 EVERY_COMPONENT_A_TASK = {  # so that the small sample shows the enx-solve stage
     "DASK_ECONONEXUS__SOLVER__INLINE_MAX_BIDS": "0",

@@ -142,3 +142,35 @@ def test_the_winner_share_of_a_market_spread_over_buckets_counts_every_bucket(
     assert status == {"u": "optimal", "w": "halted"}
     halt = run.events.filter(pl.col("kind") == "halt")["payload"].to_list()
     assert len(halt) == 1 and "one agent won 66.7% of units > 60.0%" in halt[0]
+
+
+def test_a_file_resubmitted_while_its_market_is_halted_is_one_batch_of_bids(
+    client: Client, tmp_path: pathlib.Path
+) -> None:
+    markets = {"m": {"format": "sealed-first-price", "halt_price_move": 0.5, "halt_window": 3}}
+    out = str(tmp_path / "runs")
+    for run in range(3):
+        enx.clear(bids(run, 10.0), markets=markets, client=client, out=out, run_id=f"run{run}")
+    spike = tmp_path / "spike.parquet"
+    bids(3, 30.0).write_parquet(spike)
+    enx.clear(str(spike), markets=markets, client=client, out=out, run_id="run3")
+    (tmp_path / "markets.yaml").write_text(
+        "m: {format: sealed-first-price, halt_price_move: 0.5, halt_window: 3}\n"
+    )
+    command = [sys.executable, "-m", "econonexus.pipelines.ops.cli", "clear", str(spike)]
+    command += ["--markets", str(tmp_path / "markets.yaml"), "--out", out, "--run-id", "again"]
+    command += ["--scheduler", client.scheduler.address]
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert again.returncode == 0, again.stderr
+    assert "market m halted: halted: still halted since run run3 (price_move:" in again.stdout
+    assert "econonexus resume MARKET --out OUT" in again.stdout
+    assert "; 0 rejected rows (0 broken rules" in again.stdout, "carried and resubmitted: one bid"
+    carried = pl.read_parquet(tmp_path / "runs" / "_carryover")
+    assert sorted(carried["bid_id"]) == [f"r3-{k}" for k in range(4)]
+    bids(3, 31.0).write_parquet(tmp_path / "changed.parquet")
+    third = enx.clear(
+        str(tmp_path / "changed.parquet"), markets=markets, client=client, out=out, run_id="c"
+    )
+    duplicates = third.rejected.filter(pl.col("reason").str.starts_with("duplicate bid_id"))
+    assert duplicates.height == 8, "a changed resubmission is two bids with one id: both named"
+    assert third.rejected_rows == duplicates.height == third.rejected.height

@@ -21,7 +21,7 @@ def simulate(out: pathlib.Path, *extra: str) -> subprocess.CompletedProcess[str]
         "4",
         "--seed",
         "2",
-        "--items",
+        "--items-per-market",
         "4",
         "--out",
         str(out),

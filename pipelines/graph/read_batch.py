@@ -26,6 +26,7 @@ from distributed import Client, Future
 from econonexus._core.config import get_setting
 from econonexus._core.errors import InputError
 from econonexus.pipelines.graph.batch_tasks import batch_markets
+from econonexus.pipelines.graph.carried import not_resubmitted
 from econonexus.pipelines.graph.transfer import release, watched_gather
 from econonexus.pipelines.io.cats import ERRORS_SCHEMA
 from econonexus.pipelines.io.normalize import normalize
@@ -39,7 +40,7 @@ from econonexus.pipelines.io.readers import (
 )
 from econonexus.pipelines.io.sources import SourceFile, expand_source, with_partitions
 
-BidSource: TypeAlias = str | pa.Table | pl.DataFrame
+BidSource: TypeAlias = str | pa.Table | pl.DataFrame | pl.LazyFrame
 _READ_PART = "enx-read-part"
 
 
@@ -68,12 +69,16 @@ class BatchRead:
         The rows the readers rejected (:data:`ERRORS_SCHEMA`).
     markets
         Every market the rows name, sorted (blank ids left out).
+    carried
+        The carried-over bids that joined the batch: those of ``carried`` that
+        the sources did not resubmit unchanged (:mod:`.carried`).
     """
 
     sources: list[SourceInfo]
     parts: list[Any]
     errors: pl.DataFrame
     markets: list[str]
+    carried: pl.DataFrame | None = None
 
     def release(self) -> None:
         """Release the batch's futures on the cluster."""
@@ -111,7 +116,11 @@ def read_batch(
 ) -> BatchRead:
     """Read every source of a batch, URLs on the workers (see the module docstring), and
     add the ``carried`` bids of halted markets last."""
-    sources = [source] if isinstance(source, str | pa.Table | pl.DataFrame) else list(source)
+    sources = (
+        [source]
+        if isinstance(source, str | pa.Table | pl.DataFrame | pl.LazyFrame)
+        else list(source)
+    )
     if not sources:
         raise InputError("`source`: expected at least one bid source, got none")
     token = f"{uuid.uuid4().int % 10**12:012d}"
@@ -150,7 +159,8 @@ def read_batch(
         read.append(_file_digest([d for d, _ in pieces]))
         parts.extend(t for _, t in pieces)
     if carried is not None:
-        parts.append(carried)
+        carried = not_resubmitted(client, carried, parts, token)
+        parts += [carried] if carried.height else []
     errors = pl.concat([d.errors for d in read]).cast(ERRORS_SCHEMA)  # type: ignore[arg-type]
     local = [p for p in parts if not isinstance(p, Future)]
     markets = sorted(
@@ -158,7 +168,7 @@ def read_batch(
     )
     if len(local) == len(parts) > 1:  # all here already: one part
         parts = [_joined(parts)]
-    return BatchRead([d.info for d in read], _placed(client, parts), errors, markets)
+    return BatchRead([d.info for d in read], _placed(client, parts), errors, markets, carried)
 
 
 def _submit_reads(

@@ -8,7 +8,7 @@ from typing import Any
 from distributed import Client
 from distributed.security import Security
 
-from econonexus._core.errors import EconoNexusError, RunFailedError
+from econonexus._core.errors import EconoNexusError, InputError, RunFailedError
 from econonexus._core.schemas import SolverChoice
 from econonexus.agents.live import LiveBidders
 from econonexus.pipelines.dashboard.plugin import install_dashboard
@@ -141,6 +141,7 @@ def clear(
         markets=markets,
         batch_time_limit=batch_time_limit,
     )
+    _check_keys(options, keys)
     started = now()
     item_table = None if items is None else load_items(items)
     books = None if accounts is None else load_accounts(accounts)
@@ -151,7 +152,7 @@ def clear(
         with connect(client, n_workers=workers, security=security) as c:
             read = read_batch(c, source, format=format, carried=carried)
             try:
-                digest = fingerprint(read.sources, item_table, options, books, carried, live)
+                digest = fingerprint(read.sources, item_table, options, books, read.carried, live)
                 run_id = run_id or f"{started.strftime('%Y%m%dT%H%M%SZ')}-{digest[:8]}"
                 if out is not None and (stored := stored_run_for(out, run_id, digest)):
                     return ClearingResult.from_stored(stored)
@@ -167,6 +168,16 @@ def clear(
         raise RunFailedError(
             f"run {run_id!r} failed, no run was published: {type(exc).__name__}: {exc}"
         ) from exc
+
+
+def _check_keys(options: BatchOptions, keys: KeysSource | None) -> None:
+    """A signed market with no keys would reject every bid: a usage error, not a run."""
+    signed = sorted(m for m, policy in options.policies.items() if policy.signed)
+    if signed and keys is None:
+        raise InputError(
+            f"`keys`: expected the agents' signing keys, since market(s) {', '.join(signed)} "
+            "accept only signed bids (signed: true), got none (CLI: --keys URL)"
+        )
 
 
 def _run(

@@ -36,6 +36,9 @@ def load_accounts(source: AccountsSource) -> pl.DataFrame:
     frame = table_of(source)
     if "agent_id" not in frame.columns:
         raise InputError(f"accounts {name!r}: missing required column `agent_id`")
+    for column, dtype in ACCOUNT_SCHEMA.items():
+        if column != "agent_id" and column in frame.columns:
+            frame = frame.with_columns(_typed(frame, name, column, dtype))
     accounts = frame.select(
         pl.col("agent_id").cast(pl.String),
         _column(frame, "free_stake", pl.Float64, 0.0),
@@ -56,6 +59,30 @@ def load_accounts(source: AccountsSource) -> pl.DataFrame:
             f"finite number >= 0, got {negative['free_stake'][0]}"
         )
     return accounts
+
+
+def _typed(frame: pl.DataFrame, name: str, column: str, dtype: type[pl.DataType]) -> pl.Series:
+    """``column`` as ``dtype`` (a text file's ``true``/``false``, ``1``/``0`` too); a value
+    that is not one is an error naming the agent."""
+    given = frame[column]
+    text = given.cast(pl.String).str.strip_chars().str.to_lowercase()
+    if dtype == pl.Boolean and given.dtype == pl.String:
+        typed = text.replace_strict(
+            ["true", "false", "1", "0", "yes", "no", ""],
+            [True, False, True, False, True, False, None],
+            default=None,
+            return_dtype=pl.Boolean,
+        )
+    else:
+        typed = given.cast(dtype, strict=False)
+    bad = typed.is_null() & given.is_not_null() & (text != "")
+    if bad.any():
+        at = bad.arg_true()[0]
+        raise InputError(
+            f"accounts {name!r}: agent {frame['agent_id'][at]!r} `{column}`: expected "
+            f"{'true or false' if dtype == pl.Boolean else 'a number'}, got {given[at]!r}"
+        )
+    return typed.alias(column)
 
 
 def _column(frame: pl.DataFrame, name: str, dtype: type[pl.DataType], default: object) -> pl.Expr:

@@ -87,14 +87,23 @@ def read_bytes(url: str, at: str | None = None) -> bytes:
 
 
 def read_any(
-    source: str | pa.Table | pl.DataFrame, *, name: str, format: Format | None = None
+    source: str | pa.Table | pl.DataFrame | pl.LazyFrame,
+    *,
+    name: str,
+    format: Format | None = None,
 ) -> RawSource:
-    """Read a URL with :func:`read_source`, or wrap a table (called ``name``) as a source."""
+    """Read a URL with :func:`read_source`, or wrap a table (called ``name``; a Polars
+    ``LazyFrame`` is collected) as a source."""
     if isinstance(source, str):
         return read_source(source, format=format)
+    if isinstance(source, pl.LazyFrame):
+        source = source.collect()
     if isinstance(source, pa.Table | pl.DataFrame):
         return table_source(source, name)
-    raise InputError(f"`source`: expected a path/URL or a table, got {type(source).__name__}")
+    raise InputError(
+        "`source`: expected a path/URL, a pyarrow Table or a Polars DataFrame/LazyFrame, "
+        f"got {type(source).__name__}"
+    )
 
 
 def read_source(

@@ -1,5 +1,5 @@
 """The ``econonexus`` command line: clear, demo, generate, simulate, settle, serve, schedule,
-report, resume, audit verify, config show.
+report, resume, audit, config.
 
 Exit codes: 0 success, 2 bad usage or unreadable input, 1 a failed run
 (an error, or a market whose status is ``error``).
@@ -11,21 +11,29 @@ import argparse
 import pathlib
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import polars as pl
 
+from econonexus import __version__
 from econonexus._core.errors import EconoNexusError, InputError, RunConflictError
-from econonexus._core.schemas import SOLVER_CHOICES
 from econonexus.agents.journal_audit import audit_journal
 from econonexus.agents.pool import AgentPool
 from econonexus.pipelines.graph.cluster import connect
 from econonexus.pipelines.graph.run import clear
 from econonexus.pipelines.io.cats import write_cats_text
 from econonexus.pipelines.io.readers import FORMATS
-from econonexus.pipelines.ops.cli_ops import (
+from econonexus.pipelines.ops.cli_args import (
+    HelpFormatter,
+    add_batch_inputs,
     add_cluster_options,
-    add_ops_commands,
+    add_command,
+    add_solver_options,
     add_tls_files,
+    batch_options,
+)
+from econonexus.pipelines.ops.cli_ops import (
+    add_ops_commands,
     cluster_of,
     run_ops_command,
     security_of,
@@ -37,31 +45,37 @@ from econonexus.pipelines.sim.simulate import simulate
 from econonexus.pipelines.store.halts import resume
 from econonexus.pipelines.store.run_audit import verify_run
 
+if TYPE_CHECKING:
+    from econonexus.pipelines.ops.cli_args import Commands
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEMO_SOURCES = ("bids.csv", "auctions.csv", "paths.parquet", "decay.cats")
+DESCRIPTION = """\
+Batch market clearing among software agents, on Dask: read bid files, validate
+them, solve winner determination with PuLP on the cluster, price the result
+and write it to Parquet with a manifest.
+
+Exit codes: 0 success; 2 bad usage or unreadable input; 1 a failed run."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="econonexus", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="econonexus", description=DESCRIPTION, formatter_class=HelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"econonexus {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    clear = commands.add_parser("clear", help="clear bid files and write the run")
+    clear = add_command(commands, "clear", "clear bid files and write the run")
     clear.add_argument("sources", nargs="+", metavar="SOURCE", help="bid files or fsspec URLs")
     clear.add_argument("--out", required=True, metavar="URL", help="runs are written to URL/RUN_ID")
     _add_run_options(clear)
-    clear.add_argument("--format", choices=FORMATS, help="override the format from the extension")
-    demo = commands.add_parser("demo", help="clear the sample batch in data/ on a LocalCluster")
-    demo.add_argument("--data", default="data", metavar="DIR", help="sample data folder (data)")
-    demo.add_argument("--out", default="econonexus-runs", metavar="URL")
+    clear.add_argument("--format", choices=FORMATS, help="the format, instead of the extension's")
+    demo = add_command(commands, "demo", "clear the sample batch in data/ on a LocalCluster")
+    demo.add_argument("--data", default="data", metavar="DIR", help="sample data folder")
+    demo.add_argument("--out", default="econonexus-runs", metavar="URL", help="where runs go")
     _add_run_options(demo)
-    gen = commands.add_parser("generate", help="write CATS instances from a bid distribution")
-    gen.add_argument("--distribution", choices=DISTRIBUTIONS, required=True)
-    gen.add_argument("--goods", type=int, required=True)
-    gen.add_argument("--bids", type=int, required=True)
-    gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--count", type=int, default=1, help="instances, seeds seed..seed+count-1")
-    gen.add_argument("--out", required=True, metavar="DIR")
+    _add_generate(commands)
     _add_simulate(commands)
-    settle = commands.add_parser("settle", help="settle a run's winning bids with the agents")
+    settle = add_command(commands, "settle", "settle a run's winning bids with the agents")
     settle.add_argument("run", metavar="RUN_URL", help="a stored run: OUT/RUN_ID")
     settle.add_argument("--outcomes", required=True, metavar="URL", help="bid_id, outcome")
     settle.add_argument("--agents", required=True, metavar="ROOT", help="the agent pool's root")
@@ -70,36 +84,54 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         metavar="SECONDS",
-        help="wait this long for another writer of the pool to finish (default: fail at once)",
+        help="wait this long for another writer of the pool to finish (0: fail at once)",
     )
     add_cluster_options(settle)
     add_ops_commands(commands)
-    resume_cmd = commands.add_parser("resume", help="lift a market's halt")
-    resume_cmd.add_argument("market", metavar="MARKET")
+    resume_cmd = add_command(commands, "resume", "lift a market's halt")
+    resume_cmd.add_argument("market", metavar="MARKET", help="the halted market's id")
     resume_cmd.add_argument(
         "--out", required=True, metavar="URL", help="where the runs are written"
     )
-    audit = commands.add_parser("audit", help="check a past run")
-    audits = audit.add_subparsers(dest="audit_command", required=True)
-    verify = audits.add_parser("verify", help="re-clear a run from its stored inputs and compare")
-    verify.add_argument("run", metavar="RUN_URL", help="a stored run: OUT/RUN_ID")
-    add_cluster_options(verify)
-    journal = audits.add_parser(
-        "journal", help="verify an agent pool's journal chain and that it replays to its snapshots"
-    )
-    journal.add_argument("root", metavar="ROOT", help="the agent pool's root")
+    _add_audit(commands)
     return parser
 
 
-def _add_simulate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sim = commands.add_parser("simulate", help="run agents in shard actors against the pipeline")
-    sim.add_argument("--agents", type=int, required=True, metavar="N")
-    sim.add_argument("--shards", type=int, required=True, metavar="S")
-    sim.add_argument("--rounds", type=int, required=True, metavar="R")
-    sim.add_argument("--seed", type=int, default=0, metavar="K")
+def _add_audit(commands: Commands) -> None:
+    audit = add_command(commands, "audit", "check a past run or an agent pool's journal")
+    audits = audit.add_subparsers(dest="audit_command", required=True)
+    verify = add_command(audits, "verify", "re-clear a run from its stored inputs and compare")
+    verify.add_argument("run", metavar="RUN_URL", help="a stored run: OUT/RUN_ID")
+    add_cluster_options(verify)
+    journal = add_command(
+        audits, "journal", "verify an agent pool's journal chain and its replay to the snapshots"
+    )
+    journal.add_argument("root", metavar="ROOT", help="the agent pool's root")
+
+
+def _add_generate(commands: Commands) -> None:
+    gen = add_command(commands, "generate", "write CATS instances from a bid distribution")
+    gen.add_argument("--distribution", choices=DISTRIBUTIONS, required=True, help="the CATS family")
+    gen.add_argument("--goods", type=int, required=True, metavar="M", help="goods per instance")
+    gen.add_argument("--bids", type=int, required=True, metavar="N", help="bids per instance")
+    gen.add_argument("--seed", type=int, default=0, metavar="K", help="first instance's seed")
+    gen.add_argument("--count", type=int, default=1, metavar="C", help="instances, seeds K..K+C-1")
+    gen.add_argument("--out", required=True, metavar="DIR", help="folder of the .cats files")
+
+
+def _add_simulate(commands: Commands) -> None:
+    sim = add_command(commands, "simulate", "run agents in shard actors against the pipeline")
+    sim.add_argument("--agents", type=int, required=True, metavar="N", help="agents")
+    sim.add_argument("--shards", type=int, required=True, metavar="S", help="shard actors")
+    sim.add_argument("--rounds", type=int, required=True, metavar="R", help="bid rounds")
+    sim.add_argument("--seed", type=int, default=0, metavar="K", help="random seed")
     sim.add_argument("--out", required=True, metavar="URL", help="results, events, agents.parquet")
-    sim.add_argument("--markets", metavar="URL", help="markets table (default: 4 built-in markets)")
-    sim.add_argument("--items", type=int, default=8, metavar="M", help="items per market (8)")
+    sim.add_argument(
+        "--markets", metavar="URL", help="markets table (default: setting simulate.markets)"
+    )
+    sim.add_argument(
+        "--items-per-market", type=int, default=8, metavar="M", help="items each market offers"
+    )
     sim.add_argument(
         "--chaos", action="store_true", help="kill shard-holding workers in some rounds"
     )
@@ -107,20 +139,8 @@ def _add_simulate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--items", metavar="URL", help="items table: supply and reserve prices")
-    parser.add_argument(
-        "--markets", metavar="URL", help="markets table: format and payment rule per market"
-    )
-    parser.add_argument(
-        "--solver",
-        choices=SOLVER_CHOICES,
-        help="MIP backend; auto picks one per component (default: setting solver.backend)",
-    )
-    parser.add_argument("--time-limit", type=float, metavar="S", help="seconds per component")
-    parser.add_argument(
-        "--batch-time-limit", type=float, metavar="S", help="seconds for the whole clear"
-    )
-    parser.add_argument("--gap", type=float, metavar="G", help="relative MIP gap (default 0)")
+    add_batch_inputs(parser)
+    add_solver_options(parser)
     add_cluster_options(parser)
     parser.add_argument("--run-id", metavar="ID", help="the run's id (default: time + hash)")
     parser.add_argument(
@@ -150,19 +170,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"market {args.market}: halt lifted ({lifted['rule']}: {lifted['reason']})")
             return EXIT_OK
         sources = args.sources if args.command == "clear" else _demo_sources(args.data)
-        items, markets = args.items, args.markets
+        inputs = batch_options(args)
         if args.command == "demo":
-            items = items or str(pathlib.Path(args.data) / "items.csv")
-            markets = markets or str(pathlib.Path(args.data) / "markets.yaml")
+            inputs["items"] = args.items or str(pathlib.Path(args.data) / "items.csv")
+            inputs["markets"] = args.markets or str(pathlib.Path(args.data) / "markets.yaml")
         result = clear(
             sources,
-            items=items,
-            markets=markets,
+            **inputs,
             client=cluster_of(args),
-            solver=args.solver,
-            time_limit=args.time_limit,
-            batch_time_limit=args.batch_time_limit,
-            gap=args.gap,
             run_id=args.run_id,
             out=args.out,
             format=getattr(args, "format", None),
@@ -200,7 +215,7 @@ def _simulate(args: argparse.Namespace) -> int:
         seed=args.seed,
         out=args.out,
         markets=args.markets,
-        items=args.items,
+        items_per_market=args.items_per_market,
         chaos=args.chaos,
         client=cluster_of(args),
         workers=args.workers,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 import dask.config
 import yaml
@@ -12,63 +13,64 @@ from distributed.security import Security
 from econonexus._core.errors import InputError
 from econonexus.pipelines.graph.cluster import connect
 from econonexus.pipelines.graph.scheduler_file import scheduler_address
+from econonexus.pipelines.ops.cli_args import (
+    add_batch_inputs,
+    add_cluster_options,
+    add_command,
+    add_solver_options,
+    add_tls_files,
+    batch_options,
+)
 from econonexus.pipelines.ops.run_report import render_summary, report_text, write_html
 from econonexus.pipelines.ops.schedule import run_forever, run_pending
 from econonexus.pipelines.ops.serve import serve
+from econonexus.pipelines.ops.signals import stop_on_signals
 from econonexus.pipelines.store.clearing_result import load_run
+
+if TYPE_CHECKING:
+    from econonexus.pipelines.ops.cli_args import Commands
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
-def add_ops_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_ops_commands(commands: Commands) -> None:
     """Add ``serve``, ``schedule``, ``report`` and ``config`` to the CLI."""
-    srv = commands.add_parser(
-        "serve", help="start a cluster with the EconoNexus dashboard page (or add it to one)"
+    srv = add_command(
+        commands, "serve", "start a cluster with the EconoNexus dashboard page (or add it to one)"
     )
-    srv.add_argument("--port", type=int, default=8787, metavar="P", help="dashboard port (8787)")
-    srv.add_argument("--scheduler-port", type=int, default=8786, metavar="P", help="(8786)")
-    srv.add_argument("--workers", type=int, metavar="N", help="LocalCluster workers")
-    srv.add_argument("--host", default="127.0.0.1", help="interface to bind (127.0.0.1)")
+    srv.add_argument("--port", type=int, default=8787, metavar="P", help="dashboard port")
+    srv.add_argument(
+        "--scheduler-port",
+        type=int,
+        default=8786,
+        metavar="P",
+        help="scheduler port (a busy one falls back to a free port)",
+    )
+    srv.add_argument(
+        "--workers", type=int, metavar="N", help="workers (default: setting cluster.n-workers)"
+    )
+    srv.add_argument("--host", default="127.0.0.1", help="interface to bind")
     srv.add_argument("--scheduler", metavar="ADDRESS", help="add the page to this scheduler")
     add_tls_files(srv)
-    sched = commands.add_parser(
-        "schedule", help="clear each new bid file under a prefix, on a cron"
-    )
+    sched = add_command(commands, "schedule", "clear each new bid file under a prefix, on a cron")
     sched.add_argument("--cron", metavar="EXPR", help='cron expression (UTC), e.g. "*/5 * * * *"')
     sched.add_argument("--once", action="store_true", help="handle what is pending now, then exit")
     sched.add_argument("--bids", required=True, metavar="URL_PREFIX", help="bid files to watch")
     sched.add_argument("--out", required=True, metavar="URL", help="runs, ledger and lock")
-    sched.add_argument("--markets", metavar="URL", help="markets table")
+    add_batch_inputs(sched)
+    add_solver_options(sched)
     add_cluster_options(sched)
     add_tls_files(sched, temporary=True)
-    report = commands.add_parser("report", help="print a run's summary; --html writes its plots")
+    report = add_command(commands, "report", "print a run's summary; --html writes its plots")
     report.add_argument("run", metavar="RUN_URL", help="a stored run: OUT/RUN_ID")
     report.add_argument("--html", metavar="FILE", help="write a standalone page with Bokeh plots")
-    config = commands.add_parser("config", help="show the settings in effect")
-    config.add_argument("action", choices=["show"])
-
-
-def add_cluster_options(parser: argparse.ArgumentParser) -> None:
-    """``--scheduler``, ``--scheduler-file`` and ``--workers``, as Dask's own commands name them."""
-    parser.add_argument("--scheduler", metavar="ADDRESS", help="use this Dask scheduler")
-    parser.add_argument(
-        "--scheduler-file", metavar="FILE", help="use the scheduler named in this Dask file"
-    )
-    parser.add_argument("--workers", type=int, metavar="N", help="LocalCluster workers")
+    config = add_command(commands, "config", "show the settings in effect")
+    config.add_argument("action", choices=["show"], help="show: print them as YAML")
 
 
 def cluster_of(args: argparse.Namespace) -> str | None:
     """The scheduler the options, ``DASK_SCHEDULER_ADDRESS`` or ``serve``'s file name; else None."""
     return scheduler_address(args.scheduler, args.scheduler_file)
-
-
-def add_tls_files(parser: argparse.ArgumentParser, *, temporary: bool = False) -> None:
-    """``--tls-ca/--tls-cert/--tls-key`` (and ``--tls`` for temporary local certificates)."""
-    if temporary:
-        parser.add_argument("--tls", action="store_true", help="Dask TLS (temporary certs locally)")
-    parser.add_argument("--tls-ca", metavar="FILE", help="CA certificate of the cluster")
-    parser.add_argument("--tls-cert", metavar="FILE", help="this process's certificate")
-    parser.add_argument("--tls-key", metavar="FILE", help="this process's private key")
 
 
 def security_of(args: argparse.Namespace) -> Security | bool | None:
@@ -134,9 +136,11 @@ def _schedule(args: argparse.Namespace) -> int:
 
 
 def _schedule_with(args: argparse.Namespace, client: Client | None) -> int:
-    options = {"markets": args.markets, "client": client}
+    inputs = batch_options(args)
     if args.once:
-        records = run_pending(args.bids, args.out, **options)
+        records = run_pending(args.bids, args.out, inputs=inputs, client=client)
         return EXIT_FAILED if any(r["status"] == "failed" for r in records) else EXIT_OK
-    run_forever(args.cron, args.bids, args.out, **options)
+    stop = stop_on_signals(lambda: print("stopping after the current batch", flush=True))
+    run_forever(args.cron, args.bids, args.out, inputs=inputs, client=client, stop=stop)
+    print("schedule stopped", flush=True)
     return EXIT_OK

@@ -42,11 +42,18 @@ def render_summary(result: ClearingResult) -> str:
         text = str(table)
     reused = " (stored result, not recomputed)" if result.from_store else ""
     where = result.location or "(not written)"
-    rejected = result.rejected.select("source", "row").n_unique()
-    return (
-        f"{text}\n\nrun {result.run_id}: {result.status}{reused}; "
-        f"{rejected} rejected rows\nresults: {where}"
+    halts = [
+        f"market {h['market_id']} halted: {h['rule']}: {h['reason']}"
+        for h in result.manifest.get("halts", [])
+    ]
+    if halts:
+        halts.append("(lift a halt: econonexus resume MARKET --out OUT)")
+    rejected = (
+        f"{result.rejected_rows} rejected rows ({result.rejected.height} broken rules,"
+        " one row each in rejected.parquet)"
     )
+    status = f"run {result.run_id}: {result.status}{reused}; {rejected}"
+    return "\n".join([text, "", *halts, status, f"results: {where}"])
 
 
 def report_text(result: ClearingResult, summary_table: str) -> str:

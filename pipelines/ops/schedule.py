@@ -33,8 +33,9 @@ import datetime as dt
 import hashlib
 import posixpath
 import re
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +48,7 @@ from econonexus._core.errors import EconoNexusError, InputError, LeaseError
 from econonexus.agents.lease import Heartbeat, Lease, describe_holder, released
 from econonexus.agents.lease import acquire as acquire_lease
 from econonexus.pipelines.graph.run import clear
-from econonexus.pipelines.io.market_table import MarketsSource
+from econonexus.pipelines.ops.signals import wait_until
 from econonexus.pipelines.store.out_folder import LEDGER, SCHEDULE, RunStore
 
 BID_EXTENSIONS = (".parquet", ".csv", ".arrow", ".ipc", ".feather", ".cats", ".txt")
@@ -101,11 +102,17 @@ def run_pending(
     bids: str,
     out: str,
     *,
-    markets: MarketsSource | None = None,
+    inputs: Mapping[str, Any] | None = None,
     client: Client | str | None = None,
     log: Callable[[str], None] = print,
+    stop: threading.Event | None = None,
 ) -> list[dict[str, Any]]:
-    """Take the lock, clear each pending file as its own batch, record it; return the records."""
+    """Take the lock, clear each pending file as its own batch, record it; return the records.
+
+    ``inputs`` are keyword arguments of :func:`econonexus.clear` for every
+    batch (``items``, ``markets``, ``accounts``, ``keys``, ``solver``,
+    ``time_limit``, ...). Once ``stop`` is set no further file is started.
+    """
     lease, note = acquire(out)
     log(f"{_now()} {note}")
     if lease is None:
@@ -115,7 +122,9 @@ def run_pending(
         with Heartbeat(lease, interval):
             records = []
             for bid_file in pending(bids, out):
-                records.append(_handle(bid_file, out, markets, client, log, lease))
+                if stop is not None and stop.is_set():
+                    break
+                records.append(_handle(bid_file, out, dict(inputs or {}), client, log, lease))
             log(f"{_now()} {len(records)} new file(s) handled")
             return records
     except LeaseError as exc:  # fenced out: another scheduler took over; it records the rest
@@ -125,23 +134,28 @@ def run_pending(
         lease.release()
 
 
-def run_forever(cron: str, bids: str, out: str, **options: Any) -> None:
-    """Run :func:`run_pending` at every time of the ``cron`` expression (UTC), forever."""
+def run_forever(
+    cron: str, bids: str, out: str, *, stop: threading.Event | None = None, **options: Any
+) -> None:
+    """Run :func:`run_pending` at every time of the ``cron`` expression (UTC) until ``stop``
+    is set (it stops after the batch in hand); ``options`` go to :func:`run_pending`."""
     if not croniter.is_valid(cron):
         raise InputError(
             f"`--cron`: expected a cron expression such as '*/5 * * * *', got {cron!r}"
         )
+    stop = stop or threading.Event()
     times = croniter(cron, dt.datetime.now(dt.UTC))
-    while True:
+    while not stop.is_set():
         wake = times.get_next(dt.datetime)
-        time.sleep(max(0.0, (wake - dt.datetime.now(dt.UTC)).total_seconds()))
-        run_pending(bids, out, **options)
+        if wait_until(stop, max(0.0, (wake - dt.datetime.now(dt.UTC)).total_seconds())):
+            return
+        run_pending(bids, out, stop=stop, **options)
 
 
 def _handle(
     bid_file: BidFile,
     out: str,
-    markets: MarketsSource | None,
+    inputs: dict[str, Any],
     client: Client | str | None,
     log: Callable[[str], None],
     lease: Lease,
@@ -158,7 +172,7 @@ def _handle(
     while True:
         attempts += 1
         try:
-            result = clear(bid_file.source, markets=markets, client=client, out=out, run_id=run_id)
+            result = clear(bid_file.source, **inputs, client=client, out=out, run_id=run_id)
             record |= {"status": result.status, "markets": result.summary.height}
             break
         except EconoNexusError as exc:

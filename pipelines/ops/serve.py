@@ -12,7 +12,7 @@ plugin on that running scheduler, prints the same and returns.
 
 from __future__ import annotations
 
-import signal
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +28,7 @@ from econonexus.pipelines.graph.scheduler_file import (
     remove_scheduler_file,
     write_scheduler_file,
 )
+from econonexus.pipelines.ops.signals import stop_on_signals, wait_until
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def serve(
         local_cluster(
             n_workers=workers,
             host=host,
-            scheduler_port=scheduler_port,
+            scheduler_port=_free_or_any(host, scheduler_port, log),
             dashboard_address=f"{host}:{port}",
             **tls,
         ) as cluster,
@@ -108,9 +109,10 @@ def serve(
             log(f"scheduler file: {where}")
         else:
             log(f"scheduler file: {where} names another running scheduler; left as it is")
+        stop = stop or stop_on_signals()  # before the line that says it is serving
         log("serving; stop with Ctrl+C")
         try:
-            _wait(stop or _signalled())
+            wait_until(stop)
         finally:
             remove_scheduler_file(where, served.scheduler)
     return served
@@ -126,13 +128,15 @@ def _announce(client: Client, log: Callable[[str], None]) -> Served:
     return served
 
 
-def _signalled() -> threading.Event:
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    return stop
-
-
-def _wait(stop: threading.Event) -> None:
-    while not stop.wait(0.5):  # short waits, so that the signal handlers get to run
-        continue
+def _free_or_any(host: str, port: int, log: Callable[[str], None]) -> int:
+    """``port`` if it is free on ``host``, else 0 (any free port), as Dask does for the
+    dashboard; the scheduler file still names the address other commands use."""
+    if port == 0:
+        return 0
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            log(f"scheduler port {port} on {host} is busy; using a free one (--scheduler-port P)")
+            return 0
+    return port

@@ -63,6 +63,12 @@ class SimulationResult:
     events: pl.DataFrame
     out: str
 
+    def __repr__(self) -> str:
+        return (
+            f"<SimulationResult {self.agents.height} agents, {self.rounds.height} rounds, "
+            f"{self.events.height} events, {self.left_out.height} left out; {self.out}>"
+        )
+
     def _repr_html_(self) -> str:
         """The simulation in a notebook: its size and the table of rounds."""
         mean, low = self.agents.select(
@@ -93,7 +99,7 @@ def simulate(
     seed: int,
     out: str,
     markets: MarketsSource | None = None,
-    items: int = 8,
+    items_per_market: int = 8,
     chaos: bool = False,
     client: Client | str | None = None,
     workers: int | None = None,
@@ -102,16 +108,16 @@ def simulate(
     """Run ``agents`` agents in ``shards`` shards for ``rounds`` rounds and write the results.
 
     ``markets`` (a URL, table or dict as for :func:`econonexus.clear`) names
-    the markets; each offers ``items`` items ``<market>-i<k>``. Default: one
+    the markets; each offers ``items_per_market`` items ``<market>-i<k>``. Default: one
     first-price, one Vickrey, one English and one combinatorial market.
     ``chaos`` kills a worker process holding shards in about half the rounds.
     """
-    for name, value in (("rounds", rounds), ("items", items)):
+    for name, value in (("rounds", rounds), ("items_per_market", items_per_market)):
         if value < 1:
             raise InputError(f"`{name}`: expected a whole number >= 1, got {value}")
     markets = markets if markets is not None else default_markets()
     settings = load_markets(markets)
-    offer = _offer(settings, items)
+    offer = _offer(settings, items_per_market)
     people = population(agents, offer, seed=seed)
     out = out.rstrip("/")
     chaos_rng = random.Random(seed ^ _CHAOS_SALT) if chaos else None

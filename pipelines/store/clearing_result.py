@@ -81,13 +81,30 @@ class ClearingResult:
         """``"completed"``, or ``"completed_with_errors"`` if a market's status is ``error``."""
         return str(self.manifest["status"])
 
+    @property
+    def rejected_rows(self) -> int:
+        """How many input rows were rejected (a row can break several rules)."""
+        return self.rejected.select("source", "row").n_unique()
+
+    def counts(self) -> str:
+        """The run in one phrase: markets, bids, rejected rows and flagged agents."""
+        return (
+            f"{self.summary.height} markets, {self.allocations.height} bids, "
+            f"{self.rejected_rows} rejected rows ({self.rejected.height} broken rules), "
+            f"{self.flagged.height} flagged agents"
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"<ClearingResult {self.run_id}: {self.status}; {self.counts()}; "
+            f"{self.location or 'not written'}>"
+        )
+
     def _repr_html_(self) -> str:
         """The run in a notebook: id, status, where it is, and the summary table."""
         where = html.escape(self.location or "not written")
         head = f"<p><b>EconoNexus run {html.escape(self.run_id)}</b>: {self.status}; {where}</p>"
-        rejected = self.rejected.select("source", "row").n_unique()
-        counts = f"{self.allocations.height} bids, {rejected} rejected rows"
-        tail = f"<p>{counts}, {self.flagged.height} flagged agents</p>"
+        tail = f"<p>{html.escape(self.counts())}</p>"
         return head + self.summary.drop("run_id")._repr_html_() + tail
 
     def market(self, market_id: str) -> MarketView:

@@ -230,7 +230,7 @@ def decide_halts(
     held = active_halts(out)
     halted = sorted({h["market_id"] for h in new} | set(held) & set(stats["market_id"]))
     reasons = new + [
-        {"market_id": m, "rule": "halted", "reason": held[m]["reason"]} for m in halted if m in held
+        {"market_id": m, "rule": "halted", "reason": _since(held[m])} for m in halted if m in held
     ]
     return HaltDecision(
         summary=hold_summary(summary, halted),
@@ -241,6 +241,11 @@ def decide_halts(
         halted=halted,
         cleared=stats.filter(~pl.col("market_id").is_in(halted)),
     )
+
+
+def _since(halt: dict[str, Any]) -> str:
+    """Why a market halted by an earlier run is still held."""
+    return f"still halted since run {halt.get('run_id')} ({halt['rule']}: {halt['reason']})"
 
 
 def hold_summary(summary: pl.DataFrame, halted: list[str]) -> pl.DataFrame:

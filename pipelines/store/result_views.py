@@ -35,6 +35,13 @@ class MarketView:
         """The winning bids, highest payment first."""
         return self.allocations.filter(pl.col("won")).sort("payment", descending=True)
 
+    def __repr__(self) -> str:
+        s = self.summary
+        return (
+            f"<MarketView {self.market_id}: {s['format']}, {s['payment_rule']}, {s['status']}; "
+            f"{self.allocations.height} bids, {self.winners.height} winners>"
+        )
+
     def _repr_html_(self) -> str:
         """The market in a notebook: its facts, then its winners."""
         s = self.summary

@@ -20,7 +20,9 @@ from econonexus.pipelines.store.clearing_result import ClearingResult, load_run
 __all__ = ["clear", "read_bids", "read_cats", "read_run", "validate_bids"]
 
 
-def read_bids(source: str | pa.Table | pl.DataFrame, *, format: Format | None = None) -> pa.Table:
+def read_bids(
+    source: str | pa.Table | pl.DataFrame | pl.LazyFrame, *, format: Format | None = None
+) -> pa.Table:
     """Read one bid source as written: its records plus ``_source`` and ``_row``.
 
     CSV columns stay strings (``items`` ``;``-separated); CATS files are
@@ -62,7 +64,7 @@ def _raise_rejected(source: str, rejected: pl.DataFrame) -> None:
 
 
 def validate_bids(
-    source: str | pa.Table | pl.DataFrame,
+    source: str | pa.Table | pl.DataFrame | pl.LazyFrame,
     *,
     items: ItemsSource | None = None,
     format: Format | None = None,
