@@ -111,7 +111,7 @@ def test_demo_clears_the_sample_batch(tmp_path: pathlib.Path) -> None:
         ),
         (["clear", "data/bids.csv"], "the following arguments are required: --out"),
         (["clear", "data/items.csv", "--out", "x"], "missing required column(s) `bid_id`"),
-        (["demo", "--data", "nowhere"], "hint: run from the repository root"),
+        (["demo", "--data", "nowhere"], "hint: leave out --data for the installed sample data"),
     ],
 )
 def test_bad_usage_and_unreadable_input_exit_2(

@@ -113,20 +113,31 @@ def _read(fd: int) -> bytes:
 
 
 @pytest.mark.slow
-def test_the_example_notebook_runs(tmp_path: pathlib.Path) -> None:
+def test_the_example_notebook_runs_anywhere_shows_its_plots_and_leaves_nothing(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere, temporary = tmp_path / "elsewhere", tmp_path / "tmp"
+    elsewhere.mkdir()
+    temporary.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temporary))  # the kernel's temporary folder
     notebook = nbformat.read(ROOT / "examples" / "quickstart.ipynb", as_version=4)
     runner = nbclient.NotebookClient(
         notebook,
         timeout=600,
         kernel_name="python3",
-        resources={"metadata": {"path": str(ROOT / "examples")}},
+        resources={"metadata": {"path": str(elsewhere)}},  # not examples/: any folder works
     )
     runner.execute()  # raises CellExecutionError, with the traceback, if any cell fails
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
     assert "EconoNexus run" in html and "Market compute" in html and "Simulation" in html
-    bokeh = [o for o in outputs if "application/vnd.bokehjs_exec.v0+json" in o.get("data", {})]
-    assert len(bokeh) == 4, "four plots were shown"
+    plots = [c for c in notebook.cells if c.cell_type == "code" and ".plot(" in c.source]
+    assert len(plots) == 4 and all(not c.source.startswith("show(") for c in plots)
+    for cell in plots:  # the plot is the cell's value, drawn by Bokeh, not its repr
+        mimes = {m for o in cell.outputs for m in o.get("data", {})}
+        assert "application/vnd.bokehjs_exec.v0+json" in mimes, cell.source
+        text = "".join(o.get("data", {}).get("text/plain", "") for o in cell.outputs)
+        assert "Column(id=" not in text and "figure(id=" not in text
     widgets = [
         o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
     ]
@@ -134,3 +145,15 @@ def test_the_example_notebook_runs(tmp_path: pathlib.Path) -> None:
     plain = [o.get("data", {}).get("text/plain", "") for o in outputs]
     assert any(text.startswith("('run_started', 'run_finished'") for text in plain), plain
     assert not [o for o in outputs if o.output_type == "error"]
+    assert list(elsewhere.iterdir()) == [], "nothing written where it ran"
+    assert not list(temporary.glob("econonexus-notebook-*")), "its runs folder was removed"
+
+
+def test_results_print_in_a_few_lines_in_a_console(result: enx.ClearingResult) -> None:
+    text = repr(result)
+    assert text.startswith(f"<ClearingResult {result.run_id}: completed; ")
+    assert len(text) < 300 and "\n" not in text
+    market = repr(result.market("compute"))
+    assert market.startswith("<MarketView compute: combinatorial, vcg, ") and len(market) < 200
+    plot = result.plot("welfare")
+    assert callable(plot._ipython_display_), "a plot displays itself in IPython"

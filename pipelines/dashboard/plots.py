@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 from bokeh.layouts import column
-from bokeh.models import ColumnDataSource, FactorRange, Range1d
+from bokeh.models import ColumnDataSource, FactorRange, LayoutDOM, Range1d
 from bokeh.plotting import figure
 
 from econonexus._core.errors import InputError
@@ -22,12 +22,43 @@ ORANGE = "#d95f02"
 
 
 def pick(makers: Mapping[str, Callable[[], Any]], kind: str) -> Any:
-    """The figure of ``kind``, or all of them in a column for ``"all"``."""
+    """The figure of ``kind``, or all of them in a column for ``"all"``; it shows itself
+    as a notebook cell's value (:func:`shows_itself`)."""
     if kind == "all":
-        return column(*(make() for make in makers.values()))
+        return shows_itself(column(*(make() for make in makers.values())))
     if kind not in makers:
         raise InputError(f"`kind`: expected one of {['all', *makers]}, got {kind!r}")
-    return makers[kind]()
+    return shows_itself(makers[kind]())
+
+
+def shows_itself(model: LayoutDOM) -> LayoutDOM:
+    """``model``, drawn by Bokeh when it is a Jupyter cell's value (IPython's display hook
+    calls ``_ipython_display_``); in a plain console it prints one line."""
+    # on this model only: other Bokeh models of the session display as Bokeh makes them
+    model._ipython_display_ = lambda: _display(model)  # type: ignore[attr-defined]
+    return model
+
+
+def _display(model: LayoutDOM) -> None:
+    from bokeh.io import output_notebook, show
+    from bokeh.io.state import curstate
+    from bokeh.resources import INLINE
+
+    if not _in_kernel():
+        print(f"<Bokeh {type(model).__name__}: bokeh.io.show(it) opens it in a browser>")
+        return
+    if not curstate().notebook:  # once: BokehJS inline, so no network is needed
+        output_notebook(INLINE, hide_banner=True)
+    show(model)
+
+
+def _in_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and "IPKernelApp" in shell.config
 
 
 def welfare_per_market(summary: pl.DataFrame) -> figure:

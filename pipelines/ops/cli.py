@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from econonexus import __version__
+from econonexus._api import sample_data
 from econonexus._core.errors import EconoNexusError, InputError, RunConflictError
 from econonexus.agents.journal_audit import audit_journal
 from econonexus.agents.pool import AgentPool
@@ -69,8 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     clear.add_argument("--out", required=True, metavar="URL", help="runs are written to URL/RUN_ID")
     _add_run_options(clear)
     clear.add_argument("--format", choices=FORMATS, help="the format, instead of the extension's")
-    demo = add_command(commands, "demo", "clear the sample batch in data/ on a LocalCluster")
-    demo.add_argument("--data", default="data", metavar="DIR", help="sample data folder")
+    demo = add_command(commands, "demo", "clear the sample batch on a LocalCluster")
+    demo.add_argument(
+        "--data",
+        metavar="DIR",
+        help="sample data folder (default: the one installed with econonexus, as data/ holds)",
+    )
     demo.add_argument("--out", default="econonexus-runs", metavar="URL", help="where runs go")
     _add_run_options(demo)
     _add_generate(commands)
@@ -169,11 +174,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             lifted = resume(args.out, args.market)
             print(f"market {args.market}: halt lifted ({lifted['rule']}: {lifted['reason']})")
             return EXIT_OK
-        sources = args.sources if args.command == "clear" else _demo_sources(args.data)
+        data = getattr(args, "data", None) or str(sample_data())
+        sources = args.sources if args.command == "clear" else _demo_sources(data)
         inputs = batch_options(args)
         if args.command == "demo":
-            inputs["items"] = args.items or str(pathlib.Path(args.data) / "items.csv")
-            inputs["markets"] = args.markets or str(pathlib.Path(args.data) / "markets.yaml")
+            inputs["items"] = args.items or str(pathlib.Path(data) / "items.csv")
+            inputs["markets"] = args.markets or str(pathlib.Path(data) / "markets.yaml")
         result = clear(
             sources,
             **inputs,
@@ -202,7 +208,7 @@ def _demo_sources(data: str) -> list[str]:
     if missing:
         raise InputError(
             f"`--data`: expected the sample files {', '.join(DEMO_SOURCES)} in {str(folder)!r}, "
-            f"missing {', '.join(missing)}\nhint: run from the repository root or pass --data DIR"
+            f"missing {', '.join(missing)}\nhint: leave out --data for the installed sample data"
         )
     return [str(folder / name) for name in DEMO_SOURCES]
 
