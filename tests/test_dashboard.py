@@ -178,6 +178,15 @@ def test_page_shows_runs_markets_halts_and_shards(served: Served, activity: dict
     assert "rejected_share" in page and ">halted<" in page
     assert "gpu-hours" in page and "vickrey" in page
     assert "no agent pool has reported" not in page
+    assert "<th>state_bytes</th>" not in page, "a column no report fills is not shown"
+    live = _get(served.page)
+    assert 'http-equiv="refresh"' not in live, "the page updates in place, never reloads"
+    assert 'fetch("econonexus/parts.json"' in live and "const every = 5000;" in live
+    parts = json.loads(_get(served.page + "/parts.json"))
+    assert activity["halting"] in parts["sections"]["Recent runs"]
+    assert parts["sections"]["Halts"].count("<tr>") == 3  # the header and two halts
+    welfare = parts["plots"]["enx-welfare"]
+    assert len(welfare["time"]) == len(welfare["welfare"]) >= 2
     assert 'src="econonexus/static/js/bokeh.min.js"' in page
     assert "Bokeh" in _get(served.page + "/static/js/bokeh.min.js")[:2000]
     for bad in ("abc", "-1", "%C2%B2"):
@@ -258,6 +267,14 @@ def test_headless_chromium_draws_the_page(
         check=True,
     ).stdout
     assert dom.count('class="bk-Figure"') == 2, "Bokeh drew both plots in the browser"
+    updating = subprocess.run(
+        [*_chromium(browser, tmp_path / "live"), "--virtual-time-budget=10000", "--dump-dom",
+         served.page + "?refresh=1"],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    updates = re.search(r'data-updates="(\d+)"', updating)
+    assert updates and int(updates.group(1)) >= 2, "the page fetched its parts and updated"
+    assert updating.count('class="bk-Figure"') == 2 and activity["halting"] in updating
     assert activity["halting"] in dom
     if artifacts := os.environ.get("ECONONEXUS_ARTIFACTS"):
         shutil.copy(shot, pathlib.Path(artifacts) / shot.name)

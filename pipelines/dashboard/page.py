@@ -42,81 +42,129 @@ SHARD_COLUMNS = (
     "status",
     "reported",
 )
+PLOT_TITLES = ("Welfare and revenue per run", "Solver seconds per market")
+TABLE_TITLES = ("Recent runs", "Markets of the latest runs", "Halts", "Agent shards")
+# fetch the page's parts and update it in place; a failed fetch waits for the next tick
+UPDATER = """
+(function () {
+  const every = REFRESH_MS;
+  if (!every) { return; }
+  const anchor = (title) => "enx-" + title.toLowerCase().replaceAll(" ", "-");
+  async function update() {
+    try {
+      const response = await fetch("econonexus/parts.json", {cache: "no-store"});
+      if (!response.ok) { return; }
+      const parts = await response.json();
+      document.getElementById("enx-events").textContent = parts.events;
+      document.getElementById("enx-totals").innerHTML = parts.totals;
+      for (const [title, table] of Object.entries(parts.sections)) {
+        const element = document.getElementById(anchor(title));
+        if (element) { element.innerHTML = table; }
+      }
+      const doc = window.Bokeh && window.Bokeh.documents[0];
+      for (const [name, data] of Object.entries(doc ? parts.plots : {})) {
+        const source = doc.get_model_by_name(name);
+        if (source) { source.data = data; }
+      }
+      document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1);
+    } catch (error) {
+      console.warn("EconoNexus page update failed", error);
+    }
+  }
+  setInterval(update, every);
+})();
+"""
 TIME_COLUMNS = frozenset({"started", "finished", "time", "reported"})
 BAD_STATUSES = frozenset({"failed", "error", "halted", "completed_with_errors"})
 
 
 def render_page(monitor: Monitor, *, scheduler: str, refresh: int, static: str) -> str:
-    """The whole page; ``static`` is the relative URL of Bokeh's static files."""
-    script, (welfare, solve) = components((_welfare_plot(monitor), _solve_plot(monitor)))
+    """The whole page; ``static`` is the relative URL of Bokeh's static files. Every
+    ``refresh`` seconds (0: never) the page fetches :func:`page_parts` and updates its plots
+    and tables in place, keeping zoom and scroll."""
+    parts = page_parts(monitor)
+    plots = [_plot(name, data) for name, data in parts["plots"].items()]
+    script, divs = components(plots)
+    titles = dict(zip(PLOT_TITLES, divs, strict=True))
+    body = "".join(f'<h2 id="{_anchor(t)}">{t}</h2>{div}' for t, div in titles.items()) + "".join(
+        f'<h2 id="{_anchor(t)}">{t}</h2><div id="enx-{_anchor(t)}">{parts["sections"][t]}</div>'
+        for t in TABLE_TITLES
+    )
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>EconoNexus</title><style>{STYLE}</style>"
+        f'<script src="{static}/js/bokeh.min.js"></script>{script}</head><body>'
+        f"<h1>EconoNexus</h1><nav><a href='status'>Dask dashboard</a>"
+        "<a href='metrics'>metrics</a><a href='econonexus/state.json'>state.json</a></nav>"
+        f'<p>scheduler {html.escape(scheduler)}; <span id="enx-events">{parts["events"]}</span>'
+        f' events</p><div class="totals" id="enx-totals">{parts["totals"]}</div>{body}'
+        f"<script>{UPDATER.replace('REFRESH_MS', str(refresh * 1000))}</script></body></html>"
+    )
+
+
+def page_parts(monitor: Monitor) -> dict[str, Any]:
+    """What the page shows, as JSON for its updates: the event count, the totals' and each
+    table's HTML, and each plot's data (times in milliseconds since the epoch)."""
     totals = "".join(
         f"<span>{html.escape(name)}: <b>{value}</b></span>"
         for name, value in monitor.totals().items()
     )
-    refresh_tag = f'<meta http-equiv="refresh" content="{refresh}">' if refresh > 0 else ""
-    sections = [
-        ("Welfare and revenue per run", welfare),
-        ("Solver seconds per market", solve),
-        ("Recent runs", _table(monitor.recent_runs(), RUN_FIELDS, "no run yet")),
-        (
-            "Markets of the latest runs",
-            _table(monitor.latest_markets(), MARKET_COLUMNS, "no market cleared yet"),
-        ),
-        ("Halts", _table(list(reversed(monitor.halts))[:50], HALT_COLUMNS, "no halt")),
-        (
-            "Agent shards",
-            _table(monitor.shard_rows(), SHARD_COLUMNS, "no agent pool has reported"),
-        ),
-    ]
-    body = "".join(
-        f'<h2 id="{_anchor(title)}">{title}</h2>{content}' for title, content in sections
+    shards = monitor.shard_rows()
+    tables = (
+        _table(monitor.recent_runs(), RUN_FIELDS, "no run yet"),
+        _table(monitor.latest_markets(), MARKET_COLUMNS, "no market cleared yet"),
+        _table(list(reversed(monitor.halts))[:50], HALT_COLUMNS, "no halt"),
+        _table(shards, _filled(shards, SHARD_COLUMNS), "no agent pool has reported"),
     )
-    return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>EconoNexus</title>{refresh_tag}<style>{STYLE}</style>"
-        f'<script src="{static}/js/bokeh.min.js"></script>{script}</head><body>'
-        f"<h1>EconoNexus</h1><nav><a href='status'>Dask dashboard</a>"
-        "<a href='metrics'>metrics</a><a href='econonexus/state.json'>state.json</a></nav>"
-        f"<p>scheduler {html.escape(scheduler)}; {monitor.events} events</p>"
-        f'<div class="totals">{totals}</div>{body}</body></html>'
-    )
+    return {
+        "events": monitor.events,
+        "totals": totals,
+        "sections": dict(zip(TABLE_TITLES, tables, strict=True)),
+        "plots": {"enx-welfare": _welfare_data(monitor), "enx-solve": _solve_data(monitor)},
+    }
+
+
+def _filled(rows: list[dict[str, Any]], columns: Sequence[str]) -> list[str]:
+    """The ``columns`` some row has a value in: a round's health report has no shard sizes,
+    which only a health check (``AgentPool.health()``) asks the shards for."""
+    return [c for c in columns if any(row.get(c) is not None for row in rows)]
 
 
 def _anchor(title: str) -> str:
     return title.lower().replace(" ", "-")
 
 
-def _welfare_plot(monitor: Monitor) -> figure:
+def _welfare_data(monitor: Monitor) -> dict[str, list[Any]]:
     done = [r for r in monitor.runs.values() if r["finished"] is not None and r["welfare"]]
-    data = ColumnDataSource(
-        {
-            "time": [_datetime(r["finished"]) for r in done],
-            "welfare": [r["welfare"] for r in done],
-            "revenue": [r["revenue"] or 0.0 for r in done],
-            "run_id": [r["run_id"] for r in done],
-        }
-    )
-    plot = figure(x_axis_type="datetime", height=260, width=900, tools="pan,wheel_zoom,reset")
-    plot.line("time", "welfare", source=data, legend_label="welfare", line_width=2)
-    plot.scatter("time", "welfare", source=data, size=6)
-    plot.line("time", "revenue", source=data, legend_label="revenue", color="#d95f02")
-    plot.scatter("time", "revenue", source=data, size=6, color="#d95f02")
-    plot.legend.location = "top_left"
-    return plot
+    return {
+        "time": [r["finished"] * 1000.0 for r in done],
+        "welfare": [r["welfare"] for r in done],
+        "revenue": [r["revenue"] or 0.0 for r in done],
+        "run_id": [r["run_id"] for r in done],
+    }
 
 
-def _solve_plot(monitor: Monitor) -> figure:
+def _solve_data(monitor: Monitor) -> dict[str, list[Any]]:
     timed = [m for m in monitor.markets if m["solve_seconds"] is not None]
-    data = ColumnDataSource(
-        {
-            "time": [_datetime(m["time"]) for m in timed],
-            "seconds": [m["solve_seconds"] for m in timed],
-            "market_id": [m["market_id"] for m in timed],
-        }
-    )
+    return {
+        "time": [m["time"] * 1000.0 for m in timed],
+        "seconds": [m["solve_seconds"] for m in timed],
+        "market_id": [m["market_id"] for m in timed],
+    }
+
+
+def _plot(name: str, data: dict[str, list[Any]]) -> figure:
+    source = ColumnDataSource(data, name=name)  # the updater finds it by name
     plot = figure(x_axis_type="datetime", height=260, width=900, tools="pan,wheel_zoom,reset")
-    plot.scatter("time", "seconds", source=data, size=6, alpha=0.6)
-    plot.yaxis.axis_label = "solve seconds"
+    if name == "enx-solve":
+        plot.scatter("time", "seconds", source=source, size=6, alpha=0.6)
+        plot.yaxis.axis_label = "solve seconds"
+        return plot
+    plot.line("time", "welfare", source=source, legend_label="welfare", line_width=2)
+    plot.scatter("time", "welfare", source=source, size=6)
+    plot.line("time", "revenue", source=source, legend_label="revenue", color="#d95f02")
+    plot.scatter("time", "revenue", source=source, size=6, color="#d95f02")
+    plot.legend.location = "top_left"
     return plot
 
 

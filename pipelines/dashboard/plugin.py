@@ -62,6 +62,7 @@ class DashboardPlugin(SchedulerPlugin):
             [
                 (rf"{PAGE}/?", _PageHandler, {"scheduler": scheduler}),
                 (rf"{PAGE}/state\.json", _StateHandler, {"scheduler": scheduler}),
+                (rf"{PAGE}/parts\.json", _PartsHandler, {"scheduler": scheduler}),
                 (rf"{PAGE}/static/(.*)", web.StaticFileHandler, {"path": str(static)}),
             ],
         )
@@ -130,6 +131,18 @@ class _StateHandler(_Handler):
             raise web.HTTPError(404, "the EconoNexus dashboard plugin was removed")
         self.set_header("Content-Type", "application/json")
         self.write(json.dumps(plugin.monitor.as_json(), default=str))
+
+
+class _PartsHandler(_Handler):
+    def get(self) -> None:
+        plugin = self.plugin()
+        if plugin is None:
+            raise web.HTTPError(404, "the EconoNexus dashboard plugin was removed")
+        from econonexus.pipelines.dashboard.page import page_parts
+
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.write(json.dumps(page_parts(plugin.monitor), default=str))
 
 
 def install_dashboard(client: Client) -> bool:
