@@ -92,19 +92,17 @@ def make_settings(values: dict[str, Any], *, where: str) -> MarketSettings:
     given = present(values)
     fmt = given.get("format", DEFAULT_FORMAT)
     expect(fmt in FORMATS, where, "format", f"one of {list(FORMATS)}", fmt)
+    kind = FORMATS[fmt]
     rule = given.get("payment_rule", "pay-as-bid")
-    expect(rule in PAYMENT_RULES, where, "payment_rule", f"one of {list(PAYMENT_RULES)}", rule)
-    expect(
-        bool(FORMATS[fmt].payment_rules) or "payment_rule" not in given or rule == "pay-as-bid",
-        where,
-        "payment_rule",
-        f"'pay-as-bid' or empty: format {fmt!r} sets its own rule",
-        rule,
-    )
+    # a format that fixes its rule also accepts the name the summary gives it
+    names: list[str] = list(kind.payment_rules) or list(dict.fromkeys(("pay-as-bid", kind.rule)))
+    fixed = "" if kind.payment_rules else f" (format {fmt!r} sets its own rule)"
+    expect(rule in names, where, "payment_rule", f"one of {names}{fixed}", rule)
+    chosen: PaymentRule = rule if rule in kind.payment_rules else PAYMENT_RULES[0]
     settings = replace(
         DEFAULT_SETTINGS,
         format=fmt,
-        payment_rule=rule,
+        payment_rule=chosen,
         reserve=number(given, "reserve", 0.0, where, minimum=0.0),
         units=int(number(given, "units", 1, where, minimum=1, whole=True)),
         increment=optional(given, "increment", where),
