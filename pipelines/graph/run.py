@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
 from distributed import Client
 from distributed.security import Security
+from fsspec.utils import infer_storage_options
 
 from econonexus._core.errors import EconoNexusError, InputError, RunFailedError
 from econonexus._core.schemas import SolverChoice
@@ -142,6 +144,7 @@ def clear(
         batch_time_limit=batch_time_limit,
     )
     _check_keys(options, keys)
+    out = None if out is None else _absolute(out)
     started = now()
     item_table = None if items is None else load_items(items)
     books = None if accounts is None else load_accounts(accounts)
@@ -168,6 +171,12 @@ def clear(
         raise RunFailedError(
             f"run {run_id!r} failed, no run was published: {type(exc).__name__}: {exc}"
         ) from exc
+
+
+def _absolute(out: str) -> str:
+    """A local ``out`` as an absolute path: workers write there, whatever their folder."""
+    local = str(infer_storage_options(out)["protocol"]) in ("file", "local")
+    return os.path.abspath(out.removeprefix("file://")) if local else out
 
 
 def _check_keys(options: BatchOptions, keys: KeysSource | None) -> None:
