@@ -25,7 +25,7 @@ import scipy.sparse as sp
 
 from econonexus._core.config import setting_default
 from econonexus._core.errors import InputError, SolverError
-from econonexus._core.schemas import SOLVERS, SolverName
+from econonexus._core.schemas import SOLVERS
 from econonexus.solvers.cancel import Stop, interrupt_scip, run_cbc
 from econonexus.solvers.highs_process import solve_apart
 from econonexus.solvers.problem import FloatArray
@@ -84,7 +84,7 @@ class SolveLimits:
 class Backend(Protocol):
     """A MIP backend: solves a PuLP maximisation model over binary variables."""
 
-    name: ClassVar[SolverName]
+    name: ClassVar[str]
     module: ClassVar[str]
 
     def solve(
@@ -114,7 +114,7 @@ def _set_start(variables: list[pulp.LpVariable], start: FloatArray) -> None:
         variable.setInitialValue(value)
 
 
-def _options(limits: SolveLimits) -> dict[str, object]:
+def options_of(limits: SolveLimits) -> dict[str, object]:
     """PuLP solver arguments shared by the backends: quiet, limits, exact absolute gap."""
     return {
         "msg": False,
@@ -125,7 +125,7 @@ def _options(limits: SolveLimits) -> dict[str, object]:
     }
 
 
-def _outcome(
+def outcome(
     model: pulp.LpProblem,
     variables: list[pulp.LpVariable],
     limits: SolveLimits,
@@ -166,7 +166,7 @@ def _positive_total(costs: FloatArray) -> float:
 class CbcBackend:
     """COIN-OR CBC, the solver PuLP ships (run as a subprocess)."""
 
-    name: ClassVar[SolverName] = "cbc"
+    name: ClassVar[str] = "cbc"
     module: ClassVar[str] = "pulp"
 
     def solve(
@@ -177,7 +177,7 @@ class CbcBackend:
         start: FloatArray | None = None,
         stop: Stop | None = None,
     ) -> BackendResult:
-        options = _options(limits)
+        options = options_of(limits)
         # CBC's "-threads 1" still starts a helper thread, and now and then the
         # solver then sleeps ~10 s on a futex before exiting (about 1 run in 700
         # here); without the flag CBC runs single-threaded with no helper.
@@ -197,7 +197,7 @@ class CbcBackend:
             text = pathlib.Path(log).read_text(errors="replace")
         finally:
             os.unlink(log)
-        return _outcome(model, variables, limits, lambda m: self._bound(m, text))
+        return outcome(model, variables, limits, lambda m: self._bound(m, text))
 
     @staticmethod
     def _bound(model: pulp.LpProblem, log: str) -> float:
@@ -216,7 +216,7 @@ class HighsBackend:
     """HiGHS through highspy; its proven bound is ``mip_dual_bound``. A solve with a
     ``stop`` or a time limit runs in a process of its own (:mod:`.highs_process`)."""
 
-    name: ClassVar[SolverName] = "highs"
+    name: ClassVar[str] = "highs"
     module: ClassVar[str] = "highspy"
 
     def solve(
@@ -239,7 +239,7 @@ class HighsBackend:
         start: FloatArray | None,
     ) -> BackendResult:
         """Solve in this process (without a limit: see :mod:`.highs_process`)."""
-        options = _options(limits)
+        options = options_of(limits)
         # HiGHS runs on one thread pool per process, sized by the first run in
         # it; a later run asking another size fails (reported as a stop with no
         # solution). Every HiGHS user here keeps HiGHS's default size, so
@@ -254,7 +254,7 @@ class HighsBackend:
         status = model.solverModel.getModelStatus()
         if status.name in _HIGHS_FAILED:  # no search ran: there is neither solution nor bound
             raise SolverError(f"HiGHS did not solve the model: model status {status.name}")
-        return _outcome(model, variables, limits, self._dual_bound)
+        return outcome(model, variables, limits, self._dual_bound)
 
     @staticmethod
     def _solve_apart(
@@ -300,7 +300,7 @@ class ScipBackend:
     """SCIP through PySCIPOpt (PuLP's ``SCIP_PY``), when ``pyscipopt`` is installed; its proven
     bound is SCIP's dual bound."""
 
-    name: ClassVar[SolverName] = "scip"
+    name: ClassVar[str] = "scip"
     module: ClassVar[str] = "pyscipopt"
 
     def solve(
@@ -311,7 +311,7 @@ class ScipBackend:
         start: FloatArray | None = None,
         stop: Stop | None = None,
     ) -> BackendResult:
-        options = _options(limits)
+        options = options_of(limits)
         options["threads"] = None  # SCIP's search is serial
         if start is not None:
             _set_start(variables, start)
@@ -321,7 +321,7 @@ class ScipBackend:
         model.solve(solver)
         if stop is not None and model.solverModel.getStatus() == "userinterrupt":
             return BackendResult(np.zeros(len(variables)), False, np.inf, cancelled=True)
-        return _outcome(model, variables, limits, lambda m: float(m.solverModel.getDualbound()))
+        return outcome(model, variables, limits, lambda m: float(m.solverModel.getDualbound()))
 
 
 class _StoppableScip(pulp.SCIP_PY):  # type: ignore[misc]
@@ -395,7 +395,8 @@ def installed_backend(name: str) -> bool:
 
 
 def get_backend(name: str) -> Backend:
-    """Return the backend called ``name`` (``"cbc"``, ``"highs"`` or ``"scip"``).
+    """Return the backend called ``name`` (``"cbc"``, ``"highs"``, ``"scip"``, or
+    ``"pulp:NAME"`` for any solver PuLP runs: :mod:`.pulp_any`).
 
     Raises
     ------
@@ -404,8 +405,16 @@ def get_backend(name: str) -> Backend:
     SolverError
         If the backend's package is not installed.
     """
+    if name.startswith("pulp:"):  # any solver PuLP runs (imported here: it imports this)
+        from econonexus.solvers.pulp_any import PulpBackend
+
+        chosen = PulpBackend(name)
+        chosen.check()
+        return chosen
     if name not in _BACKENDS:
-        raise InputError(f"`solver`: expected one of {', '.join(SOLVERS)}, got {name!r}")
+        raise InputError(
+            f"`solver`: expected one of {', '.join(SOLVERS)} or 'pulp:NAME', got {name!r}"
+        )
     backend = _BACKENDS[name]
     if not installed_backend(name):
         raise SolverError(f"backend {name!r}: package {backend.module!r} is not installed")

@@ -22,6 +22,7 @@ from econonexus.solvers.choice import choose_backend
 from econonexus.solvers.duet import CANCELLED, Solve, fills, side_by_side
 from econonexus.solvers.greedy import greedy_winners
 from econonexus.solvers.problem import IntArray, MarketProblem
+from econonexus.solvers.pulp_any import spec_label
 from econonexus.solvers.relaxation import Relaxed, constraint_matrix, relax, tie_objective
 
 _MAX_ENUMERATE = 16
@@ -148,7 +149,7 @@ def _solution(
         welfare=welfare,
         bound=welfare if bound is None else max(bound, welfare),
         seconds=time.perf_counter() - start,
-        method=method,
+        method=spec_label(method),
     )
 
 

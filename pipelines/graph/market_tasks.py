@@ -41,6 +41,7 @@ from econonexus.solvers.market import (
 from econonexus.solvers.market import solve_pending as _solve_pending
 from econonexus.solvers.problem import FloatArray, MarketProblem, build_problem
 from econonexus.solvers.procurement import quality_factors, seller_payments, surplus_problem
+from econonexus.solvers.pulp_any import is_pulp_spec
 from econonexus.solvers.vcg import (
     Improvement,
     VcgPlan,
@@ -253,7 +254,7 @@ def _solver_used(methods: list[str]) -> str:
     """The summary's ``solver``: the MIP backend if any component needed it (the first such
     component's), else how it cleared."""
     for method in methods:
-        if method in SOLVERS:
+        if method in SOLVERS or is_pulp_spec(method):
             return method
     for method in ("lp", "enumerate"):
         if method in methods:

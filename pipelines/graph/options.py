@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pulp
 
 from econonexus._core.config import get_setting, setting_default
 from econonexus._core.errors import InputError
@@ -12,6 +15,7 @@ from econonexus._core.schemas import SOLVER_CHOICES
 from econonexus.pipelines.io.market_policy import DETECTION_MODES, DetectionMode, MarketPolicy
 from econonexus.pipelines.io.market_table import MarketsSource, load_market_table
 from econonexus.solvers.backends import SolveLimits, get_backend
+from econonexus.solvers.pulp_any import is_pulp_spec, pulp_spec
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,7 @@ class BatchOptions:
 
 def make_options(
     *,
-    solver: str | None,
+    solver: str | pulp.LpSolver | None,
     time_limit: float | None,
     gap: float | None,
     markets: MarketsSource | None = None,
@@ -54,11 +58,9 @@ def make_options(
 ) -> BatchOptions:
     """Check the solver options and fill the unset ones from the settings; a batch time
     limit becomes a deadline counted from now."""
-    name = solver or get_setting("solver.backend")
-    if name not in SOLVER_CHOICES:
-        raise InputError(f"`solver`: expected one of {', '.join(SOLVER_CHOICES)}, got {name!r}")
+    name = solver_name(solver or get_setting("solver.backend"))
     if name != "auto":
-        get_backend(name)  # installed?
+        get_backend(name)  # installed (and, for a PuLP solver, runnable here)?
     limit = time_limit if time_limit is not None else get_setting("solver.time-limit")
     if limit is not None and not limit > 0:
         raise InputError(f"`time_limit`: expected seconds > 0 or None, got {limit!r}")
@@ -86,6 +88,19 @@ def make_options(
         detection=detection,
         batch_time_limit=None if whole is None else float(whole),
     )
+
+
+def solver_name(solver: Any) -> str:
+    """The choice of ``solver``: a backend's name, ``"pulp:NAME"``, or a PuLP solver object
+    (with its options: :func:`econonexus.solvers.pulp_any.pulp_spec`)."""
+    if isinstance(solver, pulp.LpSolver):
+        return pulp_spec(solver)
+    if not isinstance(solver, str) or not (solver in SOLVER_CHOICES or is_pulp_spec(solver)):
+        raise InputError(
+            f"`solver`: expected one of {', '.join(SOLVER_CHOICES)}, 'pulp:NAME' or a PuLP "
+            f"solver object, got {solver!r}"
+        )
+    return solver
 
 
 def with_thread_share(options: BatchOptions, threads: int, n_large: int) -> BatchOptions:

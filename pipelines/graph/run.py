@@ -6,6 +6,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+import pulp
 from distributed import Client
 from distributed.security import Security
 from fsspec.utils import infer_storage_options
@@ -41,7 +42,7 @@ def clear(
     accounts: AccountsSource | None = None,
     keys: KeysSource | None = None,
     client: Client | str | None = None,
-    solver: SolverChoice | None = None,
+    solver: SolverChoice | str | pulp.LpSolver | None = None,
     time_limit: float | None = None,
     batch_time_limit: float | None = None,
     gap: float | None = None,
@@ -86,9 +87,11 @@ def clear(
         A ``distributed.Client``, a scheduler address, or ``None`` (the
         current client, else a new multi-process ``LocalCluster``).
     solver
-        MIP backend, ``"cbc"`` or ``"highs"``, or ``"auto"``: each hard component's
-        backend is picked by a model of its features (default: setting
-        ``econonexus.solver.backend``).
+        MIP backend, ``"cbc"``, ``"highs"`` or ``"scip"``, or ``"auto"``: each hard
+        component's backend is picked by a model of its features (default: setting
+        ``econonexus.solver.backend``). Any solver PuLP runs here is accepted as
+        ``"pulp:NAME"`` (``"pulp:GUROBI"``, ``"pulp:CPLEX_CMD"``, ...) or as a PuLP
+        solver object with its options (:mod:`econonexus.solvers.pulp_any`).
     time_limit
         Seconds per component before the solver stops with its best
         allocation (status ``time_limit``); ``None`` for no limit.

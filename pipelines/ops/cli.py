@@ -11,12 +11,11 @@ import argparse
 import pathlib
 import sys
 from collections.abc import Sequence
+from importlib.metadata import version
 from typing import TYPE_CHECKING
 
 import polars as pl
 
-from econonexus import __version__
-from econonexus._api import sample_data
 from econonexus._core.errors import EconoNexusError, InputError, RunConflictError
 from econonexus.agents.journal_audit import audit_journal
 from econonexus.agents.pool import AgentPool
@@ -24,6 +23,7 @@ from econonexus.pipelines.graph.cluster import connect
 from econonexus.pipelines.graph.run import clear
 from econonexus.pipelines.io.cats import write_cats_text
 from econonexus.pipelines.io.readers import FORMATS
+from econonexus.pipelines.io.samples import sample_data
 from econonexus.pipelines.ops.cli_args import (
     HelpFormatter,
     add_batch_inputs,
@@ -63,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="econonexus", description=DESCRIPTION, formatter_class=HelpFormatter
     )
-    parser.add_argument("--version", action="version", version=f"econonexus {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"econonexus {version('econonexus')}"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     clear = add_command(commands, "clear", "clear bid files and write the run")
     clear.add_argument("sources", nargs="+", metavar="SOURCE", help="bid files or fsspec URLs")

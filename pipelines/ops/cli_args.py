@@ -24,7 +24,7 @@ class BatchInputs(TypedDict):
     markets: str | None
     accounts: str | None
     keys: str | None
-    solver: SolverChoice | None
+    solver: SolverChoice | str | None
     time_limit: float | None
     batch_time_limit: float | None
     gap: float | None
@@ -69,8 +69,10 @@ def add_solver_options(parser: argparse.ArgumentParser) -> None:
     """``--solver``, ``--time-limit``, ``--batch-time-limit`` and ``--gap``."""
     parser.add_argument(
         "--solver",
-        choices=SOLVER_CHOICES,
-        help="MIP backend; auto picks one per component (default: setting solver.backend)",
+        type=_solver,
+        metavar="{" + ",".join(SOLVER_CHOICES) + ",pulp:NAME}",
+        help="MIP backend; auto picks one per component; pulp:NAME any solver PuLP runs here,"
+        " e.g. pulp:GUROBI (default: setting solver.backend)",
     )
     parser.add_argument(
         "--time-limit",
@@ -86,6 +88,14 @@ def add_solver_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--gap", type=float, metavar="G", help="relative MIP gap (default: setting solver.gap)"
+    )
+
+
+def _solver(value: str) -> str:
+    if value in SOLVER_CHOICES or value.startswith("pulp:"):
+        return value
+    raise argparse.ArgumentTypeError(
+        f"invalid choice: {value!r} (choose from {', '.join(SOLVER_CHOICES)} or pulp:NAME)"
     )
 
 

@@ -5,9 +5,6 @@
 
 from __future__ import annotations
 
-import importlib.resources
-import pathlib
-
 import polars as pl
 import pyarrow as pa
 
@@ -17,19 +14,11 @@ from econonexus.pipelines.graph.run import clear
 from econonexus.pipelines.io.items import ItemsSource, load_items
 from econonexus.pipelines.io.normalize import normalize
 from econonexus.pipelines.io.readers import Format, read_any, read_source
+from econonexus.pipelines.io.samples import sample_data
 from econonexus.pipelines.io.validation import validate
 from econonexus.pipelines.store.clearing_result import ClearingResult, load_run
 
 __all__ = ["clear", "read_bids", "read_cats", "read_run", "sample_data", "validate_bids"]
-
-
-def sample_data() -> pathlib.Path:
-    """The folder of sample data installed with EconoNexus (the repository's ``data/``):
-    ``bids.csv``, ``auctions.csv``, ``paths.parquet``, ``decay.cats``, ``items.csv`` and
-    ``markets.yaml``, the batch ``econonexus demo`` clears."""
-    # the folder holds no __init__.py: its files() may be a MultiplexedPath, a file's is a Path
-    bids = importlib.resources.files("econonexus.sample_data") / "bids.csv"
-    return pathlib.Path(str(bids)).parent
 
 
 def read_bids(
