@@ -10,6 +10,7 @@ import sys
 
 import polars as pl
 import pytest
+from distributed import Client
 
 ROOT = pathlib.Path(__file__).parents[1]
 
@@ -27,7 +28,9 @@ def run(
     )
 
 
-def test_generate_then_clear_prints_summary_and_location(tmp_path: pathlib.Path) -> None:
+def test_generate_then_clear_prints_summary_and_location(
+    tmp_path: pathlib.Path, client: Client
+) -> None:
     gen = run(
         "generate",
         "--distribution",
@@ -53,8 +56,8 @@ def test_generate_then_clear_prints_summary_and_location(tmp_path: pathlib.Path)
         str(tmp_path / "runs"),
         "--solver",
         "highs",
-        "--workers",
-        "2",
+        "--scheduler",
+        client.scheduler.address,
         "--run-id",
         "cli-1",
     )
@@ -70,6 +73,8 @@ def test_generate_then_clear_prints_summary_and_location(tmp_path: pathlib.Path)
         str(tmp_path / "runs"),
         "--solver",
         "highs",
+        "--scheduler",
+        client.scheduler.address,
         "--run-id",
         "cli-1",
     )
@@ -115,9 +120,12 @@ def test_demo_clears_the_sample_batch(tmp_path: pathlib.Path) -> None:
     ],
 )
 def test_bad_usage_and_unreadable_input_exit_2(
-    args: list[str], message: str, tmp_path: pathlib.Path
+    args: list[str], message: str, tmp_path: pathlib.Path, client: Client
 ) -> None:
-    done = run(*[a if a != "x" else str(tmp_path) for a in args])
+    given = [a if a != "x" else str(tmp_path) for a in args]
+    if args[0] == "clear" and "--out" in args:  # reading needs a cluster: the session's
+        given += ["--scheduler", client.scheduler.address]
+    done = run(*given)
     assert done.returncode == 2
     assert message in done.stderr
 

@@ -69,23 +69,26 @@ def test_simulation_and_agent_pool_render_and_plot_reputation(
         assert int(sum(balances)) == 60
 
 
-def test_the_cli_shows_a_progress_bar(tmp_path: pathlib.Path) -> None:
+def test_the_cli_shows_a_progress_bar(tmp_path: pathlib.Path, client: Client) -> None:
+    session = ["--scheduler", client.scheduler.address]
     done = subprocess.run(
         [sys.executable, "-m", "econonexus.pipelines.ops.cli", "clear", str(DATA / "bids.csv"),
-         "--items", str(DATA / "items.csv"), "--out", str(tmp_path), "--progress"],
+         "--items", str(DATA / "items.csv"), "--out", str(tmp_path), "--progress", *session],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "| 100% Completed |" in done.stdout
     quiet = subprocess.run(
         [sys.executable, "-m", "econonexus.pipelines.ops.cli", "clear", str(DATA / "bids.csv"),
-         "--items", str(DATA / "items.csv"), "--out", str(tmp_path), "--no-progress"],
+         "--items", str(DATA / "items.csv"), "--out", str(tmp_path), "--no-progress", *session],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert "Completed" not in quiet.stdout
 
 
-def test_the_cli_draws_a_bar_on_a_terminal_by_default(tmp_path: pathlib.Path) -> None:
+def test_the_cli_draws_a_bar_on_a_terminal_by_default(
+    tmp_path: pathlib.Path, client: Client
+) -> None:
     main, terminal = pty.openpty()  # the CLI's stdout is a terminal, as for a person
     command = [
         sys.executable,
@@ -95,6 +98,7 @@ def test_the_cli_draws_a_bar_on_a_terminal_by_default(tmp_path: pathlib.Path) ->
         str(DATA / "bids.csv"),
     ]
     command += ["--items", str(DATA / "items.csv"), "--out", str(tmp_path)]
+    command += ["--scheduler", client.scheduler.address]
     with subprocess.Popen(command, stdout=terminal, stderr=subprocess.PIPE) as process:
         os.close(terminal)
         shown = b""

@@ -112,7 +112,8 @@ def simulate(
     first-price, one Vickrey, one English and one combinatorial market.
     ``chaos`` kills a worker process holding shards in about half the rounds.
     """
-    for name, value in (("rounds", rounds), ("items_per_market", items_per_market)):
+    counts = {"agents": agents, "shards": shards, "rounds": rounds}
+    for name, value in (*counts.items(), ("items_per_market", items_per_market)):
         if value < 1:
             raise InputError(f"`{name}`: expected a whole number >= 1, got {value}")
     markets = markets if markets is not None else default_markets()
