@@ -7,6 +7,7 @@ import pathlib
 import signal
 import threading
 import time
+from collections.abc import Iterator
 
 import dask
 import polars as pl
@@ -36,22 +37,34 @@ def _working_worker(client: Client, deadline: float, stage: str = "enx-solve") -
     raise AssertionError(f"no {stage} task started in time")
 
 
-def test_killing_a_worker_mid_batch_gives_the_same_result() -> None:
-    bids = _batch()
+@pytest.fixture(scope="module")
+def killable() -> Iterator[Client]:
+    """A cluster of its own whose workers the tests kill (their nannies start new ones)."""
     with (
         local_cluster(n_workers=2, dashboard_address=":0") as cluster,
         Client(cluster) as client,
     ):
-        control = enx.clear(bids, client=client)
-        outcome: dict[str, enx.ClearingResult] = {}
-        runner = threading.Thread(target=lambda: outcome.update(r=enx.clear(bids, client=client)))
-        runner.start()
-        victim = _working_worker(client, time.monotonic() + 60)
-        pids = client.run(os.getpid)
-        os.kill(pids[victim], signal.SIGKILL)
-        runner.join(timeout=300)
-        assert "r" in outcome, "the batch did not complete after the worker was killed"
-        assert victim not in client.scheduler_info()["workers"]  # it really died
+        yield client
+
+
+def _two_workers(client: Client) -> Client:
+    client.wait_for_workers(2, timeout=120)  # the last test's victim is back
+    return client
+
+
+def test_killing_a_worker_mid_batch_gives_the_same_result(killable: Client) -> None:
+    bids = _batch()
+    client = _two_workers(killable)
+    control = enx.clear(bids, client=client)
+    outcome: dict[str, enx.ClearingResult] = {}
+    runner = threading.Thread(target=lambda: outcome.update(r=enx.clear(bids, client=client)))
+    runner.start()
+    victim = _working_worker(client, time.monotonic() + 60)
+    pids = client.run(os.getpid)
+    os.kill(pids[victim], signal.SIGKILL)
+    runner.join(timeout=300)
+    assert "r" in outcome, "the batch did not complete after the worker was killed"
+    assert victim not in client.scheduler_info()["workers"]  # it really died
     again = outcome["r"]
     assert again.summary.drop(VOLATILE).equals(control.summary.drop(VOLATILE))
     assert again.allocations.drop("run_id").equals(control.allocations.drop("run_id"))
@@ -59,7 +72,7 @@ def test_killing_a_worker_mid_batch_gives_the_same_result() -> None:
 
 @pytest.mark.parametrize("stage", ["enx-read", "enx-check", "enx-plan", "enx-write"])
 def test_killing_a_worker_while_parts_are_read_checked_planned_or_written_gives_the_same_run(
-    tmp_path: pathlib.Path, stage: str
+    killable: Client, tmp_path: pathlib.Path, stage: str
 ) -> None:
     # one-auction Vickrey markets in 8 buckets, a large batch in 5 parts: 5 Parquet files
     # read on the workers, or a table sent to the workers in 5 parts
@@ -80,12 +93,9 @@ def test_killing_a_worker_while_parts_are_read_checked_planned_or_written_gives_
             bids.slice(f * n, n).write_parquet(tmp_path / "bids" / f"part-{f}.parquet")
         source = str(tmp_path / "bids")
     markets = pl.DataFrame({"market_id": [f"v{i}" for i in range(n)], "format": "vickrey"})
-    with (
-        dask.config.set(
-            {"econonexus.cluster.buckets": 8, "econonexus.cluster.partition-rows": 20_000}
-        ),
-        local_cluster(n_workers=2, dashboard_address=":0") as cluster,
-        Client(cluster) as client,
+    client = _two_workers(killable)
+    with dask.config.set(
+        {"econonexus.cluster.buckets": 8, "econonexus.cluster.partition-rows": 20_000}
     ):
         control = enx.clear(source, markets=markets, client=client)
         outcome: dict[str, enx.ClearingResult] = {}
