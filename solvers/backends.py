@@ -15,8 +15,9 @@ import pathlib
 import re
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -47,6 +48,8 @@ class BackendResult:
     proven: bool
     bound: float
     cancelled: bool = False
+    log: str | None = None
+    """The solver's log, when ``SolveLimits.log`` asked for it and the solver writes one."""
 
 
 def _words(values: Any) -> tuple[str, ...]:
@@ -71,6 +74,8 @@ class SolveLimits:
         default_factory=setting_default("solver.cbc-start-options", _words)
     )
     deadline: float | None = None
+    log: bool = field(default_factory=setting_default("solver.log", bool))
+    """Keep the solver's log (``BackendResult.log``; setting ``econonexus.solver.log``)."""
 
     def seconds(self) -> float | None:
         """The time this solve may take: its own limit, cut to what is left before the
@@ -197,7 +202,8 @@ class CbcBackend:
             text = pathlib.Path(log).read_text(errors="replace")
         finally:
             os.unlink(log)
-        return outcome(model, variables, limits, lambda m: self._bound(m, text))
+        found = outcome(model, variables, limits, lambda m: self._bound(m, text))
+        return replace(found, log=text) if limits.log else found
 
     @staticmethod
     def _bound(model: pulp.LpProblem, log: str) -> float:
@@ -245,16 +251,20 @@ class HighsBackend:
         # solution). Every HiGHS user here keeps HiGHS's default size, so
         # ``threads`` applies to CBC only; HiGHS's MIP search is serial anyway.
         options["threads"] = None
-        solver = _WarmHighs(**options)
-        if start is not None:
-            solver.start = {
-                v.name: value for v, value in zip(variables, start.tolist(), strict=True)
-            }
-        model.solve(solver)
+        with log_file(limits.log, "highs") as log:
+            if log is not None:  # HiGHS writes it, and nothing to the console
+                options |= {"msg": True, "log_file": log, "log_to_console": False}
+            solver = _WarmHighs(**options)
+            if start is not None:
+                solver.start = {
+                    v.name: value for v, value in zip(variables, start.tolist(), strict=True)
+                }
+            model.solve(solver)
+            text = None if log is None else pathlib.Path(log).read_text(errors="replace")
         status = model.solverModel.getModelStatus()
         if status.name in _HIGHS_FAILED:  # no search ran: there is neither solution nor bound
             raise SolverError(f"HiGHS did not solve the model: model status {status.name}")
-        return outcome(model, variables, limits, self._dual_bound)
+        return replace(outcome(model, variables, limits, self._dual_bound), log=text)
 
     @staticmethod
     def _solve_apart(
@@ -276,6 +286,7 @@ class HighsBackend:
             gap=limits.gap,
             start=None if start is None else start[order],
             stop=stop,
+            log=limits.log,
         )
         if found.stopped:
             return BackendResult(np.zeros(len(variables)), False, np.inf, cancelled=True)
@@ -286,7 +297,8 @@ class HighsBackend:
             values[order] = found.x > 0.5
         bound = found.bound if np.isfinite(found.bound) else _positive_total(cost)
         optimal = found.status == "kOptimal"
-        return _result(values, float(cost @ values), optimal, limits, lambda: bound)
+        result = _result(values, float(cost @ values), optimal, limits, lambda: bound)
+        return replace(result, log=found.log)
 
     @staticmethod
     def _dual_bound(model: pulp.LpProblem) -> float:
@@ -376,6 +388,20 @@ def _arrays(
     shape = (len(upper), len(variables))
     rows = sp.csr_matrix((np.array(data, dtype=np.float64), indices, indptr), shape=shape)
     return cost, rows, np.array(upper, dtype=np.float64)
+
+
+@contextmanager
+def log_file(wanted: bool, solver: str) -> Iterator[str | None]:
+    """A temporary file for a solver's log when one is ``wanted`` (removed after)."""
+    if not wanted:
+        yield None
+        return
+    handle, path = tempfile.mkstemp(prefix=f"enx-{solver}-", suffix=".log")
+    os.close(handle)
+    try:
+        yield path
+    finally:
+        os.unlink(path)
 
 
 def _slack(bound: float) -> float:

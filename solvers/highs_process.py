@@ -23,9 +23,11 @@ from __future__ import annotations
 import atexit
 import io
 import os
+import pathlib
 import select
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -54,6 +56,7 @@ class HighsOutcome:
     x: FloatArray | None
     bound: float
     stopped: bool = False
+    log: str | None = None
 
 
 def solve_apart(
@@ -65,8 +68,10 @@ def solve_apart(
     gap: float,
     start: FloatArray | None,
     stop: Stop | None,
+    log: bool = False,
 ) -> HighsOutcome:
-    """Maximise ``cost @ x`` over binary ``x`` with ``rows @ x <= upper`` in a child process."""
+    """Maximise ``cost @ x`` over binary ``x`` with ``rows @ x <= upper`` in a child process
+    (with HiGHS's log when ``log``)."""
     given = _pack(
         cost=cost,
         indptr=rows.indptr,
@@ -74,7 +79,7 @@ def solve_apart(
         data=rows.data,
         upper=upper,
         start=np.zeros(0) if start is None else start,
-        limits=np.array([np.inf if time_limit is None else time_limit, gap]),
+        limits=np.array([np.inf if time_limit is None else time_limit, gap, float(log)]),
     )
     child = _take()
     try:
@@ -89,7 +94,8 @@ def solve_apart(
     _give_back(child)
     with np.load(io.BytesIO(answer)) as found:
         x = found["x"] if found["has_x"] else None
-        return HighsOutcome(str(found["status"]), x, float(found["bound"]))
+        text = found["log"].tobytes().decode(errors="replace") if log else None
+        return HighsOutcome(str(found["status"]), x, float(found["bound"]), log=text)
 
 
 _Child = subprocess.Popen[bytes]
@@ -178,12 +184,16 @@ def _solve(given: bytes) -> bytes:
     """The child's work: solve the model in ``given``, return HiGHS's answer."""
     with np.load(io.BytesIO(given)) as model:
         cost, upper, start = model["cost"], model["upper"], model["start"]
-        time_limit, gap = (float(v) for v in model["limits"])
+        time_limit, gap, log = (float(v) for v in model["limits"])
         rows = sp.csr_matrix((model["data"], model["indices"], model["indptr"]))
     lp = packing_lp(cost, rows, upper)
     lp.integrality_ = [highspy.HighsVarType.kInteger] * len(cost)
     highs = highspy.Highs()  # type: ignore[no-untyped-call]
-    highs.setOptionValue("output_flag", False)
+    highs.setOptionValue("output_flag", bool(log))
+    path = _log_path() if log else None
+    if path is not None:
+        highs.setOptionValue("log_to_console", False)
+        highs.setOptionValue("log_file", path)
     if np.isfinite(time_limit):
         highs.setOptionValue("time_limit", time_limit)
     highs.setOptionValue("mip_rel_gap", gap)
@@ -195,12 +205,24 @@ def _solve(given: bytes) -> bytes:
         highs.setSolution(solution)
     highs.run()
     has_x = highs.getInfo().primal_solution_status == 2  # kSolutionStatusFeasible
+    text = b""
+    if path is not None:
+        highs.setOptionValue("log_file", "")  # closes the file
+        text = pathlib.Path(path).read_bytes()
+        os.unlink(path)
     return _pack(
+        log=np.frombuffer(text, dtype=np.uint8),
         status=highs.getModelStatus().name,
         has_x=has_x,
         x=np.asarray(highs.getSolution().col_value) if has_x else np.zeros(0),
         bound=-float(highs.getInfo().mip_dual_bound),  # HiGHS minimised -cost
     )
+
+
+def _log_path() -> str:
+    handle, path = tempfile.mkstemp(prefix="enx-highs-", suffix=".log")
+    os.close(handle)
+    return path
 
 
 def _serve() -> None:

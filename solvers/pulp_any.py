@@ -14,14 +14,21 @@ PuLP ships), since PuLP has no common way to read a solver's own bound.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import pathlib
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
 import pulp
 
 from econonexus._core.errors import InputError, SolverError
-from econonexus.solvers.backends import BackendResult, SolveLimits, options_of, outcome
+from econonexus.solvers.backends import (
+    BackendResult,
+    SolveLimits,
+    log_file,
+    options_of,
+    outcome,
+)
 from econonexus.solvers.cancel import Stop
 from econonexus.solvers.problem import FloatArray
 
@@ -91,11 +98,17 @@ class PulpBackend:
             for variable, value in zip(variables, start.tolist(), strict=True):
                 variable.setInitialValue(value)
             solver.warmStart = True
-        try:
-            model.solve(solver)
-        except pulp.PulpSolverError as exc:
-            raise SolverError(f"backend {spec_label(self.spec)!r}: {exc}") from exc
-        return outcome(model, variables, limits, _relaxation_bound)
+        with log_file(limits.log, "pulp") as log:
+            if log is not None:  # the command-line solvers write it; others ignore it
+                solver.optionsDict["logPath"] = log
+                if hasattr(solver, "logPath"):
+                    solver.logPath = log
+            try:
+                model.solve(solver)
+            except pulp.PulpSolverError as exc:
+                raise SolverError(f"backend {spec_label(self.spec)!r}: {exc}") from exc
+            text = None if log is None else pathlib.Path(log).read_text(errors="replace")
+        return replace(outcome(model, variables, limits, _relaxation_bound), log=text or None)
 
 
 def _relaxation_bound(model: pulp.LpProblem) -> float:

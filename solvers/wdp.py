@@ -39,6 +39,8 @@ class ComponentSolution:
     seconds: float
     method: str
     error: str | None = None
+    log: str | None = None
+    """The MIP solver's log, when ``SolveLimits.log`` asked for it."""
 
 
 def solve_component(
@@ -95,12 +97,12 @@ def solve_component(
         return _solution(problem, greedy, "time_limit", bound, start, CANCELLED)
     chosen = np.flatnonzero(result.values > 0.5)
     if result.proven:
-        return _solution(problem, chosen, "optimal", None, start, backend)
+        return replace(_solution(problem, chosen, "optimal", None, start, backend), log=result.log)
     # stopped early: never below the greedy allocation (a solver may stop with none at all)
     if problem.price[greedy].sum() > problem.price[chosen].sum():
         chosen = greedy
     found = _solution(problem, chosen, "time_limit", result.bound * unit, start, backend)
-    return _capped(problem, found, relaxed)
+    return _capped(problem, replace(found, log=result.log), relaxed)
 
 
 def _racer(problem: MarketProblem, initial: np.ndarray | None) -> Solve:

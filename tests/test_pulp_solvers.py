@@ -7,6 +7,7 @@ import pathlib
 import subprocess
 import sys
 
+import dask
 import pulp
 import pytest
 from distributed import Client
@@ -65,3 +66,29 @@ def test_a_solver_pulp_cannot_run_or_does_not_know_is_refused(tmp_path: pathlib.
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert done.returncode == 1 and f"PuLP cannot run {missing} here" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("solver", "limit", "marker"),
+    [
+        ("cbc", None, "Cbc0001I"),  # CBC's own log lines
+        ("highs", None, "HiGHS"),  # in this process
+        ("highs", 30.0, "HiGHS"),  # in HiGHS's child process
+        ("pulp:PULP_CBC_CMD", None, "Cbc0001I"),
+    ],
+)
+def test_solver_logs_are_kept_beside_the_run(
+    client: Client, tmp_path: pathlib.Path, solver: str, limit: float | None, marker: str
+) -> None:
+    hard = enx.generate("arbitrary", goods=40, bids=200, seed=4, market_id="h")
+    with dask.config.set({"econonexus.solver.log": True}):
+        result = enx.clear(
+            hard, solver=solver, time_limit=limit, client=client, out=str(tmp_path), run_id="r"
+        )
+    assert result.summary["components"][0] >= 1
+    logs = sorted((tmp_path / "_solver-logs" / "r").glob("h-c*.log"))
+    assert logs, "one log per MIP component"
+    assert all(marker in log.read_text() for log in logs)
+    quiet = enx.clear(hard, solver=solver, client=client, out=str(tmp_path), run_id="q")
+    assert quiet.summary["status"][0] == "optimal"
+    assert not (tmp_path / "_solver-logs" / "q").exists(), "off unless asked for"

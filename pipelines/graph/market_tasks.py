@@ -30,6 +30,7 @@ from econonexus.pipelines.clearing.market_rows import (
 )
 from econonexus.pipelines.clearing.single_item import clear_clock_market, clear_single_item
 from econonexus.pipelines.graph.options import BatchOptions
+from econonexus.pipelines.store.out_folder import write_solver_log
 from econonexus.solvers.cancel import Stop
 from econonexus.solvers.market import (
     MarketOutcome,
@@ -139,7 +140,13 @@ def solve(
         return None
     backend = solver or options.solver
     try:
-        return _solve_pending(plan, k, solver=backend, limits=options.limits, stop=stop)
+        solution = _solve_pending(plan, k, solver=backend, limits=options.limits, stop=stop)
+        if solution.log is None:
+            return solution
+        if options.log_dir is not None:
+            name = f"{plan.problem.market_id}-c{k}-{solution.method}"
+            write_solver_log(options.log_dir, name, solution.log)
+        return replace(solution, log=None)  # written beside the run: not sent back
     except (EconoNexusError, pulp.PulpSolverError) as exc:
         sub = plan.pending[k]
         return ComponentSolution(

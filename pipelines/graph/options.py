@@ -37,6 +37,8 @@ class BatchOptions:
         default_factory=setting_default("detection.mode", str)  # type: ignore[arg-type]
     )
     batch_time_limit: float | None = None
+    log_dir: str | None = None
+    """Where each MIP component's solver log goes (setting ``solver.log``, with ``out``)."""
 
     def settings(self, market_id: str) -> MarketSettings:
         """The settings of ``market_id``."""

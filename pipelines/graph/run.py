@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import pulp
@@ -31,6 +32,7 @@ from econonexus.pipelines.io.signing import KeysSource, load_keys, read_signed
 from econonexus.pipelines.store.clearing_result import ClearingResult
 from econonexus.pipelines.store.halts import active_halts, carried_bids
 from econonexus.pipelines.store.manifest import fingerprint, now, run_events
+from econonexus.pipelines.store.out_folder import SOLVER_LOGS, file_name
 from econonexus.pipelines.store.run_store import check_run_id, stored_run_for
 
 
@@ -162,8 +164,9 @@ def clear(
                 run_id = run_id or f"{started.strftime('%Y%m%dT%H%M%SZ')}-{digest[:8]}"
                 if out is not None and (stored := stored_run_for(out, run_id, digest)):
                     return ClearingResult.from_stored(stored)
+                logged = replace(options, log_dir=_log_dir(out, run_id, options))
                 batch = RunBatch(
-                    run_id, digest, read, items, options, started, item_table, books, live
+                    run_id, digest, read, items, logged, started, item_table, books, live
                 )
                 return _run(c, batch, out, secrets, bidders, progress)
             finally:
@@ -180,6 +183,13 @@ def _absolute(out: str) -> str:
     """A local ``out`` as an absolute path: workers write there, whatever their folder."""
     local = str(infer_storage_options(out)["protocol"]) in ("file", "local")
     return os.path.abspath(out.removeprefix("file://")) if local else out
+
+
+def _log_dir(out: str | None, run_id: str, options: BatchOptions) -> str | None:
+    """``<out>/_solver-logs/<run_id>``, beside the run, when the solver logs are kept."""
+    if out is None or not options.limits.log:
+        return None
+    return f"{out.rstrip('/')}/{SOLVER_LOGS}/{file_name(run_id)}"
 
 
 def _check_keys(options: BatchOptions, keys: KeysSource | None) -> None:

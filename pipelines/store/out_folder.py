@@ -7,7 +7,9 @@ Layout (the runs themselves, ``OUT/<run_id>/``, are written by
   stats of cleared runs, ``_history/_reset/<market>.json``: resume stamps;
 - ``_carryover/<market>.parquet``: halted markets' bids for the next batch;
 - ``_signed/<run>.parquet``: signed bids each run accepted;
-- ``_schedule/``: the scheduler's lease (``_lease/``) and ledger (``ledger/``).
+- ``_schedule/``: the scheduler's lease (``_lease/``) and ledger (``ledger/``);
+- ``_solver-logs/<run>/<market>-c<k>-<solver>.log``: each MIP component's solver log,
+  when the setting ``solver.log`` is on.
 
 File names made from market ids keep only ``A-Z a-z 0-9 - _ .`` (others become ``_``).
 """
@@ -31,6 +33,15 @@ CARRYOVER: Final = "_carryover"
 SIGNED: Final = "_signed"
 SCHEDULE: Final = "_schedule"
 LEDGER: Final = "_schedule/ledger"
+SOLVER_LOGS: Final = "_solver-logs"
+
+
+def write_solver_log(folder: str, name: str, text: str) -> None:
+    """Write one component's solver log as ``<folder>/<name>.log`` (a retried task's
+    attempt replaces the earlier one's)."""
+    fs, path = fsspec.core.url_to_fs(folder)
+    fs.makedirs(path, exist_ok=True)
+    put_atomically(fs, posixpath.join(path, f"{file_name(name)}.log"), text.encode())
 
 
 def file_name(name: str) -> str:
