@@ -200,10 +200,26 @@ class CbcBackend:
             elif run_cbc(command, model, log, stop):
                 return BackendResult(np.zeros(len(variables)), False, np.inf, cancelled=True)
             text = pathlib.Path(log).read_text(errors="replace")
+        except pulp.PulpSolverError as error:
+            return self._crashed(model, variables, limits, error)
         finally:
             os.unlink(log)
         found = outcome(model, variables, limits, lambda m: self._bound(m, text))
         return replace(found, log=text) if limits.log else found
+
+    def _crashed(
+        self,
+        model: pulp.LpProblem,
+        variables: list[pulp.LpVariable],
+        limits: SolveLimits,
+        error: pulp.PulpSolverError,
+    ) -> BackendResult:
+        """CBC 2.10 (PuLP's) segfaults when its time limit stops it during preprocessing with
+        a MIP start: under a limit that is a stop with no solution (the caller keeps its
+        start) and the LP relaxation's bound; with no limit it is an error."""
+        if limits.seconds() is None:
+            raise SolverError(f"CBC failed on model {model.name!r}: {error}") from error
+        return BackendResult(np.zeros(len(variables)), False, self._bound(model, ""))
 
     @staticmethod
     def _bound(model: pulp.LpProblem, log: str) -> float:

@@ -68,7 +68,7 @@ def solve_apart(
     gap: float,
     start: FloatArray | None,
     stop: Stop | None,
-    log: bool = False,
+    log: bool,
 ) -> HighsOutcome:
     """Maximise ``cost @ x`` over binary ``x`` with ``rows @ x <= upper`` in a child process
     (with HiGHS's log when ``log``)."""

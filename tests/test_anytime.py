@@ -42,6 +42,21 @@ def test_cbc_stopped_at_a_limit_reports_its_own_bound_between_optimum_and_lp() -
         assert 0 < cut.welfare <= exact.welfare + slack
 
 
+def test_cbc_stopped_while_it_preprocesses_from_a_start_answers_instead_of_crashing() -> None:
+    """CBC 2.10 segfaults when its limit falls in preprocessing after a MIP start (every
+    limit of 0.01-0.08 s on this instance here): the greedy start stands, under the LP."""
+    problem = _problem("regions", 50, 250, 1)
+    exact = solve_component(problem, solver="highs", lp_first=False)
+    floor = problem.price[greedy_winners(problem)].sum()
+    for seconds in (0.01, 0.03, 0.05, 0.08):
+        cut = solve_component(
+            problem, solver="cbc", limits=SolveLimits(time_limit=seconds), lp_first=False
+        )
+        assert floor - 1e-6 <= cut.welfare <= exact.welfare + 1e-6, seconds
+        if cut.status == "time_limit":
+            assert exact.welfare - 1e-6 <= cut.bound <= lp_bound(problem) * (1 + 1e-9), seconds
+
+
 @pytest.mark.parametrize("solver", ["highs", "cbc"])
 def test_a_stopped_solve_never_reports_a_bound_above_the_lp_relaxation(solver: str) -> None:
     """HiGHS's dual bound on costs in tie units (near 1e12 for many-decimal prices) was 8x

@@ -209,7 +209,9 @@ def test_markets_clear_independently_and_decompose(client: Client, tmp_path: pat
 def test_bad_options_are_refused_with_the_parameter_name() -> None:
     bids = enx.generate("decay", goods=5, bids=5, seed=1)
     with pytest.raises(
-        enx.InputError, match="`solver`: expected one of auto, cbc, highs, scip, got 'gurobi'"
+        enx.InputError,
+        match="`solver`: expected one of auto, cbc, highs, scip, 'pulp:NAME' or a PuLP solver "
+        "object, got 'gurobi'",
     ):
         enx.clear(bids, solver="gurobi")  # type: ignore[arg-type]
     with pytest.raises(enx.InputError, match="`time_limit`: expected seconds > 0"):

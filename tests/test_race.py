@@ -98,7 +98,7 @@ def test_a_highs_solve_that_overruns_its_limit_is_ended(monkeypatch: pytest.Monk
     model, variables, _ = build_model(problem)
     cost, rows, upper = _arrays(model, variables)
     ended = highs_process.solve_apart(
-        cost, rows, upper, time_limit=10.0, gap=0.0, start=None, stop=None
+        cost, rows, upper, time_limit=10.0, gap=0.0, start=None, stop=None, log=False
     )
     assert ended.status == "kInterrupt" and ended.x is None and not ended.stopped
     assert _solver_children() == []

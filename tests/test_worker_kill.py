@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import signal
@@ -37,24 +38,41 @@ def _working_worker(client: Client, deadline: float, stage: str = "enx-solve") -
     raise AssertionError(f"no {stage} task started in time")
 
 
+class _Killable:
+    """A cluster of its own whose workers the tests kill; their nannies start new ones, and
+    when one does not come back in time (a loaded machine) the cluster is started afresh."""
+
+    def __init__(self) -> None:
+        self._open()
+
+    def _open(self) -> None:
+        self._stack = contextlib.ExitStack()
+        cluster = self._stack.enter_context(local_cluster(n_workers=2, dashboard_address=":0"))
+        self.client = self._stack.enter_context(Client(cluster))
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def two_workers(self) -> Client:
+        try:
+            self.client.wait_for_workers(2, timeout=60)  # the last test's victim is back
+        except TimeoutError:
+            self.close()
+            self._open()
+            self.client.wait_for_workers(2, timeout=120)
+        return self.client
+
+
 @pytest.fixture(scope="module")
-def killable() -> Iterator[Client]:
-    """A cluster of its own whose workers the tests kill (their nannies start new ones)."""
-    with (
-        local_cluster(n_workers=2, dashboard_address=":0") as cluster,
-        Client(cluster) as client,
-    ):
-        yield client
+def killable() -> Iterator[_Killable]:
+    cluster = _Killable()
+    yield cluster
+    cluster.close()
 
 
-def _two_workers(client: Client) -> Client:
-    client.wait_for_workers(2, timeout=120)  # the last test's victim is back
-    return client
-
-
-def test_killing_a_worker_mid_batch_gives_the_same_result(killable: Client) -> None:
+def test_killing_a_worker_mid_batch_gives_the_same_result(killable: _Killable) -> None:
     bids = _batch()
-    client = _two_workers(killable)
+    client = killable.two_workers()
     control = enx.clear(bids, client=client)
     outcome: dict[str, enx.ClearingResult] = {}
     runner = threading.Thread(target=lambda: outcome.update(r=enx.clear(bids, client=client)))
@@ -72,7 +90,7 @@ def test_killing_a_worker_mid_batch_gives_the_same_result(killable: Client) -> N
 
 @pytest.mark.parametrize("stage", ["enx-read", "enx-check", "enx-plan", "enx-write"])
 def test_killing_a_worker_while_parts_are_read_checked_planned_or_written_gives_the_same_run(
-    killable: Client, tmp_path: pathlib.Path, stage: str
+    killable: _Killable, tmp_path: pathlib.Path, stage: str
 ) -> None:
     # one-auction Vickrey markets in 8 buckets, a large batch in 5 parts: 5 Parquet files
     # read on the workers, or a table sent to the workers in 5 parts
@@ -93,7 +111,7 @@ def test_killing_a_worker_while_parts_are_read_checked_planned_or_written_gives_
             bids.slice(f * n, n).write_parquet(tmp_path / "bids" / f"part-{f}.parquet")
         source = str(tmp_path / "bids")
     markets = pl.DataFrame({"market_id": [f"v{i}" for i in range(n)], "format": "vickrey"})
-    client = _two_workers(killable)
+    client = killable.two_workers()
     with dask.config.set(
         {"econonexus.cluster.buckets": 8, "econonexus.cluster.partition-rows": 20_000}
     ):
