@@ -110,6 +110,17 @@ def test_schedule_takes_the_batch_and_solver_options_of_clear(
     assert banned.height > 0, "the accounts table was applied"
 
 
+def test_the_command_leaves_with_its_code_after_exit_handlers_and_flushed_output() -> None:
+    # the command skips the interpreter's teardown (Arrow's threads can abort it)
+    code = (
+        "import atexit; from econonexus.pipelines.ops.signals import exit_with; "
+        "atexit.register(lambda: print('handler ran')); print('work done', end=''); exit_with(3)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 3
+    assert done.stdout == "work donehandler ran\n"
+
+
 def test_schedule_stops_cleanly_on_ctrl_c(tmp_path: pathlib.Path) -> None:
     (tmp_path / "inbox").mkdir()
     with subprocess.Popen(

@@ -12,7 +12,7 @@ import pathlib
 import sys
 from collections.abc import Sequence
 from importlib.metadata import version
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import polars as pl
 
@@ -41,6 +41,7 @@ from econonexus.pipelines.ops.cli_ops import (
 )
 from econonexus.pipelines.ops.run_report import render_summary
 from econonexus.pipelines.ops.settle_run import settle
+from econonexus.pipelines.ops.signals import exit_with
 from econonexus.pipelines.sim.generate import DISTRIBUTIONS, generate
 from econonexus.pipelines.sim.simulate import simulate
 from econonexus.pipelines.store.halts import resume
@@ -300,5 +301,10 @@ def _generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run() -> NoReturn:
+    """The ``econonexus`` command: :func:`main`, leaving with its exit code."""
+    exit_with(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

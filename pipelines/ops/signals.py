@@ -1,11 +1,16 @@
-"""Stopping a long-running command cleanly on SIGINT (Ctrl+C) or SIGTERM."""
+"""Stopping a long-running command cleanly on SIGINT (Ctrl+C) or SIGTERM, and leaving the
+process with its exit code."""
 
 from __future__ import annotations
 
+import atexit
+import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from types import FrameType
+from typing import NoReturn
 
 
 def stop_on_signals(note: Callable[[], None] | None = None) -> threading.Event:
@@ -39,3 +44,18 @@ def wait_until(stop: threading.Event, seconds: float | None = None) -> bool:
         if seconds is not None and waited >= seconds:
             return stop.is_set()
     return True
+
+
+def exit_with(code: int) -> NoReturn:
+    """End the process with ``code`` once its exit handlers ran and its output is flushed.
+
+    Arrow's native reader threads can abort the interpreter's own teardown after
+    the work is done ("terminate called without an active exception", exit -6:
+    apache/arrow#34314), turning a finished command into a crash; the exit
+    handlers (clusters, HiGHS processes, logging) run here and the teardown is
+    skipped.
+    """
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
