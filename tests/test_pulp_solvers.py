@@ -80,7 +80,7 @@ def test_a_solver_pulp_cannot_run_or_does_not_know_is_refused(tmp_path: pathlib.
 def test_solver_logs_are_kept_beside_the_run(
     client: Client, tmp_path: pathlib.Path, solver: str, limit: float | None, marker: str
 ) -> None:
-    hard = enx.generate("arbitrary", goods=40, bids=200, seed=4, market_id="h")
+    hard = enx.generate("arbitrary", goods=30, bids=120, seed=4, market_id="h")
     with dask.config.set({"econonexus.solver.log": True}):
         result = enx.clear(
             hard, solver=solver, time_limit=limit, client=client, out=str(tmp_path), run_id="r"
