@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import pathlib
 import time
 
@@ -181,6 +182,8 @@ def test_back_to_back_identical_batches_do_not_share_scattered_data(
     # batch could drop the data of the next one ("lost dependencies").
     one = _bids([(f"b{i}", f"a{i}", "lot", ["x"], float(i + 1), "buy") for i in range(5)])
     combo = enx.generate("decay", goods=10, bids=30, seed=3, market_id="combo")
+    gc.collect()  # what earlier tests on the shared cluster let go of
+    before = set(client.who_has())
     expected = enx.clear(combo, client=client).summary["welfare"][0]
     with dask.config.set({"econonexus.cluster.embed-max-bytes": embed_max_bytes}):
         for _ in range(4):
@@ -189,6 +192,6 @@ def test_back_to_back_identical_batches_do_not_share_scattered_data(
             assert enx.clear(combo, client=client).summary["welfare"][0] == expected
     # every batch released what it placed on the workers (releases reach the scheduler async)
     deadline = time.monotonic() + 60  # generous: a loaded machine is slow
-    while client.who_has() and time.monotonic() < deadline:
+    while set(client.who_has()) - before and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not client.who_has()
+    assert not set(client.who_has()) - before
