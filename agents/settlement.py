@@ -8,6 +8,7 @@ the events exactly once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import polars as pl
 
@@ -15,14 +16,30 @@ from econonexus._core.config import get_setting
 from econonexus._core.errors import InputError
 from econonexus.agents.economics import OUTCOMES, settlement_amounts
 
+ByzantineSlash = Literal["bid", "all"]
+BYZANTINE_SLASHES = get_args(ByzantineSlash)
+
 
 @dataclass(frozen=True)
 class SettlementTerms:
-    """The economics settings a settlement uses (recorded in every event's payload)."""
+    """The economics settings a settlement uses (recorded in every event's payload).
+
+    ``byzantine_slash``: a ``byzantine`` outcome slashes the bid's locked stake
+    (``bid``), or that and all the agent's free stake (``all``); stake still
+    locked for the agent's other unsettled wins is settled by their own outcomes.
+    """
 
     bonus_multiplier: float
     poor_slash_fraction: float
     decay: float
+    byzantine_slash: ByzantineSlash
+
+    def __post_init__(self) -> None:
+        if self.byzantine_slash not in BYZANTINE_SLASHES:
+            raise InputError(
+                f"`economics.byzantine-slash`: expected one of {BYZANTINE_SLASHES}, "
+                f"got {self.byzantine_slash!r}"
+            )
 
     @classmethod
     def from_config(cls) -> SettlementTerms:
@@ -31,6 +48,7 @@ class SettlementTerms:
             bonus_multiplier=float(get_setting("economics.bonus-multiplier")),
             poor_slash_fraction=float(get_setting("economics.poor-slash-fraction")),
             decay=float(get_setting("economics.reputation-decay")),
+            byzantine_slash=get_setting("economics.byzantine-slash"),
         )
 
 
@@ -62,7 +80,14 @@ def settlement_events(
         "items",
         pl.col("stake").alias("amount"),
         pl.col("payment").alias("price"),
-        pl.struct("outcome", "bonus", "slash", decay=pl.lit(terms.decay))
+        pl.struct(
+            "outcome",
+            "bonus",
+            "slash",
+            decay=pl.lit(terms.decay),
+            # the agent's free stake goes too (state.py reads it when the event applies)
+            slash_free=(pl.col("outcome") == "byzantine") & (terms.byzantine_slash == "all"),
+        )
         .struct.json_encode()
         .alias("payload"),
     )

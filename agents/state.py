@@ -228,13 +228,15 @@ def _settled(s: AgentState, e: Event) -> AgentState:
             e, f"`price` (the payment): expected 0 <= payment <= owed {s.owed}, got {payment}"
         )
     alpha, beta = updated_evidence(s.rep_alpha, s.rep_beta, outcome, float(terms["decay"]))
+    free = s.free_stake + stake - slash
+    forfeit = free if terms.get("slash_free") else 0.0  # economics.byzantine-slash: all
     return dataclasses.replace(
         s,
         owed=max(0.0, s.owed - payment),
         paid=s.paid + payment,
         locked_stake=s.locked_stake - stake,
-        free_stake=s.free_stake + stake - slash,
-        slashed=s.slashed + slash,
+        free_stake=free - forfeit,
+        slashed=s.slashed + slash + forfeit,
         balance=s.balance - payment + bonus,
         bonuses=s.bonuses + bonus,
         rep_alpha=alpha,

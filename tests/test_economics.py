@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import dask
 import polars as pl
 import pytest
 from hypothesis import given, settings
@@ -24,7 +25,9 @@ from econonexus.pipelines.io.validation import validate
 from econonexus.pipelines.ops.settle_run import check_conservation
 from tests.settle_vectorised import settle_accounts
 
-TERMS = SettlementTerms(bonus_multiplier=1.2, poor_slash_fraction=0.5, decay=0.9)
+TERMS = SettlementTerms(
+    bonus_multiplier=1.2, poor_slash_fraction=0.5, decay=0.9, byzantine_slash="bid"
+)
 
 
 def staked_agent(agent_id: str = "a1") -> AgentState:
@@ -50,12 +53,14 @@ def allocation(agent_id: str = "a1", bid_id: str = "b1") -> pl.DataFrame:
     )
 
 
-def settled(outcome: str, state: AgentState | None = None) -> AgentState:
+def settled(
+    outcome: str, state: AgentState | None = None, terms: SettlementTerms = TERMS
+) -> AgentState:
     events = settlement_events(
         allocation(),
         pl.DataFrame({"bid_id": ["b1"], "outcome": [outcome]}),
         run_id="r1",
-        terms=TERMS,
+        terms=terms,
     )
     (event,) = events_from_table(events.with_columns(seq=pl.lit(4, dtype=pl.Int64)))
     return apply(state or staked_agent(), event)
@@ -83,6 +88,22 @@ def test_every_outcome_moves_stake_bonus_reputation_and_ban(
     assert after.reputation == pytest.approx(reputation)
     assert after.banned is banned
     assert conservation_gap(after) == pytest.approx(0.0)
+
+
+def test_byzantine_slash_all_takes_the_free_stake_too_and_money_still_adds_up() -> None:
+    with dask.config.set({"econonexus.economics.byzantine-slash": "all"}):
+        terms = SettlementTerms.from_config()
+    assert terms.byzantine_slash == "all"
+    after = settled("byzantine", terms=terms)  # 20 locked for the bid, 20 free
+    assert (after.free_stake, after.locked_stake, after.slashed) == (0.0, 0.0, 40.0)
+    assert after.banned and conservation_gap(after) == pytest.approx(0.0)
+    poor = settled("poor", terms=terms)  # only byzantine outcomes take more than the bid's
+    assert (poor.free_stake, poor.slashed) == (30.0, 10.0)
+    with (
+        dask.config.set({"econonexus.economics.byzantine-slash": "everything"}),
+        pytest.raises(InputError, match=r"`economics\.byzantine-slash`: expected one of"),
+    ):
+        SettlementTerms.from_config()
 
 
 def test_reputation_starts_at_one_half_and_old_outcomes_fade() -> None:
@@ -274,4 +295,5 @@ def test_events_tables_carry_settlements_through_the_journal_schema() -> None:
         "bonus": 0.0,
         "slash": 10.0,
         "decay": 0.9,
+        "slash_free": False,
     }
