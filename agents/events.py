@@ -33,6 +33,7 @@ EventKind = Literal[
     "strategy_set",
     "bid_won",
     "bid_lost",
+    "flagged",
 ]
 EVENT_KINDS: Final[tuple[EventKind, ...]] = get_args(EventKind)
 

@@ -1,18 +1,24 @@
 """Clearing results back to agents: ``bid_won`` or ``bid_lost`` per bid, ``stake_locked``
-per staked win."""
+per staked win, ``flagged`` per manipulation flag."""
 
 from __future__ import annotations
 
 import polars as pl
 
+from econonexus._core.config import get_setting
 
-def outcome_events(allocations: pl.DataFrame, *, run_id: str) -> pl.DataFrame:
+
+def outcome_events(
+    allocations: pl.DataFrame, *, run_id: str, flagged: pl.DataFrame | None = None
+) -> pl.DataFrame:
     """Events (without ``seq``) for every bid of ``allocations``, in ``bid_id`` order.
 
     A win carries the payment as ``amount``; both carry the bid's ``price``,
     ``items`` and market, which the adaptive strategy learns from. A win whose
     bid needed stake (``allocations.stake`` > 0) is followed by a
-    ``stake_locked`` event: the stake stays locked until settlement.
+    ``stake_locked`` event: the stake stays locked until settlement. Each row of
+    ``flagged`` (a run's ``flagged`` table) becomes a ``flagged`` event after the bids,
+    carrying ``economics.flag-evidence`` of negative reputation evidence.
     """
     won = pl.col("won")
     stake = pl.col("stake") if "stake" in allocations.columns else pl.lit(0.0)
@@ -37,4 +43,26 @@ def outcome_events(allocations: pl.DataFrame, *, run_id: str) -> pl.DataFrame:
         pl.lit(None, dtype=pl.Float64).alias("price"),
         pl.lit(1).alias("_order"),
     )
-    return pl.concat([outcomes, locks]).sort("market_id", "bid_id", "_order").drop("_order")
+    events = pl.concat([outcomes, locks]).sort("market_id", "bid_id", "_order").drop("_order")
+    if flagged is None or flagged.height == 0:
+        return events
+    return pl.concat([events, flag_events(flagged, run_id)], how="diagonal_relaxed")
+
+
+def flag_events(flagged: pl.DataFrame, run_id: str) -> pl.DataFrame:
+    """One ``flagged`` event per row of ``flagged`` (``agent_id``, ``kind``, ``score``,
+    ``reason``): the detector's finding and the evidence ``weight`` it carries."""
+    weight = float(get_setting("economics.flag-evidence"))
+    return flagged.sort("agent_id", "kind").select(
+        pl.lit(run_id).alias("run_id"),
+        "agent_id",
+        pl.lit(None, dtype=pl.String).alias("market_id"),
+        pl.lit(None, dtype=pl.String).alias("bid_id"),
+        pl.lit(None, dtype=pl.List(pl.String)).alias("items"),
+        pl.lit("flagged").alias("kind"),
+        pl.lit(None, dtype=pl.Float64).alias("amount"),
+        pl.lit(None, dtype=pl.Float64).alias("price"),
+        pl.struct("kind", "score", "reason", weight=pl.lit(weight))
+        .struct.json_encode()
+        .alias("payload"),
+    )

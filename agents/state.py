@@ -288,6 +288,15 @@ def _learn(s: AgentState, e: Event, payment: float | None) -> AgentState:
     return dataclasses.replace(s, weights=adaptive_update(s.weights, e.price / value, reward))
 
 
+def _flagged(s: AgentState, e: Event) -> AgentState:
+    """Flagged by the manipulation detector: ``weight`` (payload) of negative evidence."""
+    weight = float(json.loads(e.payload or "{}").get("weight", 0.0))
+    if not math.isfinite(weight) or weight < 0:
+        raise _error(e, f"`weight`: expected a finite number >= 0, got {weight}")
+    beta = s.rep_beta + weight
+    return dataclasses.replace(s, rep_beta=beta, reputation=beta_reputation(s.rep_alpha, beta))
+
+
 def _error(event: Event, problem: str) -> AgentStateError:
     return AgentStateError(f"agent {event.agent_id!r} event {event.seq} ({event.kind}): {problem}")
 
@@ -305,4 +314,5 @@ _HANDLERS: Final = {
     "strategy_set": _strategy_set,
     "bid_won": _bid_won,
     "bid_lost": _bid_lost,
+    "flagged": _flagged,
 }

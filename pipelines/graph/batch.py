@@ -46,6 +46,7 @@ from econonexus.pipelines.graph.progress import track
 from econonexus.pipelines.graph.race_tasks import racers, racing, submit_race_spares
 from econonexus.pipelines.graph.transfer import gather_counts, place_inputs, release, watched_gather
 from econonexus.pipelines.graph.validate_graph import submit_validation
+from econonexus.pipelines.io.flag_sanctions import reported_flags
 from econonexus.pipelines.io.validation import needs_accounts
 
 
@@ -136,7 +137,7 @@ def run_batch(
         summary=with_rejected(merge_partials(rows.summary), n_rejected),
         rejected=rejected_rows,
         prices=rows.prices,
-        flagged=flags[0],
+        flagged=reported_flags(flags[0], options.sanctions),
     )
 
 

@@ -60,7 +60,9 @@ def validate_batch(
     The options travel once, placed with the inputs, not their market tables
     in each task's arguments.
     """
-    return validate(frame, items, options.markets, accounts, keys, seen, options.policies)
+    return validate(
+        frame, items, options.markets, accounts, keys, seen, options.policies, options.sanctions
+    )
 
 
 def plan_part(part: Part, *terms: Any) -> BucketPlan | BucketRows:

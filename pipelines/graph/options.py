@@ -12,6 +12,7 @@ from econonexus._core.config import get_setting, setting_default
 from econonexus._core.errors import InputError
 from econonexus._core.market_settings import DEFAULT_SETTINGS, MarketSettings
 from econonexus._core.schemas import SOLVER_CHOICES
+from econonexus.pipelines.io.flag_sanctions import NO_SANCTIONS, Sanctions
 from econonexus.pipelines.io.market_policy import DETECTION_MODES, DetectionMode, MarketPolicy
 from econonexus.pipelines.io.market_table import MarketsSource, load_market_table
 from econonexus.solvers.backends import SolveLimits, get_backend
@@ -39,6 +40,8 @@ class BatchOptions:
     batch_time_limit: float | None = None
     log_dir: str | None = None
     """Where each MIP component's solver log goes (setting ``solver.log``, with ``out``)."""
+    sanctions: Sanctions = NO_SANCTIONS
+    """What the run's manipulation flags impose (:mod:`.sanctions`), once found."""
 
     def settings(self, market_id: str) -> MarketSettings:
         """The settings of ``market_id``."""
@@ -82,6 +85,12 @@ def make_options(
             f"setting `econonexus.detection.mode`: expected 'off' or 'flag', got {detection!r}"
         )
     settings, policies = load_market_table(markets)
+    for market, policy in policies.items():
+        if policy.on_flag != "flag" and (policy.detection or detection) == "off":
+            raise InputError(
+                f"markets {market!r}: `on_flag` expected 'flag' while detection is off "
+                f"(setting `econonexus.detection.mode`), got {policy.on_flag!r}"
+            )
     return BatchOptions(
         solver=name,
         limits=limits,

@@ -24,6 +24,7 @@ from econonexus.pipelines.graph.progress import show_progress
 from econonexus.pipelines.graph.read_batch import BidSource, read_batch
 from econonexus.pipelines.graph.run_publish import RunBatch, publish_run
 from econonexus.pipelines.graph.run_status import publish_failed, publish_finished, publish_started
+from econonexus.pipelines.graph.sanctions import with_sanctions
 from econonexus.pipelines.io.accounts import AccountsSource, load_accounts
 from econonexus.pipelines.io.items import ItemsSource, load_items
 from econonexus.pipelines.io.market_table import MarketsSource
@@ -218,15 +219,19 @@ def _run(
     try:
         halts: list[dict[str, Any]] = []
         if out is None:
+            batch = with_sanctions(client, batch, keys, None, frozenset())
             result = _in_memory(client, batch, keys, bidders, progress)
         else:
+            seen = read_signed(out, exclude=batch.run_id)
+            halted = frozenset(active_halts(out))  # validated, never solved
+            batch = with_sanctions(client, batch, keys, seen, halted)
             result, halts = publish_run(
                 client,
                 batch,
                 out,
                 keys=keys,
-                seen=read_signed(out, exclude=batch.run_id),
-                halted=frozenset(active_halts(out)),  # validated, never solved
+                seen=seen,
+                halted=halted,
                 live=bidders,
                 progress=show_progress(progress),
             )

@@ -38,6 +38,7 @@ from econonexus.pipelines.graph.options import BatchOptions
 from econonexus.pipelines.graph.progress import track
 from econonexus.pipelines.graph.read_batch import BatchRead
 from econonexus.pipelines.graph.transfer import release, watched_gather
+from econonexus.pipelines.io.flag_sanctions import reported_flags
 from econonexus.pipelines.io.items import ItemsSource
 from econonexus.pipelines.io.signing import record_signed
 from econonexus.pipelines.store.clearing_result import ClearingResult
@@ -176,14 +177,16 @@ def _publish(
     submitted already)."""
     options, run_id, location = batch.options, batch.run_id, fence.root
     live, inputs, flagging = pending
-    decision = decide_halts(out, run_id, digest.summary, digest.won, options.policies)
+    decision = decide_halts(
+        out, run_id, digest.summary, digest.won, options.policies, options.sanctions.halts
+    )
     halted = decision.halted
     found = (digest, inputs, flagging)
     outputs, stored, flags = _write_parts(client, sub, batch, found, fence, halted)
     manifest = batch.manifest(decision.summary, decision.reasons, live)
     summary = wt.stamp_summary(decision.summary, run_id)
     events = run_events(run_id, decision.summary, digest.rejected_rows, manifest)
-    flagged = wt.with_run_id(flags, run_id)
+    flagged = wt.with_run_id(reported_flags(flags, options.sanctions), run_id)
     for name, frame in (("summary", summary), ("events", events), ("flagged", flagged)):
         outputs |= write_table(location, name, frame, fence=fence)
     small = {

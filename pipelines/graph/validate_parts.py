@@ -30,6 +30,7 @@ from econonexus.pipelines.clearing.bucket_split import (
 )
 from econonexus.pipelines.graph.options import BatchOptions
 from econonexus.pipelines.io.accounts import POSITION, account_rules
+from econonexus.pipelines.io.flag_sanctions import excluded_rows
 from econonexus.pipelines.io.validation import (
     accept,
     as_rejected,
@@ -105,12 +106,14 @@ def screen_part(
     part, rejected, _, _ = checked
     bad = pl.concat([rejected.select(*POSITION), *(d.select(*POSITION) for d in dups)])
     valid = accept(part, bad)
-    signed = signed_rejects(valid, options.policies, keys, seen)
-    if signed is None:
+    found = [signed_rejects(valid, options.policies, keys, seen)]
+    found.append(excluded_rows(valid, options.policies, options.sanctions))
+    broken = [f for f in found if f is not None]
+    if not broken:
         signed = rejected.clear()
     else:
+        signed = _with_market(pl.concat(broken), part)
         valid = valid.join(signed.select(*POSITION), on=POSITION, how="anti")
-        signed = _with_market(signed, part)
     agents = _shards(valid, "agent_id", n) if needs_accounts(options.policies, accounts) else []
     return valid, signed, agents
 

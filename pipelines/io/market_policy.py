@@ -13,7 +13,11 @@ clearing code) and its policy, read only by the pipeline:
   (:mod:`econonexus.pipelines.store.halts`);
 - ``detection``: ``flag`` looks for manipulation (rings, sybils) among the
   market's bids and writes what it finds to ``flagged``; ``off`` skips it.
-  Unset: the setting ``detection.mode``.
+  Unset: the setting ``detection.mode``;
+- ``on_flag``: what a flag does to the market (:mod:`econonexus.pipelines.graph.sanctions`):
+  ``flag`` (default) only records it; ``exclude`` rejects the flagged agents'
+  bids before winner determination, with the detector's reason; ``halt``
+  halts the market (rule ``manipulation``).
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from econonexus._core.market_settings import (
 
 DetectionMode = Literal["off", "flag"]
 DETECTION_MODES: Final = ("off", "flag")
+OnFlag = Literal["flag", "exclude", "halt"]
+ON_FLAG: Final = ("flag", "exclude", "halt")
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,7 @@ class MarketPolicy:
     halt_on_error: bool = False
     halt_window: int = 10
     detection: DetectionMode | None = None
+    on_flag: OnFlag = "flag"
 
     @cached_property  # asked per market of batches listing 100,000 markets
     def has_halt_rules(self) -> bool:
@@ -97,6 +104,17 @@ def make_policy(values: dict[str, Any], *, where: str) -> MarketPolicy:
         halt_on_error=flag(given, "halt_on_error", where),
         halt_window=int(number(given, "halt_window", 10, where, minimum=1, whole=True)),
         detection=given.get("detection"),
+        on_flag=given.get("on_flag", "flag"),
+    )
+    expect(
+        policy.on_flag in ON_FLAG, where, "on_flag", "'flag', 'exclude' or 'halt'", policy.on_flag
+    )
+    expect(
+        policy.on_flag == "flag" or policy.detection != "off",
+        where,
+        "on_flag",
+        "'flag' in a market whose detection is 'off'",
+        policy.on_flag,
     )
     expect(
         policy.detection in (None, *DETECTION_MODES),

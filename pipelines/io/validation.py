@@ -7,6 +7,8 @@ and the reason, once per broken rule; the other rows clear.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
 
 from econonexus._core.market_settings import MarketSettings
@@ -18,6 +20,7 @@ from econonexus._core.schemas import (
 )
 from econonexus.pipelines.io.accounts import POSITION as _POSITION
 from econonexus.pipelines.io.accounts import account_rules, with_reputation
+from econonexus.pipelines.io.flag_sanctions import NO_SANCTIONS, Sanctions, excluded_rows
 from econonexus.pipelines.io.format_rules import format_rules
 from econonexus.pipelines.io.item_rules import item_rules
 from econonexus.pipelines.io.market_policy import MarketPolicy
@@ -156,6 +159,7 @@ def validate(
     keys: dict[str, bytes] | None = None,
     seen: pl.DataFrame | None = None,
     policies: dict[str, MarketPolicy] | None = None,
+    sanctions: Sanctions = NO_SANCTIONS,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split a normalized batch into valid bids and rejected records.
 
@@ -177,6 +181,9 @@ def validate(
         accepted by earlier runs, for markets with ``signed: true``.
     policies
         The listed markets' policies: stakes, minimum reputation, signed bids.
+    sanctions
+        Agents whose bids ``on_flag: exclude`` markets reject (found by a first
+        pass of the run: :mod:`econonexus.pipelines.graph.sanctions`).
 
     Returns
     -------
@@ -187,7 +194,7 @@ def validate(
     """
     rejected = row_checks(frame, items, markets).vstack(duplicate_rule(frame))
     valid = accept(frame, rejected)
-    ineligible = eligibility(valid, policies or {}, keys, seen, accounts)
+    ineligible = eligibility(valid, policies or {}, keys, seen, accounts, sanctions)
     if ineligible is not None:
         valid = valid.join(ineligible.select(*_POSITION), on=_POSITION, how="anti")
         rejected = pl.concat([rejected, ineligible])
@@ -256,12 +263,19 @@ def eligibility(
     keys: dict[str, bytes] | None,
     seen: pl.DataFrame | None,
     accounts: pl.DataFrame | None,
+    sanctions: Sanctions = NO_SANCTIONS,
 ) -> pl.DataFrame | None:
-    """Rows rejected for their signature, then (of the others) for their agent's account."""
+    """Rows rejected for their signature, their agent's exclusion, then (of the others)
+    for their agent's account."""
     found = []
-    if (signed := signed_rejects(valid, policies, keys, seen)) is not None:
-        found.append(signed)
-        valid = valid.join(signed.select(*_POSITION), on=_POSITION, how="anti")
+    rules: list[Callable[[pl.DataFrame], pl.DataFrame | None]] = [
+        lambda rows: signed_rejects(rows, policies, keys, seen),
+        lambda rows: excluded_rows(rows, policies, sanctions),
+    ]
+    for rule in rules:
+        if (broken := rule(valid)) is not None:
+            found.append(broken)
+            valid = valid.join(broken.select(*_POSITION), on=_POSITION, how="anti")
     if needs_accounts(policies, accounts):
         found.append(account_rules(valid, policies, accounts))
     return pl.concat(found) if found else None

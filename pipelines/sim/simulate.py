@@ -167,7 +167,7 @@ def _round(
     run_id = f"round-{r:05d}"
     live = LiveBidders(pool, seed=seed, round_no=r)
     result = _clear(bids.bids, markets, client, out=f"{out}/rounds", run_id=run_id, bidders=live)
-    events = outcome_events(result.allocations, run_id=run_id)
+    events = outcome_events(result.allocations, run_id=run_id, flagged=result.flagged)
     if phase == "deliver":
         killed = _kill_holder(pool, client, chaos)
     delivery = pool.deliver(events)

@@ -222,11 +222,19 @@ def decide_halts(
     summary: pl.DataFrame,
     units: pl.DataFrame,
     markets: dict[str, MarketPolicy],
+    manipulated: dict[str, str] | None = None,
 ) -> HaltDecision:
     """Decide the run's halts from its ``summary`` and :func:`won_units` (nothing is written
-    yet): markets that trip a rule now, or are halted already, are held back."""
+    yet): markets that trip a rule now, or are halted already, are held back; so are the
+    ``manipulated`` ones (market: reason; rule ``manipulation``, ``on_flag: halt``)."""
     stats = market_stats(summary, won_stats(units))
     new = tripped(stats, history(out), markets)
+    present = set(stats["market_id"])
+    new += [
+        {"market_id": m, "rule": "manipulation", "reason": reason}
+        for m, reason in sorted((manipulated or {}).items())
+        if m in present
+    ]
     held = active_halts(out)
     halted = sorted({h["market_id"] for h in new} | set(held) & set(stats["market_id"]))
     reasons = new + [

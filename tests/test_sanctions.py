@@ -1,0 +1,131 @@
+"""Sanctions on manipulation (``on_flag``): excluded rings, halted markets, flagged agents'
+reputation."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import dask.config
+import polars as pl
+import pytest
+from distributed import Client
+
+import econonexus as enx
+from econonexus.agents.events import Event, events_from_table
+from econonexus.agents.outcomes import outcome_events
+from econonexus.agents.state import AgentState, apply
+from econonexus.pipelines.store.halts import active_halts
+from tests.planted import PlantedMarket, planted_market
+
+EXCLUDED = "excluded (on_flag: exclude): "
+
+
+@pytest.fixture(scope="module")
+def market() -> PlantedMarket:
+    return planted_market(seed=7, honest=150, shills=0)
+
+
+def _bids(market: PlantedMarket) -> pl.DataFrame:
+    return market.bids.with_row_index("k").select(
+        pl.format("b{}", "k").alias("bid_id"),
+        "agent_id",
+        pl.lit("lots").alias("market_id"),
+        pl.concat_list("auction").alias("items"),
+        "price",
+    )
+
+
+def _clear(market: PlantedMarket, client: Client, on_flag: str, **kw: object) -> enx.ClearingResult:
+    return enx.clear(
+        _bids(market),
+        markets={"lots": {"format": "sealed-first-price", "on_flag": on_flag}},
+        accounts=market.accounts,
+        client=client,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize("partition_rows", [None, 400])  # validated whole, or part by part
+def test_exclude_removes_a_planted_ring_and_honest_bidders_win_instead(
+    market: PlantedMarket, client: Client, partition_rows: int | None
+) -> None:
+    flagged_only = _clear(market, client, "flag")
+    settings = {} if partition_rows is None else {"econonexus.cluster.partition-rows": 400}
+    with dask.config.set(settings):
+        excluded = _clear(market, client, "exclude")
+    kinds = dict(market.truth.iter_rows())
+    ring_wins = flagged_only.allocations.filter(
+        pl.col("won") & pl.col("agent_id").str.starts_with("ring")
+    )
+    assert ring_wins.height > 0, "unsanctioned, the ring wins auctions"
+    flagged = set(excluded.flagged["agent_id"])
+    assert {a for a, k in kinds.items() if k == "ring"} <= flagged
+    winners = excluded.allocations.filter("won")
+    assert not set(winners["agent_id"]) & flagged, "no flagged agent wins"
+    # every bid of a flagged agent is rejected with the detector's reason, and no other
+    reasons = excluded.rejected.filter(pl.col("reason").str.starts_with(EXCLUDED))
+    theirs = _bids(market).filter(pl.col("agent_id").is_in(list(flagged)))
+    assert sorted(reasons["bid_id"]) == sorted(theirs["bid_id"])
+    assert reasons.filter(pl.col("reason").str.contains("ring")).height > 0
+    assert (reasons["field"] == "agent_id").all()
+    # where the ring won, an honest bidder (if any bid) wins now
+    auctions = ring_wins.select(pl.col("items").list.first().alias("auction"))
+    now = winners.with_columns(pl.col("items").list.first().alias("auction")).join(
+        auctions, on="auction"
+    )
+    assert now.height > 0
+    assert all(kinds.get(a) == "honest" for a in now["agent_id"])
+    assert excluded.summary["n_rejected"][0] == excluded.rejected.select("source", "row").n_unique()
+
+
+def test_halt_halts_the_market_with_rule_manipulation(
+    market: PlantedMarket, client: Client, tmp_path: pathlib.Path
+) -> None:
+    result = _clear(market, client, "halt", out=str(tmp_path), run_id="r1")
+    assert result.summary["status"].to_list() == ["halted"]
+    assert result.summary["welfare"][0] == 0
+    halt = active_halts(str(tmp_path))["lots"]
+    assert halt["rule"] == "manipulation" and "flagged agent(s) bid" in halt["reason"]
+    assert result.flagged.height > 0
+
+
+def test_flagged_agents_lose_reputation_by_the_configured_weight() -> None:
+    allocations = pl.DataFrame(
+        {
+            "market_id": ["m"],
+            "bid_id": ["b1"],
+            "agent_id": ["a1"],
+            "won": [False],
+            "payment": [0.0],
+            "items": [["x"]],
+            "price": [5.0],
+        }
+    )
+    flags = pl.DataFrame(
+        {"agent_id": ["a1"], "kind": ["ring"], "score": [0.9], "reason": ["covers the top bid"]}
+    )
+    with dask.config.set({"econonexus.economics.flag-evidence": 2.0}):
+        events = outcome_events(allocations, run_id="r", flagged=flags)
+    assert events["kind"].to_list() == ["bid_lost", "flagged"]
+    payload = json.loads(events["payload"][1])
+    assert payload == {"kind": "ring", "score": 0.9, "reason": "covers the top bid", "weight": 2.0}
+    created = Event(0, "created", "a1", payload=json.dumps({"balance": 1.0}))
+    state: AgentState | None = apply(None, created)
+    numbered = events.with_row_index("seq", offset=1).with_columns(pl.col("seq").cast(pl.Int64))
+    for event in events_from_table(numbered):
+        state = apply(state, event)
+    assert state is not None and state.reputation == pytest.approx(1 / 4)  # (0 + 1) / (2 + 2)
+
+
+def test_on_flag_is_checked_with_the_market_and_field() -> None:
+    bids = enx.generate("decay", goods=4, bids=6, seed=1, market_id="lots")
+    with pytest.raises(enx.InputError, match=r"market 'lots'.*`on_flag` expected 'flag', 'exc"):
+        enx.clear(bids, markets={"lots": {"on_flag": "punish"}})
+    with pytest.raises(enx.InputError, match=r"`on_flag` expected 'flag' in a market whose det"):
+        enx.clear(bids, markets={"lots": {"on_flag": "exclude", "detection": "off"}})
+    with (
+        dask.config.set({"econonexus.detection.mode": "off"}),
+        pytest.raises(enx.InputError, match=r"markets 'lots': `on_flag` expected 'flag' while"),
+    ):
+        enx.clear(bids, markets={"lots": {"on_flag": "halt"}})
