@@ -223,15 +223,44 @@ def run_flags(allocations: pl.DataFrame, accounts: pl.DataFrame | None) -> pl.Da
     return flag_bids(detection_bids(allocations), accounts)
 
 
-def detection_bids(allocations: pl.DataFrame) -> pl.DataFrame:
+def detection_bids(allocations: pl.DataFrame, sellers: pl.DataFrame | None = None) -> pl.DataFrame:
     """What detection reads of allocations: ``agent_id``, ``auction`` (a market and its
-    bundle of items), ``price``, ``won``; made where the allocations are."""
-    return allocations.select(
+    bundle of items), ``price``, ``won``; made where the allocations are. With
+    ``sellers`` (``market_id``, ``item_id``, ``seller``: the items table's), also the
+    ``seller`` of each auction whose items one seller sells (else null)."""
+    found = allocations.select(
         "agent_id",
         pl.concat_str("market_id", pl.col("items").list.join(";"), separator=":").alias("auction"),
         "price",
         "won",
     )
+    if sellers is None:
+        return found
+    return found.with_columns(seller=_auction_sellers(allocations, sellers))
+
+
+def _auction_sellers(allocations: pl.DataFrame, sellers: pl.DataFrame) -> pl.Series:
+    """Per row of ``allocations``: the one seller of all its items, or null."""
+    items = allocations.select("market_id", "items").with_row_index("_bid").explode("items")
+    owners = items.join(
+        sellers.select("market_id", pl.col("item_id").alias("items"), "seller"),
+        on=["market_id", "items"],
+        how="left",
+    )
+    one = owners.group_by("_bid").agg(
+        pl.when(pl.col("seller").n_unique() == 1).then(pl.col("seller").first()).alias("seller")
+    )
+    index = pl.DataFrame({"_bid": pl.arange(0, allocations.height, eager=True, dtype=pl.UInt32)})
+    return index.join(one, on="_bid", how="left")["seller"]
+
+
+def item_sellers(items: pl.DataFrame | None) -> pl.DataFrame | None:
+    """The ``market_id``, ``item_id``, ``seller`` rows of an items table that name a seller,
+    or ``None`` when none does (shill detection then has nothing to judge)."""
+    if items is None or "seller" not in items.columns:
+        return None
+    named = items.filter(pl.col("seller").is_not_null()).select("market_id", "item_id", "seller")
+    return named if named.height else None
 
 
 def flag_bids(bids: pl.DataFrame, accounts: pl.DataFrame | None) -> pl.DataFrame:

@@ -129,3 +129,22 @@ def test_on_flag_is_checked_with_the_market_and_field() -> None:
         pytest.raises(enx.InputError, match=r"markets 'lots': `on_flag` expected 'flag' while"),
     ):
         enx.clear(bids, markets={"lots": {"on_flag": "halt"}})
+
+
+def test_shills_are_found_in_a_real_run_when_the_items_name_their_sellers(
+    client: Client,
+) -> None:
+    market = planted_market(seed=3, honest=150, rings=0, sybil_clusters=0)
+    items = market.bids.select(
+        pl.lit("lots").alias("market_id"), pl.col("auction").alias("item_id"), "seller"
+    ).unique("item_id")
+    bids = _bids(market)
+    lots = {"lots": {"format": "sealed-first-price"}}
+    without = enx.clear(bids, markets=lots, client=client)
+    assert "shill" not in set(without.flagged["kind"]), "no sellers: nothing to judge"
+    found = enx.clear(bids, items=items, markets=lots, client=client)
+    shills = found.flagged.filter(pl.col("kind") == "shill").join(market.truth, on="agent_id")
+    planted = market.truth.filter(pl.col("truth") == "shill").height
+    assert shills.height >= 0.9 * planted
+    honest = market.truth.filter(pl.col("truth") == "honest").height
+    assert shills.filter(pl.col("truth") == "honest").height <= 0.05 * honest  # the detector's FP

@@ -25,7 +25,7 @@ import polars as pl
 from distributed import Client, Future
 
 from econonexus._core.config import get_setting
-from econonexus.agents.detection import FLAGGED_COLUMNS
+from econonexus.agents.detection import FLAGGED_COLUMNS, item_sellers
 from econonexus.pipelines.clearing.bucket import (
     BucketRows,
     n_large,
@@ -76,6 +76,7 @@ class Submitted:
     books: Any
     opts: Any
     held: list[Any]
+    sellers: pl.DataFrame | None = None  # the items table's sellers, for shill detection
 
     def release(self, *more: Any) -> None:
         """Release every future of the batch (and ``more``)."""
@@ -128,7 +129,7 @@ def run_batch(
         assert live is not None
         results.append(clear_live(sub.live_markets, pl.concat(clock_bids), items, options, live))
     if here:
-        flags = [bt.flag_markets(accounts, options, *results)]
+        flags = [bt.flag_markets(accounts, options, sub.sellers, *results)]
     sub.release(*detect)
     n_rejected, _ = bt.rejected_digest(rejected_rows)
     rows = rows_of(results)
@@ -241,7 +242,16 @@ def submit_batch(
     # have run (and recomputed from its inputs if a worker holding a later stage dies)
     release([f for f in [*validation, *plans, *assembled] if not any(f is k for k in kept)])
     return Submitted(
-        token, final, rejected, clocks, live_markets, parts if split else [raw], books, opts, kept
+        token,
+        final,
+        rejected,
+        clocks,
+        live_markets,
+        parts if split else [raw],
+        books,
+        opts,
+        kept,
+        item_sellers(inputs[0]),
     )
 
 
@@ -276,7 +286,7 @@ def submit_detect(client: Client, sub: Submitted, rows: list[Any]) -> Future[Any
     each bucket reduced first where it is (``enx-detect-rows``)."""
     t = sub.token
     reduced = [
-        client.submit(bt.detection_rows, sub.opts, r, key=f"enx-detect-rows-{t}-{b}")
+        client.submit(bt.detection_rows, sub.opts, sub.sellers, r, key=f"enx-detect-rows-{t}-{b}")
         for b, r in enumerate(rows)
     ]
     key = f"enx-detect-{t}"

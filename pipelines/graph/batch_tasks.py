@@ -29,16 +29,22 @@ from econonexus.pipelines.io.validation import validate
 
 
 def flag_markets(
-    accounts: pl.DataFrame | None, options: BatchOptions, *rows: BucketRows
+    accounts: pl.DataFrame | None,
+    options: BatchOptions,
+    sellers: pl.DataFrame | None,
+    *rows: BucketRows,
 ) -> pl.DataFrame:
-    """Manipulation flags (rings, sybils) over the batch's markets with detection on."""
-    return flag_bids(accounts, *(detection_rows(options, r) for r in rows))
+    """Manipulation flags (rings, shills, sybils) over the batch's markets with detection on."""
+    return flag_bids(accounts, *(detection_rows(options, sellers, r) for r in rows))
 
 
-def detection_rows(options: BatchOptions, rows: BucketRows) -> pl.DataFrame:
-    """``enx-detect-rows``: what detection reads of a bucket's markets with detection on."""
+def detection_rows(
+    options: BatchOptions, sellers: pl.DataFrame | None, rows: BucketRows
+) -> pl.DataFrame:
+    """``enx-detect-rows``: what detection reads of a bucket's markets with detection on
+    (with the auctions' sellers, when the items table names them)."""
     on = detected_markets(options.policies, options.detection)
-    return detection_bids(rows.allocations.filter(on))
+    return detection_bids(rows.allocations.filter(on), sellers)
 
 
 def flag_bids(accounts: pl.DataFrame | None, *bids: pl.DataFrame) -> pl.DataFrame:

@@ -34,6 +34,7 @@ def load_items(source: ItemsSource, *, format: Format | None = None) -> pl.DataF
         pl.col("item_id").cast(pl.String),
         _column(frame, "supply", pl.Int64).alias("supply"),
         _column(frame, "reserve_price", pl.Float64).alias("reserve_price"),
+        _column(frame, "seller", pl.String).alias("seller"),
         _column(frame, "supply", pl.String).alias("_raw_supply"),
         _column(frame, "reserve_price", pl.String).alias("_raw_reserve"),
     )

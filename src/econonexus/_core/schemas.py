@@ -39,9 +39,11 @@ ITEMS_SCHEMA: Final = pa.schema(
         pa.field("item_id", pa.string(), nullable=False),
         pa.field("supply", pa.int64(), nullable=False),
         pa.field("reserve_price", pa.float64(), nullable=False),
+        pa.field("seller", pa.string()),
     ]
 )
-"""One row per item per market; items not listed have supply 1 and reserve 0."""
+"""One row per item per market; items not listed have supply 1 and reserve 0. ``seller``
+(optional) is who sells the item: manipulation detection then looks for shill bidders."""
 
 ALLOCATIONS_SCHEMA: Final = pa.schema(
     [
