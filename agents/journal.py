@@ -249,6 +249,15 @@ def read_journal(
     return pl.concat(frames).select(AGENT_EVENTS_SCHEMA.names).sort("seq")
 
 
+def agent_ages(root: str) -> pl.DataFrame:
+    """``agent_id`` and ``age_runs``: the runs whose outcomes each agent of the pool at
+    ``root`` received (``bid_won``/``bid_lost`` events), as its journal records them."""
+    events = read_journal(root).filter(
+        pl.col("kind").is_in(["bid_won", "bid_lost"]) & pl.col("run_id").is_not_null()
+    )
+    return events.group_by("agent_id").agg(pl.col("run_id").n_unique().alias("age_runs"))
+
+
 def _safe(run_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", run_id)
 

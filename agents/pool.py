@@ -283,6 +283,12 @@ class AgentPool:
         """Every agent's state, sorted by ``agent_id``; raises if a shard cannot answer."""
         return self._views.states()
 
+    def accounts(self) -> pl.DataFrame:
+        """:meth:`states` with each agent's age in runs (``age_runs``, from the journal): the
+        accounts a clear reads when given the pool (``clear(..., accounts=pool)``), so that
+        sybil detection knows who is new."""
+        return self._views.accounts()
+
     def health(self) -> pl.DataFrame:
         """Per shard: worker, agents, memory, last event, last heartbeat, breaker, status."""
         return self._views.health()

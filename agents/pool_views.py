@@ -14,6 +14,7 @@ import polars as pl
 import pyarrow as pa
 
 from econonexus._core.errors import ShardUnavailableError
+from econonexus.agents.journal import agent_ages
 from econonexus.agents.registry import Registry
 from econonexus.agents.shard_health import health_rows, publish_health
 
@@ -42,6 +43,15 @@ class PoolViews:
         frame = pl.from_arrow(pa.concat_tables(list(answers.values())))
         assert isinstance(frame, pl.DataFrame)
         return frame.sort("agent_id")
+
+    def accounts(self) -> pl.DataFrame:
+        """:meth:`states` with each agent's ``age_runs`` from the journal (0: no run yet)."""
+        ages = agent_ages(self.root)
+        return (
+            self.states()
+            .join(ages, on="agent_id", how="left")
+            .with_columns(pl.col("age_runs").fill_null(0).cast(pl.Int64))
+        )
 
     def health(self) -> pl.DataFrame:
         """Per shard: worker, agents, memory, last event, last heartbeat, breaker state, status."""

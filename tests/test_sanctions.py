@@ -148,3 +148,38 @@ def test_shills_are_found_in_a_real_run_when_the_items_name_their_sellers(
     assert shills.height >= 0.9 * planted
     honest = market.truth.filter(pl.col("truth") == "honest").height
     assert shills.filter(pl.col("truth") == "honest").height <= 0.05 * honest  # the detector's FP
+
+
+def test_sybils_are_found_from_a_pools_journal_without_an_age_column(
+    client: Client, tmp_path: pathlib.Path
+) -> None:
+    offer = pl.DataFrame(
+        {"market_id": "lots", "item_id": [f"i{k}" for k in range(8)], "format": "vickrey"}
+    )
+    agents = enx.population(14, offer, seed=1)
+    ids = sorted(agents["agent_id"])
+    new, old, honest = ids[:5], ids[5:10], ids[10:]  # two lookalike groups, both low-stake
+    agents = agents.with_columns(
+        free_stake=pl.when(pl.col("agent_id").is_in(honest)).then(100.0).otherwise(5.0)
+    )
+    rows = [(f"n-{a}-{i}", a, f"i{i}", 10.0 + 0.01 * k) for k, a in enumerate(new + old)
+            for i in range(4)]  # fmt: skip
+    rows += [(f"h-{a}", a, f"i{4 + k}", 20.0) for k, a in enumerate(honest)]
+    bids = pl.DataFrame(rows, schema=["bid_id", "agent_id", "item", "price"], orient="row")
+    bids = bids.select(
+        "bid_id", "agent_id", pl.lit("lots").alias("market_id"),
+        pl.concat_list("item").alias("items"), "price",
+    )  # fmt: skip
+    lots = {"lots": {"format": "sealed-first-price"}}
+    with enx.AgentPool.create(client, agents, shards=2, root=str(tmp_path / "pool")) as pool:
+        for r in range(3):  # the old group has been in 3 runs already
+            history = pl.DataFrame(
+                {"market_id": "lots", "bid_id": [f"h{r}-{a}" for a in old], "agent_id": old,
+                 "won": False, "payment": 0.0, "items": [["i0"]] * 5, "price": 1.0}
+            )  # fmt: skip
+            pool.deliver(enx.outcome_events(history, run_id=f"h{r}"))
+        assert dict(pool.accounts().select("agent_id", "age_runs").iter_rows())[old[0]] == 3
+        found = enx.clear(bids, markets=lots, accounts=pool, client=client).flagged
+        plain = enx.clear(bids, markets=lots, accounts=pool.states(), client=client).flagged
+    assert sorted(found.filter(pl.col("kind") == "sybil")["agent_id"]) == new
+    assert plain.filter(pl.col("kind") == "sybil").height == 0, "no ages: no sybil judged"

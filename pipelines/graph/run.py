@@ -76,11 +76,12 @@ def clear(
         are ``combinatorial`` with ``pay-as-bid`` payments.
     accounts
         Optional agents' accounts (URL or table: ``agent_id``, ``free_stake``,
-        ``reputation``, ``banned``). Bids of banned agents, of agents below a
-        market's ``min_reputation`` and of agents without the free stake a
-        market's ``stake``/``stake_fraction`` asks for are rejected with the
-        reason. ``allocations.stake`` is the stake each bid needs (locked
-        while it waits for settlement when it wins).
+        ``reputation``, ``banned``, ``age_runs``), or an ``AgentPool``: its states,
+        each agent's age in runs read from its journal (sybil detection uses it).
+        Bids of banned agents, of agents below a market's ``min_reputation``
+        and of agents without the free stake a market's ``stake``/``stake_fraction``
+        asks for are rejected with the reason. ``allocations.stake`` is the
+        stake each bid needs (locked while it waits for settlement when it wins).
     keys
         Agents' signing keys (a mapping, or a table/URL of ``agent_id`` and
         ``key``) for markets with ``signed: true``; never written anywhere.

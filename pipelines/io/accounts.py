@@ -2,8 +2,10 @@
 
 An accounts table has one row per agent: ``agent_id`` and any of
 ``free_stake`` (default 0), ``reputation`` (default 0.5) and ``banned``
-(default false). ``agents.parquet`` from ``econonexus simulate`` and
-``AgentPool.states()`` are accounts tables as they are.
+(default false), and ``age_runs`` (runs since the agent was first seen; sybil
+detection reads it). ``agents.parquet`` from ``econonexus simulate`` and
+``AgentPool.states()`` are accounts tables as they are; an ``AgentPool`` given
+as the accounts adds each agent's ``age_runs`` from its journal.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ import pyarrow as pa
 
 from econonexus._core.errors import InputError
 from econonexus.agents.economics import required_stake
+from econonexus.agents.pool import AgentPool
 from econonexus.agents.state import INITIAL_REPUTATION
 from econonexus.pipelines.io.market_policy import DEFAULT_POLICY, MarketPolicy
 from econonexus.pipelines.io.readers import table_of
 
 POSITION = ["_source", "_row"]
 
-AccountsSource: TypeAlias = str | pa.Table | pl.DataFrame
+AccountsSource: TypeAlias = str | pa.Table | pl.DataFrame | AgentPool
 ACCOUNT_SCHEMA = {
     "agent_id": pl.String,
     "free_stake": pl.Float64,
@@ -31,9 +34,10 @@ ACCOUNT_SCHEMA = {
 
 
 def load_accounts(source: AccountsSource) -> pl.DataFrame:
-    """The accounts of ``source`` (a URL or a table), checked; one row per agent."""
+    """The accounts of ``source`` (a URL, a table, or an agent pool: its states with each
+    agent's age in runs from its journal), checked; one row per agent."""
     name = source if isinstance(source, str) else "<accounts table>"
-    frame = table_of(source)
+    frame = source.accounts() if isinstance(source, AgentPool) else table_of(source)
     if "agent_id" not in frame.columns:
         raise InputError(f"accounts {name!r}: missing required column `agent_id`")
     for column, dtype in ACCOUNT_SCHEMA.items():
