@@ -22,18 +22,12 @@ from distributed import Client
 import econonexus as enx
 from benchmarks.common import print_table
 from econonexus.pipelines.graph.cluster import local_cluster
-from tests.planted import PlantedMarket, planted_market
+from tests.planted import PlantedMarket, lot_bids, planted_market
 
 
 def _clear(market: PlantedMarket, client: Client, on_flag: str) -> tuple[float, float, float]:
     """(share of welfare won by manipulators, honest agents' welfare, seconds)."""
-    bids = market.bids.with_row_index("k").select(
-        pl.format("b{}", "k").alias("bid_id"),
-        "agent_id",
-        pl.lit("lots").alias("market_id"),
-        pl.concat_list("auction").alias("items"),
-        "price",
-    )
+    bids = lot_bids(market)
     start = time.perf_counter()
     result = enx.clear(
         bids,

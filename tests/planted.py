@@ -148,3 +148,14 @@ def detection_scores(flagged: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame
         rows.append((kind, tp, len(actual) - tp, fp, others - fp, tp / len(actual), fp / others))
     schema = ["kind", "true_pos", "false_neg", "false_pos", "true_neg", "recall", "false_pos_rate"]
     return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def lot_bids(market: PlantedMarket) -> pl.DataFrame:
+    """``market``'s bids as a batch: one single-item auction per item of market ``lots``."""
+    return market.bids.with_row_index("k").select(
+        pl.format("b{}", "k").alias("bid_id"),
+        "agent_id",
+        pl.lit("lots").alias("market_id"),
+        pl.concat_list("auction").alias("items"),
+        "price",
+    )

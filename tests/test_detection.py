@@ -9,7 +9,7 @@ from distributed import Client
 
 import econonexus as enx
 from econonexus.agents.detection import detect, similar_candidates
-from tests.planted import detection_scores, planted_market
+from tests.planted import detection_scores, lot_bids, planted_market
 
 
 @pytest.mark.parametrize("seed", [11, 12, 13])
@@ -40,13 +40,7 @@ def test_without_accounts_or_sellers_only_what_can_be_judged_is_flagged() -> Non
 @pytest.mark.slow
 def test_every_run_writes_its_flagged_agents(client: Client) -> None:
     market = planted_market(seed=7, honest=150)
-    bids = market.bids.with_row_index("k").select(
-        pl.format("b{}", "k").alias("bid_id"),
-        "agent_id",
-        pl.lit("lots").alias("market_id"),
-        pl.concat_list("auction").alias("items"),
-        "price",
-    )
+    bids = lot_bids(market)
     result = enx.clear(
         bids,
         markets={"lots": {"format": "sealed-first-price"}},

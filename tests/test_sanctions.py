@@ -16,7 +16,7 @@ from econonexus.agents.events import Event, events_from_table
 from econonexus.agents.outcomes import outcome_events
 from econonexus.agents.state import AgentState, apply
 from econonexus.pipelines.store.halts import active_halts
-from tests.planted import PlantedMarket, planted_market
+from tests.planted import PlantedMarket, lot_bids, planted_market
 
 EXCLUDED = "excluded (on_flag: exclude): "
 
@@ -26,19 +26,9 @@ def market() -> PlantedMarket:
     return planted_market(seed=7, honest=150, shills=0)
 
 
-def _bids(market: PlantedMarket) -> pl.DataFrame:
-    return market.bids.with_row_index("k").select(
-        pl.format("b{}", "k").alias("bid_id"),
-        "agent_id",
-        pl.lit("lots").alias("market_id"),
-        pl.concat_list("auction").alias("items"),
-        "price",
-    )
-
-
 def _clear(market: PlantedMarket, client: Client, on_flag: str, **kw: object) -> enx.ClearingResult:
     return enx.clear(
-        _bids(market),
+        lot_bids(market),
         markets={"lots": {"format": "sealed-first-price", "on_flag": on_flag}},
         accounts=market.accounts,
         client=client,
@@ -65,7 +55,7 @@ def test_exclude_removes_a_planted_ring_and_honest_bidders_win_instead(
     assert not set(winners["agent_id"]) & flagged, "no flagged agent wins"
     # every bid of a flagged agent is rejected with the detector's reason, and no other
     reasons = excluded.rejected.filter(pl.col("reason").str.starts_with(EXCLUDED))
-    theirs = _bids(market).filter(pl.col("agent_id").is_in(list(flagged)))
+    theirs = lot_bids(market).filter(pl.col("agent_id").is_in(list(flagged)))
     assert sorted(reasons["bid_id"]) == sorted(theirs["bid_id"])
     assert reasons.filter(pl.col("reason").str.contains("ring")).height > 0
     assert (reasons["field"] == "agent_id").all()
@@ -138,7 +128,7 @@ def test_shills_are_found_in_a_real_run_when_the_items_name_their_sellers(
     items = market.bids.select(
         pl.lit("lots").alias("market_id"), pl.col("auction").alias("item_id"), "seller"
     ).unique("item_id")
-    bids = _bids(market)
+    bids = lot_bids(market)
     lots = {"lots": {"format": "sealed-first-price"}}
     without = enx.clear(bids, markets=lots, client=client)
     assert "shill" not in set(without.flagged["kind"]), "no sellers: nothing to judge"

@@ -273,14 +273,15 @@ def solve_large_vcg(planned: VcgBucket, j: int, options: BatchOptions) -> Improv
     return tasks.solve_vcg(planned[1][market], k, options)
 
 
-def price_bucket(planned: VcgBucket, *large: Improvement) -> BucketRows:
-    """Set the VCG payments of the bucket's VCG markets; return every row of the bucket."""
+def price_bucket(planned: VcgBucket, options: BatchOptions, *large: Improvement) -> BucketRows:
+    """Set the VCG (or core) payments of the bucket's VCG and core markets; return every
+    row of the bucket."""
     rows, plans, gains, keys = planned
     gains = gains | dict(zip(keys, large, strict=True))
     priced = []
     for m, result in rows.outcomes.items():
         jobs = [gains[(m, k)] for k in range(len(plans[m].jobs))]
-        priced.append(tasks.price(result, plans[m], *jobs))
+        priced.append(tasks.price(result, plans[m], options, *jobs))
     return replace(_join(rows, rows_of(priced)), outcomes={})
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from distributed import Client, Future
 
 from econonexus._core.config import get_setting
+from econonexus._core.formats import PIVOT_RULES
 from econonexus.pipelines.clearing.bucket import (
     assemble_bucket,
     n_large_vcg,
@@ -71,7 +72,7 @@ def price_vcg_buckets(
     client: Client, assembled: list[Future[Any]], options: BatchOptions, opts: Any, token: str
 ) -> list[Future[Any]]:
     """Add the VCG re-solves (``enx-vcg``) and pricing (``enx-price``) of buckets."""
-    if not any(s.payment_rule == "vcg" and s.kind.mip for s in options.markets.values()):
+    if not any(s.payment_rule in PIVOT_RULES and s.kind.mip for s in options.markets.values()):
         return assembled
     inline = int(get_setting("solver.inline-max-bids"))
     planned = [
@@ -84,6 +85,7 @@ def price_vcg_buckets(
         client.submit(
             price_bucket,
             planned[b],
+            lean,
             *[
                 client.submit(
                     solve_large_vcg,

@@ -18,7 +18,7 @@ import polars as pl
 import pulp
 
 from econonexus._core.errors import EconoNexusError
-from econonexus._core.formats import market_format
+from econonexus._core.formats import PIVOT_RULES, market_format
 from econonexus._core.market_settings import MarketSettings
 from econonexus._core.schemas import SOLVERS
 from econonexus.pipelines.clearing.market_rows import (
@@ -32,6 +32,7 @@ from econonexus.pipelines.clearing.single_item import clear_clock_market, clear_
 from econonexus.pipelines.graph.options import BatchOptions
 from econonexus.pipelines.store.out_folder import write_solver_log
 from econonexus.solvers.cancel import Stop
+from econonexus.solvers.core import core_payments
 from econonexus.solvers.market import (
     MarketOutcome,
     MarketPlan,
@@ -108,7 +109,7 @@ def mip_problem(
         default_reserve=settings.reserve,
     )
     if settings.side == "buy":
-        if settings.payment_rule == "vcg" and problem.reserve.any():
+        if settings.payment_rule in PIVOT_RULES and problem.reserve.any():
             return net_of_reserves(problem, options.tie_epsilon)[0]
         return problem
     quality = _quality(bids, problem, settings)
@@ -234,7 +235,7 @@ def clear_mip(
         seconds=outcome.solve_seconds,
         components=outcome.components,
     )
-    keep = outcome if settings.payment_rule == "vcg" and won.any() else None
+    keep = outcome if settings.payment_rule in PIVOT_RULES and won.any() else None
     return ClearedMip(outcome.problem.bid_ids, won, paid, summary, keep)
 
 
@@ -293,14 +294,19 @@ def solve_vcg(plan: VcgPlan, k: int, options: BatchOptions) -> Improvement:
     )
 
 
-def price(result: MarketResult, plan: VcgPlan, *gains: Improvement) -> MarketResult:
-    """Set the VCG payments of a cleared market from its planned and solved re-solves."""
+def price(
+    result: MarketResult, plan: VcgPlan, options: BatchOptions, *gains: Improvement
+) -> MarketResult:
+    """Set the VCG (or core: :mod:`econonexus.solvers.core`) payments of a cleared market
+    from its planned and solved re-solves."""
     outcome = result.outcome
     if outcome is None:
         return result
     problem = outcome.problem
     improvements = [*plan.settled, *gains]
     pay = vcg_payments(problem, outcome.won, improvements, proven=outcome.status == "optimal")
+    if result.summary["payment_rule"][0] == "core":
+        pay = core_payments(problem, outcome.won, pay, solver=options.solver, limits=options.limits)
     prices = _asks(result.allocations, problem)
     sells = market_format(str(result.summary["format"][0])).side == "sell"
     settle = seller_payments if sells else buyer_payments

@@ -19,7 +19,7 @@ Clears = Literal["mip", "sealed", "clock", "discovery"]
 FormatName = Literal[
     "combinatorial", "procurement", "sealed-first-price", "vickrey", "english", "dutch", "clock"
 ]
-PaymentRule = Literal["pay-as-bid", "vcg"]
+PaymentRule = Literal["pay-as-bid", "vcg", "core"]
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,10 @@ class MarketFormat:
 
 
 _ALL: Final = (
-    MarketFormat("combinatorial", "mip", True, payment_rules=("pay-as-bid", "vcg")),
-    MarketFormat("procurement", "mip", True, side="sell", payment_rules=("pay-as-bid", "vcg")),
+    MarketFormat("combinatorial", "mip", True, payment_rules=("pay-as-bid", "vcg", "core")),
+    MarketFormat(
+        "procurement", "mip", True, side="sell", payment_rules=("pay-as-bid", "vcg", "core")
+    ),
     MarketFormat("sealed-first-price", "sealed", False, sealed_rule="first-price"),
     MarketFormat("vickrey", "sealed", False, rule="second-price", sealed_rule="second-price"),
     MarketFormat(
@@ -80,7 +82,9 @@ _ALL: Final = (
 FORMATS: Final[dict[str, MarketFormat]] = {f.name: f for f in _ALL}
 """Every format by name, in the order the documentation lists them."""
 DEFAULT_FORMAT: Final[FormatName] = "combinatorial"
-PAYMENT_RULES: Final[tuple[PaymentRule, ...]] = ("pay-as-bid", "vcg")
+PAYMENT_RULES: Final[tuple[PaymentRule, ...]] = ("pay-as-bid", "vcg", "core")
+PIVOT_RULES: Final = frozenset({"vcg", "core"})
+"""Rules priced from the VCG re-solves (``core`` starts from VCG's payments)."""
 
 
 def market_format(name: str) -> MarketFormat:

@@ -6,7 +6,7 @@ A market not named in the markets table is ``combinatorial`` with
 ========================  ==========================================================
 format                    parameters
 ========================  ==========================================================
-``combinatorial``         ``payment_rule`` (``pay-as-bid`` or ``vcg``), ``reserve``
+``combinatorial``         ``payment_rule`` (``pay-as-bid``, ``vcg`` or ``core``), ``reserve``
 ``procurement``           ``payment_rule``, ``reserve`` (the buyer's value per unit),
                           ``reputation_weight`` (offers scored by reputation)
 ``sealed-first-price``    ``reserve``, ``units`` (pay-as-bid, k highest win)
