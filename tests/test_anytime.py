@@ -48,13 +48,13 @@ def test_cbc_stopped_while_it_preprocesses_from_a_start_answers_instead_of_crash
     problem = _problem("regions", 50, 250, 1)
     exact = solve_component(problem, solver="highs", lp_first=False)
     floor = problem.price[greedy_winners(problem)].sum()
-    for seconds in (0.01, 0.03, 0.05, 0.08):
+    for limit in (0.01, 0.03, 0.05, 0.08):
         cut = solve_component(
-            problem, solver="cbc", limits=SolveLimits(time_limit=seconds), lp_first=False
+            problem, solver="cbc", limits=SolveLimits(time_limit=limit), lp_first=False
         )
-        assert floor - 1e-6 <= cut.welfare <= exact.welfare + 1e-6, seconds
+        assert floor - 1e-6 <= cut.welfare <= exact.welfare + 1e-6, limit
         if cut.status == "time_limit":
-            assert exact.welfare - 1e-6 <= cut.bound <= lp_bound(problem) * (1 + 1e-9), seconds
+            assert exact.welfare - 1e-6 <= cut.bound <= lp_bound(problem) * (1 + 1e-9), limit
 
 
 @pytest.mark.parametrize("solver", ["highs", "cbc"])
