@@ -114,10 +114,10 @@ def _group_core(
     scale = float(bid.max()) or 1.0
     oracle = _Oracle(problem, won, agents, scale, terms)
     cuts: list[_Cut] = []
-    pay, proven = floor / scale, True
+    pay = floor / scale
     for _ in range(_MAX_ROUNDS):
-        cut, sure = oracle.most_blocking(bid / scale, pay)
-        proven &= sure
+        # a cut need not be the most violated one; only the last round must prove none is left
+        cut, proven = oracle.most_blocking(bid / scale, pay)
         if cut is None:
             break
         cuts.append(cut)
