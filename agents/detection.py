@@ -247,11 +247,11 @@ def _auction_sellers(allocations: pl.DataFrame, sellers: pl.DataFrame) -> pl.Ser
         on=["market_id", "items"],
         how="left",
     )
-    one = owners.group_by("_bid").agg(
+    # every bid keeps a row when exploded (a left join keeps them): one group per bid, in order
+    one = owners.group_by("_bid", maintain_order=True).agg(
         pl.when(pl.col("seller").n_unique() == 1).then(pl.col("seller").first()).alias("seller")
     )
-    index = pl.DataFrame({"_bid": pl.arange(0, allocations.height, eager=True, dtype=pl.UInt32)})
-    return index.join(one, on="_bid", how="left")["seller"]
+    return one["seller"]
 
 
 def item_sellers(items: pl.DataFrame | None) -> pl.DataFrame | None:

@@ -37,7 +37,7 @@ from econonexus.solvers.problem import FloatArray, IntArray, MarketProblem
 from econonexus.solvers.relaxation import constraint_matrix
 from econonexus.solvers.vcg import Payments
 
-_TOLERANCE = 1e-6  # relative to the winners' bids: what counts as blocking, and HiGHS's
+_TOLERANCE = 1e-6  # relative to the winners' bids: a smaller excess does not block
 _MAX_ROUNDS = 500
 _SLAB = 1e-4  # relative revenue above the least, when the QP fails at the least itself
 
@@ -141,44 +141,39 @@ class _Oracle:
         scale: float,
         terms: tuple[str, SolveLimits],
     ):
-        self.problem, self.n_agents, self.terms = problem, len(agents), terms
+        self.terms = terms
         member = {a: k for k, a in enumerate(agents.tolist())}
         self.winner_of = np.array([member.get(a, -1) for a in problem.agent_ids.tolist()])
         self.price = problem.price / scale
         self.start = np.concatenate([won.astype(np.float64), np.ones(len(agents))])
+        # the constraints stay; each round changes only the objective
+        self.model = pulp.LpProblem("core_separation", pulp.LpMaximize)
+        self.x = [pulp.LpVariable(f"x{j}", cat=pulp.LpBinary) for j in range(problem.n_bids)]
+        self.y = [pulp.LpVariable(f"y{k}", cat=pulp.LpBinary) for k in range(len(agents))]
+        a, b = constraint_matrix(problem)
+        for r in range(a.shape[0]):
+            row = range(a.indptr[r], a.indptr[r + 1])
+            self.model += pulp.lpSum(a.data[t] * self.x[a.indices[t]] for t in row) <= b[r]
+        for j in np.flatnonzero(self.winner_of >= 0):
+            self.model += self.x[j] <= self.y[self.winner_of[j]]
+        self.value = pulp.lpSum(float(p) * x for p, x in zip(self.price, self.x, strict=True))
 
     def most_blocking(self, bid: FloatArray, pay: FloatArray) -> tuple[_Cut | None, bool]:
         """The cut of the most blocking coalition at payments ``pay`` (``None``: none
         blocks), and whether the oracle proved its answer."""
-        model, x, y = self._model(bid, pay)
+        surplus = pulp.lpSum(float(b - p) * y for b, p, y in zip(bid, pay, self.y, strict=True))
+        self.model.setObjective(self.value - surplus)
         solver, limits = self.terms
-        result = get_backend(solver).solve(model, [*x, *y], limits, self.start)
-        chosen = result.values[: len(x)] > 0.5
-        inside = result.values[len(x) :] > 0.5
+        variables = [*self.x, *self.y]
+        result = get_backend(solver).solve(self.model, variables, limits, self.start)
+        chosen = result.values[: len(self.x)] > 0.5
+        inside = result.values[len(self.x) :] > 0.5
         inside[self.winner_of[chosen & (self.winner_of >= 0)]] = True
         value = float(self.price[chosen].sum())
         revenue, slack = float(pay.sum()), _TOLERANCE * max(1.0, float(bid.sum()))
         if value - float((bid - pay)[inside].sum()) > revenue + slack:
             return _Cut(~inside, value - float(bid[inside].sum())), result.proven
         return None, result.proven or result.bound <= revenue + slack
-
-    def _model(
-        self, bid: FloatArray, pay: FloatArray
-    ) -> tuple[pulp.LpProblem, list[pulp.LpVariable], list[pulp.LpVariable]]:
-        n = self.problem.n_bids
-        model = pulp.LpProblem("core_separation", pulp.LpMaximize)
-        x = [pulp.LpVariable(f"x{j}", cat=pulp.LpBinary) for j in range(n)]
-        y = [pulp.LpVariable(f"y{k}", cat=pulp.LpBinary) for k in range(self.n_agents)]
-        model += pulp.lpSum(float(self.price[j]) * x[j] for j in range(n)) - pulp.lpSum(
-            float(bid[k] - pay[k]) * y[k] for k in range(self.n_agents)
-        )
-        a, b = constraint_matrix(self.problem)
-        for r in range(a.shape[0]):
-            lo, hi = a.indptr[r], a.indptr[r + 1]
-            model += pulp.lpSum(a.data[t] * x[a.indices[t]] for t in range(lo, hi)) <= b[r]
-        for j in np.flatnonzero(self.winner_of >= 0):
-            model += x[j] <= y[self.winner_of[j]]
-        return model, x, y
 
 
 def _nearest(floor: FloatArray, bid: FloatArray, cuts: list[_Cut]) -> FloatArray:

@@ -220,12 +220,12 @@ def _run(
     try:
         halts: list[dict[str, Any]] = []
         if out is None:
-            batch = with_sanctions(client, batch, keys, None, frozenset())
+            batch = with_sanctions(client, batch, keys, None, frozenset(), halts=False)
             result = _in_memory(client, batch, keys, bidders, progress)
         else:
             seen = read_signed(out, exclude=batch.run_id)
             halted = frozenset(active_halts(out))  # validated, never solved
-            batch = with_sanctions(client, batch, keys, seen, halted)
+            batch = with_sanctions(client, batch, keys, seen, halted, halts=True)
             result, halts = publish_run(
                 client,
                 batch,

@@ -33,11 +33,15 @@ def with_sanctions(
     keys: dict[str, bytes] | None,
     seen: pl.DataFrame | None,
     halted: frozenset[str],
+    *,
+    halts: bool,
 ) -> RunBatch:
     """``batch`` with the sanctions its flags impose (unchanged when no market acts on
-    flags, or nobody is flagged)."""
+    flags, or nobody is flagged). ``halts``: whether the run can halt markets (it writes
+    to ``out``); else only ``exclude`` markets ask for the first pass."""
     options = batch.options
-    if not any(p.on_flag != "flag" for p in options.policies.values()):
+    acting = {"exclude", "halt"} if halts else {"exclude"}
+    if not any(p.on_flag in acting for p in options.policies.values()):
         return batch
     probe = run_batch(
         client,

@@ -30,7 +30,6 @@ from econonexus.pipelines.clearing.bucket_split import (
 )
 from econonexus.pipelines.graph.options import BatchOptions
 from econonexus.pipelines.io.accounts import POSITION, account_rules
-from econonexus.pipelines.io.flag_sanctions import excluded_rows
 from econonexus.pipelines.io.validation import (
     accept,
     as_rejected,
@@ -38,7 +37,7 @@ from econonexus.pipelines.io.validation import (
     finish_valid,
     needs_accounts,
     row_checks,
-    signed_rejects,
+    screen_rejects,
 )
 
 IdShard = tuple[pl.DataFrame, list[str]]
@@ -101,18 +100,17 @@ def screen_part(
     n: int,
     *dups: pl.DataFrame,
 ) -> Screened:
-    """``enx-screen``: a part's rows that broke no row rule, are no duplicate and (in signed
-    markets) are signed right; its signature rejects; its rows by agent shard."""
+    """``enx-screen``: a part's rows that broke no row rule, are no duplicate, (in signed
+    markets) are signed right and are not excluded; its signature and exclusion rejects; its
+    rows by agent shard."""
     part, rejected, _, _ = checked
     bad = pl.concat([rejected.select(*POSITION), *(d.select(*POSITION) for d in dups)])
     valid = accept(part, bad)
-    found = [signed_rejects(valid, options.policies, keys, seen)]
-    found.append(excluded_rows(valid, options.policies, options.sanctions))
-    broken = [f for f in found if f is not None]
-    if not broken:
+    screened = screen_rejects(valid, options.policies, keys, seen, options.sanctions)
+    if screened is None:
         signed = rejected.clear()
     else:
-        signed = _with_market(pl.concat(broken), part)
+        signed = _with_market(screened, part)
         valid = valid.join(signed.select(*POSITION), on=POSITION, how="anti")
     agents = _shards(valid, "agent_id", n) if needs_accounts(options.policies, accounts) else []
     return valid, signed, agents

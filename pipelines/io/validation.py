@@ -7,8 +7,6 @@ and the reason, once per broken rule; the other rows clear.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import polars as pl
 
 from econonexus._core.market_settings import MarketSettings
@@ -268,16 +266,27 @@ def eligibility(
     """Rows rejected for their signature, their agent's exclusion, then (of the others)
     for their agent's account."""
     found = []
-    rules: list[Callable[[pl.DataFrame], pl.DataFrame | None]] = [
-        lambda rows: signed_rejects(rows, policies, keys, seen),
-        lambda rows: excluded_rows(rows, policies, sanctions),
-    ]
-    for rule in rules:
-        if (broken := rule(valid)) is not None:
-            found.append(broken)
-            valid = valid.join(broken.select(*_POSITION), on=_POSITION, how="anti")
+    if (screened := screen_rejects(valid, policies, keys, seen, sanctions)) is not None:
+        found.append(screened)
+        valid = valid.join(screened.select(*_POSITION), on=_POSITION, how="anti")
     if needs_accounts(policies, accounts):
         found.append(account_rules(valid, policies, accounts))
+    return pl.concat(found) if found else None
+
+
+def screen_rejects(
+    valid: pl.DataFrame,
+    policies: dict[str, MarketPolicy],
+    keys: dict[str, bytes] | None,
+    seen: pl.DataFrame | None,
+    sanctions: Sanctions,
+) -> pl.DataFrame | None:
+    """Rows rejected for their signature, then (of the others) for their agent's exclusion
+    (``on_flag: exclude``); ``None`` when neither rule applies. Needs no account."""
+    signed = signed_rejects(valid, policies, keys, seen)
+    if signed is not None:
+        valid = valid.join(signed.select(*_POSITION), on=_POSITION, how="anti")
+    found = [f for f in (signed, excluded_rows(valid, policies, sanctions)) if f is not None]
     return pl.concat(found) if found else None
 
 
