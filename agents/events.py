@@ -34,6 +34,7 @@ EventKind = Literal[
     "bid_won",
     "bid_lost",
     "flagged",
+    "capabilities_set",
 ]
 EVENT_KINDS: Final[tuple[EventKind, ...]] = get_args(EventKind)
 
@@ -54,7 +55,8 @@ AGENT_EVENTS_SCHEMA: Final = pa.schema(
 )
 """Agent events. ``amount``: money or stake moved (a payment for ``bid_won``);
 ``price`` and ``items``: the bid's, for ``bid_won``/``bid_lost``; ``payload``: JSON for
-``created`` and ``strategy_set``, else null."""
+``created``, ``strategy_set``, ``capabilities_set``, ``settled``, ``flagged`` and the
+outcomes of sell offers (``{"side": "sell", "units": n}``), else null."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,4 +131,9 @@ def created_events(agents: pl.DataFrame) -> pl.DataFrame:
 def _payload(row: dict[str, Any]) -> dict[str, Any]:
     if row.get("valuations") is not None:
         row["valuations"] = [[v["market_id"], v["item_id"], v["value"]] for v in row["valuations"]]
+    if row.get("capabilities") is not None:
+        row["capabilities"] = [
+            [c["capability"], c["cost"], c["capacity"]] if isinstance(c, dict) else list(c)
+            for c in row["capabilities"]
+        ]
     return {k: v for k, v in row.items() if v is not None}

@@ -51,12 +51,16 @@ def draw_factors(
 
 
 def adaptive_update(weights: tuple[float, ...], factor: float, reward: float) -> tuple[float, ...]:
-    """Weights after playing ``factor`` (snapped to the grid) and earning ``reward`` in [0, 1]."""
+    """Weights after playing ``factor`` (snapped to the grid) and earning ``reward`` in [0, 1].
+
+    Plain Python over the grid's few weights: this runs once per outcome event.
+    """
     arm = min(range(len(SHADING_GRID)), key=lambda k: abs(SHADING_GRID[k] - factor))
-    current = np.asarray(weights or initial_weights(), dtype=np.float64)
-    p = probabilities(current)[arm]
+    current = list(weights or initial_weights())
+    p = (1.0 - GAMMA) * current[arm] / sum(current) + GAMMA / len(current)
     current[arm] *= math.exp(ETA * reward / p)
-    return tuple(float(w) for w in current / current.max())
+    top = max(current)
+    return tuple(w / top for w in current)
 
 
 def expected_factor(weights: tuple[float, ...]) -> float:

@@ -20,7 +20,7 @@ import pyarrow as pa
 from distributed import Client
 
 from econonexus._core.config import get_setting
-from econonexus._core.errors import InputError
+from econonexus._core.errors import EconoNexusError, InputError
 from econonexus._core.schemas import BIDS_SCHEMA
 from econonexus.agents.events import created_events, events_table
 from econonexus.agents.journal import JournalWriter
@@ -34,6 +34,7 @@ from econonexus.agents.pool_rounds import clock_round, left_out
 from econonexus.agents.pool_views import PoolViews
 from econonexus.agents.registry import Registry
 from econonexus.agents.relocation import Move
+from econonexus.agents.selling import CAPABLE_SCHEMA
 from econonexus.agents.shard import ApplyReport
 from econonexus.agents.shard_health import publish_health, round_health
 from econonexus.agents.storage import local_path_made_absolute
@@ -181,6 +182,34 @@ class AgentPool:
         left = left_out(self._members, missing)
         return BidRound(bids, left, time.perf_counter() - started, moved)
 
+    def capable(self, capability: str) -> pl.DataFrame:
+        """The agents able to do ``capability``, from each shard's capability index.
+
+        One row per agent (``agent_id``, ``capability``, ``cost`` per unit,
+        ``capacity`` in units per round, ``reputation``), sorted by ``agent_id``;
+        banned agents are left out. Raises if a shard cannot answer.
+        """
+        answers = self._ask_all("capable", capability)
+        return pl.concat(
+            [pl.DataFrame(schema=CAPABLE_SCHEMA), *map(_frame, self._answered(answers))]
+        ).sort("agent_id")
+
+    def offers(self, tasks: pl.DataFrame, *, seed: int, round_no: int) -> BidRound:
+        """Sell offers of the capable agents on ``tasks``, as one table in the bids schema.
+
+        ``tasks`` has ``task_id``, ``capability``, ``quantity`` and ``reserve``
+        (checked rows: :func:`~econonexus.agents.tasks.checked_tasks`). Each
+        agent offers within its capacity (:mod:`econonexus.agents.selling`). A
+        shard that does not answer is left out, as in :meth:`bid_round`.
+        """
+        started = time.perf_counter()
+        table = tasks.select("task_id", "capability", "quantity", "reserve").to_arrow()
+        answers = self._ask_all("offers", table, seed, round_no)
+        tables = [a for a in answers.values() if isinstance(a, pa.Table)]
+        missing = {s: str(a) for s, a in answers.items() if not isinstance(a, pa.Table)}
+        bids = pa.concat_tables([BIDS_SCHEMA.empty_table(), *tables]).sort_by("bid_id")
+        return BidRound(bids, left_out(self._members, missing), time.perf_counter() - started, ())
+
     def answers(self, asks: pl.DataFrame, *, seed: int, round_no: int) -> ClockAnswers:
         """Live answers to one clock round: one call per shard holding asked agents, at once.
 
@@ -298,6 +327,13 @@ class AgentPool:
 
     # -- helpers ----------------------------------------------------------------------
 
+    def _answered(self, answers: dict[int, Any]) -> list[Any]:
+        """Every shard's answer; raises naming the first shard that failed."""
+        for shard, answer in sorted(answers.items()):
+            if isinstance(answer, Exception):
+                raise EconoNexusError(f"shard {shard} of {self.root!r} did not answer: {answer}")
+        return [answers[s] for s in sorted(answers)]
+
     def _start_all(self, *, restore: bool) -> None:
         live = self._moves.workers_seen = self._registry.workers()
         for slot in self._registry.slots:
@@ -323,3 +359,9 @@ class AgentPool:
             except Exception as exc:  # reported per shard; the round goes on
                 answers[s] = exc
         return answers
+
+
+def _frame(table: pa.Table) -> pl.DataFrame:
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 import numpy as np
@@ -14,14 +15,26 @@ STRATEGY_MIX: Final = (0.4, 0.2, 0.2, 0.2)
 """Shares of truthful, fixed, adaptive and random agents."""
 
 
+SELLER_SHARE: Final = 0.3
+"""The share of agents able to do each capability of a population's ``sells``."""
+
+
 def population(
-    n_agents: int, offer: pl.DataFrame, *, seed: int, interests: int = 3
+    n_agents: int,
+    offer: pl.DataFrame,
+    *,
+    seed: int,
+    interests: int = 3,
+    sells: Sequence[str] = (),
 ) -> pl.DataFrame:
     """``n_agents`` agents valuing up to ``interests`` items of ``offer`` each.
 
     Values are uniform in [10, 100); balances in [500, 2000); fixed and
-    random shading factors in [0.6, 0.95); bundle synergy in [0, 0.3). The
-    same arguments give the same table.
+    random shading factors in [0.6, 0.95); bundle synergy in [0, 0.3). Each
+    capability of ``sells`` is given to about :data:`SELLER_SHARE` of the
+    agents, with a unit cost uniform in [10, 50) and a capacity of 1 to 3
+    units (from their own random stream: ``sells`` leaves the buyers as they
+    were). The same arguments give the same table.
     """
     if n_agents < 1:
         raise InputError(f"`agents`: expected a whole number >= 1, got {n_agents}")
@@ -39,7 +52,32 @@ def population(
             "synergy": rng.uniform(0, 0.3, n_agents).round(3),
         }
     )
-    return agents.join(_valuations(ids, offer, rng, interests), on="agent_id", how="left")
+    agents = agents.join(_valuations(ids, offer, rng, interests), on="agent_id", how="left")
+    if not sells:
+        return agents
+    return agents.join(_capabilities(ids, sells, seed), on="agent_id", how="left")
+
+
+def _capabilities(ids: list[str], sells: Sequence[str], seed: int) -> pl.DataFrame:
+    """Each agent's capabilities (a list of ``{capability, cost, capacity}``; may be empty)."""
+    rng = np.random.default_rng([seed, len(sells)])
+    n, k = len(ids), len(sells)
+    able = rng.random((n, k)) < SELLER_SHARE
+    cost = rng.uniform(10, 50, (n, k)).round(2)
+    capacity = rng.integers(1, 4, (n, k))
+    rows = [
+        [
+            {
+                "capability": sells[int(j)],
+                "cost": float(cost[i, j]),
+                "capacity": int(capacity[i, j]),
+            }
+            for j in np.flatnonzero(able[i])
+        ]
+        for i in range(n)
+    ]
+    kind = pl.List(pl.Struct({"capability": pl.String, "cost": pl.Float64, "capacity": pl.Int64}))
+    return pl.DataFrame({"agent_id": ids, "capabilities": pl.Series(rows, dtype=kind)})
 
 
 def _valuations(

@@ -7,6 +7,7 @@ the events exactly once.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -53,7 +54,12 @@ class SettlementTerms:
 
 
 def settlement_events(
-    allocations: pl.DataFrame, outcomes: pl.DataFrame, *, run_id: str, terms: SettlementTerms
+    allocations: pl.DataFrame,
+    outcomes: pl.DataFrame,
+    *,
+    run_id: str,
+    terms: SettlementTerms,
+    sell_markets: Collection[str] = (),
 ) -> pl.DataFrame:
     """The ``settled`` events (without ``seq``) of a run, one per winning bid, in ``bid_id`` order.
 
@@ -87,6 +93,10 @@ def settlement_events(
             decay=pl.lit(terms.decay),
             # the agent's free stake goes too (state.py reads it when the event applies)
             slash_free=(pl.col("outcome") == "byzantine") & (terms.byzantine_slash == "all"),
+            # a sell offer's agent is paid: the payment is credited, not collected
+            side=pl.when(pl.col("market_id").is_in(sorted(sell_markets)))
+            .then(pl.lit("sell"))
+            .otherwise(pl.lit("buy")),
         )
         .struct.json_encode()
         .alias("payload"),

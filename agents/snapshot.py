@@ -37,6 +37,9 @@ from econonexus.agents.storage import put_atomically
 _VALUATION = pa.struct(
     [("market_id", pa.string()), ("item_id", pa.string()), ("value", pa.float64())]
 )
+_CAPABILITY = pa.struct(
+    [("capability", pa.string()), ("cost", pa.float64()), ("capacity", pa.int64())]
+)
 AGENTS_SCHEMA: Final = pa.schema(
     [
         pa.field("agent_id", pa.string(), nullable=False),
@@ -61,6 +64,9 @@ AGENTS_SCHEMA: Final = pa.schema(
         pa.field("withdrawn", pa.float64()),
         pa.field("bonuses", pa.float64()),
         pa.field("slashed", pa.float64()),
+        pa.field("capabilities", pa.list_(_CAPABILITY)),
+        pa.field("due", pa.float64()),
+        pa.field("earned", pa.float64()),
         pa.field("last_seq", pa.int64()),
     ]
 )
@@ -88,16 +94,32 @@ def states_table(states: Iterable[AgentState]) -> pa.Table:
     columns["valuations"] = [
         [{"market_id": m, "item_id": i, "value": v} for m, i, v in s.valuations] for s in rows
     ]
+    columns["capabilities"] = [
+        [{"capability": n, "cost": c, "capacity": k} for n, c, k in s.capabilities] for s in rows
+    ]
     return pa.Table.from_pydict(columns, schema=AGENTS_SCHEMA)
 
 
+_ADDED_LATER: Final[dict[str, Any]] = {"capabilities": None, "due": 0.0, "earned": 0.0}
+"""Columns that snapshots of older versions lack, and the value they mean there."""
+
+
 def table_states(table: pa.Table) -> list[AgentState]:
-    """The inverse of :func:`states_table`."""
-    columns = {name: table.column(name).to_pylist() for name in AGENTS_SCHEMA.names}
+    """The inverse of :func:`states_table` (older snapshots: :data:`_ADDED_LATER` filled in)."""
+    columns: dict[str, list[Any]] = {
+        name: table.column(name).to_pylist()
+        if name in table.column_names or name not in _ADDED_LATER
+        else [_ADDED_LATER[name]] * table.num_rows
+        for name in AGENTS_SCHEMA.names
+    }
     columns["weights"] = [tuple(w or ()) for w in columns["weights"]]
     columns["valuations"] = [
         tuple((v["market_id"], v["item_id"], v["value"]) for v in vs or ())
         for vs in columns["valuations"]
+    ]
+    columns["capabilities"] = [
+        tuple((c["capability"], c["cost"], c["capacity"]) for c in cs or ())
+        for cs in columns["capabilities"]
     ]
     names = [f.name for f in dataclasses.fields(AgentState)]
     return [AgentState(*values) for values in zip(*(columns[n] for n in names), strict=True)]

@@ -32,11 +32,16 @@ _DERIVED: Final = frozenset(
         "paid",
         "bonuses",
         "slashed",
+        "due",
+        "earned",
     }
 )
 
 Valuation = tuple[str, str, float]
 """``(market_id, item_id, value)``: what the agent would pay at most for one unit."""
+Capability = tuple[str, float, int]
+"""``(capability, unit_cost, capacity)``: a task kind the agent performs, what one unit
+costs it, and how many units it takes on per delegation round."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +54,12 @@ class AgentState:
     ``synergy`` raises a bundle's value: ``sum(values) * (1 + synergy)`` for
     two or more items. ``rep_alpha`` and ``rep_beta`` are the reputation's
     evidence (:mod:`econonexus.agents.economics`). ``owed`` is what the
-    agent's won bids will pay at settlement. ``deposited``,
-    ``withdrawn``, ``paid``, ``bonuses`` and ``slashed`` count money in and out,
-    so that ``balance + free_stake + locked_stake == deposited - withdrawn -
-    paid + bonuses - slashed`` always (:func:`conservation_gap`). ``last_seq``
+    agent's won bids will pay at settlement. ``capabilities`` are what the agent sells
+    (:data:`Capability`); ``due`` is what its won sell offers will be paid at
+    settlement and ``earned`` what they were paid. ``deposited``,
+    ``withdrawn``, ``paid``, ``earned``, ``bonuses`` and ``slashed`` count money in and
+    out, so that ``balance + free_stake + locked_stake == deposited - withdrawn -
+    paid + earned + bonuses - slashed`` always (:func:`conservation_gap`). ``last_seq``
     is the last applied event.
     """
 
@@ -78,6 +85,9 @@ class AgentState:
     withdrawn: float = 0.0
     bonuses: float = 0.0
     slashed: float = 0.0
+    capabilities: tuple[Capability, ...] = ()
+    due: float = 0.0
+    earned: float = 0.0
     last_seq: int = -1
 
     def value_of(self, market_id: str, items: Iterable[str]) -> float:
@@ -87,6 +97,10 @@ class AgentState:
         total = sum(values.get((market_id, item), 0.0) for item in wanted)
         return total * (1.0 + self.synergy) if len(wanted) > 1 else total
 
+    def unit_cost(self, capability: str) -> float | None:
+        """What one unit of ``capability`` costs the agent, or ``None`` if it cannot do it."""
+        return next((c for name, c, _ in self.capabilities if name == capability), None)
+
 
 _ROUNDING = 1e-9  # relative slack for float sums of stakes (a release of all that is locked)
 
@@ -95,7 +109,12 @@ def conservation_gap(state: AgentState) -> float:
     """Holdings minus net inflows; 0 (up to rounding) for every reachable state."""
     holdings = state.balance + state.free_stake + state.locked_stake
     return holdings - (
-        state.deposited - state.withdrawn - state.paid + state.bonuses - state.slashed
+        state.deposited
+        - state.withdrawn
+        - state.paid
+        + state.earned
+        + state.bonuses
+        - state.slashed
     )
 
 
@@ -134,6 +153,7 @@ def _created(event: Event) -> AgentState:
     if fields["strategy"] == "adaptive" and not fields.get("weights"):
         fields["weights"] = initial_weights()
     fields["weights"] = tuple(float(w) for w in fields.get("weights", ()))
+    fields["capabilities"] = _capabilities(event, fields.get("capabilities") or ())
     known = {f.name for f in dataclasses.fields(AgentState)} - _DERIVED
     unknown = set(fields) - known
     if unknown:
@@ -143,6 +163,30 @@ def _created(event: Event) -> AgentState:
     return dataclasses.replace(
         state, deposited=inflow, reputation=beta_reputation(state.rep_alpha, state.rep_beta)
     )
+
+
+def _capabilities(event: Event, given: Iterable[Any]) -> tuple[Capability, ...]:
+    """``[capability, unit_cost, capacity]`` lists or dicts as checked :data:`Capability`
+    tuples, sorted by name."""
+    found: dict[str, Capability] = {}
+    for entry in given:
+        row = entry if isinstance(entry, dict) else dict(zip(_CAPABILITY, entry, strict=False))
+        name, cost, capacity = (row.get(k) for k in _CAPABILITY)
+        if not isinstance(name, str) or not name or name in found:
+            raise _error(event, f"`capabilities`: expected distinct names, got {name!r}")
+        if not isinstance(cost, int | float) or not math.isfinite(cost) or cost < 0:
+            raise _error(event, f"`capabilities` {name!r}: `cost` expected >= 0, got {cost!r}")
+        if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
+            raise _error(
+                event,
+                f"`capabilities` {name!r}: `capacity` expected a whole number >= 1, "
+                f"got {capacity!r}",
+            )
+        found[name] = (name, float(cost), capacity)
+    return tuple(found[k] for k in sorted(found))
+
+
+_CAPABILITY: Final = ("capability", "cost", "capacity")
 
 
 def _amount(event: Event) -> float:
@@ -223,21 +267,26 @@ def _settled(s: AgentState, e: Event) -> AgentState:
             e, f"expected 0 <= slash <= stake {stake} and bonus >= 0, got {slash}, {bonus}"
         )
     payment = float(e.price or 0.0)
-    if not 0 <= payment <= s.owed + 1e-9:
+    sells = terms.get("side") == "sell"  # the agent is paid, not paying
+    limit, name = (s.due, "due") if sells else (s.owed, "owed")
+    if not 0 <= payment <= limit + 1e-9:
         raise _error(
-            e, f"`price` (the payment): expected 0 <= payment <= owed {s.owed}, got {payment}"
+            e, f"`price` (the payment): expected 0 <= payment <= {name} {limit}, got {payment}"
         )
     alpha, beta = updated_evidence(s.rep_alpha, s.rep_beta, outcome, float(terms["decay"]))
     free = s.free_stake + stake - slash
     forfeit = free if terms.get("slash_free") else 0.0  # economics.byzantine-slash: all
+    paid_out, paid_in = (0.0, payment) if sells else (payment, 0.0)
     return dataclasses.replace(
         s,
-        owed=max(0.0, s.owed - payment),
-        paid=s.paid + payment,
+        owed=max(0.0, s.owed - paid_out),
+        paid=s.paid + paid_out,
+        due=max(0.0, s.due - paid_in),
+        earned=s.earned + paid_in,
         locked_stake=s.locked_stake - stake,
         free_stake=free - forfeit,
         slashed=s.slashed + slash + forfeit,
-        balance=s.balance - payment + bonus,
+        balance=s.balance - paid_out + paid_in + bonus,
         bonuses=s.bonuses + bonus,
         rep_alpha=alpha,
         rep_beta=beta,
@@ -263,29 +312,60 @@ def _strategy_set(s: AgentState, e: Event) -> AgentState:
 
 def _bid_won(s: AgentState, e: Event) -> AgentState:
     payment = _amount(e)
-    learned = _learn(s, e, payment)
+    sells = _sell_units(e) is not None
     return dataclasses.replace(
-        learned,
-        owed=s.owed + payment,
+        s,
+        weights=learned_weights(s, e, payment, s.weights),
+        owed=s.owed + (0.0 if sells else payment),
+        due=s.due + (payment if sells else 0.0),
         bids=s.bids + 1,
         wins=s.wins + 1,
     )
 
 
 def _bid_lost(s: AgentState, e: Event) -> AgentState:
-    learned = _learn(s, e, None)
-    return dataclasses.replace(learned, bids=s.bids + 1, losses=s.losses + 1)
+    weights = learned_weights(s, e, None, s.weights)
+    return dataclasses.replace(s, weights=weights, bids=s.bids + 1, losses=s.losses + 1)
 
 
-def _learn(s: AgentState, e: Event, payment: float | None) -> AgentState:
-    """The adaptive strategy's update from one outcome of its own bid."""
+def _sell_units(e: Event) -> int | None:
+    """The units of a sell offer's outcome (payload ``{"side": "sell", "units": n}``), or
+    ``None`` for a buy bid."""
+    terms: dict[str, Any] = json.loads(e.payload or "{}")
+    return int(terms.get("units", 1)) if terms.get("side") == "sell" else None
+
+
+def learned_weights(
+    s: AgentState, e: Event, payment: float | None, weights: tuple[float, ...]
+) -> tuple[float, ...]:
+    """The adaptive strategy's ``weights`` after one outcome of the agent's own bid (won
+    with ``payment``, or lost: ``None``); other strategies keep theirs.
+
+    A buyer played ``price / value`` and earned ``(value - payment) / value``; a
+    seller (a sell offer: the market is named by the capability) played
+    ``cost / ask`` and earned ``(payment - cost) / payment``.
+    """
     if s.strategy != "adaptive" or e.price is None or e.market_id is None:
-        return s
-    value = s.value_of(e.market_id, e.items or ())
-    if value <= 0:
-        return s
-    reward = 0.0 if payment is None else max(0.0, (value - payment) / value)
-    return dataclasses.replace(s, weights=adaptive_update(s.weights, e.price / value, reward))
+        return weights
+    units = _sell_units(e)
+    if units is None:
+        value = s.value_of(e.market_id, e.items or ())
+        if value <= 0:
+            return weights
+        reward = 0.0 if payment is None else max(0.0, (value - payment) / value)
+        return adaptive_update(weights, e.price / value, reward)
+    cost = s.unit_cost(e.market_id)
+    if cost is None or cost <= 0 or not e.price:
+        return weights
+    cost *= units
+    reward = 0.0 if not payment else max(0.0, (payment - cost) / payment)
+    return adaptive_update(weights, cost / e.price, reward)
+
+
+def _capabilities_set(s: AgentState, e: Event) -> AgentState:
+    """New capabilities (payload ``{"capabilities": [...]}``) replace the old ones."""
+    given = json.loads(e.payload or "{}").get("capabilities") or ()
+    return dataclasses.replace(s, capabilities=_capabilities(e, given))
 
 
 def _flagged(s: AgentState, e: Event) -> AgentState:
@@ -315,4 +395,5 @@ _HANDLERS: Final = {
     "bid_won": _bid_won,
     "bid_lost": _bid_lost,
     "flagged": _flagged,
+    "capabilities_set": _capabilities_set,
 }

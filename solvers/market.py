@@ -18,6 +18,7 @@ from econonexus.solvers.backends import SolveLimits
 from econonexus.solvers.cancel import Stop
 from econonexus.solvers.components import eligible_bids, partition
 from econonexus.solvers.problem import MarketProblem
+from econonexus.solvers.single_winner import split_single_winner
 from econonexus.solvers.wdp import ComponentSolution, enumerate_limit, solve_component
 
 
@@ -61,8 +62,9 @@ def plan_market(problem: MarketProblem, *, enumerate_max: int | None = None) -> 
         sub = problem.subset(kept)
         return MarketPlan(problem, [solve_component(sub, enumerate_max=enumerate_max)], [], 1)
     parts = partition(problem, prune=True)
-    solved, pending = [], []
-    for bids in parts.components:
+    quick, rest = split_single_winner(problem, parts.components)
+    solved, pending = ([] if quick is None else [quick]), []
+    for bids in rest:
         sub = problem.subset(bids)
         if len(bids) <= enumerate_max:
             solved.append(solve_component(sub, enumerate_max=enumerate_max))

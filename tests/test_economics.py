@@ -296,4 +296,5 @@ def test_events_tables_carry_settlements_through_the_journal_schema() -> None:
         "slash": 10.0,
         "decay": 0.9,
         "slash_free": False,
+        "side": "buy",
     }

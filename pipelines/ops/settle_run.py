@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from econonexus._core.config import get_setting
 from econonexus._core.errors import AgentStateError, EconoNexusError
+from econonexus._core.formats import names
 from econonexus.agents.events import events_from_table
 from econonexus.agents.journal import read_journal
 from econonexus.agents.pool import AgentPool
@@ -115,6 +116,7 @@ def settle(
         table_of(outcomes),
         run_id=run_id,
         terms=terms or SettlementTerms.from_config(),
+        sell_markets=sell_markets(result),
     )
     done = read_journal(pool.root, run_id=run_id).filter(pl.col("kind") == "settled")
     todo, refused = _try_on_copies(
@@ -142,6 +144,12 @@ def settle(
         unsnapshotted,
         unsettled,
     )
+
+
+def sell_markets(result: ClearingResult) -> list[str]:
+    """The markets of ``result`` whose bids are sell offers (procurement)."""
+    selling = names(side="sell")
+    return result.summary.filter(pl.col("format").is_in(selling))["market_id"].to_list()
 
 
 def _try_on_copies(
@@ -205,14 +213,14 @@ def check_conservation(states: pl.DataFrame) -> dict[str, float]:
     """
     holdings = pl.col("balance") + pl.col("free_stake") + pl.col("locked_stake")
     inflow = pl.col("deposited") - pl.col("withdrawn")
-    market = pl.col("paid") - pl.col("bonuses")
+    market = pl.col("paid") - pl.col("earned") - pl.col("bonuses")
     gap = holdings + market + pl.col("slashed") - inflow
     bad = states.filter(gap.abs() > TOLERANCE * (1 + inflow.abs()))
     if bad.height:
         row = bad.row(0, named=True)
         raise EconoNexusError(
             f"conservation violated for agent {row['agent_id']!r}: balance + stakes + payments "
-            f"+ slashed - bonuses != deposits - withdrawals ({bad.height} agents off)"
+            f"- earnings + slashed - bonuses != deposits - withdrawals ({bad.height} agents off)"
         )
     sums = states.select(
         pl.col("balance").sum(),

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 import fsspec
+import numpy as np
 import polars as pl
 from distributed import Client
 
@@ -35,6 +36,7 @@ from econonexus.agents.population import population
 from econonexus.pipelines.graph.cluster import connect
 from econonexus.pipelines.graph.run import clear
 from econonexus.pipelines.io.market_table import MarketsSource, load_markets
+from econonexus.pipelines.ops.delegate import delegated_items
 from econonexus.pipelines.ops.settle_run import settle
 from econonexus.pipelines.store.clearing_result import ClearingResult
 
@@ -109,7 +111,8 @@ def simulate(
 
     ``markets`` (a URL, table or dict as for :func:`econonexus.clear`) names
     the markets; each offers ``items_per_market`` items ``<market>-i<k>``. Default: one
-    first-price, one Vickrey, one English and one combinatorial market.
+    first-price, one Vickrey, one English, one combinatorial and one procurement market
+    (``items_per_market`` tasks ``<market>-t<k>`` that agents able to do it offer on).
     ``chaos`` kills a worker process holding shards in about half the rounds.
     """
     counts = {"agents": agents, "shards": shards, "rounds": rounds}
@@ -119,14 +122,25 @@ def simulate(
     markets = markets if markets is not None else default_markets()
     settings = load_markets(markets)
     offer = _offer(settings, items_per_market)
-    people = population(agents, offer, seed=seed)
+    tasks = sim_tasks(settings, items_per_market, seed=seed)
+    people = population(agents, offer, seed=seed, sells=sorted(set(tasks["capability"])))
     out = out.rstrip("/")
     chaos_rng = random.Random(seed ^ _CHAOS_SALT) if chaos else None
     with connect(client, n_workers=workers) as c:
         pool = AgentPool.create(c, people, shards=shards, root=f"{out}/agents")
         try:
             played = [
-                _round(pool, c, offer, markets, r, seed=seed, out=out, chaos=chaos_rng, log=log)
+                _round(
+                    pool,
+                    c,
+                    (offer, tasks),
+                    markets,
+                    r,
+                    seed=seed,
+                    out=out,
+                    chaos=chaos_rng,
+                    log=log,
+                )
                 for r in range(rounds)
             ]
             states = pool.states()
@@ -147,10 +161,25 @@ def _offer(settings: dict[str, MarketSettings], items: int) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=["market_id", "item_id", "format"], orient="row")
 
 
+def sim_tasks(settings: dict[str, MarketSettings], n: int, *, seed: int) -> pl.DataFrame:
+    """``n`` tasks ``<market>-t<k>`` per procurement market: its capability is the market's
+    name, one unit each, the buyer's value uniform in [40, 80)."""
+    names = [m for m, s in sorted(settings.items()) if s.side == "sell"]
+    rng = np.random.default_rng([seed, 0x7A5C])
+    return pl.DataFrame(
+        {
+            "task_id": [f"{m}-t{k}" for m in names for k in range(n)],
+            "capability": [m for m in names for _ in range(n)],
+            "quantity": pl.Series([1] * (n * len(names)), dtype=pl.Int64),
+            "reserve": rng.uniform(40, 80, n * len(names)).round(2),
+        }
+    )
+
+
 def _round(
     pool: AgentPool,
     client: Client,
-    offer: pl.DataFrame,
+    wanted: tuple[pl.DataFrame, pl.DataFrame],
     markets: MarketsSource,
     r: int,
     *,
@@ -160,14 +189,26 @@ def _round(
     log: Callable[[str], None] | None,
 ) -> tuple[dict[str, Any], pl.DataFrame]:
     started = time.perf_counter()
+    offer, tasks = wanted
     phase = None if chaos is None or chaos.random() < 0.5 else chaos.choice(["bids", "deliver"])
     killed = _kill_holder(pool, client, chaos) if phase == "bids" else None
     recovered: list[int] = []
     bids = _collect_bids(pool, offer, seed=seed, round_no=r, recovered=recovered)
+    offers = _collect_offers(pool, tasks, seed=seed, round_no=r, recovered=recovered)
+    every = pl.concat([_frame(bids.bids), _frame(offers.bids)])
     run_id = f"round-{r:05d}"
     live = LiveBidders(pool, seed=seed, round_no=r)
-    result = _clear(bids.bids, markets, client, out=f"{out}/rounds", run_id=run_id, bidders=live)
-    events = outcome_events(result.allocations, run_id=run_id, flagged=result.flagged)
+    items = delegated_items(tasks) if tasks.height else None
+    result = _clear(
+        every, markets, client, out=f"{out}/rounds", run_id=run_id, bidders=live, items=items
+    )
+    events = outcome_events(
+        result.allocations,
+        run_id=run_id,
+        flagged=result.flagged,
+        sell_markets=set(tasks["capability"]),
+        bids=every,
+    )
     if phase == "deliver":
         killed = _kill_holder(pool, client, chaos)
     delivery = pool.deliver(events)
@@ -180,7 +221,8 @@ def _round(
         "round": r,
         "run_id": run_id,
         "bids": bids.bids.num_rows,
-        "left_out": bids.left_out.height + len(live.unreachable),
+        "offers": offers.bids.num_rows,
+        "left_out": bids.left_out.height + offers.left_out.height + len(live.unreachable),
         "winners": int(result.summary["n_winners"].sum()),
         "welfare": float(result.summary["welfare"].sum()),
         "revenue": float(result.summary["revenue"].sum()),
@@ -191,7 +233,8 @@ def _round(
     }
     if log is not None:
         log(_line(record))
-    return record, bids.left_out.select(pl.lit(r).alias("round"), pl.all())
+    left = pl.concat([bids.left_out, offers.left_out]).unique(maintain_order=True)
+    return record, left.select(pl.lit(r).alias("round"), pl.all())
 
 
 class _Incomplete(EconoNexusError):
@@ -208,13 +251,20 @@ def _clear(
     out: str,
     run_id: str,
     bidders: LiveBidders,
+    items: pl.DataFrame | None,
 ) -> ClearingResult:
     """Clear the round, the agents answering English and Dutch clocks live; a run that failed
     (nothing written) is tried again, as a scheduler would."""
     for attempt in range(ATTEMPTS):
         try:
             return clear(
-                bids, markets=markets, client=client, out=out, run_id=run_id, bidders=bidders
+                bids,
+                markets=markets,
+                items=items,
+                client=client,
+                out=out,
+                run_id=run_id,
+                bidders=bidders,
             )
         except RunFailedError:
             if attempt == ATTEMPTS - 1:
@@ -237,6 +287,24 @@ def _collect_bids(
         shards = sorted(set(bids.left_out["shard_id"].to_list()))
         recovered += [m.shard_id for m in _recover(pool, shards)]
     return pool.bid_round(offer, seed=seed, round_no=round_no)
+
+
+def _collect_offers(
+    pool: AgentPool, tasks: pl.DataFrame, *, seed: int, round_no: int, recovered: list[int]
+) -> BidRound:
+    """The agents' sell offers on the round's tasks; shards left out are recovered once."""
+    offers = pool.offers(tasks, seed=seed, round_no=round_no)
+    if offers.left_out.is_empty():
+        return offers
+    shards = sorted(set(offers.left_out["shard_id"].to_list()))
+    recovered += [m.shard_id for m in _recover(pool, shards)]
+    return pool.offers(tasks, seed=seed, round_no=round_no)
+
+
+def _frame(table: Any) -> pl.DataFrame:
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
 
 
 def _complete_snapshot(pointers: pl.DataFrame) -> pl.DataFrame:
@@ -304,6 +372,7 @@ def _line(record: dict[str, Any]) -> str:
         f", recovered shards {record['recovered_shards']}" if record["recovered_shards"] else ""
     )
     return (
-        f"round {record['round']}: {record['bids']} bids, {record['winners']} winners, "
+        f"round {record['round']}: {record['bids']} bids, {record['offers']} offers, "
+        f"{record['winners']} winners, "
         f"welfare {record['welfare']:.2f}, {record['seconds']:.2f} s{chaos}{recovered}"
     )

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from econonexus.agents.state import AgentState
     from econonexus.pipelines.dashboard.pool_face import AgentPool
     from econonexus.pipelines.io.signing import sign_bids
+    from econonexus.pipelines.ops.delegate import Delegation, delegate
     from econonexus.pipelines.ops.settle_run import SettlementReport, settle
     from econonexus.pipelines.sim.generate import generate
     from econonexus.pipelines.sim.simulate import SimulationResult, simulate
@@ -66,6 +67,7 @@ _WHERE: dict[str, str] = {
     "CatsFormatError": "econonexus._core.errors",
     "CircuitBreaker": "econonexus.agents.messaging",
     "ClearingResult": "econonexus.pipelines.store.clearing_result",
+    "Delegation": "econonexus.pipelines.ops.delegate",
     "EVENTS_SCHEMA": "econonexus._core.schemas",
     "EconoNexusError": "econonexus._core.errors",
     "FLAGGED_SCHEMA": "econonexus._core.schemas",
@@ -89,6 +91,7 @@ _WHERE: dict[str, str] = {
     "SolverError": "econonexus._core.errors",
     "SourceReadError": "econonexus._core.errors",
     "clear": "econonexus._api",
+    "delegate": "econonexus.pipelines.ops.delegate",
     "generate": "econonexus.pipelines.sim.generate",
     "outcome_events": "econonexus.agents.outcomes",
     "population": "econonexus.agents.population",
@@ -121,6 +124,7 @@ __all__ = [
     "CatsFormatError",
     "CircuitBreaker",
     "ClearingResult",
+    "Delegation",
     "EconoNexusError",
     "InputError",
     "IntegrityError",
@@ -139,6 +143,7 @@ __all__ = [
     "SourceReadError",
     "__version__",
     "clear",
+    "delegate",
     "generate",
     "outcome_events",
     "population",

@@ -1,0 +1,86 @@
+"""Outcome events applied in bulk: one state update per agent for a run of them.
+
+A delivery of a large round is mostly ``bid_won`` and ``bid_lost`` events.
+Apart from the adaptive strategy's learning they only add up: bids, wins,
+losses, what the agent owes (buys) or is due (sells). So a run of
+consecutive outcome events is applied per agent at once, which equals
+applying them one by one (:func:`econonexus.agents.state.apply`). An
+adaptive agent learns from each of its outcomes in turn
+(:func:`~econonexus.agents.state.learned_weights`) before its one update.
+Unknown agents, and agents with an event whose ``amount`` is not a finite
+number >= 0, take the one-by-one path, where they are rejected with the same
+reason as ever.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import polars as pl
+
+from econonexus.agents.events import Event, events_from_table
+from econonexus.agents.state import AgentState, learned_weights
+
+OUTCOME_KINDS = ("bid_won", "bid_lost")
+
+ApplyOne = Callable[[list[Event]], tuple[int, list[tuple[int, str]]]]
+"""Applies events one by one: how many applied, and the rejected ones with reasons."""
+
+
+def outcome_runs(frame: pl.DataFrame) -> list[tuple[bool, pl.DataFrame]]:
+    """``frame`` (sorted by ``seq``) cut into runs: ``(True, outcome events)`` or
+    ``(False, other events)``, in order."""
+    outcome = pl.col("kind").is_in(OUTCOME_KINDS)
+    marked = frame.with_columns(_run=(outcome != outcome.shift(1)).fill_null(True).cum_sum())
+    return [
+        (bool(part["kind"][0] in OUTCOME_KINDS), part.drop("_run"))
+        for part in marked.partition_by("_run", maintain_order=True)
+    ]
+
+
+def apply_outcomes(
+    agents: dict[str, AgentState], run: pl.DataFrame, one_by_one: ApplyOne
+) -> tuple[int, list[tuple[int, str]]]:
+    """Apply a run of outcome events to ``agents`` in place; return (applied, rejected)."""
+    amount_ok = (pl.col("amount").is_finite() & (pl.col("amount") >= 0)).fill_null(False)
+    fit = run.group_by("agent_id").agg(((pl.col("kind") == "bid_lost") | amount_ok).all())
+    bulk = [a for a, ok in fit.iter_rows() if ok and a in agents]
+    chosen = pl.col("agent_id").is_in(pl.Series(bulk, dtype=pl.String).implode())
+    applied, rejected = one_by_one(events_from_table(run.filter(~chosen)))
+    mine = run.filter(chosen)
+    learners = [a for a in bulk if agents[a].strategy == "adaptive"]
+    weights = _learned(agents, mine.filter(pl.col("agent_id").is_in(pl.Series(learners).implode())))
+    sells = pl.col("payload").str.json_path_match("$.side").fill_null("") == "sell"
+    won = pl.col("kind") == "bid_won"
+    totals = mine.group_by("agent_id").agg(
+        pl.len().alias("bids"),
+        won.sum().alias("wins"),
+        pl.col("amount").filter(won & ~sells).sum().alias("owed"),
+        pl.col("amount").filter(won & sells).sum().alias("due"),
+        pl.col("seq").max().alias("last_seq"),
+    )
+    for agent_id, bids, wins, owed, due, last in totals.iter_rows():
+        s = agents[agent_id]
+        agents[agent_id] = dataclasses.replace(
+            s,
+            weights=weights.get(agent_id, s.weights),
+            bids=s.bids + bids,
+            wins=s.wins + wins,
+            losses=s.losses + bids - wins,
+            owed=s.owed + owed,
+            due=s.due + due,
+            last_seq=last,
+        )
+    return applied + mine.height, rejected
+
+
+def _learned(agents: dict[str, AgentState], rows: pl.DataFrame) -> dict[str, tuple[float, ...]]:
+    """Each adaptive agent's weights after its outcome events (``seq`` order), one by one."""
+    weights: dict[str, tuple[float, ...]] = {}
+    for event in events_from_table(rows):
+        state = agents[event.agent_id]
+        payment = event.amount if event.kind == "bid_won" else None
+        before = weights.get(event.agent_id, state.weights)
+        weights[event.agent_id] = learned_weights(state, event, payment, before)
+    return weights
