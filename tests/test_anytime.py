@@ -31,15 +31,22 @@ def lp_bound(problem: MarketProblem) -> float:
 def test_cbc_stopped_at_a_limit_reports_its_own_bound_between_optimum_and_lp() -> None:
     problem = _problem("regions", 50, 250, 1)  # CBC proves it in about 0.5 s here
     exact = solve_component(problem, solver="highs", lp_first=False)
-    cut = solve_component(
-        problem, solver="cbc", limits=SolveLimits(time_limit=0.15), lp_first=False
-    )
     assert exact.status == "optimal"
     slack = 1e-6 * exact.welfare
-    if cut.status == "time_limit":  # a very fast machine may prove it in time
-        assert exact.welfare - slack <= cut.bound <= lp_bound(problem) + slack
-        assert cut.bound < lp_bound(problem) - slack  # tighter than the LP: CBC's own
+    lp = lp_bound(problem)
+    # a loaded machine may stop CBC still at its root (its bound is then the LP's): allow it
+    # longer; a fast one may prove the optimum in time
+    for limit in (0.15, 0.3, 0.6, 1.2):
+        cut = solve_component(
+            problem, solver="cbc", limits=SolveLimits(time_limit=limit), lp_first=False
+        )
+        if cut.status != "time_limit":
+            return
+        assert exact.welfare - slack <= cut.bound <= lp + slack
         assert 0 < cut.welfare <= exact.welfare + slack
+        if cut.bound < lp - slack:  # tighter than the LP: CBC's own
+            return
+    raise AssertionError(f"CBC's bound stayed the LP relaxation's ({lp}) up to 1.2 s")
 
 
 def test_cbc_stopped_while_it_preprocesses_from_a_start_answers_instead_of_crashing() -> None:

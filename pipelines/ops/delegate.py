@@ -19,6 +19,7 @@ import polars as pl
 from distributed import Client
 
 from econonexus._core.errors import InputError
+from econonexus._core.formats import names
 from econonexus.agents.outcomes import outcome_events
 from econonexus.agents.pool import AgentPool
 from econonexus.agents.pool_results import Delivery
@@ -92,7 +93,8 @@ def delegate(
     assert isinstance(offers, pl.DataFrame)
     offered = time.perf_counter()
     capabilities = sorted(set(good["capability"].to_list()))
-    markets = {c: {"format": "procurement", "payment_rule": payment_rule} for c in capabilities}
+    selling = names(side="sell")[0]  # the procurement format
+    markets = {c: {"format": selling, "payment_rule": payment_rule} for c in capabilities}
     result = clear(
         offers, items=delegated_items(good), markets=markets, client=client, out=out, run_id=run_id
     )
