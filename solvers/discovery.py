@@ -27,7 +27,8 @@ from econonexus.solvers.sealed import pick_one
 class DiscoveryOutcome:
     """Winners (problem order), payments, final prices and the per-round path.
 
-    ``path`` rows are ``(item, round, price, demand)`` for every item and round.
+    ``path`` rows are ``(item, round, price, demand)`` for every item and round;
+    ``demands`` (rounds x bids) marks the bid each agent demanded in each round.
     """
 
     won: np.ndarray
@@ -36,12 +37,22 @@ class DiscoveryOutcome:
     rounds: int
     hit_limit: bool
     path: tuple[IntArray, IntArray, FloatArray, IntArray]
+    demands: np.ndarray
+
+    @property
+    def round_prices(self) -> FloatArray:
+        """The item prices of every round (rounds x items)."""
+        return self.path[2].reshape(self.rounds, -1)
 
 
 def ascending_clock(
-    problem: MarketProblem, *, increment: float, max_rounds: int
+    problem: MarketProblem, *, increment: float, max_rounds: int, units_rule: bool = True
 ) -> DiscoveryOutcome:
-    """Run the clock on ``problem`` (at least one bid), every item starting at its reserve."""
+    """Run the clock on ``problem`` (at least one bid), every item starting at its reserve.
+
+    ``units_rule=False`` drops the activity rule on units (the CCA's clock, whose
+    activity rule is revealed preference, which truthful demand always obeys).
+    """
     n, m = problem.n_bids, len(problem.item_ids)
     rows = np.repeat(np.arange(n), np.diff(problem.ptr))
     units = np.bincount(rows, problem.qty, minlength=n)
@@ -51,6 +62,7 @@ def ascending_clock(
     eligibility = np.full(len(starts), np.iinfo(np.int64).max)
     prices = problem.reserve.astype(np.float64).copy()
     path: list[tuple[int, FloatArray, IntArray]] = []
+    masks: list[np.ndarray] = []
     demanded = np.zeros(n, dtype=bool)
     over = np.zeros(m, dtype=bool)
     for r in range(max_rounds):
@@ -59,8 +71,10 @@ def ascending_clock(
         demanded = _demand(surplus, units, by_agent, agent, starts, eligibility, problem.tie)
         demand = np.bincount(problem.item, problem.qty * demanded[rows], minlength=m)
         path.append((r, prices.copy(), demand.astype(np.int64)))
-        eligibility = np.bincount(agent, (units * demanded)[by_agent], minlength=len(starts))
-        eligibility = eligibility.astype(np.int64)
+        masks.append(demanded)
+        if units_rule:
+            eligibility = np.bincount(agent, (units * demanded)[by_agent], minlength=len(starts))
+            eligibility = eligibility.astype(np.int64)
         over = demand > problem.supply
         if not over.any():
             break
@@ -77,6 +91,7 @@ def ascending_clock(
         rounds=len(path),
         hit_limit=hit_limit,
         path=_path_arrays(path, m),
+        demands=np.array(masks, dtype=bool).reshape(len(masks), n),
     )
 
 

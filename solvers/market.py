@@ -16,6 +16,7 @@ from econonexus._core.config import get_setting
 from econonexus._core.schemas import Status, worst_status
 from econonexus.solvers.backends import SolveLimits
 from econonexus.solvers.cancel import Stop
+from econonexus.solvers.cca import CcaOutcome
 from econonexus.solvers.components import eligible_bids, partition
 from econonexus.solvers.problem import MarketProblem
 from econonexus.solvers.single_winner import split_single_winner
@@ -30,6 +31,8 @@ class MarketPlan:
     solved: list[ComponentSolution]
     pending: list[MarketProblem]
     n_components: int
+    cca: CcaOutcome | None = None
+    """A CCA market's clock phase and supplementary round, which priced ``problem``."""
 
 
 @dataclass(frozen=True)

@@ -220,7 +220,7 @@ def assemble_bucket(
     rows = BucketRows(
         _mip_allocations(plan, cleared),
         pl.DataFrame([c.summary for c in cleared], schema=SUMMARY_COLUMNS),
-        _no_prices(),
+        _concat([c.prices for c in cleared if c.prices is not None], PRICE_COLUMNS),
     )
     return replace(_join(plan.done, rows), outcomes=outcomes)
 

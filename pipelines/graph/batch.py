@@ -32,9 +32,9 @@ from econonexus.pipelines.clearing.bucket import (
     rows_of,
 )
 from econonexus.pipelines.clearing.bucket_split import merge_partials
+from econonexus.pipelines.clearing.cca_market import market_items
 from econonexus.pipelines.clearing.single_item import BiddersFor, clear_single_item
 from econonexus.pipelines.graph import batch_tasks as bt
-from econonexus.pipelines.graph import market_tasks as tasks
 from econonexus.pipelines.graph.batch_solve import (
     lean_options,
     price_vcg_buckets,
@@ -333,7 +333,7 @@ def clear_live(
             *clear_single_item(
                 m,
                 bids.filter(pl.col("market_id") == m),
-                tasks.market_items(items, m),
+                market_items(items, m),
                 options.settings(m),
                 live,
             )

@@ -21,10 +21,12 @@ from econonexus._core.errors import EconoNexusError
 from econonexus._core.formats import PIVOT_RULES, market_format
 from econonexus._core.market_settings import MarketSettings
 from econonexus._core.schemas import SOLVERS
+from econonexus.pipelines.clearing.cca_market import cca_efficiency, cca_problem, market_items
 from econonexus.pipelines.clearing.market_rows import (
     SUMMARY_COLUMNS,
     allocation_frame,
     empty_prices,
+    prices_frame,
     summary_row,
     summary_values,
 )
@@ -32,6 +34,7 @@ from econonexus.pipelines.clearing.single_item import clear_clock_market, clear_
 from econonexus.pipelines.graph.options import BatchOptions
 from econonexus.pipelines.store.out_folder import write_solver_log
 from econonexus.solvers.cancel import Stop
+from econonexus.solvers.cca import supplementary_problem
 from econonexus.solvers.core import core_payments
 from econonexus.solvers.market import (
     MarketOutcome,
@@ -68,11 +71,6 @@ class MarketResult:
     outcome: MarketOutcome | None = None
 
 
-def market_items(items: pl.DataFrame | None, market_id: str) -> pl.DataFrame | None:
-    """The items-table rows of ``market_id`` (``None`` without a table)."""
-    return None if items is None else items.filter(pl.col("market_id") == market_id)
-
-
 def plan(
     bids: pl.DataFrame,
     items: pl.DataFrame | None,
@@ -84,6 +82,12 @@ def plan(
     settings = options.settings(market_id)
     if not settings.kind.mip:
         return None
+    if settings.kind.supplementary:  # a CCA: one package per agent, priced by its rounds
+        base, cca = cca_problem(bids, items, market_id, settings, options)
+        problem = mip_problem(
+            bids, items, market_id, settings, options, supplementary_problem(base, cca)
+        )
+        return replace(plan_market(problem, enumerate_max=options.enumerate_max), cca=cca)
     problem = mip_problem(bids, items, market_id, settings, options, built)
     return plan_market(problem, enumerate_max=options.enumerate_max)
 
@@ -190,6 +194,8 @@ class ClearedMip:
     payment: np.ndarray
     summary: dict[str, Any]
     outcome: MarketOutcome | None
+    prices: pl.DataFrame | None = None
+    """A CCA's clock price path."""
 
     def rows(self) -> pl.DataFrame:
         """``bid_id``, ``won``, ``payment``."""
@@ -201,9 +207,8 @@ class ClearedMip:
     def result(self, bids: pl.DataFrame) -> MarketResult:
         """The market's rows, given its ``bids``."""
         summary = pl.DataFrame([self.summary], schema=SUMMARY_COLUMNS)
-        return MarketResult(
-            allocation_frame(bids, self.rows()), summary, empty_prices(), self.outcome
-        )
+        prices = empty_prices() if self.prices is None else self.prices
+        return MarketResult(allocation_frame(bids, self.rows()), summary, prices, self.outcome)
 
 
 def clear_mip(
@@ -236,7 +241,12 @@ def clear_mip(
         components=outcome.components,
     )
     keep = outcome if settings.payment_rule in PIVOT_RULES and won.any() else None
-    return ClearedMip(outcome.problem.bid_ids, won, paid, summary, keep)
+    if plan.cca is None or not len(won):
+        return ClearedMip(outcome.problem.bid_ids, won, paid, summary, keep)
+    efficiency = cca_efficiency(plan.cca, outcome, options)
+    summary |= {"rounds": plan.cca.clock.rounds, "efficiency": efficiency}
+    path = prices_frame(market_id, plan.cca.item_ids.tolist(), plan.cca.clock.path)
+    return ClearedMip(outcome.problem.bid_ids, won, paid, summary, keep, path)
 
 
 def held(bids: pl.DataFrame, market_id: str, options: BatchOptions) -> MarketResult:

@@ -17,7 +17,14 @@ from typing import Final, Literal
 
 Clears = Literal["mip", "sealed", "clock", "discovery"]
 FormatName = Literal[
-    "combinatorial", "procurement", "sealed-first-price", "vickrey", "english", "dutch", "clock"
+    "combinatorial",
+    "procurement",
+    "sealed-first-price",
+    "vickrey",
+    "english",
+    "dutch",
+    "clock",
+    "cca",
 ]
 PaymentRule = Literal["pay-as-bid", "vcg", "core"]
 
@@ -44,6 +51,9 @@ class MarketFormat:
     """Settings the format cannot clear without (``step`` is ``increment`` or ``decrement``)."""
     one_unit: bool = False
     """Each auction sells one unit (``units`` must be 1)."""
+    supplementary: bool = False
+    """A clock phase and a supplementary round come before winner determination, which
+    then gives each agent at most one package (:mod:`econonexus.solvers.cca`)."""
 
     @property
     def mip(self) -> bool:
@@ -78,6 +88,14 @@ _ALL: Final = (
         one_unit=True,
     ),
     MarketFormat("clock", "discovery", True, rule="clock-price", requires=("increment",)),
+    MarketFormat(
+        "cca",
+        "mip",
+        True,
+        payment_rules=("core", "vcg", "pay-as-bid"),
+        requires=("increment",),
+        supplementary=True,
+    ),
 )
 FORMATS: Final[dict[str, MarketFormat]] = {f.name: f for f in _ALL}
 """Every format by name, in the order the documentation lists them."""

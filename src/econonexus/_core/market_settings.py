@@ -14,6 +14,8 @@ format                    parameters
 ``english``               ``reserve`` (start), ``increment``, ``max_rounds``
 ``dutch``                 ``start_price``, ``decrement``, ``reserve`` (floor), ``max_rounds``
 ``clock``                 ``reserve`` (start), ``increment``, ``max_rounds``
+``cca``                   ``reserve`` (start), ``increment``, ``max_rounds``,
+                          ``payment_rule`` (``core``, ``vcg`` or ``pay-as-bid``)
 ========================  ==========================================================
 
 ``reserve`` is a price per unit of every item of the market that the items
@@ -93,7 +95,7 @@ def make_settings(values: dict[str, Any], *, where: str) -> MarketSettings:
     fmt = given.get("format", DEFAULT_FORMAT)
     expect(fmt in FORMATS, where, "format", f"one of {list(FORMATS)}", fmt)
     kind = FORMATS[fmt]
-    rule = given.get("payment_rule", "pay-as-bid")
+    rule = given.get("payment_rule", (kind.payment_rules or ("pay-as-bid",))[0])
     # a format that fixes its rule also accepts the name the summary gives it
     names: list[str] = list(kind.payment_rules) or list(dict.fromkeys(("pay-as-bid", kind.rule)))
     fixed = "" if kind.payment_rules else f" (format {fmt!r} sets its own rule)"
