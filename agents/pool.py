@@ -195,7 +195,8 @@ class AgentPool:
         ).sort("agent_id")
 
     def offers(self, tasks: pl.DataFrame, *, seed: int, round_no: int) -> BidRound:
-        """Sell offers of the capable agents on ``tasks``, as one table in the bids schema.
+        """Sell offers of the capable agents on ``tasks``, as one table in the bids schema
+        (shard by shard, each shard's in ``bid_id`` order).
 
         ``tasks`` has ``task_id``, ``capability``, ``quantity`` and ``reserve``
         (checked rows: :func:`~econonexus.agents.tasks.checked_tasks`). Each
@@ -203,11 +204,12 @@ class AgentPool:
         shard that does not answer is left out, as in :meth:`bid_round`.
         """
         started = time.perf_counter()
-        table = tasks.select("task_id", "capability", "quantity", "reserve").to_arrow()
+        wanted = tasks.select("task_id", "capability", "quantity", "reserve")
+        table = wanted.sort("capability", "task_id").to_arrow()  # sorted once for every shard
         answers = self._ask_all("offers", table, seed, round_no)
-        tables = [a for a in answers.values() if isinstance(a, pa.Table)]
+        tables = [answers[s] for s in sorted(answers) if isinstance(answers[s], pa.Table)]
         missing = {s: str(a) for s, a in answers.items() if not isinstance(a, pa.Table)}
-        bids = pa.concat_tables([BIDS_SCHEMA.empty_table(), *tables]).sort_by("bid_id")
+        bids = pa.concat_tables([BIDS_SCHEMA.empty_table(), *tables])  # shard by shard
         return BidRound(bids, left_out(self._members, missing), time.perf_counter() - started, ())
 
     def answers(self, asks: pl.DataFrame, *, seed: int, round_no: int) -> ClockAnswers:
@@ -231,7 +233,8 @@ class AgentPool:
             first = self._journal.next_seq
             numbered = self._numbered(events, first)
             self._journal.append(numbered)
-            for agent_id, shard in zip(numbered["agent_id"], numbered["shard_id"], strict=True):
+            joined = numbered.select("agent_id", "shard_id").unique()
+            for agent_id, shard in joined.iter_rows():
                 self._members[shard].add(agent_id)
             parts = numbered.partition_by("shard_id", as_dict=True)
             answers = self._ask_each(
@@ -242,13 +245,18 @@ class AgentPool:
         return Delivery(first, self._journal.next_seq - 1, reports, failed)
 
     def _numbered(self, events: pl.DataFrame, first: int) -> pl.DataFrame:
-        shards = [
-            self._shards.setdefault(a, shard_of(a, self.n_shards)) for a in events["agent_id"]
-        ]
+        agents = events["agent_id"].unique().to_list()
+        for a in agents:
+            if a not in self._shards:
+                self._shards[a] = shard_of(a, self.n_shards)
+        home = pl.DataFrame(
+            {"agent_id": agents, "shard_id": [self._shards[a] for a in agents]},
+            schema={"agent_id": pl.String, "shard_id": pl.Int64},
+        )
         frame = events_table(
             events.with_row_index("seq", offset=first).with_columns(pl.col("seq").cast(pl.Int64))
         )
-        return frame.with_columns(pl.Series("shard_id", shards, dtype=pl.Int64))
+        return frame.join(home, on="agent_id", how="left", maintain_order="left")
 
     def snapshot(self) -> pl.DataFrame:
         """Snapshot every shard; per shard its `version`, `applied_seq`, `agents` or `error`."""

@@ -70,11 +70,13 @@ def sell_offers(
     *,
     seed: int,
     round_no: int,
+    presorted: bool = False,
 ) -> pa.Table:
     """The sell offers of ``states`` (capable agents) on ``tasks``, in :data:`BIDS_SCHEMA`.
 
     Offers are single-task bids in the market named by the task's capability,
-    with bid ids ``<agent>-r<round>-<task_id>``.
+    with bid ids ``<agent>-r<round>-<task_id>``. ``presorted``: ``tasks`` is
+    sorted by capability and task id already (the pool sorts once for all shards).
     """
     sellers = capable_rows(states).join(
         tasks.group_by("capability").len("n_tasks"), on="capability"
@@ -86,7 +88,7 @@ def sell_offers(
     keys = np.fromiter((agent_key(a) for a in sellers["agent_id"]), np.uint64, len(chosen))
     factor = shading_factors(chosen, keys, seed=seed, round_no=round_no)
     picks = _picks(sellers, keys, seed=seed, round_no=round_no)
-    ordered = tasks.sort("capability", "task_id").with_row_index("pick")
+    ordered = (tasks if presorted else tasks.sort("capability", "task_id")).with_row_index("pick")
     starts = ordered.group_by("capability").agg(pl.col("pick").min().alias("start"))
     sellers = sellers.with_row_index("seller").with_columns(factor=pl.Series(factor))
     offers = (

@@ -110,12 +110,15 @@ class ShardCore:
         """This shard's agents able to do ``capability`` (see :func:`capable_rows`)."""
         return capable_rows(self._able(capability), capability)
 
-    def offers(self, tasks: pl.DataFrame, *, seed: int, round_no: int) -> pa.Table:
+    def offers(
+        self, tasks: pl.DataFrame, *, seed: int, round_no: int, presorted: bool = False
+    ) -> pa.Table:
         """This shard's sell offers on ``tasks`` (see :func:`sell_offers`)."""
         able = {
             a.agent_id: a for c in tasks["capability"].unique().to_list() for a in self._able(c)
         }
-        return sell_offers([able[a] for a in sorted(able)], tasks, seed=seed, round_no=round_no)
+        states = [able[a] for a in sorted(able)]
+        return sell_offers(states, tasks, seed=seed, round_no=round_no, presorted=presorted)
 
     def _able(self, capability: str) -> list[AgentState]:
         """The agents (not banned) with ``capability``, from the shard's capability index."""
@@ -182,10 +185,11 @@ class Shard:
         return self._core.capable(capability).to_arrow()
 
     def offers(self, tasks: pa.Table, seed: int, round_no: int) -> pa.Table:
-        """This shard's sell offers on ``tasks`` for round ``round_no``."""
+        """This shard's sell offers on ``tasks`` (sorted by capability and task id, as the
+        pool sends them) for round ``round_no``."""
         frame = pl.from_arrow(tasks)
         assert isinstance(frame, pl.DataFrame)
-        return self._core.offers(frame, seed=seed, round_no=round_no)
+        return self._core.offers(frame, seed=seed, round_no=round_no, presorted=True)
 
     def snapshot(self) -> dict[str, Any]:
         """Write a snapshot and commit it; return its pointer (version, ``applied_seq``, agents)."""

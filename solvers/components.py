@@ -45,6 +45,31 @@ def conflicting_items(problem: MarketProblem, eligible: np.ndarray) -> np.ndarra
     return demand > problem.supply
 
 
+@dataclass(frozen=True)
+class Labelled:
+    """Eligible bids grouped by component, before they become one array each:
+    component ``k`` is ``members[starts[k]:starts[k + 1]]`` (bid positions, ascending)."""
+
+    eligible: np.ndarray
+    members: IntArray
+    starts: IntArray
+
+    @property
+    def sizes(self) -> IntArray:
+        """Bids per component."""
+        sizes: IntArray = np.diff(np.append(self.starts, len(self.members)))
+        return sizes
+
+    def components(self, keep: np.ndarray | None = None) -> list[IntArray]:
+        """The components (those ``keep`` marks), largest first, then by first bid."""
+        ends = np.append(self.starts[1:], len(self.members)).tolist()
+        which = range(len(self.starts)) if keep is None else np.flatnonzero(keep).tolist()
+        starts = self.starts.tolist()
+        chosen = [self.members[starts[k] : ends[k]] for k in which]
+        chosen.sort(key=lambda c: (-len(c), int(c[0])))
+        return chosen
+
+
 def partition(problem: MarketProblem, *, prune: bool = False) -> Partition:
     """Split ``problem`` into independent components of eligible bids.
 
@@ -52,6 +77,12 @@ def partition(problem: MarketProblem, *, prune: bool = False) -> Partition:
     (:func:`dominated_bids`); only winner determination may prune: a VCG
     re-solve without an agent needs bids its presence made hopeless.
     """
+    labelled = label_components(problem, prune=prune)
+    return Partition(eligible=labelled.eligible, components=labelled.components())
+
+
+def label_components(problem: MarketProblem, *, prune: bool = False) -> Labelled:
+    """The components of :func:`partition` as one array of members and their starts."""
     eligible = eligible_bids(problem)
     if prune:
         eligible &= ~dominated_bids(problem, eligible)
@@ -69,15 +100,11 @@ def partition(problem: MarketProblem, *, prune: bool = False) -> Partition:
     b = np.concatenate(edge_node)
     graph = sp.coo_matrix((np.ones(len(a)), (a, b)), shape=(size, size))
     _, labels = connected_components(graph, directed=False)
-    bid_labels = labels[:n]
     members = np.flatnonzero(eligible)
-    order = np.argsort(bid_labels[members], kind="stable")
-    sorted_members = members[order]
-    _, starts = np.unique(bid_labels[sorted_members], return_index=True)
-    components = [c.astype(np.int64) for c in np.split(sorted_members, starts[1:])]
-    components = [c for c in components if len(c)]
-    components.sort(key=lambda c: (-len(c), int(c[0])))
-    return Partition(eligible=eligible, components=components)
+    order = np.argsort(labels[:n][members], kind="stable")
+    sorted_members = members[order].astype(np.int64)
+    _, starts = np.unique(labels[:n][sorted_members], return_index=True)
+    return Labelled(eligible, sorted_members, starts.astype(np.int64))
 
 
 def dominated_bids(problem: MarketProblem, eligible: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ from econonexus._core.schemas import Status, worst_status
 from econonexus.solvers.backends import SolveLimits
 from econonexus.solvers.cancel import Stop
 from econonexus.solvers.cca import CcaOutcome
-from econonexus.solvers.components import eligible_bids, partition
+from econonexus.solvers.components import eligible_bids, label_components
 from econonexus.solvers.problem import MarketProblem
 from econonexus.solvers.single_winner import split_single_winner
 from econonexus.solvers.wdp import ComponentSolution, enumerate_limit, solve_component
@@ -64,8 +64,8 @@ def plan_market(problem: MarketProblem, *, enumerate_max: int | None = None) -> 
             return MarketPlan(problem, [], [], 0)
         sub = problem.subset(kept)
         return MarketPlan(problem, [solve_component(sub, enumerate_max=enumerate_max)], [], 1)
-    parts = partition(problem, prune=True)
-    quick, rest = split_single_winner(problem, parts.components)
+    labelled = label_components(problem, prune=True)
+    quick, rest = split_single_winner(problem, labelled)
     solved, pending = ([] if quick is None else [quick]), []
     for bids in rest:
         sub = problem.subset(bids)
@@ -73,7 +73,7 @@ def plan_market(problem: MarketProblem, *, enumerate_max: int | None = None) -> 
             solved.append(solve_component(sub, enumerate_max=enumerate_max))
         else:
             pending.append(sub)
-    return MarketPlan(problem, solved, pending, len(parts.components))
+    return MarketPlan(problem, solved, pending, len(labelled.starts))
 
 
 def solve_pending(

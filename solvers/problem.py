@@ -188,15 +188,16 @@ def build_problem(
     default_reserve
         Reserve price per unit of the items ``items`` does not list.
     """
-    keys = [priority_key(market_id, b) for b in bids["bid_id"].to_list()]
-    order = np.array(sorted(range(len(keys)), key=keys.__getitem__), dtype=np.int64)
-    weights = np.array([tie_weight(keys[i]) for i in order], dtype=np.float64)
+    # the keys as big-endian integers: their order is the bytes' order, their weights
+    # tie_weight's, computed for all bids at once
+    keys = b"".join(priority_key(market_id, b) for b in bids["bid_id"].to_list())
+    numbers = np.frombuffer(keys, dtype=">u8").astype(np.uint64)
+    order = np.argsort(numbers, kind="stable").astype(np.int64)
+    weights = 1.0 - numbers[order].astype(np.float64) / 2.0**65
     bids = bids[order]
     n = bids.height
-    exploded = bids.select(pl.int_range(pl.len()).alias("bid"), "items", "quantities").explode(
-        ["items", "quantities"]
-    )
-    item_ids, item = np.unique(exploded["items"].to_numpy().astype(object), return_inverse=True)
+    exploded = bids.select("items", "quantities").explode(["items", "quantities"])
+    item_ids, item = _numbered(exploded["items"])
     supply, reserve = item_terms(item_ids, items, default_reserve)
     xor_keys = bids.select(
         pl.when(pl.col("xor_group").is_not_null())
@@ -220,6 +221,15 @@ def build_problem(
         reserve=reserve,
         index=np.arange(n, dtype=np.int64),
     )
+
+
+def _numbered(names: pl.Series) -> tuple[StrArray, IntArray]:
+    """The distinct ``names`` sorted, and each name's position among them (as ``np.unique``
+    with ``return_inverse``, without sorting Python objects)."""
+    distinct = names.unique().sort()
+    index = pl.DataFrame({"name": distinct, "j": np.arange(len(distinct), dtype=np.int64)})
+    joined = pl.DataFrame({"name": names}).join(index, on="name", how="left", maintain_order="left")
+    return distinct.to_numpy().astype(object), joined["j"].to_numpy()
 
 
 def item_terms(

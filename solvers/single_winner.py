@@ -16,25 +16,24 @@ import time
 
 import numpy as np
 
+from econonexus.solvers.components import Labelled
 from econonexus.solvers.problem import IntArray, MarketProblem
 from econonexus.solvers.wdp import ComponentSolution
 
 
 def split_single_winner(
-    problem: MarketProblem, components: list[IntArray]
+    problem: MarketProblem, labelled: Labelled
 ) -> tuple[ComponentSolution | None, list[IntArray]]:
     """Solve the components of ``problem`` with at most one winner; return the others.
 
     The solution covers every such component at once (status ``optimal``,
     method ``enumerate``: the answer enumeration gives); ``None`` if there is none.
     """
-    if not components:
-        return None, components
+    if not len(labelled.members):
+        return None, []
     start = time.perf_counter()
-    sizes = np.fromiter((len(c) for c in components), np.int64, len(components))
-    bids = np.concatenate(components)
-    label = np.repeat(np.arange(len(components)), sizes)
-    first = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    sizes, bids, first = labelled.sizes, labelled.members, labelled.starts
+    label = np.repeat(np.arange(len(sizes)), sizes)
     n_items = np.diff(problem.ptr)[bids]
     lead = problem.item[problem.ptr[bids]]  # each bid's first item
     qty = problem.qty[problem.ptr[bids]]
@@ -43,7 +42,7 @@ def split_single_winner(
     exclusive = 2 * np.minimum.reduceat(qty, first) > problem.supply[lead[first]]
     single = (sizes == 1) | (all_one & exclusive)
     if not single.any():
-        return None, components
+        return None, labelled.components()
     take = single[label]
     chosen = _best_each(problem, bids[take], label[take])
     welfare = float(problem.price[chosen].sum())
@@ -55,7 +54,7 @@ def split_single_winner(
         seconds=time.perf_counter() - start,
         method="enumerate",
     )
-    return solution, [c for c, s in zip(components, single, strict=True) if not s]
+    return solution, labelled.components(~single)
 
 
 def _best_each(problem: MarketProblem, bids: IntArray, label: IntArray) -> IntArray:
