@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import polars as pl
 import pytest
@@ -136,9 +135,11 @@ def test_schedule_stops_cleanly_on_ctrl_c(tmp_path: pathlib.Path) -> None:
          "--out", str(tmp_path / "runs")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
     ) as process:  # fmt: skip
-        time.sleep(3)  # started and waiting for its next cron time
+        assert process.stdout is not None
+        started = process.stdout.readline()  # its signal handlers are set: it waits for cron
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=120)
+    assert started.startswith("scheduled at '0 0 1 1 *'"), (started, err)
     assert process.returncode == 0, err
     assert "Traceback" not in err
     assert "stopping after the current batch" in out and "schedule stopped" in out

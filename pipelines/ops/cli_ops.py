@@ -141,6 +141,7 @@ def _schedule_with(args: argparse.Namespace, client: Client | None) -> int:
         records = run_pending(args.bids, args.out, inputs=inputs, client=client)
         return EXIT_FAILED if any(r["status"] == "failed" for r in records) else EXIT_OK
     stop = stop_on_signals(lambda: print("stopping after the current batch", flush=True))
+    print(f"scheduled at {args.cron!r} (UTC); Ctrl+C stops after the batch in hand", flush=True)
     run_forever(args.cron, args.bids, args.out, inputs=inputs, client=client, stop=stop)
     print("schedule stopped", flush=True)
     return EXIT_OK
