@@ -190,9 +190,8 @@ class AgentPool:
         banned agents are left out. Raises if a shard cannot answer.
         """
         answers = self._ask_all("capable", capability)
-        return pl.concat(
-            [pl.DataFrame(schema=CAPABLE_SCHEMA), *map(_frame, self._answered(answers))]
-        ).sort("agent_id")
+        found = [pl.DataFrame(a) for a in self._answered(answers)]
+        return pl.concat([pl.DataFrame(schema=CAPABLE_SCHEMA), *found]).sort("agent_id")
 
     def offers(self, tasks: pl.DataFrame, *, seed: int, round_no: int) -> BidRound:
         """Sell offers of the capable agents on ``tasks``, as one table in the bids schema
@@ -367,9 +366,3 @@ class AgentPool:
             except Exception as exc:  # reported per shard; the round goes on
                 answers[s] = exc
         return answers
-
-
-def _frame(table: pa.Table) -> pl.DataFrame:
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    return frame

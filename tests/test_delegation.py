@@ -53,6 +53,7 @@ def test_delegation_awards_capable_agents_within_capacity_and_settles(
     done = enx.delegate(work, pool, client=client, out=str(tmp_path), payment_rule="vcg", seed=2)
     awards = done.awards
     assert awards.height > 0 and awards.height + done.unassigned.height == work.height
+    assert done.left_out.is_empty() and repr(done).startswith("<Delegation ")
     able = pl.concat([pool.capable(c) for c in ("paint", "haul")])
     checked = awards.join(able, on=["agent_id", "capability"])
     assert checked.height == awards.height  # only capable agents win

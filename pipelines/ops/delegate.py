@@ -34,20 +34,23 @@ DelegationRule = Literal["pay-as-bid", "vcg", "core"]
 @dataclass(frozen=True)
 class Delegation:
     """Awards (one row per delegated task), tasks not delegated with the reason, the clearing
-    result (settle it with :func:`econonexus.settle`), the offers and the delivery of their
+    result (settle it with :func:`econonexus.settle`), the offers, the agents left out of
+    them (their shard did not answer: ``shard_id``, ``reason``) and the delivery of their
     outcomes to the agents."""
 
     awards: pl.DataFrame
     unassigned: pl.DataFrame
     result: ClearingResult
     offers: pl.DataFrame
+    left_out: pl.DataFrame
     delivery: Delivery
     seconds: dict[str, float]
 
     def __repr__(self) -> str:
         return (
             f"<Delegation {self.awards.height} tasks awarded, {self.unassigned.height} not; "
-            f"{self.offers.height} offers; paid {self.awards['payment'].sum():.2f}; "
+            f"{self.offers.height} offers, {self.left_out.height} agents left out; "
+            f"paid {self.awards['payment'].sum():.2f}; "
             f"run {self.result.run_id}>"
         )
 
@@ -89,8 +92,8 @@ def delegate(
         )
     started = time.perf_counter()
     good, rejected = checked_tasks(table_of(tasks), now=now)
-    offers = pl.from_arrow(pool.offers(good, seed=seed, round_no=round_no).bids)
-    assert isinstance(offers, pl.DataFrame)
+    asked = pool.offers(good, seed=seed, round_no=round_no)
+    offers = pl.DataFrame(asked.bids)
     offered = time.perf_counter()
     capabilities = sorted(set(good["capability"].to_list()))
     selling = names(side="sell")[0]  # the procurement format
@@ -110,7 +113,7 @@ def delegate(
         "delivery": time.perf_counter() - cleared,
     }
     unassigned = _unassigned(good, rejected, awards, offers)
-    return Delegation(awards, unassigned, result, offers, delivery, seconds)
+    return Delegation(awards, unassigned, result, offers, asked.left_out, delivery, seconds)
 
 
 def delegated_items(tasks: pl.DataFrame) -> pl.DataFrame:

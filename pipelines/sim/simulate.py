@@ -195,7 +195,7 @@ def _round(
     recovered: list[int] = []
     bids = _collect_bids(pool, offer, seed=seed, round_no=r, recovered=recovered)
     offers = _collect_offers(pool, tasks, seed=seed, round_no=r, recovered=recovered)
-    every = pl.concat([_frame(bids.bids), _frame(offers.bids)])
+    every = pl.concat([pl.DataFrame(bids.bids), pl.DataFrame(offers.bids)])
     run_id = f"round-{r:05d}"
     live = LiveBidders(pool, seed=seed, round_no=r)
     items = delegated_items(tasks) if tasks.height else None
@@ -299,12 +299,6 @@ def _collect_offers(
     shards = sorted(set(offers.left_out["shard_id"].to_list()))
     recovered += [m.shard_id for m in _recover(pool, shards)]
     return pool.offers(tasks, seed=seed, round_no=round_no)
-
-
-def _frame(table: Any) -> pl.DataFrame:
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    return frame
 
 
 def _complete_snapshot(pointers: pl.DataFrame) -> pl.DataFrame:
