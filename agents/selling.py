@@ -108,9 +108,8 @@ def _picks(
     sellers: pl.DataFrame, keys: npt.NDArray[np.uint64], *, seed: int, round_no: int
 ) -> pl.DataFrame:
     """``OVERSAMPLE * capacity`` random draws per seller row (``seller``, ``u`` in [0, 1))."""
-    draws = np.minimum(
-        sellers["capacity"].to_numpy() * OVERSAMPLE, sellers["n_tasks"].to_numpy() * OVERSAMPLE
-    ).astype(np.int64)
+    limit = np.minimum(sellers["capacity"].to_numpy(), sellers["n_tasks"].to_numpy())
+    draws = (OVERSAMPLE * limit).astype(np.int64)
     seller = np.repeat(np.arange(len(draws)), draws)
     j = np.arange(len(seller)) - np.repeat(np.cumsum(draws) - draws, draws)
     salt = np.fromiter((agent_key(c) for c in sellers["capability"]), np.uint64, len(draws))

@@ -68,8 +68,19 @@ def tie_budget(price: FloatArray, tie_epsilon: float) -> float:
 
 def tie_weights(market_ids: list[str], bid_ids: list[str]) -> FloatArray:
     """Return the tie weight of each ``(market_id, bid_id)`` pair."""
-    keys = (priority_key(m, b) for m, b in zip(market_ids, bid_ids, strict=True))
-    return np.array([tie_weight(k) for k in keys], dtype=np.float64)
+    return key_weights(key_numbers(market_ids, bid_ids))
+
+
+def key_numbers(market_ids: list[str], bid_ids: list[str]) -> npt.NDArray[np.uint64]:
+    """The priority keys as big-endian integers: their order is the keys' bytes' order."""
+    keys = b"".join(priority_key(m, b) for m, b in zip(market_ids, bid_ids, strict=True))
+    return np.frombuffer(keys, dtype=">u8").astype(np.uint64)
+
+
+def key_weights(numbers: npt.NDArray[np.uint64]) -> FloatArray:
+    """:func:`tie_weight` of every key at once, from :func:`key_numbers`."""
+    weights: FloatArray = 1.0 - numbers.astype(np.float64) / 2.0**65
+    return weights
 
 
 @dataclass(frozen=True)
@@ -188,12 +199,10 @@ def build_problem(
     default_reserve
         Reserve price per unit of the items ``items`` does not list.
     """
-    # the keys as big-endian integers: their order is the bytes' order, their weights
-    # tie_weight's, computed for all bids at once
-    keys = b"".join(priority_key(market_id, b) for b in bids["bid_id"].to_list())
-    numbers = np.frombuffer(keys, dtype=">u8").astype(np.uint64)
+    ids = bids["bid_id"].to_list()
+    numbers = key_numbers([market_id] * len(ids), ids)
     order = np.argsort(numbers, kind="stable").astype(np.int64)
-    weights = 1.0 - numbers[order].astype(np.float64) / 2.0**65
+    weights = key_weights(numbers[order])
     bids = bids[order]
     n = bids.height
     exploded = bids.select("items", "quantities").explode(["items", "quantities"])

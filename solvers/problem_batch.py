@@ -18,9 +18,9 @@ from econonexus.solvers.problem import (
     MarketProblem,
     group_index,
     item_terms,
-    priority_key,
+    key_numbers,
+    key_weights,
     tie_budget,
-    tie_weight,
 )
 
 
@@ -39,11 +39,11 @@ def build_problems(
     """
     if bids.height == 0:
         return {}
-    market_col, bid_col = bids["market_id"].to_list(), bids["bid_id"].to_list()
-    keys = [priority_key(m, b) for m, b in zip(market_col, bid_col, strict=True)]
-    order = sorted(range(len(keys)), key=lambda i: (market_col[i], keys[i]))
-    weights = np.array([tie_weight(keys[i]) for i in order], dtype=np.float64)
-    ordered = bids[np.array(order, dtype=np.int64)]
+    numbers = key_numbers(bids["market_id"].to_list(), bids["bid_id"].to_list())
+    market_rank = bids["market_id"].rank("dense").to_numpy()
+    order = np.lexsort((numbers, market_rank)).astype(np.int64)  # by market, then key
+    weights = key_weights(numbers[order])
+    ordered = bids[order]
     markets = ordered["market_id"].to_numpy().astype(object)
     starts = np.flatnonzero(np.r_[True, markets[1:] != markets[:-1]])
     ends = np.r_[starts[1:], len(markets)]

@@ -15,15 +15,11 @@ import numpy as np
 import polars as pl
 
 from econonexus._core.market_settings import MarketSettings
+from econonexus.pipelines.clearing.market_rows import market_items
 from econonexus.pipelines.graph.options import BatchOptions
 from econonexus.solvers.cca import CcaOutcome, run_cca
 from econonexus.solvers.market import MarketOutcome, clear_market
 from econonexus.solvers.problem import MarketProblem, build_problem
-
-
-def market_items(items: pl.DataFrame | None, market_id: str) -> pl.DataFrame | None:
-    """The items-table rows of ``market_id`` (``None`` without a table)."""
-    return None if items is None else items.filter(pl.col("market_id") == market_id)
 
 
 def cca_problem(

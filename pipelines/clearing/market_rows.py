@@ -22,6 +22,11 @@ SUMMARY_COLUMNS = polars_schema(SUMMARY_SCHEMA, drop=("run_id",))
 PRICE_COLUMNS = polars_schema(PRICES_SCHEMA, drop=("run_id",))
 
 
+def market_items(items: pl.DataFrame | None, market_id: str) -> pl.DataFrame | None:
+    """The items-table rows of ``market_id`` (``None`` without a table)."""
+    return None if items is None else items.filter(pl.col("market_id") == market_id)
+
+
 def allocation_frame(bids: pl.DataFrame, results: pl.DataFrame) -> pl.DataFrame:
     """Join per-bid ``results`` (``bid_id``, ``won``, ``payment``, optional bounds) to ``bids``.
 

@@ -32,7 +32,7 @@ from econonexus.pipelines.clearing.bucket import (
     rows_of,
 )
 from econonexus.pipelines.clearing.bucket_split import merge_partials
-from econonexus.pipelines.clearing.cca_market import market_items
+from econonexus.pipelines.clearing.market_rows import market_items
 from econonexus.pipelines.clearing.single_item import BiddersFor, clear_single_item
 from econonexus.pipelines.graph import batch_tasks as bt
 from econonexus.pipelines.graph.batch_solve import (

@@ -21,11 +21,12 @@ from econonexus._core.errors import EconoNexusError
 from econonexus._core.formats import PIVOT_RULES, market_format
 from econonexus._core.market_settings import MarketSettings
 from econonexus._core.schemas import SOLVERS
-from econonexus.pipelines.clearing.cca_market import cca_efficiency, cca_problem, market_items
+from econonexus.pipelines.clearing.cca_market import cca_efficiency, cca_problem
 from econonexus.pipelines.clearing.market_rows import (
     SUMMARY_COLUMNS,
     allocation_frame,
     empty_prices,
+    market_items,
     prices_frame,
     summary_row,
     summary_values,

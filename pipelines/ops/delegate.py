@@ -136,12 +136,8 @@ def _awards(tasks: pl.DataFrame, allocations: pl.DataFrame) -> pl.DataFrame:
         pl.col("price").alias("ask"),
         "payment",
     )
-    return (
-        tasks.join(won, on="task_id")
-        .select("task_id", "capability", "quantity", "agent_id", "bid_id", "ask", "payment")
-        .join(tasks.select("task_id", "reserve", "deadline"), on="task_id")
-        .sort("task_id")
-    )
+    columns = ["task_id", "capability", "quantity", "agent_id", "bid_id", "ask", "payment"]
+    return tasks.join(won, on="task_id").select(*columns, "reserve", "deadline").sort("task_id")
 
 
 def _unassigned(
