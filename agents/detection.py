@@ -61,6 +61,8 @@ def _rings(bids: pl.DataFrame) -> pl.DataFrame:
     sizes = seen.group_by("agent_id").len("n")
     # an agent on fewer auctions than a ring must share can be in no ring
     seen = seen.join(sizes.filter(pl.col("n") >= RING_MIN_SHARED), on="agent_id", how="semi")
+    if seen["agent_id"].n_unique() < 3:  # a ring has three members or more
+        return pl.DataFrame(schema=FLAGGED_COLUMNS)
     candidates = similar_candidates(seen)
     pairs = (
         candidates.join(seen, on="agent_id")

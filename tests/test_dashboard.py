@@ -38,6 +38,7 @@ STAGES = {  # every task prefix a run or an agent pool shows in the task stream
     *("enx-valid", "enx-names", "enx-rejects", "enx-signed-rejects"),
     *("enx-digest", "enx-rejected-count", "enx-write", "enx-write-rejected", "enx-write-input"),
     *("enx-carry", "enx-carry-seen", "enx-signed"),
+    *("enx-clear", "enx-rows"),
 }
 EVERY_COMPONENT_A_TASK = {  # so that the small sample shows the enx-solve stage
     "DASK_ECONONEXUS__SOLVER__INLINE_MAX_BIDS": "0",

@@ -104,7 +104,13 @@ def _bids(rows: list[tuple[str, str, str, list[str], float, str]]) -> pl.DataFra
     )
 
 
-def test_formats_clear_side_by_side(client: Client) -> None:
+@pytest.mark.parametrize(
+    ("small", "stages"),
+    [(1000, {"clear"}), (0, {"validate", "plan", "combine", "vcg", "price"})],
+    ids=["one-task", "full-graph"],
+)
+def test_formats_clear_side_by_side(client: Client, small: int, stages: set[str]) -> None:
+    """The same payments whether a small batch clears in one task or stage by stage."""
     bids = _bids(
         [
             ("v1", "a", "vick", ["x"], 10.0, "buy"),
@@ -126,10 +132,11 @@ def test_formats_clear_side_by_side(client: Client) -> None:
         "proc": {"format": "procurement", "payment_rule": "vcg", "reserve": 10.0},
         "combo": {"payment_rule": "vcg"},
     }
-    with get_task_stream(client) as stream:
+    setting = {"econonexus.cluster.small-batch-bids": small}
+    with dask.config.set(setting), get_task_stream(client) as stream:
         result = enx.clear(bids, markets=markets, client=client)
     prefixes = {str(t["key"]).strip("('").split("-")[1] for t in stream.data}
-    assert {"validate", "plan", "combine", "vcg", "price"} <= prefixes
+    assert stages <= prefixes
     pay = dict(result.allocations.select("bid_id", "payment").iter_rows())
     assert pay["v1"] == 8.0 and pay["v2"] == 0.0  # Vickrey
     assert pay["f1"] == 10.0  # first price
@@ -195,3 +202,22 @@ def test_back_to_back_identical_batches_do_not_share_scattered_data(
     while set(client.who_has()) - before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not set(client.who_has()) - before
+
+
+def test_a_small_batch_in_one_task_clears_as_the_full_graph(client: Client) -> None:
+    """Two MIP markets whose components are solved in the task (several hard ones, VCG
+    re-solves inline) give the allocations and prices of the stage-by-stage graph."""
+    bids = pl.concat(
+        [enx.generate("decay", goods=12, bids=40, seed=s, market_id=f"m{s}") for s in (1, 2)]
+    )
+    markets = {"m1": {"payment_rule": "vcg"}, "m2": {"payment_rule": "pay-as-bid"}}
+    settings = {"econonexus.solver.inline-max-bids": 0, "econonexus.solver.enumerate-max-bids": 0}
+    results = []
+    for small in (1000, 0):
+        with dask.config.set({**settings, "econonexus.cluster.small-batch-bids": small}):
+            results.append(enx.clear(bids, markets=markets, client=client))
+    one_task, full = (r.allocations.sort("bid_id").drop("run_id") for r in results)
+    assert one_task["won"].sum() > 2
+    assert one_task.equals(full)
+    one_summary, full_summary = (r.summary.drop("run_id", "solve_seconds") for r in results)
+    assert one_summary.equals(full_summary)

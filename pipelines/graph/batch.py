@@ -44,6 +44,7 @@ from econonexus.pipelines.graph.batch_solve import (
 from econonexus.pipelines.graph.options import BatchOptions, with_thread_share
 from econonexus.pipelines.graph.progress import track
 from econonexus.pipelines.graph.race_tasks import racers, racing, submit_race_spares
+from econonexus.pipelines.graph.small_batch import is_small, submit_small
 from econonexus.pipelines.graph.transfer import gather_counts, place_inputs, release, watched_gather
 from econonexus.pipelines.graph.validate_graph import submit_validation
 from econonexus.pipelines.io.flag_sanctions import reported_flags
@@ -187,7 +188,8 @@ def submit_batch(
     # in its plan task, unless it races
     one = n == 1 and not direct
     race_one = one and racing(threads, 1, options.solver)
-    alone = threads if one and not race_one else 0
+    small = is_small(parts[0], split, bool(live_markets), racing(threads, 1, options.solver))
+    alone = threads if (one or small) and not direct and not race_one else 0
     terms = (lots, opts, halted, live is not None, inline, direct, alone)
     placed = (lots, opts, books, secrets, before)
     if split:
@@ -202,6 +204,11 @@ def submit_batch(
             for b, part in enumerate(checked.buckets)
         ]
         validation = [*checked.held, *checked.buckets, rejected]
+    elif small:
+        whole, rows, rejected = submit_small(
+            client, raw, placed, terms, source_errors, markets, token
+        )
+        plans, validation, direct = [rows], [whole], True
     else:
         rejected, plans, validation = _submit_whole(
             client,

@@ -105,6 +105,8 @@ def watched_gather(client: Client, futures: Any) -> Any:
     """
     limit = float(get_setting("cluster.no-worker-timeout"))
     flat = _futures_in(futures)
+    if not flat:  # nothing to wait for: no round trip to the scheduler
+        return futures
     last_seen = time.monotonic()
     while True:
         try:
