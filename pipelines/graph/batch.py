@@ -188,7 +188,8 @@ def submit_batch(
     # in its plan task, unless it races
     one = n == 1 and not direct
     race_one = one and racing(threads, 1, options.solver)
-    small = is_small(parts[0], split, bool(live_markets), racing(threads, 1, options.solver))
+    races = racing(threads, 1, options.solver)
+    small = is_small(parts[0], markets, options, split=split, live=bool(live_markets), racing=races)
     alone = threads if (one or small) and not direct and not race_one else 0
     terms = (lots, opts, halted, live is not None, inline, direct, alone)
     placed = (lots, opts, books, secrets, before)

@@ -1,17 +1,19 @@
-"""A small batch in one task (``enx-clear``): validate, plan, solve and price together.
+"""A small batch in one task (``enx-clear``): validate, plan and solve together.
 
 A batch of a few hundred bids clears in tens of milliseconds, while each
 stage of the full graph (``enx-validate``, ``enx-plan``, ``enx-solve``,
-``enx-combine``, ``enx-vcg-plan``, ``enx-price``) adds a scheduler round
-trip of 3-15 ms and the VCG stage one more to the client. A batch of one
-in-memory part with at most ``cluster.small-batch-bids`` rows, no live clock
-and no race runs these same pure functions in one task instead: its lone hard
-component gets the cluster's threads as in the full graph, and its other hard
-components and VCG re-solves run in the task, one after another.
+``enx-combine``) adds a scheduler round trip of 3-15 ms. A batch of one
+in-memory part with at most ``cluster.small-batch-bids`` rows, no live
+clock, no race and no VCG or core market runs these same pure functions in
+one task instead. Its hard components share the cluster's threads as in the
+full graph: a lone one gets them all, several are solved side by side in
+the task. VCG and core markets keep the full graph, whose re-solves (one
+per winner) run as tasks across the workers.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from operator import getitem
 from typing import Any
 
@@ -24,19 +26,24 @@ from econonexus.pipelines.clearing.bucket import (
     BucketPlan,
     BucketRows,
     assemble_bucket,
-    plan_bucket_vcg,
-    price_bucket,
+    solve_spare,
 )
 from econonexus.pipelines.graph import batch_tasks as bt
 from econonexus.pipelines.graph.options import BatchOptions
 
 
-def is_small(part: Any, split: bool, live: bool, racing: bool) -> bool:
+def is_small(
+    part: Any, markets: list[str], options: BatchOptions, *, split: bool, live: bool, racing: bool
+) -> bool:
     """Whether a batch clears in one task: one in-memory part of at most
-    ``cluster.small-batch-bids`` rows, with no live clock and no race."""
+    ``cluster.small-batch-bids`` rows, with no live clock, no race and no VCG or core
+    market solved by MIP."""
     if split or live or racing or not isinstance(part, pl.DataFrame):
         return False
-    return part.height <= int(get_setting("cluster.small-batch-bids"))
+    if part.height > int(get_setting("cluster.small-batch-bids")):
+        return False
+    settings = (options.settings(m) for m in markets)
+    return not any(s.payment_rule in PIVOT_RULES and s.kind.mip for s in settings)
 
 
 def submit_small(
@@ -72,14 +79,17 @@ def clear_small(
     validated = bt.validate_batch(raw, lots, options, books, secrets, before)
     rejected = bt.rejected_rows(raw, validated, source_errors)
     planned = bt.plan_whole(validated, markets, *terms)
-    rows = planned if isinstance(planned, BucketRows) else _solved(planned, options)
-    return rows, rejected
+    if isinstance(planned, BucketRows):
+        return planned, rejected
+    return _solved(planned, options, threads=terms[-1]), rejected
 
 
-def _solved(plan: BucketPlan, options: BatchOptions) -> BucketRows:
-    """The plan's rows, every hard component solved here and VCG prices set."""
-    rows = assemble_bucket(plan, options)
-    if not any(s.payment_rule in PIVOT_RULES and s.kind.mip for s in options.markets.values()):
-        return rows
-    # every re-solve inline: a bound no component reaches
-    return price_bucket(plan_bucket_vcg(rows, options, inline_max=1 << 62), options)
+def _solved(plan: BucketPlan, options: BatchOptions, *, threads: int) -> BucketRows:
+    """The plan's rows, its hard components solved side by side on ``threads`` threads
+    (each with its share of them, as the full graph's ``enx-solve`` tasks)."""
+    n = len(plan.large)
+    if n < 2 or threads < 2:
+        return assemble_bucket(plan, options)
+    with ThreadPoolExecutor(min(n, threads), thread_name_prefix="enx-clear") as pool:
+        large = list(pool.map(lambda j: solve_spare(plan, j, options, threads), range(n)))
+    return assemble_bucket(plan, options, *large)
