@@ -15,7 +15,10 @@ first seen). Output: one row per flagged agent with ``kind``, ``score`` and
 - **shill**: an agent with >= ``SHILL_MIN_BIDS`` bids, no win, >=
   ``SHILL_SELLER_SHARE`` of them on one seller's auctions, bidding on
   average >= ``SHILL_PRICE_RATIO`` of the winning price (pushing prices up).
-  Score: seller share x price ratio.
+  On the sell side of procurement (``side`` ``sell``) the roles turn: the
+  party served is the buyer, and a shill asks just above the winning ask
+  (the winning ask >= ``SHILL_PRICE_RATIO`` of its own, on average), pushing
+  payments down. Score: seller share x price ratio.
 - **sybil**: >= 3 new (``age_runs`` <= ``SYBIL_MAX_AGE``), low-stake (<
   ``SYBIL_MAX_STAKE``) agents that bid on exactly the same auctions at prices
   within 1% of each other. Score: the cluster's size.
@@ -155,17 +158,29 @@ def _components(edges: list[tuple[str, str]]) -> list[set[str]]:
 def _shills(bids: pl.DataFrame) -> pl.DataFrame:
     if "seller" not in bids.columns:
         return pl.DataFrame(schema=FLAGGED_COLUMNS)
-    top = bids.group_by("auction").agg(pl.col("price").filter(pl.col("won")).max().alias("winning"))
-    per_bid = bids.join(top, on="auction").with_columns(ratio=pl.col("price") / pl.col("winning"))
-    per_seller = per_bid.group_by("agent_id", "seller").len("on_seller")
-    favourite = per_seller.sort("on_seller", descending=True).group_by("agent_id").first()
-    agents = per_bid.group_by("agent_id").agg(
+    if "side" not in bids.columns:
+        bids = bids.with_columns(side=pl.lit("buy"))
+    sell, won = pl.col("side") == "sell", pl.col("price").filter(pl.col("won"))
+    # a sell offer wins low: a shill for the buyer asks just above the winning ask
+    top = bids.group_by("auction").agg(
+        pl.when(sell.first()).then(won.min()).otherwise(won.max()).alias("winning")
+    )
+    price, winning = pl.col("price"), pl.col("winning")
+    per_bid = bids.join(top, on="auction").with_columns(
+        ratio=pl.when(sell).then(winning / price).otherwise(price / winning)
+    )
+    # an agent that buys and sells is judged on each side apart
+    on_one = ["agent_id", "side"]
+    per_seller = per_bid.filter(pl.col("seller").is_not_null())
+    per_seller = per_seller.group_by(*on_one, "seller").len("on_seller")
+    favourite = per_seller.sort("on_seller", descending=True).group_by(on_one).first()
+    agents = per_bid.group_by(on_one).agg(
         pl.len().alias("bids"),
         pl.col("won").sum().alias("wins"),
         pl.col("ratio").mean().alias("ratio"),
     )
     flagged = (
-        agents.join(favourite, on="agent_id")
+        agents.join(favourite, on=on_one)
         .with_columns(share=pl.col("on_seller") / pl.col("bids"))
         .filter(
             (pl.col("bids") >= SHILL_MIN_BIDS)
@@ -174,18 +189,17 @@ def _shills(bids: pl.DataFrame) -> pl.DataFrame:
             & (pl.col("ratio") >= SHILL_PRICE_RATIO)
         )
     )
-    return flagged.select(
+    numbers = ("bids", (pl.col("share") * 100).round(0), "seller", (pl.col("ratio") * 100).round(0))
+    offers = "{} offers, never won, {}% to the {}, the winning ask {}% of its own"
+    bids_on = "{} bids, never won, {}% on seller {}, at {}% of the winning price"
+    reason = pl.when(sell).then(pl.format(offers, *numbers)).otherwise(pl.format(bids_on, *numbers))
+    found = flagged.select(
         "agent_id",
         pl.lit("shill").alias("kind"),
         (pl.col("share") * pl.col("ratio")).alias("score"),
-        pl.format(
-            "{} bids, never won, {}% on seller {}, at {}% of the winning price",
-            "bids",
-            (pl.col("share") * 100).round(0),
-            "seller",
-            (pl.col("ratio") * 100).round(0),
-        ).alias("reason"),
+        reason.alias("reason"),
     )
+    return found.sort("score", descending=True).unique("agent_id", keep="first")
 
 
 def _sybils(bids: pl.DataFrame, accounts: pl.DataFrame) -> pl.DataFrame:
@@ -225,20 +239,36 @@ def run_flags(allocations: pl.DataFrame, accounts: pl.DataFrame | None) -> pl.Da
     return flag_bids(detection_bids(allocations), accounts)
 
 
-def detection_bids(allocations: pl.DataFrame, sellers: pl.DataFrame | None = None) -> pl.DataFrame:
+def detection_bids(
+    allocations: pl.DataFrame,
+    sellers: pl.DataFrame | None = None,
+    sell_markets: frozenset[str] = frozenset(),
+) -> pl.DataFrame:
     """What detection reads of allocations: ``agent_id``, ``auction`` (a market and its
-    bundle of items), ``price``, ``won``; made where the allocations are. With
-    ``sellers`` (``market_id``, ``item_id``, ``seller``: the items table's), also the
-    ``seller`` of each auction whose items one seller sells (else null)."""
+    bundle of items), ``price``, ``won``; made where the allocations are.
+
+    With ``sellers`` (``market_id``, ``item_id``, ``seller``: the items table's), also
+    the ``seller`` of each auction whose items one seller sells (else null). The offers
+    of ``sell_markets`` (procurement) get ``side`` ``sell`` and, as their ``seller``, the
+    party a shill would serve: the market's buyer (``buyer of MARKET``), whose price a
+    fake offer just above the winning one pushes down.
+    """
     found = allocations.select(
         "agent_id",
         pl.concat_str("market_id", pl.col("items").list.join(";"), separator=":").alias("auction"),
         "price",
         "won",
     )
-    if sellers is None:
+    if sellers is None and not sell_markets:
         return found
-    return found.with_columns(seller=_auction_sellers(allocations, sellers))
+    sell = allocations["market_id"].is_in(pl.Series(sorted(sell_markets), dtype=pl.String))
+    seller = _auction_sellers(allocations, sellers) if sellers is not None else None
+    return found.with_columns(
+        side=pl.when(sell).then(pl.lit("sell")).otherwise(pl.lit("buy")),
+        seller=pl.when(sell)
+        .then(pl.format("buyer of {}", allocations["market_id"]))
+        .otherwise(seller if seller is not None else pl.lit(None, pl.String)),
+    )
 
 
 def _auction_sellers(allocations: pl.DataFrame, sellers: pl.DataFrame) -> pl.Series:

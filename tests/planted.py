@@ -159,3 +159,46 @@ def lot_bids(market: PlantedMarket) -> pl.DataFrame:
         pl.concat_list("auction").alias("items"),
         "price",
     )
+
+
+def planted_procurement(
+    *, seed: int, honest: int = 150, shills: int = 8, tasks: int = 300
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Offers of a procurement market ``tasks`` and the truth (``agent_id``, ``truth``).
+
+    Task ``t`` has a cost uniform in [20, 200). Honest sellers offer on each task with
+    probability 0.05 at ``cost x U(0.7, 1.3)``; honest decoys (a quarter of them) are
+    dear, at ``cost x U(1.0, 1.4)``, and rarely win. A shill, serving the buyer, offers
+    on 70% of the tasks at 101-110% of the best honest offer, so it never wins but
+    pushes the payment of a second-price buyer down.
+    """
+    rng = np.random.default_rng(seed)
+    cost = rng.uniform(20, 200, tasks)
+    rows: list[tuple[str, int, float]] = []
+    kinds: dict[str, str] = {}
+    for i in range(honest):
+        agent, dear = f"honest-{i:04d}", i % 4 == 0
+        kinds[agent] = "honest"
+        low, high = (1.0, 1.4) if dear else (0.7, 1.3)
+        rows += [
+            (agent, int(t), float(cost[t] * rng.uniform(low, high)))
+            for t in np.flatnonzero(rng.random(tasks) < 0.05)
+        ]
+    best = np.full(tasks, np.inf)
+    for _, t, price in rows:
+        best[t] = min(best[t], price)
+    for s in range(shills):
+        agent = f"shill-{s:02d}"
+        kinds[agent] = "shill"
+        mine = [t for t in range(tasks) if np.isfinite(best[t]) and rng.random() < 0.7]
+        rows += [(agent, t, float(best[t] * rng.uniform(1.01, 1.1))) for t in mine]
+    offers = pl.DataFrame(rows, schema=["agent_id", "task", "price"], orient="row")
+    bids = offers.with_row_index("k").select(
+        pl.format("o{}", "k").alias("bid_id"),
+        "agent_id",
+        pl.lit("tasks").alias("market_id"),
+        pl.concat_list(pl.format("t{}", "task")).alias("items"),
+        "price",
+        pl.lit("sell").alias("side"),
+    )
+    return bids, pl.DataFrame({"agent_id": list(kinds), "truth": list(kinds.values())})

@@ -16,7 +16,7 @@ from econonexus.agents.events import Event, events_from_table
 from econonexus.agents.outcomes import outcome_events
 from econonexus.agents.state import AgentState, apply
 from econonexus.pipelines.store.halts import active_halts
-from tests.planted import PlantedMarket, lot_bids, planted_market
+from tests.planted import PlantedMarket, lot_bids, planted_market, planted_procurement
 
 EXCLUDED = "excluded (on_flag: exclude): "
 
@@ -173,3 +173,25 @@ def test_sybils_are_found_from_a_pools_journal_without_an_age_column(
         plain = enx.clear(bids, markets=lots, accounts=pool.states(), client=client).flagged
     assert sorted(found.filter(pl.col("kind") == "sybil")["agent_id"]) == new
     assert plain.filter(pl.col("kind") == "sybil").height == 0, "no ages: no sybil judged"
+
+
+def test_shills_are_found_on_the_sell_side_of_procurement(client: Client) -> None:
+    """A buyer's shills ask just above the winning ask and never win: found from the
+    procurement market's offers alone (its buyer is the party served), honest dear
+    sellers that rarely win left alone."""
+    bids, truth = planted_procurement(seed=5)
+    tasks = {"tasks": {"format": "procurement", "reserve": 1000.0}}
+    result = enx.clear(bids, markets=tasks, client=client)
+    shills = result.flagged.filter(pl.col("kind") == "shill").join(truth, on="agent_id")
+    planted = truth.filter(pl.col("truth") == "shill").height
+    assert shills.filter(pl.col("truth") == "shill").height >= 0.9 * planted
+    honest = truth.filter(pl.col("truth") == "honest").height
+    assert shills.filter(pl.col("truth") == "honest").height <= 0.05 * honest
+    assert shills["reason"].str.contains("% to the buyer of tasks").all()
+    excluded = enx.clear(
+        bids, markets={"tasks": {**tasks["tasks"], "on_flag": "exclude"}}, client=client
+    )
+    gone = excluded.rejected.filter(pl.col("reason").str.starts_with(EXCLUDED))
+    assert set(gone["bid_id"]) >= set(
+        bids.join(shills.filter(pl.col("truth") == "shill"), on="agent_id")["bid_id"]
+    )

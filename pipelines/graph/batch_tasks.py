@@ -42,9 +42,11 @@ def detection_rows(
     options: BatchOptions, sellers: pl.DataFrame | None, rows: BucketRows
 ) -> pl.DataFrame:
     """``enx-detect-rows``: what detection reads of a bucket's markets with detection on
-    (with the auctions' sellers, when the items table names them)."""
+    (with the auctions' sellers, when the items table names them, and the sell side of
+    procurement markets, whose party served is their buyer)."""
     on = detected_markets(options.policies, options.detection)
-    return detection_bids(rows.allocations.filter(on), sellers)
+    sell = frozenset(m for m, s in options.markets.items() if s.kind.side == "sell")
+    return detection_bids(rows.allocations.filter(on), sellers, sell)
 
 
 def flag_bids(accounts: pl.DataFrame | None, *bids: pl.DataFrame) -> pl.DataFrame:
