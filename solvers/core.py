@@ -14,7 +14,8 @@ violated (Day and Raghavan 2007): the most blocking coalition at payments
 ``p`` maximises ``w(C) - sum over a in W & C of (B_a - p_a)``, a winner
 determination problem in which a winner's membership costs its surplus
 (the separation oracle, a PuLP solve by the pipeline's backend); it blocks
-when that exceeds the revenue ``sum p``. Each round re-solves the small LP
+when that exceeds the revenue ``sum p``. A round asks the oracle only when
+no greedy packing blocks (:mod:`.core_greedy`). Each round re-solves the small LP
 (least revenue) and QP (nearest to VCG) with HiGHS.
 
 An oracle stopped by its time limit proves no coalition absent: the payments
@@ -33,6 +34,7 @@ import pulp
 from econonexus._core.errors import SolverError
 from econonexus.solvers.backends import SolveLimits, get_backend
 from econonexus.solvers.components import partition
+from econonexus.solvers.core_greedy import GreedyPacker, SeparationLp
 from econonexus.solvers.problem import FloatArray, IntArray, MarketProblem
 from econonexus.solvers.relaxation import constraint_matrix
 from econonexus.solvers.vcg import Payments
@@ -151,6 +153,13 @@ class _Oracle:
         self.x = [pulp.LpVariable(f"x{j}", cat=pulp.LpBinary) for j in range(problem.n_bids)]
         self.y = [pulp.LpVariable(f"y{k}", cat=pulp.LpBinary) for k in range(len(agents))]
         a, b = constraint_matrix(problem)
+        units = np.bincount(
+            np.repeat(np.arange(problem.n_bids), np.diff(problem.ptr)),
+            problem.qty,
+            minlength=problem.n_bids,
+        )
+        self.greedy = GreedyPacker(a, b, units.astype(np.float64))
+        self.lp = SeparationLp(a, b, self.winner_of, len(agents))
         for r in range(a.shape[0]):
             row = range(a.indptr[r], a.indptr[r + 1])
             self.model += pulp.lpSum(a.data[t] * self.x[a.indices[t]] for t in row) <= b[r]
@@ -159,20 +168,54 @@ class _Oracle:
         self.value = pulp.lpSum(float(p) * x for p, x in zip(self.price, self.x, strict=True))
 
     def most_blocking(self, bid: FloatArray, pay: FloatArray) -> tuple[_Cut | None, bool]:
-        """The cut of the most blocking coalition at payments ``pay`` (``None``: none
-        blocks), and whether the oracle proved its answer."""
+        """The cut of a blocking coalition at payments ``pay``: the most blocking of a few
+        greedy packings (:mod:`.core_greedy`), else the most blocking of all (``None``:
+        none blocks); and whether the answer is proven (a greedy cut is not)."""
+        relaxed = self.lp.solve(self.price, bid - pay)
+        revenue, slack = float(pay.sum()), _TOLERANCE * max(1.0, float(bid.sum()))
+        if relaxed is not None and relaxed[1] <= revenue + slack:
+            return None, True  # even the relaxation does not block
+        greedy = self._greedy_cut(bid, pay, None if relaxed is None else relaxed[0])
+        if greedy is not None:
+            return greedy, False
+        return self._exact_cut(bid, pay)
+
+    def _greedy_cut(self, bid: FloatArray, pay: FloatArray, lp_x: FloatArray | None) -> _Cut | None:
+        winner = self.winner_of >= 0
+        value = self.price.copy()
+        value[winner] -= (bid - pay)[self.winner_of[winner]]
+        best: tuple[float, _Cut] | None = None
+        for chosen in self.greedy.packings(value, lp_x):
+            excess, cut = self._blocking(chosen, bid, pay)
+            if cut is not None and (best is None or excess > best[0]):
+                best = (excess, cut)
+        return None if best is None else best[1]
+
+    def _blocking(
+        self, chosen: np.ndarray, bid: FloatArray, pay: FloatArray
+    ) -> tuple[float, _Cut | None]:
+        """How much the coalition of the ``chosen`` bids blocks by, and its cut (``None``
+        when it does not block)."""
+        inside = np.zeros(len(bid), dtype=bool)
+        inside[self.winner_of[chosen & (self.winner_of >= 0)]] = True
+        value = float(self.price[chosen].sum())
+        revenue, slack = float(pay.sum()), _TOLERANCE * max(1.0, float(bid.sum()))
+        excess = value - float((bid - pay)[inside].sum()) - revenue
+        if excess > slack:
+            return excess, _Cut(~inside, value - float(bid[inside].sum()))
+        return excess, None
+
+    def _exact_cut(self, bid: FloatArray, pay: FloatArray) -> tuple[_Cut | None, bool]:
         surplus = pulp.lpSum(float(b - p) * y for b, p, y in zip(bid, pay, self.y, strict=True))
         self.model.setObjective(self.value - surplus)
         solver, limits = self.terms
         variables = [*self.x, *self.y]
         result = get_backend(solver).solve(self.model, variables, limits, self.start)
         chosen = result.values[: len(self.x)] > 0.5
-        inside = result.values[len(self.x) :] > 0.5
-        inside[self.winner_of[chosen & (self.winner_of >= 0)]] = True
-        value = float(self.price[chosen].sum())
+        _, cut = self._blocking(chosen, bid, pay)
+        if cut is not None:
+            return cut, result.proven
         revenue, slack = float(pay.sum()), _TOLERANCE * max(1.0, float(bid.sum()))
-        if value - float((bid - pay)[inside].sum()) > revenue + slack:
-            return _Cut(~inside, value - float(bid[inside].sum())), result.proven
         return None, result.proven or result.bound <= revenue + slack
 
 

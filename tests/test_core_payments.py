@@ -16,7 +16,9 @@ from scipy.optimize import linprog
 import econonexus as enx
 from econonexus.solvers.backends import SolveLimits
 from econonexus.solvers.core import core_payments
+from econonexus.solvers.core_greedy import GreedyPacker, SeparationLp
 from econonexus.solvers.problem import MarketProblem, build_problem
+from econonexus.solvers.relaxation import constraint_matrix
 from econonexus.solvers.vcg import Payments
 from econonexus.solvers.wdp import dense_constraints, solve_component
 
@@ -185,3 +187,38 @@ def test_an_oracle_stopped_at_its_limit_marks_the_payments_not_exact_with_honest
     assert np.all(cut.low[won] == 0)  # the VCG floor given
     assert cut.high[won] == pytest.approx(problem.price[won])  # the bids
     assert np.all((cut.low <= cut.payment + 1e-9) & (cut.payment <= cut.high + 1e-9))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    family=st.sampled_from(FAMILIES),
+    seed=st.integers(0, 10_000),
+    agents=st.integers(2, 6),
+    weights=st.lists(st.floats(-1.0, 1.0), min_size=8, max_size=8),
+)
+def test_the_separation_heuristics_pack_within_supply_and_the_lp_bounds_the_best(
+    family: str, seed: int, agents: int, weights: list[float]
+) -> None:
+    """Every greedy packing fits the supply and XOR limits, and the LP relaxation's value
+    is at least the best packing's (so a relaxation that does not block proves none does)."""
+    problem = _problem(family, seed, agents)
+    a, b = constraint_matrix(problem)
+    value = problem.price[: problem.n_bids] * np.resize(weights, problem.n_bids)
+    units = np.bincount(
+        np.repeat(np.arange(problem.n_bids), np.diff(problem.ptr)), problem.qty
+    ).astype(np.float64)
+    no_winner = np.full(problem.n_bids, -1)
+    relaxed = SeparationLp(a, b, no_winner, 0).solve(value, np.zeros(0))
+    assert relaxed is not None
+    best = 0.0
+    for chosen in GreedyPacker(a, b, units).packings(value, relaxed[0]):
+        assert np.all(a @ chosen.astype(np.float64) <= b + 1e-9)
+        best = max(best, float(value[chosen].sum()))
+    dense, limits = dense_constraints(problem)
+    brute = max(
+        float(value[list(pick)].sum())
+        for r in range(problem.n_bids + 1)
+        for pick in itertools.combinations(range(problem.n_bids), r)
+        if np.all(dense[:, list(pick)].sum(axis=1) <= limits + 1e-9)
+    )
+    assert best <= brute + 1e-9 <= relaxed[1] + 1e-6
