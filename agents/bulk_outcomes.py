@@ -17,9 +17,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+import numpy as np
 import polars as pl
 
 from econonexus.agents.events import Event, events_from_table
+from econonexus.agents.learning import arm_update, nearest_arms
 from econonexus.agents.state import AgentState, learned_weights
 
 OUTCOME_KINDS = ("bid_won", "bid_lost")
@@ -76,11 +78,64 @@ def apply_outcomes(
 
 
 def _learned(agents: dict[str, AgentState], rows: pl.DataFrame) -> dict[str, tuple[float, ...]]:
-    """Each adaptive agent's weights after its outcome events (``seq`` order), one by one."""
+    """Each adaptive agent's weights after its outcome events (``seq`` order), one by one.
+
+    A sell offer's play and reward are computed for all rows at once
+    (:func:`_sell_plays`); a buy bid's need the agent's valuations, one event at a time.
+    """
+    ordered = rows.sort("seq")
+    arms, rewards = _sell_plays(agents, ordered)
+    buys = iter(events_from_table(ordered.filter(pl.Series(arms < -1))))
     weights: dict[str, tuple[float, ...]] = {}
-    for event in events_from_table(rows):
-        state = agents[event.agent_id]
-        payment = event.amount if event.kind == "bid_won" else None
-        before = weights.get(event.agent_id, state.weights)
-        weights[event.agent_id] = learned_weights(state, event, payment, before)
+    for agent_id, arm, reward in zip(
+        ordered["agent_id"], arms.tolist(), rewards.tolist(), strict=True
+    ):
+        before = weights.get(agent_id, agents[agent_id].weights)
+        if arm >= 0:
+            weights[agent_id] = arm_update(before, arm, reward)
+        elif arm < -1:  # a buy bid: learned_weights reads the agent's value of it
+            event = next(buys)
+            payment = event.amount if event.kind == "bid_won" else None
+            weights[agent_id] = learned_weights(agents[agent_id], event, payment, before)
     return weights
+
+
+def _sell_plays(agents: dict[str, AgentState], rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the grid arm a sell offer played and its reward, as
+    :func:`~econonexus.agents.state.learned_weights` takes them (``cost / ask``, and
+    ``(payment - cost) / payment`` on a win); arm -1 for an offer it learns nothing from
+    (no cost for the capability, no ask), -2 for a buy bid."""
+    sides = rows.select(
+        pl.col("payload").str.json_path_match("$.side").fill_null("").alias("side"),
+        pl.col("payload")
+        .str.json_path_match("$.units")
+        .cast(pl.Float64)
+        .fill_null(1.0)
+        .alias("units"),
+    )
+    cost = (
+        np.array(
+            [
+                _unit_cost(agents[a], m)
+                for a, m in zip(rows["agent_id"], rows["market_id"], strict=True)
+            ],
+            dtype=np.float64,
+        )
+        * sides["units"].to_numpy()
+    )
+    price = rows["price"].fill_null(0.0).to_numpy()
+    paid = rows["amount"].fill_null(0.0).to_numpy() * (rows["kind"] == "bid_won").to_numpy()
+    usable = (cost > 0) & (price != 0) & rows["market_id"].is_not_null().to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(usable, cost / np.where(price != 0, price, 1.0), 0.0)
+        reward = np.where(
+            paid != 0, np.maximum(0.0, (paid - cost) / np.where(paid != 0, paid, 1.0)), 0.0
+        )
+    arms = np.where(usable, nearest_arms(factor), -1)
+    arms = np.where(sides["side"].to_numpy() == "sell", arms, -2)
+    return arms, reward
+
+
+def _unit_cost(agent: AgentState, capability: str | None) -> float:
+    cost = None if capability is None else agent.unit_cost(capability)
+    return float("nan") if cost is None else cost

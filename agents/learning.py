@@ -56,6 +56,19 @@ def adaptive_update(weights: tuple[float, ...], factor: float, reward: float) ->
     Plain Python over the grid's few weights: this runs once per outcome event.
     """
     arm = min(range(len(SHADING_GRID)), key=lambda k: abs(SHADING_GRID[k] - factor))
+    return arm_update(weights, arm, reward)
+
+
+def nearest_arms(factors: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """The grid arm each of ``factors`` snaps to (the first of two equally near), as
+    :func:`adaptive_update` snaps one."""
+    grid = np.asarray(SHADING_GRID)
+    arms: npt.NDArray[np.int64] = np.abs(grid[None, :] - factors[:, None]).argmin(axis=1)
+    return arms
+
+
+def arm_update(weights: tuple[float, ...], arm: int, reward: float) -> tuple[float, ...]:
+    """Weights after playing grid ``arm`` and earning ``reward`` in [0, 1]."""
     current = list(weights or initial_weights())
     p = (1.0 - GAMMA) * current[arm] / sum(current) + GAMMA / len(current)
     current[arm] *= math.exp(ETA * reward / p)
