@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from econonexus.agents.events import Event, events_from_table
-from econonexus.agents.learning import arm_update, nearest_arms
+from econonexus.agents.learning import arm_update, arm_updates, initial_weights, nearest_arms
 from econonexus.agents.state import AgentState, learned_weights
 
 OUTCOME_KINDS = ("bid_won", "bid_lost")
@@ -81,14 +81,51 @@ def _learned(agents: dict[str, AgentState], rows: pl.DataFrame) -> dict[str, tup
     """Each adaptive agent's weights after its outcome events (``seq`` order), one by one.
 
     A sell offer's play and reward are computed for all rows at once
-    (:func:`_sell_plays`); a buy bid's need the agent's valuations, one event at a time.
+    (:func:`_sell_plays`), and agents that only sold learn side by side, one step per
+    event of each (:func:`_learned_together`); a buy bid's play needs the agent's
+    valuations, so an agent that bought learns event by event.
     """
     ordered = rows.sort("seq")
     arms, rewards = _sell_plays(agents, ordered)
-    buys = iter(events_from_table(ordered.filter(pl.Series(arms < -1))))
+    bought = ordered.filter(pl.Series(arms < -1))["agent_id"].unique().implode()
+    alone = ordered.select(pl.col("agent_id").is_in(bought))["agent_id"].to_numpy()
+    together = _learned_together(
+        agents, ordered.filter(~pl.Series(alone)), *(x[~alone] for x in (arms, rewards))
+    )
+    return together | _learned_one_by_one(
+        agents, ordered.filter(pl.Series(alone)), arms[alone], rewards[alone]
+    )
+
+
+def _learned_together(
+    agents: dict[str, AgentState], rows: pl.DataFrame, arms: np.ndarray, rewards: np.ndarray
+) -> dict[str, tuple[float, ...]]:
+    """Weights of agents that only sold: step ``k`` updates every agent's ``k``-th play."""
+    played = arms >= 0
+    ids = rows["agent_id"].to_numpy()[played]
+    if not len(ids):
+        return {}
+    names, index = np.unique(ids, return_inverse=True)
+    weights = np.array([agents[n].weights or initial_weights() for n in names], dtype=np.float64)
+    order = np.argsort(index, kind="stable")  # each agent's plays in seq order
+    first = np.searchsorted(index[order], np.arange(len(names)))
+    step = np.empty(len(order), dtype=np.int64)
+    step[order] = np.arange(len(order)) - first[index[order]]
+    for k in range(int(step.max()) + 1):
+        now = np.flatnonzero(step == k)
+        who = index[now]
+        weights[who] = arm_updates(weights[who], arms[played][now], rewards[played][now])
+    return {str(n): tuple(weights[i].tolist()) for i, n in enumerate(names)}
+
+
+def _learned_one_by_one(
+    agents: dict[str, AgentState], rows: pl.DataFrame, arms: np.ndarray, rewards: np.ndarray
+) -> dict[str, tuple[float, ...]]:
+    """Weights of agents with a buy outcome, event by event in ``seq`` order."""
+    buys = iter(events_from_table(rows.filter(pl.Series(arms < -1))))
     weights: dict[str, tuple[float, ...]] = {}
     for agent_id, arm, reward in zip(
-        ordered["agent_id"], arms.tolist(), rewards.tolist(), strict=True
+        rows["agent_id"], arms.tolist(), rewards.tolist(), strict=True
     ):
         before = weights.get(agent_id, agents[agent_id].weights)
         if arm >= 0:
@@ -113,16 +150,14 @@ def _sell_plays(agents: dict[str, AgentState], rows: pl.DataFrame) -> tuple[np.n
         .fill_null(1.0)
         .alias("units"),
     )
-    cost = (
-        np.array(
-            [
-                _unit_cost(agents[a], m)
-                for a, m in zip(rows["agent_id"], rows["market_id"], strict=True)
-            ],
-            dtype=np.float64,
-        )
-        * sides["units"].to_numpy()
+    pairs = rows.select("agent_id", "market_id").unique()
+    costs = pairs.with_columns(
+        cost=pl.Series([_unit_cost(agents[a], m) for a, m in pairs.iter_rows()], dtype=pl.Float64)
     )
+    unit = rows.join(
+        costs, on=["agent_id", "market_id"], how="left", nulls_equal=True, maintain_order="left"
+    )
+    cost = unit["cost"].to_numpy() * sides["units"].to_numpy()
     price = rows["price"].fill_null(0.0).to_numpy()
     paid = rows["amount"].fill_null(0.0).to_numpy() * (rows["kind"] == "bid_won").to_numpy()
     usable = (cost > 0) & (price != 0) & rows["market_id"].is_not_null().to_numpy()

@@ -67,6 +67,20 @@ def nearest_arms(factors: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
     return arms
 
 
+def arm_updates(
+    weights: npt.NDArray[np.float64], arms: npt.NDArray[np.int64], rewards: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """:func:`arm_update` of many agents at once (``weights``: one row per agent, each
+    playing one of ``arms`` and earning one of ``rewards``)."""
+    rows = np.arange(len(arms))
+    played = weights[rows, arms]
+    p = (1.0 - GAMMA) * played / weights.sum(axis=1) + GAMMA / weights.shape[1]
+    updated = weights.copy()
+    updated[rows, arms] = played * np.exp(ETA * rewards / p)
+    result: npt.NDArray[np.float64] = updated / updated.max(axis=1, keepdims=True)
+    return result
+
+
 def arm_update(weights: tuple[float, ...], arm: int, reward: float) -> tuple[float, ...]:
     """Weights after playing grid ``arm`` and earning ``reward`` in [0, 1]."""
     current = list(weights or initial_weights())
