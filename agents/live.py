@@ -1,4 +1,4 @@
-"""Live bidders for English and Dutch clocks: the agents of a pool answer each round's price.
+"""Live bidders for English and Dutch clocks (and CCA supplementary rounds): a pool's agents answer.
 
 ``econonexus.clear(..., bidders=LiveBidders(pool, seed=s, round_no=r))``
 runs the ``english`` and ``dutch`` markets of a batch as live clocks: each
@@ -6,6 +6,9 @@ round the auctioneer's prices go to the shards holding the bidders (one
 actor call per shard per round, all shards at once) and each agent answers
 from its own state and strategy for round ``(seed, round_no)``. The bids of
 those markets name the bidders and their items; their prices are not used.
+In a ``cca`` market the clock phase runs on the bids as proxies, and in the
+supplementary round each live agent bids on its packages from its own state
+(:meth:`LiveBidders.package_values`), capped by the activity rule.
 """
 
 from __future__ import annotations
@@ -32,6 +35,18 @@ class LiveBidders:
     def __call__(self, lots: pl.DataFrame) -> PoolAnswers:
         """Bidders for the clock over ``lots`` (one row per bid: agent, market, item)."""
         return PoolAnswers(self, lots.select("agent_id", "market_id", "item_id"))
+
+    def package_values(self, packages: pl.DataFrame) -> np.ndarray:
+        """The live agents' supplementary bids on ``packages`` (``agent_id``, ``market_id``,
+        ``items``) for a CCA, NaN where the agent's shard could not answer (its submitted
+        bid then stands; the agent is listed in :attr:`unreachable`)."""
+        bids, reasons = self.pool.package_bids(packages, seed=self.seed, round_no=self.round_no)
+        if reasons:
+            why = "; ".join(reasons.values())
+            lost = packages.filter(pl.Series(np.isnan(bids)))
+            for market, agent in lost.select("market_id", "agent_id").iter_rows():
+                self.unreachable.setdefault((market, agent), why)
+        return bids
 
     def describe(self) -> dict[str, object]:
         """What the run's manifest records about the live bidders (before the run)."""

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, Self
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 from distributed import Client
@@ -30,7 +31,7 @@ from econonexus.agents.placement import shard_of
 from econonexus.agents.pool_moves import ShardMoves
 from econonexus.agents.pool_results import BidRound, ClockAnswers, Delivery
 from econonexus.agents.pool_root import claim_existing_root, claim_new_root
-from econonexus.agents.pool_rounds import clock_round, left_out
+from econonexus.agents.pool_rounds import clock_round, left_out, package_round
 from econonexus.agents.pool_views import PoolViews
 from econonexus.agents.registry import Registry
 from econonexus.agents.relocation import Move
@@ -221,6 +222,15 @@ class AgentPool:
         shard still cannot answer are marked ``unanswered``, never taken as no.
         """
         return clock_round(self._ask_each, self._moves, asks, self.n_shards, seed, round_no)
+
+    def package_bids(
+        self, packages: pl.DataFrame, *, seed: int, round_no: int
+    ) -> tuple[np.ndarray, dict[int, str]]:
+        """Live supplementary bids of a CCA: per row of ``packages`` (``agent_id``,
+        ``market_id``, ``items``) the agent's bid from its shard
+        (:func:`~econonexus.agents.packages.package_bids`), NaN where its shard could not
+        answer even after recovery; and why, per shard."""
+        return package_round(self._ask_each, self._moves, packages, self.n_shards, seed, round_no)
 
     def deliver(self, events: pl.DataFrame) -> Delivery:
         """Number, journal and deliver ``events`` (rows of the agent events schema without ``seq``).

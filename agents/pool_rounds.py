@@ -1,4 +1,5 @@
-"""One clock round's live answers, and who a bid round left out: a pool's round helpers."""
+"""One clock round's live answers, a CCA's live package bids, and who a bid round left out:
+a pool's round helpers."""
 
 from __future__ import annotations
 
@@ -48,6 +49,36 @@ def clock_round(
         else:
             yes[rows] = answer
     return ClockAnswers(yes, unanswered, reasons)
+
+
+def package_round(
+    ask_each: AskEach,
+    moves: ShardMoves,
+    packages: pl.DataFrame,
+    n_shards: int,
+    seed: int,
+    round_no: int,
+) -> tuple[np.ndarray, dict[int, str]]:
+    """Supplementary bids on ``packages`` from every shard holding asked agents at once (a
+    failed shard recovered and asked again, as in :func:`clock_round`); NaN where no shard
+    answered, and why, per shard."""
+    groups = by_shard(packages.select("agent_id", "market_id", "items"), n_shards)
+    calls = {s: (g.drop("_row").to_arrow(), seed, round_no) for s, g in groups.items()}
+    replies = ask_each("package_bids", calls)
+    failed = sorted(s for s, a in replies.items() if isinstance(a, Exception))
+    for shard in failed:
+        with contextlib.suppress(Exception):
+            moves.recover([shard])
+    if failed:
+        replies.update(ask_each("package_bids", {s: calls[s] for s in failed}))
+    bids = np.full(packages.height, np.nan)
+    reasons = {}
+    for s, answer in replies.items():
+        if isinstance(answer, Exception):
+            reasons[s] = f"shard {s} did not answer after recovery: {answer}"
+        else:
+            bids[groups[s]["_row"].to_numpy()] = answer
+    return bids, reasons
 
 
 def left_out(members: dict[int, set[str]], missing: dict[int, str]) -> pl.DataFrame:

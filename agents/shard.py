@@ -17,6 +17,7 @@ from econonexus.agents.bulk_outcomes import apply_outcomes, outcome_runs
 from econonexus.agents.events import Event, events_from_table
 from econonexus.agents.journal import read_journal
 from econonexus.agents.lease import Lease
+from econonexus.agents.packages import package_bids
 from econonexus.agents.selling import capability_index, capable_rows, sell_offers
 from econonexus.agents.snapshot import read_snapshot, states_table, write_snapshot
 from econonexus.agents.state import AgentState, apply
@@ -106,6 +107,13 @@ class ShardCore:
         keys = np.fromiter((self._key(s.agent_id) for s in states), np.uint64, len(states))
         return clock_answers(states, keys, asks, seed=seed, round_no=round_no)
 
+    def package_bids(self, packages: pl.DataFrame, *, seed: int, round_no: int) -> np.ndarray:
+        """This shard's agents' supplementary bids on ``packages`` (see :func:`package_bids`)."""
+        asked = packages["agent_id"].unique().to_list()
+        states = [self.agents[a] for a in sorted(asked) if a in self.agents]
+        keys = np.fromiter((self._key(s.agent_id) for s in states), np.uint64, len(states))
+        return package_bids(states, keys, packages, seed=seed, round_no=round_no)
+
     def capable(self, capability: str) -> pl.DataFrame:
         """This shard's agents able to do ``capability`` (see :func:`capable_rows`)."""
         return capable_rows(self._able(capability), capability)
@@ -179,6 +187,14 @@ class Shard:
         frame = pl.from_arrow(asks)
         assert isinstance(frame, pl.DataFrame)
         return [bool(a) for a in self._core.answers(frame, seed=seed, round_no=round_no)]
+
+    def package_bids(self, packages: pa.Table, seed: int, round_no: int) -> list[float]:
+        """Supplementary bids on ``packages`` (``agent_id``, ``market_id``, ``items``), one per
+        row (NaN: an agent this shard does not hold)."""
+        frame = pl.from_arrow(packages)
+        assert isinstance(frame, pl.DataFrame)
+        bids: list[float] = self._core.package_bids(frame, seed=seed, round_no=round_no).tolist()
+        return bids
 
     def capable(self, capability: str) -> pa.Table:
         """The agents of this shard able to do ``capability``: cost, capacity, reputation."""

@@ -51,21 +51,31 @@ class CcaOutcome:
     supplementary: FloatArray
     final: FloatArray
     values: FloatArray
-    """The packages' prices as bid: the proxies' values."""
+    """The supplementary round's bids before the activity rule: the proxies' values (the
+    packages' prices as bid), or a live agent's own bids."""
     bid_ids: np.ndarray
     item_ids: np.ndarray
 
 
-def run_cca(problem: MarketProblem, *, increment: float, max_rounds: int) -> CcaOutcome:
+def run_cca(
+    problem: MarketProblem,
+    *,
+    increment: float,
+    max_rounds: int,
+    values: FloatArray | None = None,
+) -> CcaOutcome:
     """Run the clock on ``problem`` (each bid a package worth its price to its agent, one
-    package per agent), then the truthful proxies' supplementary round."""
+    package per agent), then the supplementary round: each package bid at ``values``
+    (default: its price, the truthful proxy's; a live agent's own bid where given), cut
+    to what the activity rule allows."""
     clock = ascending_clock(problem, increment=increment, max_rounds=max_rounds, units_rule=False)
     costs = package_costs(problem, clock.round_prices)
     demanded = demanded_packages(problem, clock.demands)
-    capped = activity_caps(problem.price, costs, demanded, agent_index(problem))
+    wanted = problem.price if values is None else values
+    capped = activity_caps(wanted, costs, demanded, agent_index(problem))
     clock_bids = np.where(clock.demands.T, costs, 0.0).max(axis=1, initial=0.0)
     final = np.maximum(capped, clock_bids)
-    return CcaOutcome(clock, capped, final, problem.price, problem.bid_ids, problem.item_ids)
+    return CcaOutcome(clock, capped, final, wanted, problem.bid_ids, problem.item_ids)
 
 
 def supplementary_problem(problem: MarketProblem, outcome: CcaOutcome) -> MarketProblem:

@@ -9,9 +9,14 @@ import pathlib
 import numpy as np
 import polars as pl
 import pytest
-from distributed import Client
+from distributed import Client, get_task_stream
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import econonexus as enx
+from econonexus.agents.events import created_events, events_from_table, events_table
+from econonexus.agents.population import population
+from econonexus.agents.shard import ShardCore
 from econonexus.pipelines.sim.generate import DISTRIBUTIONS
 from econonexus.solvers.cca import (
     activity_caps,
@@ -78,3 +83,69 @@ def test_the_pipeline_clears_a_cca_market_with_core_payments(
     assert result.prices.filter(pl.col("market_id") == "m").height > 0
     with pytest.raises(enx.InputError, match="increment"):
         enx.clear(bids, markets={"m": {"format": "cca"}}, client=client, out=str(tmp_path))
+
+
+CCA_OFFER = pl.DataFrame(
+    [("lots", f"g{k}", "cca") for k in range(5)],
+    schema=["market_id", "item_id", "format"],
+    orient="row",
+)
+
+
+def _cca_shard(n_agents: int, seed: int) -> ShardCore:
+    created = created_events(population(n_agents, CCA_OFFER, seed=seed))
+    core = ShardCore(0)
+    core.apply_events(events_from_table(events_table(created.with_row_index("seq"))))
+    return core
+
+
+@settings(max_examples=20, deadline=None)
+@given(n_agents=st.integers(1, 25), seed=st.integers(0, 10_000), round_no=st.integers(0, 30))
+def test_a_live_agent_bids_on_a_package_what_it_would_bid_in_its_round(
+    n_agents: int, seed: int, round_no: int
+) -> None:
+    """Live supplementary bids are the agent's own: its value of the package times its
+    strategy's factor, at most what it can pay; a stranger gets NaN (its bid stands)."""
+    core = _cca_shard(n_agents, seed)
+    bids = pl.from_arrow(core.bids(CCA_OFFER, seed=seed, round_no=round_no))
+    assert isinstance(bids, pl.DataFrame)
+    if bids.is_empty():
+        return
+    answered = core.package_bids(bids, seed=seed, round_no=round_no)
+    assert np.allclose(answered, bids["price"].to_numpy(), rtol=1e-12)
+    strangers = bids.with_columns(agent_id=pl.lit("nobody"))
+    assert np.isnan(core.package_bids(strangers, seed=seed, round_no=round_no)).all()
+
+
+def test_live_agents_answer_the_supplementary_round_from_their_shards(
+    client: Client, tmp_path: pathlib.Path
+) -> None:
+    """A CCA cleared with live bidders asks the shards for the supplementary bids: with the
+    round the agents bid in, the result is the proxies'; a shard's answers that differ
+    (another round's shading) change the bids winner determination sees."""
+    agents = population(30, CCA_OFFER, seed=5)
+    markets = {"lots": {"format": "cca", "increment": 2.0, "payment_rule": "vcg"}}
+    with enx.AgentPool.create(client, agents, shards=2, root=str(tmp_path / "pool")) as pool:
+        bids = pl.from_arrow(pool.bid_round(CCA_OFFER, seed=3, round_no=1).bids)
+        assert isinstance(bids, pl.DataFrame) and bids.height > 20
+        proxy = enx.clear(bids, markets=markets, client=client)
+        same = enx.LiveBidders(pool, seed=3, round_no=1)
+        with get_task_stream(client) as stream:
+            live = enx.clear(bids, markets=markets, client=client, bidders=same)
+        assert any("enx-live-bids" in str(t["key"]) for t in stream.data)  # cleared here
+        assert live.manifest["live_bidders"] == {**same.describe(), "left_out": []}
+        columns = ["bid_id", "won", "payment"]
+        assert (
+            live.allocations.select(columns)
+            .sort("bid_id")
+            .equals(proxy.allocations.select(columns).sort("bid_id"))
+        )
+        assert live.summary["status"][0] == "optimal"
+        other = enx.LiveBidders(pool, seed=99, round_no=7)
+        values = other.package_values(bids.select("agent_id", "market_id", "items"))
+        assert not np.isnan(values).any()
+        assert not np.allclose(values, bids["price"].to_numpy())  # the shards were asked
+        moved = enx.clear(bids, markets=markets, client=client, bidders=other)
+        assert moved.summary["rounds"][0] == proxy.summary["rounds"][0]  # the same clock
+        # VCG prices the final bids: other supplementary bids, other payments
+        assert moved.summary["revenue"][0] != pytest.approx(proxy.summary["revenue"][0])

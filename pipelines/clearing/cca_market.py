@@ -9,6 +9,7 @@ clock price path goes to ``prices``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -19,7 +20,10 @@ from econonexus.pipelines.clearing.market_rows import market_items
 from econonexus.pipelines.graph.options import BatchOptions
 from econonexus.solvers.cca import CcaOutcome, run_cca
 from econonexus.solvers.market import MarketOutcome, clear_market
-from econonexus.solvers.problem import MarketProblem, build_problem
+from econonexus.solvers.problem import FloatArray, MarketProblem, build_problem
+
+PackageValues = Callable[[MarketProblem], FloatArray]
+"""A CCA's supplementary bids on a problem's packages (NaN: the proxy's value stands)."""
 
 
 def cca_problem(
@@ -28,9 +32,11 @@ def cca_problem(
     market_id: str,
     settings: MarketSettings,
     options: BatchOptions,
+    values_for: PackageValues | None = None,
 ) -> tuple[MarketProblem, CcaOutcome]:
     """A CCA market's problem at the bids' own prices (each agent's bids one XOR group) and
-    its clock phase and supplementary round."""
+    its clock phase and supplementary round (bids from ``values_for`` where given: live
+    agents)."""
     problem = build_problem(
         market_id,
         bids.with_columns(xor_group=pl.lit("cca-package")),  # XOR groups are per agent
@@ -39,7 +45,14 @@ def cca_problem(
         default_reserve=settings.reserve,
     )
     assert settings.increment is not None  # a required setting of the format
-    return problem, run_cca(problem, increment=settings.increment, max_rounds=settings.max_rounds)
+    values = None
+    if values_for is not None:
+        answered = values_for(problem)
+        values = np.where(np.isnan(answered), problem.price, answered)
+    cca = run_cca(
+        problem, increment=settings.increment, max_rounds=settings.max_rounds, values=values
+    )
+    return problem, cca
 
 
 def cca_efficiency(cca: CcaOutcome, outcome: MarketOutcome, options: BatchOptions) -> float:

@@ -32,6 +32,7 @@ from econonexus.pipelines.clearing.bucket import (
     rows_of,
 )
 from econonexus.pipelines.clearing.bucket_split import merge_partials
+from econonexus.pipelines.clearing.cca_live import PackageBidders, clear_cca_live
 from econonexus.pipelines.clearing.market_rows import market_items
 from econonexus.pipelines.clearing.single_item import BiddersFor, clear_single_item
 from econonexus.pipelines.graph import batch_tasks as bt
@@ -335,19 +336,17 @@ def clear_live(
     options: BatchOptions,
     live: BiddersFor,
 ) -> BucketRows:
-    """Run the live clocks here, on the client: each round asks the agents' shards."""
-    return rows_of(
-        BucketRows(
-            *clear_single_item(
-                m,
-                bids.filter(pl.col("market_id") == m),
-                market_items(items, m),
-                options.settings(m),
-                live,
-            )
-        )
-        for m in markets
-    )
+    """Run the live markets here, on the client: each clock round, or a CCA's supplementary
+    round, asks the agents' shards."""
+    rows = []
+    for m in markets:
+        mine = bids.filter(pl.col("market_id") == m)
+        if options.settings(m).kind.supplementary and isinstance(live, PackageBidders):
+            rows.append(clear_cca_live(m, mine, items, options, live))
+            continue
+        settings = options.settings(m)
+        rows.append(BucketRows(*clear_single_item(m, mine, market_items(items, m), settings, live)))
+    return rows_of(rows)
 
 
 def _live(market_id: str, options: BatchOptions) -> bool:

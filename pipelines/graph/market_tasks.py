@@ -21,7 +21,11 @@ from econonexus._core.errors import EconoNexusError
 from econonexus._core.formats import PIVOT_RULES, market_format
 from econonexus._core.market_settings import MarketSettings
 from econonexus._core.schemas import SOLVERS
-from econonexus.pipelines.clearing.cca_market import cca_efficiency, cca_problem
+from econonexus.pipelines.clearing.cca_market import (
+    PackageValues,
+    cca_efficiency,
+    cca_problem,
+)
 from econonexus.pipelines.clearing.market_rows import (
     SUMMARY_COLUMNS,
     allocation_frame,
@@ -78,13 +82,15 @@ def plan(
     market_id: str,
     options: BatchOptions,
     built: MarketProblem | None = None,
+    values_for: PackageValues | None = None,
 ) -> MarketPlan | None:
-    """Partition a MIP-format market given its bids; ``None`` for the other formats."""
+    """Partition a MIP-format market given its bids; ``None`` for the other formats
+    (``values_for``: a CCA's live supplementary bids)."""
     settings = options.settings(market_id)
     if not settings.kind.mip:
         return None
     if settings.kind.supplementary:  # a CCA: one package per agent, priced by its rounds
-        base, cca = cca_problem(bids, items, market_id, settings, options)
+        base, cca = cca_problem(bids, items, market_id, settings, options, values_for)
         problem = mip_problem(
             bids, items, market_id, settings, options, supplementary_problem(base, cca)
         )

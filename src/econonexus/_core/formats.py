@@ -46,7 +46,8 @@ class MarketFormat:
     ascending: bool = True
     """A clock's direction: up from the reserve (English) or down from ``start_price``."""
     live: bool = False
-    """Live agents can answer its clock round by round."""
+    """Live agents can answer its clock round by round (``english``, ``dutch``), or its
+    supplementary round (``cca``): with live bidders it clears on the client."""
     requires: tuple[str, ...] = ()
     """Settings the format cannot clear without (``step`` is ``increment`` or ``decrement``)."""
     one_unit: bool = False
@@ -94,6 +95,7 @@ _ALL: Final = (
         True,
         payment_rules=("core", "vcg", "pay-as-bid"),
         requires=("increment",),
+        live=True,
         supplementary=True,
     ),
 )
