@@ -62,9 +62,9 @@ def scheduler_address(tmp_path: pathlib.Path) -> Iterator[str]:
             client.wait_for_workers(2, timeout=60)
             assert client.run_on_scheduler(_has_dashboard_plugin), "preloaded"
         yield address
-    finally:
+    finally:  # killed: a graceful close of the workers takes seconds and is not under test
         for process in reversed(processes):
-            process.terminate()
+            process.kill()
         for process in processes:
             process.wait(timeout=30)
 
