@@ -22,6 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from econonexus.agents.events import created_events, events_from_table, events_table
+from econonexus.agents.population import population
+from econonexus.agents.shard import ShardCore
+
 
 @dataclass(frozen=True)
 class PlantedMarket:
@@ -202,3 +206,12 @@ def planted_procurement(
         pl.lit("sell").alias("side"),
     )
     return bids, pl.DataFrame({"agent_id": list(kinds), "truth": list(kinds.values())})
+
+
+def population_shard(offer: pl.DataFrame, n_agents: int, seed: int) -> ShardCore:
+    """A shard hosting a seeded population valuing ``offer``, built through its ``created``
+    events."""
+    created = created_events(population(n_agents, offer, seed=seed))
+    core = ShardCore(0)
+    core.apply_events(events_from_table(events_table(created.with_row_index("seq"))))
+    return core

@@ -14,9 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import econonexus as enx
-from econonexus.agents.events import created_events, events_from_table, events_table
 from econonexus.agents.population import population
-from econonexus.agents.shard import ShardCore
 from econonexus.pipelines.sim.generate import DISTRIBUTIONS
 from econonexus.solvers.cca import (
     activity_caps,
@@ -29,6 +27,7 @@ from econonexus.solvers.cca import (
 )
 from econonexus.solvers.market import clear_market
 from econonexus.solvers.problem import MarketProblem, build_problem
+from tests.planted import population_shard
 
 
 def one_package_each(family: str, seed: int = 2) -> MarketProblem:
@@ -92,13 +91,6 @@ CCA_OFFER = pl.DataFrame(
 )
 
 
-def _cca_shard(n_agents: int, seed: int) -> ShardCore:
-    created = created_events(population(n_agents, CCA_OFFER, seed=seed))
-    core = ShardCore(0)
-    core.apply_events(events_from_table(events_table(created.with_row_index("seq"))))
-    return core
-
-
 @settings(max_examples=20, deadline=None)
 @given(n_agents=st.integers(1, 25), seed=st.integers(0, 10_000), round_no=st.integers(0, 30))
 def test_a_live_agent_bids_on_a_package_what_it_would_bid_in_its_round(
@@ -106,7 +98,7 @@ def test_a_live_agent_bids_on_a_package_what_it_would_bid_in_its_round(
 ) -> None:
     """Live supplementary bids are the agent's own: its value of the package times its
     strategy's factor, at most what it can pay; a stranger gets NaN (its bid stands)."""
-    core = _cca_shard(n_agents, seed)
+    core = population_shard(CCA_OFFER, n_agents, seed)
     bids = pl.from_arrow(core.bids(CCA_OFFER, seed=seed, round_no=round_no))
     assert isinstance(bids, pl.DataFrame)
     if bids.is_empty():

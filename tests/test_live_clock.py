@@ -17,11 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import econonexus as enx
-from econonexus.agents.events import created_events, events_from_table, events_table
 from econonexus.agents.population import population
 from econonexus.agents.shard import ShardCore
 from econonexus.agents.strategies import agent_key, clock_answers
 from econonexus.pipelines.graph.cluster import local_cluster
+from tests.planted import population_shard
 
 MARKETS = {
     "eng": {"format": "english", "increment": 0.5},
@@ -39,11 +39,7 @@ OFFER = pl.DataFrame(
 
 
 def _core(n_agents: int, seed: int) -> ShardCore:
-    """A shard hosting a seeded population, built through its ``created`` events."""
-    created = created_events(population(n_agents, OFFER, seed=seed))
-    core = ShardCore(0)
-    core.apply_events(events_from_table(events_table(created.with_row_index("seq"))))
-    return core
+    return population_shard(OFFER, n_agents, seed)
 
 
 @settings(max_examples=25, deadline=None)
