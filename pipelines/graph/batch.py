@@ -188,8 +188,8 @@ def submit_batch(
     # one bucket's hard components are solved without counting them first: its lone one
     # in its plan task, unless it races
     one = n == 1 and not direct
-    race_one = one and racing(threads, 1, options.solver)
     races = racing(threads, 1, options.solver)
+    race_one = one and races
     small = is_small(parts[0], markets, options, split=split, live=bool(live_markets), racing=races)
     alone = threads if (one or small) and not direct and not race_one else 0
     terms = (lots, opts, halted, live is not None, inline, direct, alone)
@@ -340,12 +340,12 @@ def clear_live(
     round, asks the agents' shards."""
     rows = []
     for m in markets:
-        mine = bids.filter(pl.col("market_id") == m)
-        if options.settings(m).kind.supplementary and isinstance(live, PackageBidders):
+        mine, settings = bids.filter(pl.col("market_id") == m), options.settings(m)
+        if settings.kind.supplementary and isinstance(live, PackageBidders):
             rows.append(clear_cca_live(m, mine, items, options, live))
-            continue
-        settings = options.settings(m)
-        rows.append(BucketRows(*clear_single_item(m, mine, market_items(items, m), settings, live)))
+        else:
+            lots = market_items(items, m)
+            rows.append(BucketRows(*clear_single_item(m, mine, lots, settings, live)))
     return rows_of(rows)
 
 

@@ -6,19 +6,18 @@ stage of the full graph (``enx-validate``, ``enx-plan``, ``enx-solve``,
 in-memory part with at most ``cluster.small-batch-bids`` rows, no live
 clock, no race and no VCG or core market runs these same pure functions in
 one task instead. Its hard components share the cluster's threads as in the
-full graph: a lone one gets them all, several are solved side by side in
-the task. VCG and core markets keep the full graph, whose re-solves (one
-per winner) run as tasks across the workers.
+full graph: a lone one gets them all in the task, several become
+``enx-solve`` tasks of their own. VCG and core markets keep the full graph,
+whose re-solves (one per winner) run as tasks across the workers.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from operator import getitem
 from typing import Any
 
 import polars as pl
-from distributed import Client, Future
+from distributed import Client, Future, worker_client
 
 from econonexus._core.config import get_setting
 from econonexus._core.formats import PIVOT_RULES
@@ -58,7 +57,7 @@ def submit_small(
     """Submit ``enx-clear`` and its two parts (``enx-rows``, ``enx-rejected``): the
     task, the bucket's rows and the rejected rows."""
     whole = client.submit(
-        clear_small, raw, placed, terms, source_errors, markets, key=f"enx-clear-{token}"
+        clear_small, raw, placed, terms, source_errors, markets, token, key=f"enx-clear-{token}"
     )
     rows = client.submit(getitem, whole, 0, key=f"enx-rows-{token}")
     rejected = client.submit(getitem, whole, 1, key=f"enx-rejected-{token}")
@@ -71,6 +70,7 @@ def clear_small(
     terms: tuple[Any, ...],
     source_errors: pl.DataFrame,
     markets: list[str],
+    token: str,
 ) -> tuple[BucketRows, pl.DataFrame]:
     """``enx-clear``: the rows and the rejected rows of a small batch (``placed``: its
     items, options, accounts, keys and signed bids seen; ``terms``: those of
@@ -81,15 +81,27 @@ def clear_small(
     planned = bt.plan_whole(validated, markets, *terms)
     if isinstance(planned, BucketRows):
         return planned, rejected
-    return _solved(planned, options, threads=terms[-1]), rejected
+    return _solved(planned, options, threads=terms[-1], tag=f"{token}-0"), rejected
 
 
-def _solved(plan: BucketPlan, options: BatchOptions, *, threads: int) -> BucketRows:
-    """The plan's rows, its hard components solved side by side on ``threads`` threads
-    (each with its share of them, as the full graph's ``enx-solve`` tasks)."""
+def _solved(plan: BucketPlan, options: BatchOptions, *, threads: int, tag: str) -> BucketRows:
+    """The plan's rows. A lone hard component was solved in the plan; several are solved
+    side by side as ``enx-solve`` tasks of their own (each with its share of the threads,
+    as in the full graph), which this task waits for outside the worker's thread pool:
+    solvers that run in this process (HiGHS without a limit, the LP relaxations) must not
+    run in two threads of one process at once."""
     n = len(plan.large)
     if n < 2 or threads < 2:
         return assemble_bucket(plan, options)
-    with ThreadPoolExecutor(min(n, threads), thread_name_prefix="enx-clear") as pool:
-        large = list(pool.map(lambda j: solve_spare(plan, j, options, threads), range(n)))
+    with worker_client() as client:
+        solving = [
+            client.submit(
+                solve_spare,
+                *(plan, j, options, threads),
+                key=f"enx-solve-{tag}-{j}",
+                retries=options.retries,
+            )
+            for j in range(n)
+        ]
+        large = client.gather(solving)
     return assemble_bucket(plan, options, *large)
