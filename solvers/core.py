@@ -14,9 +14,12 @@ violated (Day and Raghavan 2007): the most blocking coalition at payments
 ``p`` maximises ``w(C) - sum over a in W & C of (B_a - p_a)``, a winner
 determination problem in which a winner's membership costs its surplus
 (the separation oracle, a PuLP solve by the pipeline's backend); it blocks
-when that exceeds the revenue ``sum p``. A round asks the oracle only when
-no greedy packing blocks (:mod:`.core_greedy`). Each round re-solves the small LP
-(least revenue) and QP (nearest to VCG) with HiGHS.
+when that exceeds the revenue ``sum p``. A round first solves the oracle's LP
+relaxation (a value no higher than the revenue proves that no coalition
+blocks) and tries greedy packings, one of them the LP optimum rounded; it
+asks the oracle only when none of them blocks (:mod:`.core_greedy`). Each
+round re-solves the small LP (least revenue) and QP (nearest to VCG) with
+HiGHS.
 
 An oracle stopped by its time limit proves no coalition absent: the payments
 are then marked not exact, with the range every core payment lies in (the
