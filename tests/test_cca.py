@@ -123,8 +123,11 @@ def test_live_agents_answer_the_supplementary_round_from_their_shards(
         proxy = enx.clear(bids, markets=markets, client=client)
         same = enx.LiveBidders(pool, seed=3, round_no=1)
         with get_task_stream(client) as stream:
-            live = enx.clear(bids, markets=markets, client=client, bidders=same)
+            live = enx.clear(
+                bids, markets=markets, client=client, bidders=same, out=str(tmp_path / "runs")
+            )
         assert any("enx-live-bids" in str(t["key"]) for t in stream.data)  # cleared here
+        assert enx.read_run(live.location or "").allocations.height == bids.height
         assert live.manifest["live_bidders"] == {**same.describe(), "left_out": []}
         columns = ["bid_id", "won", "payment"]
         assert (
