@@ -1,10 +1,12 @@
 """Live bidders for English and Dutch clocks (and CCA supplementary rounds): a pool's agents answer.
 
 ``econonexus.clear(..., bidders=LiveBidders(pool, seed=s, round_no=r))``
-runs the ``english`` and ``dutch`` markets of a batch as live clocks: each
-round the auctioneer's prices go to the shards holding the bidders (one
-actor call per shard per round, all shards at once) and each agent answers
-from its own state and strategy for round ``(seed, round_no)``. The bids of
+runs the ``english`` and ``dutch`` markets of a batch as live clocks: the
+auctioneer's prices go to the shards holding the bidders (one actor call per
+shard, all shards at once, for the next
+:data:`~econonexus.solvers.clock.LOOKAHEAD` rounds' prices: an agent's answer
+at a price does not depend on the round it is asked in) and each agent
+answers from its own state and strategy for round ``(seed, round_no)``. The bids of
 those markets name the bidders and their items; their prices are not used.
 In a ``cca`` market the clock phase runs on the bids as proxies, and in the
 supplementary round each live agent bids on its packages from its own state

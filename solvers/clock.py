@@ -5,7 +5,8 @@ bidder of that auction answers through a :class:`Bidders` object: for the
 English clock "I stay in at this price", for the Dutch clock "I take it at
 this price". :class:`ProxyBidders` answers from a valuation per bidder (a
 bid's ``price`` is the most that bidder pays); the live agents answer from
-their own strategies.
+their own strategies. The bidders are asked for ``LOOKAHEAD`` rounds' prices
+at once (:class:`_Lookahead`): the same answers, far fewer calls.
 
 English: the clock starts at the reserve and rises by ``increment`` while two
 or more bidders stay in. Activity rule: a bidder who drops out cannot come
@@ -76,6 +77,50 @@ class ClockOutcome:
     path: tuple[IntArray, IntArray, FloatArray, IntArray]
 
 
+LOOKAHEAD = 16
+"""Clock rounds whose prices one call to the bidders covers (:class:`_Lookahead`)."""
+
+
+class _Lookahead:
+    """Asks each bidder row for its next ``LOOKAHEAD`` prices at once, then answers the
+    clock's rounds from those answers until a row's prices run out.
+
+    A bidder's answer at a price does not depend on the round it is asked in
+    (a proxy's value, a live agent's limit for ``(seed, round_no)``), so the
+    clock runs as if asked round by round, with one call (for live agents, one
+    round trip to their shards) per ``LOOKAHEAD`` rounds. The next prices are
+    made as the clock makes them, by repeated addition of ``step``
+    (``-decrement`` for a Dutch clock), so they are the same numbers.
+    """
+
+    def __init__(self, bidders: Bidders, n_rows: int, step: float) -> None:
+        self.bidders, self.step = bidders, step
+        self.prices = np.full((n_rows, LOOKAHEAD), np.nan)
+        self.answers = np.zeros((n_rows, LOOKAHEAD), dtype=bool)
+
+    def respond(self, rows: IntArray, prices: FloatArray) -> np.ndarray:
+        found = self.prices[rows] == prices[:, None]
+        known = found.any(axis=1)
+        missing = rows[~known]
+        if len(missing):
+            ladder = np.empty((len(missing), LOOKAHEAD))
+            ladder[:, 0] = prices[~known]
+            for k in range(1, LOOKAHEAD):
+                ladder[:, k] = ladder[:, k - 1] + self.step
+            said = self.bidders.respond(np.repeat(missing, LOOKAHEAD), ladder.ravel())
+            self.prices[missing], self.answers[missing] = ladder, np.reshape(said, ladder.shape)
+        accepts = np.zeros(len(rows), dtype=bool)
+        accepts[known] = self.answers[rows[known], found[known].argmax(axis=1)]
+        accepts[~known] = self.answers[missing, 0]
+        return accepts
+
+
+def _asked(bidders: Bidders, n_rows: int, step: float) -> Bidders:
+    """The bidders as the clock asks them: proxies directly (an answer costs nothing),
+    others through :class:`_Lookahead`."""
+    return bidders if isinstance(bidders, ProxyBidders) else _Lookahead(bidders, n_rows, step)
+
+
 class _Log:
     """Asks the bidders each round and records rounds per auction and the price path."""
 
@@ -123,7 +168,7 @@ def english(
     active = np.ones(auctions.n_rows, dtype=bool)
     is_open = np.ones(n_auctions, dtype=bool)
     won, payment = np.zeros(auctions.n_rows, dtype=bool), np.zeros(auctions.n_rows)
-    log = _Log(auctions, bidders)
+    log = _Log(auctions, _asked(bidders, auctions.n_rows, increment))
     for r in range(max_rounds):
         stay, count = log.ask(r, active, is_open, price)
         last = is_open & (count == 1)
@@ -160,7 +205,7 @@ def dutch(
     price = start.astype(np.float64).copy()
     is_open = price >= floor
     won, payment = np.zeros(auctions.n_rows, dtype=bool), np.zeros(auctions.n_rows)
-    log = _Log(auctions, bidders)
+    log = _Log(auctions, _asked(bidders, auctions.n_rows, -decrement))
     everyone = np.ones(auctions.n_rows, dtype=bool)
     for r in range(max_rounds):
         if not is_open.any():

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from econonexus.solvers.clock import ClockAuctions, ProxyBidders, dutch, english
+from econonexus.solvers.clock import LOOKAHEAD, ClockAuctions, ProxyBidders, dutch, english
 from econonexus.solvers.discovery import ascending_clock
 from econonexus.solvers.market import clear_market
 from econonexus.solvers.problem import build_problem, priority_key, tie_weight
@@ -146,3 +146,40 @@ def test_price_discovery_clears_supply_and_reports_efficiency(seed: int) -> None
 
 def test_tie_weights_come_from_the_documented_hash() -> None:
     assert 0.5 < tie_weight(priority_key("m", "b1")) <= 1.0
+
+
+class _Counted:
+    """Proxies that count how often the clock asks them (not :class:`ProxyBidders`, so the
+    clock looks ahead as it does for live agents)."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.proxies, self.calls = ProxyBidders(values), 0
+
+    def respond(self, rows: np.ndarray, prices: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        return self.proxies.respond(rows, prices)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    values=st.lists(st.lists(st.floats(1.0, 60.0), min_size=1, max_size=5), min_size=1, max_size=6),
+    step=st.sampled_from([0.5, 1.0, 3.0]),
+)
+def test_clocks_asking_ahead_end_as_clocks_asked_round_by_round(
+    values: list[list[float]], step: float
+) -> None:
+    """Bidders asked for the next rounds' prices at once give every clock the outcome of
+    bidders asked each round, with one call per LOOKAHEAD rounds or fewer."""
+    auctions, flat = _auctions(values)
+    start = np.ones(len(values))
+    for run in (
+        lambda b: english(auctions, b, start=start, increment=step, max_rounds=500),
+        lambda b: dutch(auctions, b, start=start * 70, decrement=step, floor=start, max_rounds=500),
+    ):
+        counted = _Counted(flat)
+        ahead, each = run(counted), run(ProxyBidders(flat))
+        assert np.array_equal(ahead.won, each.won)
+        assert np.array_equal(ahead.payment, each.payment)
+        assert np.array_equal(ahead.rounds, each.rounds)
+        assert all(np.array_equal(a, b) for a, b in zip(ahead.path, each.path, strict=True))
+        assert counted.calls <= int(each.rounds.max()) // LOOKAHEAD + 1
