@@ -27,7 +27,7 @@ def _auctions(values: list[list[float]]) -> tuple[ClockAuctions, np.ndarray]:
 
 
 @settings(max_examples=80, deadline=None)
-@given(values=values_per_auction, increment=st.sampled_from([0.05, 0.5, 2.0]))
+@given(values=values_per_auction, increment=st.sampled_from([0.25, 0.5, 2.0]))
 def test_english_price_is_within_one_increment_of_the_second_value(
     values: list[list[float]], increment: float
 ) -> None:
@@ -54,7 +54,7 @@ def test_english_price_is_within_one_increment_of_the_second_value(
 
 
 @settings(max_examples=80, deadline=None)
-@given(values=values_per_auction, decrement=st.sampled_from([0.05, 0.5, 2.0]))
+@given(values=values_per_auction, decrement=st.sampled_from([0.25, 0.5, 2.0]))
 def test_dutch_winner_pays_its_own_stop_price(values: list[list[float]], decrement: float) -> None:
     auctions, flat = _auctions(values)
     out = dutch(

@@ -94,7 +94,7 @@ def test_killing_a_worker_while_parts_are_read_checked_planned_or_written_gives_
 ) -> None:
     # one-auction Vickrey markets in 8 buckets, a large batch in 5 parts: 5 Parquet files
     # read on the workers, or a table sent to the workers in 5 parts
-    n = 20_000
+    n = 8_000
     bids = pl.DataFrame(
         {
             "bid_id": [f"b{i}" for i in range(5 * n)],
@@ -113,7 +113,7 @@ def test_killing_a_worker_while_parts_are_read_checked_planned_or_written_gives_
     markets = pl.DataFrame({"market_id": [f"v{i}" for i in range(n)], "format": "vickrey"})
     client = killable.two_workers()
     with dask.config.set(
-        {"econonexus.cluster.buckets": 8, "econonexus.cluster.partition-rows": 20_000}
+        {"econonexus.cluster.buckets": 8, "econonexus.cluster.partition-rows": n}
     ):
         control = enx.clear(source, markets=markets, client=client)
         outcome: dict[str, enx.ClearingResult] = {}
