@@ -112,9 +112,7 @@ def test_killing_a_worker_while_parts_are_read_checked_planned_or_written_gives_
         source = str(tmp_path / "bids")
     markets = pl.DataFrame({"market_id": [f"v{i}" for i in range(n)], "format": "vickrey"})
     client = killable.two_workers()
-    with dask.config.set(
-        {"econonexus.cluster.buckets": 8, "econonexus.cluster.partition-rows": n}
-    ):
+    with dask.config.set({"econonexus.cluster.buckets": 8, "econonexus.cluster.partition-rows": n}):
         control = enx.clear(source, markets=markets, client=client)
         outcome: dict[str, enx.ClearingResult] = {}
         out = str(tmp_path / "runs")

@@ -79,6 +79,16 @@ class Submitted:
     opts: Any
     held: list[Any]
     sellers: pl.DataFrame | None = None  # the items table's sellers, for shill detection
+    whole: Future[Any] | None = None  # a small batch's enx-clear: rows and rejected rows
+
+    def gathered(self, client: Client, detect: list[Future[Any]]) -> tuple[Any, ...]:
+        """The final rows, rejected rows, clock bids and flags, gathered. A small batch's
+        come from its one task, without the hop to its picks (``enx-rows``,
+        ``enx-rejected``) that a write needs."""
+        if self.whole is None:
+            return tuple(watched_gather(client, [self.final, self.rejected, self.clocks, detect]))
+        (rows, rejected), clocks, flags = watched_gather(client, [self.whole, self.clocks, detect])
+        return [rows], rejected, clocks, flags
 
     def release(self, *more: Any) -> None:
         """Release every future of the batch (and ``more``)."""
@@ -124,9 +134,7 @@ def run_batch(
     detect = [] if here else [submit_detect(client, sub, sub.final)]
     if progress:
         track(client, [*sub.final, sub.rejected, *detect])
-    results, rejected_rows, clock_bids, flags = watched_gather(
-        client, [sub.final, sub.rejected, sub.clocks, detect]
-    )
+    results, rejected_rows, clock_bids, flags = sub.gathered(client, detect)
     if sub.live_markets:
         assert live is not None
         results.append(clear_live(sub.live_markets, pl.concat(clock_bids), items, options, live))
@@ -194,6 +202,7 @@ def submit_batch(
     alone = threads if (one or small) and not direct and not race_one else 0
     terms = (lots, opts, halted, live is not None, inline, direct, alone)
     placed = (lots, opts, books, secrets, before)
+    whole: Future[Any] | None = None  # a small batch's one task
     if split:
         with_accounts = needs_accounts(options.policies, inputs[1])
         clearing = (halted, live is not None)
@@ -210,7 +219,7 @@ def submit_batch(
         whole, rows, rejected = submit_small(
             client, raw, placed, terms, source_errors, markets, token
         )
-        plans, validation, direct = [rows], [whole], True
+        plans, validation, direct = [rows], [], True
     else:
         rejected, plans, validation = _submit_whole(
             client,
@@ -246,7 +255,7 @@ def submit_batch(
         for b, plan in enumerate(plans)
         if live_markets
     ]
-    kept = [raw, lots, books, secrets, before, opts, rejected, *final, *clocks]
+    kept = [raw, lots, books, secrets, before, opts, rejected, *final, *clocks, whole]
     # the intermediate stages are the scheduler's now: each is freed once its dependents
     # have run (and recomputed from its inputs if a worker holding a later stage dies)
     release([f for f in [*validation, *plans, *assembled] if not any(f is k for k in kept)])
@@ -261,6 +270,7 @@ def submit_batch(
         opts,
         kept,
         item_sellers(inputs[0]),
+        whole,
     )
 
 
