@@ -27,14 +27,12 @@ from distributed import Client, Future
 from econonexus._core.config import get_setting
 from econonexus.agents.detection import FLAGGED_COLUMNS, item_sellers
 from econonexus.pipelines.clearing.bucket import (
-    BucketRows,
     n_large,
     rows_of,
 )
 from econonexus.pipelines.clearing.bucket_split import merge_partials
-from econonexus.pipelines.clearing.cca_live import PackageBidders, clear_cca_live
-from econonexus.pipelines.clearing.market_rows import market_items
-from econonexus.pipelines.clearing.single_item import BiddersFor, clear_single_item
+from econonexus.pipelines.clearing.live_markets import clear_live
+from econonexus.pipelines.clearing.single_item import BiddersFor
 from econonexus.pipelines.graph import batch_tasks as bt
 from econonexus.pipelines.graph.batch_solve import (
     lean_options,
@@ -184,7 +182,7 @@ def submit_batch(
     scattered, threads = place_inputs(client, [None if split else parts[0], *inputs, options])
     raw, lots, books, secrets, before, opts = scattered
     live_markets = [
-        m for m in markets if live is not None and m not in halted and _live(m, options)
+        m for m in markets if live is not None and m not in halted and options.settings(m).kind.live
     ]
     mip = any(options.settings(m).kind.mip for m in markets if m not in halted)
     # without MIP markets or live clocks a bucket clears in its plan task: no combine step
@@ -337,30 +335,6 @@ def _submit_plans(
         for b, part in enumerate(parts)
     ]
     return parts, plans
-
-
-def clear_live(
-    markets: list[str],
-    bids: pl.DataFrame,
-    items: pl.DataFrame | None,
-    options: BatchOptions,
-    live: BiddersFor,
-) -> BucketRows:
-    """Run the live markets here, on the client: each clock round, or a CCA's supplementary
-    round, asks the agents' shards."""
-    rows = []
-    for m in markets:
-        mine, settings = bids.filter(pl.col("market_id") == m), options.settings(m)
-        if settings.kind.supplementary and isinstance(live, PackageBidders):
-            rows.append(clear_cca_live(m, mine, items, options, live))
-        else:
-            lots = market_items(items, m)
-            rows.append(BucketRows(*clear_single_item(m, mine, lots, settings, live)))
-    return rows_of(rows)
-
-
-def _live(market_id: str, options: BatchOptions) -> bool:
-    return options.settings(market_id).kind.live
 
 
 def _token() -> str:

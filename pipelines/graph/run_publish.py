@@ -25,11 +25,11 @@ from econonexus.agents.lease import Lease
 from econonexus.agents.live import LiveBidders
 from econonexus.pipelines.clearing.bucket import BucketRows
 from econonexus.pipelines.clearing.bucket_split import merge_partials
+from econonexus.pipelines.clearing.live_markets import clear_live
 from econonexus.pipelines.graph import batch_tasks as bt
 from econonexus.pipelines.graph import write_tasks as wt
 from econonexus.pipelines.graph.batch import (
     Submitted,
-    clear_live,
     submit_batch,
     submit_detect,
     with_rejected,
