@@ -102,7 +102,7 @@ def _learned_together(
 ) -> dict[str, tuple[float, ...]]:
     """Weights of agents that only sold: step ``k`` updates every agent's ``k``-th play."""
     played = arms >= 0
-    ids = rows["agent_id"].to_numpy()[played]
+    ids, arms, rewards = rows["agent_id"].to_numpy()[played], arms[played], rewards[played]
     if not len(ids):
         return {}
     names, index = np.unique(ids, return_inverse=True)
@@ -114,7 +114,7 @@ def _learned_together(
     for k in range(int(step.max()) + 1):
         now = np.flatnonzero(step == k)
         who = index[now]
-        weights[who] = arm_updates(weights[who], arms[played][now], rewards[played][now])
+        weights[who] = arm_updates(weights[who], arms[now], rewards[now])
     return {str(n): tuple(weights[i].tolist()) for i, n in enumerate(names)}
 
 

@@ -29,25 +29,11 @@ def clock_round(
 
     Rows whose shard still cannot answer are marked ``unanswered``, never taken as no.
     """
-    groups = by_shard(asks, n_shards)
-    calls = {s: (g.drop("_row").to_arrow(), seed, round_no) for s, g in groups.items()}
-    replies = ask_each("answers", calls)
-    failed = sorted(s for s, a in replies.items() if isinstance(a, Exception))
-    for shard in failed:  # one that cannot be recovered now stays unanswered this round
-        with contextlib.suppress(Exception):
-            moves.recover([shard])
-    if failed:
-        replies.update(ask_each("answers", {s: calls[s] for s in failed}))
+    answered, reasons = _ask_holders(ask_each, moves, "answers", asks, n_shards, seed, round_no)
     yes = np.zeros(asks.height, dtype=np.bool_)
-    unanswered = np.zeros(asks.height, dtype=np.bool_)
-    reasons = {}
-    for s, answer in replies.items():
-        rows = groups[s]["_row"].to_numpy()
-        if isinstance(answer, Exception):
-            unanswered[rows] = True
-            reasons[s] = f"shard {s} did not answer after recovery: {answer}"
-        else:
-            yes[rows] = answer
+    unanswered = np.ones(asks.height, dtype=np.bool_)
+    for rows, answer in answered:
+        yes[rows], unanswered[rows] = answer, False
     return ClockAnswers(yes, unanswered, reasons)
 
 
@@ -59,26 +45,46 @@ def package_round(
     seed: int,
     round_no: int,
 ) -> tuple[np.ndarray, dict[int, str]]:
-    """Supplementary bids on ``packages`` from every shard holding asked agents at once (a
-    failed shard recovered and asked again, as in :func:`clock_round`); NaN where no shard
-    answered, and why, per shard."""
-    groups = by_shard(packages.select("agent_id", "market_id", "items"), n_shards)
+    """Supplementary bids on ``packages`` from every shard holding asked agents at once (as
+    :func:`clock_round` asks); NaN where no shard answered, and why, per shard."""
+    asked = packages.select("agent_id", "market_id", "items")
+    answered, reasons = _ask_holders(
+        ask_each, moves, "package_bids", asked, n_shards, seed, round_no
+    )
+    bids = np.full(packages.height, np.nan)
+    for rows, answer in answered:
+        bids[rows] = answer
+    return bids, reasons
+
+
+def _ask_holders(
+    ask_each: AskEach,
+    moves: ShardMoves,
+    method: str,
+    rows: pl.DataFrame,
+    n_shards: int,
+    seed: int,
+    round_no: int,
+) -> tuple[list[tuple[np.ndarray, Any]], dict[int, str]]:
+    """``method`` on each shard holding agents of ``rows``, all at once, a failed shard
+    recovered (when it can be now) and asked again; the answers, each with the positions
+    of the rows it answers, and per shard that did not answer, why."""
+    groups = by_shard(rows, n_shards)
     calls = {s: (g.drop("_row").to_arrow(), seed, round_no) for s, g in groups.items()}
-    replies = ask_each("package_bids", calls)
+    replies = ask_each(method, calls)
     failed = sorted(s for s, a in replies.items() if isinstance(a, Exception))
-    for shard in failed:
+    for shard in failed:  # one that cannot be recovered now stays unanswered this round
         with contextlib.suppress(Exception):
             moves.recover([shard])
     if failed:
-        replies.update(ask_each("package_bids", {s: calls[s] for s in failed}))
-    bids = np.full(packages.height, np.nan)
-    reasons = {}
+        replies.update(ask_each(method, {s: calls[s] for s in failed}))
+    answered, reasons = [], {}
     for s, answer in replies.items():
         if isinstance(answer, Exception):
             reasons[s] = f"shard {s} did not answer after recovery: {answer}"
         else:
-            bids[groups[s]["_row"].to_numpy()] = answer
-    return bids, reasons
+            answered.append((groups[s]["_row"].to_numpy(), answer))
+    return answered, reasons
 
 
 def left_out(members: dict[int, set[str]], missing: dict[int, str]) -> pl.DataFrame:

@@ -102,17 +102,19 @@ class ShardCore:
 
     def answers(self, asks: pl.DataFrame, *, seed: int, round_no: int) -> np.ndarray:
         """This shard's agents' answers to clock prices (see :func:`clock_answers`)."""
-        asked = asks["agent_id"].unique().to_list()
-        states = [self.agents[a] for a in sorted(asked) if a in self.agents]
-        keys = np.fromiter((self._key(s.agent_id) for s in states), np.uint64, len(states))
+        states, keys = self._asked(asks)
         return clock_answers(states, keys, asks, seed=seed, round_no=round_no)
 
     def package_bids(self, packages: pl.DataFrame, *, seed: int, round_no: int) -> np.ndarray:
         """This shard's agents' supplementary bids on ``packages`` (see :func:`package_bids`)."""
-        asked = packages["agent_id"].unique().to_list()
-        states = [self.agents[a] for a in sorted(asked) if a in self.agents]
-        keys = np.fromiter((self._key(s.agent_id) for s in states), np.uint64, len(states))
+        states, keys = self._asked(packages)
         return package_bids(states, keys, packages, seed=seed, round_no=round_no)
+
+    def _asked(self, rows: pl.DataFrame) -> tuple[list[AgentState], np.ndarray]:
+        """The states of this shard's agents named in ``rows`` (in id order) and their keys."""
+        asked = rows["agent_id"].unique().to_list()
+        states = [self.agents[a] for a in sorted(asked) if a in self.agents]
+        return states, np.fromiter((self._key(s.agent_id) for s in states), np.uint64, len(states))
 
     def capable(self, capability: str) -> pl.DataFrame:
         """This shard's agents able to do ``capability`` (see :func:`capable_rows`)."""

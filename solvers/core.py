@@ -156,12 +156,7 @@ class _Oracle:
         self.x = [pulp.LpVariable(f"x{j}", cat=pulp.LpBinary) for j in range(problem.n_bids)]
         self.y = [pulp.LpVariable(f"y{k}", cat=pulp.LpBinary) for k in range(len(agents))]
         a, b = constraint_matrix(problem)
-        units = np.bincount(
-            np.repeat(np.arange(problem.n_bids), np.diff(problem.ptr)),
-            problem.qty,
-            minlength=problem.n_bids,
-        )
-        self.greedy = GreedyPacker(a, b, units.astype(np.float64))
+        self.greedy = GreedyPacker(a, b, problem.units())
         self.lp = SeparationLp(a, b, self.winner_of, len(agents))
         for r in range(a.shape[0]):
             row = range(a.indptr[r], a.indptr[r + 1])
@@ -175,8 +170,7 @@ class _Oracle:
         greedy packings (:mod:`.core_greedy`), else the most blocking of all (``None``:
         none blocks); and whether the answer is proven (a greedy cut is not)."""
         relaxed = self.lp.solve(self.price, bid - pay)
-        revenue, slack = float(pay.sum()), _TOLERANCE * max(1.0, float(bid.sum()))
-        if relaxed is not None and relaxed[1] <= revenue + slack:
+        if relaxed is not None and relaxed[1] <= _blocks_above(bid, pay):
             return None, True  # even the relaxation does not block
         greedy = self._greedy_cut(bid, pay, None if relaxed is None else relaxed[0])
         if greedy is not None:
@@ -202,9 +196,8 @@ class _Oracle:
         inside = np.zeros(len(bid), dtype=bool)
         inside[self.winner_of[chosen & (self.winner_of >= 0)]] = True
         value = float(self.price[chosen].sum())
-        revenue, slack = float(pay.sum()), _TOLERANCE * max(1.0, float(bid.sum()))
-        excess = value - float((bid - pay)[inside].sum()) - revenue
-        if excess > slack:
+        excess = value - float((bid - pay)[inside].sum()) - _blocks_above(bid, pay)
+        if excess > 0:
             return excess, _Cut(~inside, value - float(bid[inside].sum()))
         return excess, None
 
@@ -218,8 +211,12 @@ class _Oracle:
         _, cut = self._blocking(chosen, bid, pay)
         if cut is not None:
             return cut, result.proven
-        revenue, slack = float(pay.sum()), _TOLERANCE * max(1.0, float(bid.sum()))
-        return None, result.proven or result.bound <= revenue + slack
+        return None, result.proven or result.bound <= _blocks_above(bid, pay)
+
+
+def _blocks_above(bid: FloatArray, pay: FloatArray) -> float:
+    """The value a coalition must exceed to block: the revenue, plus a tolerance."""
+    return float(pay.sum()) + _TOLERANCE * max(1.0, float(bid.sum()))
 
 
 def _nearest(floor: FloatArray, bid: FloatArray, cuts: list[_Cut]) -> FloatArray:

@@ -146,6 +146,11 @@ class MarketProblem:
             np.float64
         )
 
+    def units(self) -> FloatArray:
+        """Return the units each bid asks for, over all its items."""
+        rows = np.repeat(np.arange(self.n_bids), np.diff(self.ptr))
+        return np.bincount(rows, self.qty, minlength=self.n_bids).astype(np.float64)
+
     def subset(self, bids: IntArray) -> MarketProblem:
         """Return the sub-problem made of ``bids`` (positions in this problem)."""
         bids = np.sort(np.asarray(bids, dtype=np.int64))

@@ -204,14 +204,11 @@ def test_the_separation_heuristics_pack_within_supply_and_the_lp_bounds_the_best
     problem = _problem(family, seed, agents)
     a, b = constraint_matrix(problem)
     value = problem.price[: problem.n_bids] * np.resize(weights, problem.n_bids)
-    units = np.bincount(
-        np.repeat(np.arange(problem.n_bids), np.diff(problem.ptr)), problem.qty
-    ).astype(np.float64)
     no_winner = np.full(problem.n_bids, -1)
     relaxed = SeparationLp(a, b, no_winner, 0).solve(value, np.zeros(0))
     assert relaxed is not None
     best = 0.0
-    for chosen in GreedyPacker(a, b, units).packings(value, relaxed[0]):
+    for chosen in GreedyPacker(a, b, problem.units()).packings(value, relaxed[0]):
         assert np.all(a @ chosen.astype(np.float64) <= b + 1e-9)
         best = max(best, float(value[chosen].sum()))
     dense, limits = dense_constraints(problem)
