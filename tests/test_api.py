@@ -49,3 +49,12 @@ def test_defaults_come_from_dask_config() -> None:
         from econonexus.pipelines.graph.options import make_options
 
         assert make_options(solver=None, time_limit=None, gap=None).enumerate_max == 3
+
+
+def test_sample_data_is_the_installed_batch_however_often_it_is_asked_for() -> None:
+    first = enx.sample_data()
+    assert enx.sample_data() == first, "a second call works too (it once found a module)"
+    assert callable(enx.sample_data)
+    names = {p.name for p in first.iterdir()}
+    assert {"bids.csv", "auctions.csv", "paths.parquet", "decay.cats", "items.csv"} <= names
+    assert (first / "bids.csv").read_bytes() == (DATA / "bids.csv").read_bytes()
