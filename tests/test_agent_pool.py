@@ -34,8 +34,9 @@ AGENTS = population(120, OFFER, seed=5)
 POLICY = RetryPolicy(timeout=10.0, retries=2, backoff=0.05)
 
 
-@pytest.fixture
-def cluster() -> Iterator[tuple[LocalCluster, Client]]:
+@pytest.fixture(scope="module")
+def module_cluster() -> Iterator[tuple[LocalCluster, Client]]:
+    """One cluster for the module: its nannies bring killed workers back."""
     with (
         LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, silence_logs=logging.CRITICAL
@@ -43,6 +44,13 @@ def cluster() -> Iterator[tuple[LocalCluster, Client]]:
         Client(lc) as client,
     ):
         yield lc, client
+
+
+@pytest.fixture
+def cluster(module_cluster: tuple[LocalCluster, Client]) -> tuple[LocalCluster, Client]:
+    """The module's cluster with both workers up (the last test's victim is back)."""
+    module_cluster[1].wait_for_workers(2, timeout=120)
+    return module_cluster
 
 
 def play(pool: AgentPool, client: Client, rounds: range) -> None:

@@ -1,4 +1,4 @@
-"""The command line, end to end in subprocesses."""
+"""The command line, end to end in subprocesses (usage errors in this process)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import sys
 import polars as pl
 import pytest
 from distributed import Client
+
+from econonexus.pipelines.ops.cli import main
 
 ROOT = pathlib.Path(__file__).parents[1]
 
@@ -120,14 +122,25 @@ def test_demo_clears_the_sample_batch(tmp_path: pathlib.Path) -> None:
     ],
 )
 def test_bad_usage_and_unreadable_input_exit_2(
-    args: list[str], message: str, tmp_path: pathlib.Path, client: Client
+    args: list[str],
+    message: str,
+    tmp_path: pathlib.Path,
+    client: Client,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # in this process: the console script is `main`'s code through `exit_with`, whose exit
+    # codes the subprocess tests (failed run, signed market without keys) check end to end
+    monkeypatch.chdir(ROOT)
     given = [a if a != "x" else str(tmp_path) for a in args]
     if args[0] == "clear" and "--out" in args:  # reading needs a cluster: the session's
         given += ["--scheduler", client.scheduler.address]
-    done = run(*given)
-    assert done.returncode == 2
-    assert message in done.stderr
+    try:
+        code = main(given)
+    except SystemExit as usage:  # argparse's own usage errors
+        code = usage.code
+    assert code == 2
+    assert message in capsys.readouterr().err
 
 
 def test_failed_run_exits_1(tmp_path: pathlib.Path) -> None:

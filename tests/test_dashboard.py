@@ -4,6 +4,8 @@ its JSON and ``/metrics`` fetched over HTTP and the page drawn by headless Chrom
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import pathlib
@@ -16,12 +18,14 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import dask
 import pytest
 import yaml
 from distributed import Client
 
 from econonexus.pipelines.dashboard.metrics import Metrics
 from econonexus.pipelines.dashboard.run_monitor import Monitor
+from econonexus.pipelines.ops.cli import main
 
 DATA = pathlib.Path(__file__).parents[1] / "data"
 CLI = [sys.executable, "-m", "econonexus.pipelines.ops.cli"]
@@ -41,8 +45,8 @@ STAGES = {  # every task prefix a run or an agent pool shows in the task stream
     *("enx-clear", "enx-rows"),
 }
 EVERY_COMPONENT_A_TASK = {  # so that the small sample shows the enx-solve stage
-    "DASK_ECONONEXUS__SOLVER__INLINE_MAX_BIDS": "0",
-    "DASK_ECONONEXUS__SOLVER__ENUMERATE_MAX_BIDS": "0",
+    "econonexus.solver.inline-max-bids": 0,
+    "econonexus.solver.enumerate-max-bids": 0,
 }
 CHROMIUM_FLAGS = (
     "--headless",
@@ -127,7 +131,9 @@ def served() -> Iterator[Served]:
 
 @pytest.fixture(scope="module")
 def activity(served: Served, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """A batch with a market that halts, a second batch, and a round of an agent pool."""
+    """A batch with a market that halts, a second batch, and a round of an agent pool, sent
+    from this process (the command line's own code, not a subprocess each: serve is the
+    other process)."""
     tmp = tmp_path_factory.mktemp("served")
     markets = yaml.safe_load((DATA / "markets.yaml").read_text())
     markets["tasks"] = {**markets["tasks"], "halt_rejected_share": 0.2}
@@ -138,12 +144,12 @@ def activity(served: Served, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     for name, source in (("halting", "bids.csv"), ("plain", "auctions.csv")):
         # the first names the scheduler; the second finds it through serve's scheduler file
         where = ["--scheduler", served.scheduler] if name == "halting" else []
-        done = _cli(
-            "clear", str(DATA / source), "--items", str(DATA / "items.csv"),
-            "--markets", str(tmp / "markets.yaml"), "--out", str(tmp / "runs"), *where,
-            env=EVERY_COMPONENT_A_TASK,
-        )  # fmt: skip
-        runs[name] = re.search(r"run (\S+): completed", done.stdout).group(1)  # type: ignore[union-attr]
+        with dask.config.set(EVERY_COMPONENT_A_TASK):
+            said = _cli(
+                "clear", str(DATA / source), "--items", str(DATA / "items.csv"),
+                "--markets", str(tmp / "markets.yaml"), "--out", str(tmp / "runs"), *where,
+            )  # fmt: skip
+        runs[name] = re.search(r"run (\S+): completed", said).group(1)  # type: ignore[union-attr]
     _cli(
         "simulate", "--agents", "40", "--shards", "3", "--rounds", "1", "--seed", "1",
         "--out", str(tmp / "sim"), "--scheduler", served.scheduler,
@@ -151,16 +157,11 @@ def activity(served: Served, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     return runs
 
 
-def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [*CLI, *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, **(env or {})},
-    )
-    assert done.returncode == 0, done.stderr
-    return done
+def _cli(*args: str) -> str:
+    """What ``econonexus ARGS`` prints, run in this process; it must succeed."""
+    with contextlib.redirect_stdout(io.StringIO()) as said:
+        assert main(list(args)) == 0
+    return said.getvalue()
 
 
 def _get(url: str) -> str:

@@ -44,7 +44,7 @@ def crowded(draw: st.DrawFn) -> tuple[pl.DataFrame, pl.DataFrame]:
     return pl.DataFrame(rows, schema=BID_COLUMNS), items
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(market=crowded())
 def test_pruned_markets_clear_to_the_oracles_optimum(
     market: tuple[pl.DataFrame, pl.DataFrame],

@@ -24,7 +24,7 @@ from econonexus.pipelines.io.normalize import normalize
 from econonexus.pipelines.io.readers import read_source
 from econonexus.pipelines.io.validation import validate
 
-FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 PRICES = st.one_of(
     st.floats(min_value=0.01, max_value=500, allow_nan=False),
     st.sampled_from([0.0, -3.0, math.nan, math.inf, 2e12, 1.7e308, 1e-300]),

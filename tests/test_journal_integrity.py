@@ -21,6 +21,7 @@ from econonexus.agents.journal_audit import audit_journal
 from econonexus.agents.lease import acquire
 from econonexus.agents.snapshot import read_snapshot, states_table, write_snapshot
 from econonexus.agents.state import AgentState
+from tests.racers import append_deposits
 from tests.test_settlement import cleared_pool
 
 
@@ -109,26 +110,10 @@ def test_a_waiting_writer_gets_the_lease_when_it_is_released(tmp_path: pathlib.P
     assert acquire(str(tmp_path), wait=10).generation == held.generation + 1
 
 
-def _append_many(root: str, worker: int, n: int) -> None:
-    for k in range(n):
-        lease = acquire(root, wait=60)
-        writer = JournalWriter(root, lease)
-        rows = [
-            {
-                "seq": writer.next_seq,
-                "kind": "deposited",
-                "agent_id": f"w{worker}-{k}",
-                "amount": 1.0,
-            }
-        ]
-        writer.append(events_table(rows).with_columns(shard_id=pl.lit(0, pl.Int64)))
-        lease.release()
-
-
 def test_concurrent_writers_take_turns_and_lose_nothing(tmp_path: pathlib.Path) -> None:
     root = str(tmp_path)
     with multiprocessing.get_context("spawn").Pool(3) as pool:
-        pool.starmap(_append_many, [(root, w, 15) for w in range(3)])
+        pool.starmap(append_deposits, [(root, w, 15) for w in range(3)])
     journal = read_journal(root)
     assert journal["seq"].to_list() == list(range(45))
     assert journal["agent_id"].n_unique() == 45  # every delivery once, none doubled

@@ -17,7 +17,7 @@ from econonexus.solvers.vcg import solve_job, vcg_payments, vcg_plan
 from tests.oracle import brute_force
 from tests.strategies import markets
 
-SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _as_surplus_bids(offers: pl.DataFrame, items: pl.DataFrame) -> pl.DataFrame:

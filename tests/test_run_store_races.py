@@ -11,7 +11,6 @@ import sys
 import time
 
 import dask
-import fsspec
 import polars as pl
 import pyarrow as pa
 import pytest
@@ -19,11 +18,11 @@ from distributed import Client
 
 import econonexus as enx
 from econonexus.agents.lease import Lease, acquire
-from econonexus.agents.storage import create_if_absent
 from econonexus.pipelines.io.signing import record_signed
 from econonexus.pipelines.store.run_files import write_part
 from econonexus.pipelines.store.run_lease import claim_run, holding
 from econonexus.pipelines.store.run_store import publish_manifest
+from tests.racers import create_lease_file
 
 ROOT = pathlib.Path(__file__).parents[1]
 RunConflict = enx.RunConflictError
@@ -59,16 +58,11 @@ def test_the_cli_refuses_a_bad_run_id_with_exit_2(tmp_path: pathlib.Path) -> Non
     assert list(tmp_path.iterdir()) == []
 
 
-def _race(path: str) -> bool:
-    fs, local = fsspec.core.url_to_fs(path)
-    return create_if_absent(fs, local, f"{multiprocessing.current_process().pid}".encode())
-
-
 def test_create_if_absent_has_exactly_one_winner_among_processes(tmp_path: pathlib.Path) -> None:
     with multiprocessing.get_context("spawn").Pool(6) as pool:
         for trial in range(10):
             path = str(tmp_path / f"lease-{trial}.json")
-            wins = pool.map(_race, [path] * 12)
+            wins = pool.map(create_lease_file, [path] * 12)
             assert sum(wins) == 1
             assert pathlib.Path(path).read_text().isdigit()  # whole, never torn
     assert not list(tmp_path.glob("*.tmp"))

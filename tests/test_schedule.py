@@ -19,6 +19,7 @@ import econonexus as enx
 from econonexus.agents.lease import Heartbeat
 from econonexus.agents.lease import acquire as acquire_lease
 from econonexus.pipelines.ops.schedule import run_pending
+from tests.racers import acquire_schedule_lock
 
 DATA = pathlib.Path(__file__).parents[1] / "data"
 pytestmark = pytest.mark.slow
@@ -100,19 +101,11 @@ def test_the_heartbeat_keeps_a_lock_alive_through_a_long_batch(tmp_path: pathlib
     assert acquire_lease(root, stale_after=0.5).generation == held.generation + 1
 
 
-def _race(root: str) -> bool:
-    try:
-        acquire_lease(root, stale_after=300)
-    except enx.LeaseError:
-        return False
-    return True
-
-
 def test_simultaneous_lock_acquisitions_have_one_winner(tmp_path: pathlib.Path) -> None:
     with multiprocessing.get_context("spawn").Pool(6) as pool:
         for trial in range(20):
             root = str(tmp_path / f"t{trial}" / "_schedule")
-            assert sum(pool.map(_race, [root] * 6)) == 1
+            assert sum(pool.map(acquire_schedule_lock, [root] * 6)) == 1
 
 
 def _wake(inbox: pathlib.Path, out: pathlib.Path, client: Client, settle: float = 0) -> str:
@@ -149,21 +142,20 @@ def test_two_schedulers_at_once_clear_each_file_exactly_once(
     client: Client, tmp_path: pathlib.Path
 ) -> None:
     command = [sys.executable, "-m", "econonexus.pipelines.ops.cli", "schedule", "--once"]
-    for trial in range(2):
-        inbox, out = tmp_path / f"inbox{trial}", tmp_path / f"out{trial}"
-        inbox.mkdir()
-        for name in ("bids.csv", "paths.parquet", "decay.cats"):
-            shutil.copy(DATA / name, inbox / f"t{trial}-{name}")
-        args = ["--bids", f"{inbox}/", "--out", str(out), "--scheduler", client.scheduler.address]
-        procs = [
-            subprocess.Popen([*command, *args], stdout=subprocess.PIPE, text=True, env=_env())
-            for _ in range(2)
-        ]
-        said = [proc.communicate(timeout=300)[0] for proc in procs]
-        assert all(proc.returncode == 0 for proc in procs), said
-        assert sum(text.count(" batch ") for text in said) == 3, said  # none handled twice
-        handled = list((out / "_schedule" / "ledger").glob("*.json"))
-        assert len(handled) == 3 and len(runs(out)) == 3
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    for name in ("bids.csv", "paths.parquet", "decay.cats"):
+        shutil.copy(DATA / name, inbox / name)
+    args = ["--bids", f"{inbox}/", "--out", str(out), "--scheduler", client.scheduler.address]
+    procs = [
+        subprocess.Popen([*command, *args], stdout=subprocess.PIPE, text=True, env=_env())
+        for _ in range(2)
+    ]
+    said = [proc.communicate(timeout=300)[0] for proc in procs]
+    assert all(proc.returncode == 0 for proc in procs), said
+    assert sum(text.count(" batch ") for text in said) == 3, said  # none handled twice
+    handled = list((out / "_schedule" / "ledger").glob("*.json"))
+    assert len(handled) == 3 and len(runs(out)) == 3
 
 
 def test_a_failing_file_is_retried_then_recorded_as_failed(

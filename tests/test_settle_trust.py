@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
-import shutil
 import subprocess
 import sys
 
@@ -128,24 +127,20 @@ def test_two_settlements_at_once_on_one_pool_lose_and_double_nothing(
     client: Client, tmp_path: pathlib.Path
 ) -> None:
     outcomes = _two_runs(client, tmp_path / "pool", tmp_path / "runs")
-    for trial in range(2):
-        pool = tmp_path / f"pool-{trial}"
-        shutil.copytree(tmp_path / "pool", pool)
-        procs = []
-        for run in ("r0", "r1"):
-            path = tmp_path / f"outcomes-{run}.parquet"
-            runs_winners = pl.read_parquet(tmp_path / "runs" / run / "allocations")
-            mine = outcomes.join(runs_winners.filter("won").select("bid_id"), on="bid_id")
-            mine.write_parquet(path)
-            procs.append(
-                _settle_cli(tmp_path / "runs" / run, path, str(pool), client, "--wait", "240")
-            )
-        for proc in procs:
-            out, err = proc.communicate(timeout=300)
-            assert proc.returncode == 0, out + err
-        journal = read_journal(str(pool))
-        assert journal["seq"].to_list() == list(range(journal.height))  # none lost, none twice
-        settled = journal.filter(pl.col("kind") == "settled")
-        assert settled["bid_id"].is_unique().all() and settled.height == outcomes.height
-        with enx.AgentPool.open(client, str(pool)) as reopened:
-            check_conservation(reopened.states())
+    pool = tmp_path / "pool"
+    procs = []
+    for run in ("r0", "r1"):
+        path = tmp_path / f"outcomes-{run}.parquet"
+        runs_winners = pl.read_parquet(tmp_path / "runs" / run / "allocations")
+        mine = outcomes.join(runs_winners.filter("won").select("bid_id"), on="bid_id")
+        mine.write_parquet(path)
+        procs.append(_settle_cli(tmp_path / "runs" / run, path, str(pool), client, "--wait", "240"))
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, out + err
+    journal = read_journal(str(pool))
+    assert journal["seq"].to_list() == list(range(journal.height))  # none lost, none twice
+    settled = journal.filter(pl.col("kind") == "settled")
+    assert settled["bid_id"].is_unique().all() and settled.height == outcomes.height
+    with enx.AgentPool.open(client, str(pool)) as reopened:
+        check_conservation(reopened.states())

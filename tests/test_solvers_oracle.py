@@ -16,7 +16,7 @@ from tests.oracle import brute_force
 from tests.strategies import markets
 
 BACKENDS = ["cbc", "highs"]
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _winners(problem, outcome_won: np.ndarray) -> frozenset[str]:

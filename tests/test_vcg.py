@@ -23,7 +23,7 @@ from tests.oracle import brute_force
 from tests.strategies import markets
 from tests.vcg_reference import vcg_jobs
 
-SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _vcg(bids: pl.DataFrame, items: pl.DataFrame, solver: str, enumerate_max: int, planned: bool):

@@ -48,6 +48,7 @@ class _Killable:
     def _open(self) -> None:
         self._stack = contextlib.ExitStack()
         cluster = self._stack.enter_context(local_cluster(n_workers=2, dashboard_address=":0"))
+        self.cluster = cluster
         self.client = self._stack.enter_context(Client(cluster))
 
     def close(self) -> None:
@@ -88,32 +89,44 @@ def test_killing_a_worker_mid_batch_gives_the_same_result(killable: _Killable) -
     assert again.allocations.drop("run_id").equals(control.allocations.drop("run_id"))
 
 
+# one-auction Vickrey markets in 8 buckets, a large batch in 5 parts: 5 Parquet files
+# read on the workers, or a table sent to the workers in 5 parts
+PART_ROWS = 8_000
+PARTS = {"econonexus.cluster.buckets": 8, "econonexus.cluster.partition-rows": PART_ROWS}
+VICKREY_BIDS = pl.DataFrame(
+    {
+        "bid_id": [f"b{i}" for i in range(5 * PART_ROWS)],
+        "agent_id": [f"a{i % 997}" for i in range(5 * PART_ROWS)],
+        "market_id": [f"v{i // 5}" for i in range(5 * PART_ROWS)],
+        "items": [["x"]] * (5 * PART_ROWS),
+        "price": [float(1 + (i * 7919) % 101) for i in range(5 * PART_ROWS)],
+    }
+)
+VICKREY_MARKETS = pl.DataFrame(
+    {"market_id": [f"v{i}" for i in range(PART_ROWS)], "format": "vickrey"}
+)
+
+
+@pytest.fixture(scope="module")
+def undisturbed(killable: _Killable) -> enx.ClearingResult:
+    """The parted batch cleared with no worker killed (the same from files or a table)."""
+    with dask.config.set(PARTS):
+        return enx.clear(VICKREY_BIDS, markets=VICKREY_MARKETS, client=killable.two_workers())
+
+
 @pytest.mark.parametrize("stage", ["enx-read", "enx-check", "enx-plan", "enx-write"])
 def test_killing_a_worker_while_parts_are_read_checked_planned_or_written_gives_the_same_run(
-    killable: _Killable, tmp_path: pathlib.Path, stage: str
+    killable: _Killable, undisturbed: enx.ClearingResult, tmp_path: pathlib.Path, stage: str
 ) -> None:
-    # one-auction Vickrey markets in 8 buckets, a large batch in 5 parts: 5 Parquet files
-    # read on the workers, or a table sent to the workers in 5 parts
-    n = 8_000
-    bids = pl.DataFrame(
-        {
-            "bid_id": [f"b{i}" for i in range(5 * n)],
-            "agent_id": [f"a{i % 997}" for i in range(5 * n)],
-            "market_id": [f"v{i // 5}" for i in range(5 * n)],
-            "items": [["x"]] * (5 * n),
-            "price": [float(1 + (i * 7919) % 101) for i in range(5 * n)],
-        }
-    )
-    source: str | pl.DataFrame = bids
+    n, markets, control = PART_ROWS, VICKREY_MARKETS, undisturbed
+    source: str | pl.DataFrame = VICKREY_BIDS
     if stage in ("enx-read", "enx-write"):
         (tmp_path / "bids").mkdir()
         for f in range(5):
-            bids.slice(f * n, n).write_parquet(tmp_path / "bids" / f"part-{f}.parquet")
+            VICKREY_BIDS.slice(f * n, n).write_parquet(tmp_path / "bids" / f"part-{f}.parquet")
         source = str(tmp_path / "bids")
-    markets = pl.DataFrame({"market_id": [f"v{i}" for i in range(n)], "format": "vickrey"})
     client = killable.two_workers()
-    with dask.config.set({"econonexus.cluster.buckets": 8, "econonexus.cluster.partition-rows": n}):
-        control = enx.clear(source, markets=markets, client=client)
+    with dask.config.set(PARTS):
         outcome: dict[str, enx.ClearingResult] = {}
         out = str(tmp_path / "runs")
 
@@ -137,34 +150,6 @@ def test_killing_a_worker_while_parts_are_read_checked_planned_or_written_gives_
     assert stored.allocations.drop("run_id").equals(control.allocations.drop("run_id"))
 
 
-def test_a_cluster_that_loses_every_worker_fails_the_run_instead_of_hanging() -> None:
-    bids = _batch()
-    failure: dict[str, BaseException] = {}
-
-    def run(client: Client) -> None:
-        try:
-            enx.clear(bids, client=client)
-        except BaseException as exc:  # the outcome under test
-            failure["e"] = exc
-
-    with (
-        local_cluster(n_workers=2, dashboard_address=":0") as cluster,
-        Client(cluster) as client,
-        dask.config.set({"econonexus.cluster.no-worker-timeout": 3}),
-    ):
-        runner = threading.Thread(target=run, args=(client,))
-        runner.start()
-        _working_worker(client, time.monotonic() + 60)
-        for nanny in cluster.workers.values():
-            nanny.close_gracefully()  # no restart: as if the machines went away, nannies and all
-        for pid in client.run(os.getpid).values():
-            os.kill(pid, signal.SIGKILL)
-        runner.join(timeout=120)
-        assert not runner.is_alive(), "clear hung after the cluster lost every worker"
-    assert isinstance(failure.get("e"), enx.RunFailedError)
-    assert "no worker for 3 s" in str(failure["e"])
-
-
 def test_the_parts_of_an_in_memory_table_keep_their_second_copy(client: Client) -> None:
     # Dask's memory manager (every 2 s) would drop the copy a worker's death needs
     table = pl.DataFrame(
@@ -179,3 +164,31 @@ def test_the_parts_of_an_in_memory_table_keep_their_second_copy(client: Client) 
         assert len(holders) == 4 and all(len(w) == 2 for w in holders.values()), holders
     finally:
         read.release()
+
+
+def test_a_cluster_that_loses_every_worker_fails_the_run_instead_of_hanging(
+    killable: _Killable,
+) -> None:
+    # the module's last use of its cluster: no worker comes back
+    bids = _batch()
+    client, cluster = killable.two_workers(), killable.cluster
+    failure: dict[str, BaseException] = {}
+
+    def run() -> None:
+        try:
+            enx.clear(bids, client=client)
+        except BaseException as exc:  # the outcome under test
+            failure["e"] = exc
+
+    with dask.config.set({"econonexus.cluster.no-worker-timeout": 3}):
+        runner = threading.Thread(target=run)
+        runner.start()
+        _working_worker(client, time.monotonic() + 60)
+        for nanny in cluster.workers.values():
+            nanny.close_gracefully()  # no restart: as if the machines went away, nannies and all
+        for pid in client.run(os.getpid).values():
+            os.kill(pid, signal.SIGKILL)
+        runner.join(timeout=120)
+        assert not runner.is_alive(), "clear hung after the cluster lost every worker"
+    assert isinstance(failure.get("e"), enx.RunFailedError)
+    assert "no worker for 3 s" in str(failure["e"])
