@@ -4,6 +4,7 @@ a scheduler file left by a killed ``serve`` is ignored."""
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import socket
 import subprocess
@@ -44,9 +45,10 @@ def test_clear_without_a_client_reuses_one_local_cluster_per_process() -> None:
         text=True,
         timeout=300,
         check=False,
+        env={**os.environ, "DASK_ECONONEXUS__CLUSTER__N_WORKERS": "1"},  # the setting is used
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().endswith("workers 2")
+    assert done.stdout.strip().endswith("workers 1")
 
 
 def test_a_stale_scheduler_file_is_replaced_and_ignored(
