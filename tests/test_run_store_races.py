@@ -116,22 +116,20 @@ def test_two_clears_of_one_run_id_and_inputs_clear_it_once(
 def test_two_clears_of_one_run_id_with_other_inputs_publish_once(
     client: Client, tmp_path: pathlib.Path
 ) -> None:
-    out = tmp_path / "out"
-    for trial in range(3):
-        sources = []
-        for k in range(2):
-            path = tmp_path / f"bids-{trial}-{k}.parquet"
-            _bids(3.0 + k).write_parquet(path)
-            sources.append(str(path))
-        codes, errors = _clear_at_once(sources, out, f"r{trial}", client.scheduler.address)
-        assert sorted(codes) == [0, 2], errors
-        loser = errors[codes.index(2)]
-        assert "already exists" in loser and "with other inputs" in loser
-        manifest = json.loads((out / f"r{trial}" / "manifest.json").read_text())
-        assert manifest["inputs"][0]["source"] == sources[codes.index(0)]
-        stored = enx.read_run(str(out / f"r{trial}"))
-        winner_price = 3.0 + codes.index(0)
-        assert stored.allocations.filter(pl.col("won"))["price"].to_list() == [winner_price]
+    out, sources = tmp_path / "out", []
+    for k in range(2):
+        path = tmp_path / f"bids-{k}.parquet"
+        _bids(3.0 + k).write_parquet(path)
+        sources.append(str(path))
+    codes, errors = _clear_at_once(sources, out, "r", client.scheduler.address)
+    assert sorted(codes) == [0, 2], errors
+    loser = errors[codes.index(2)]
+    assert "already exists" in loser and "with other inputs" in loser
+    manifest = json.loads((out / "r" / "manifest.json").read_text())
+    assert manifest["inputs"][0]["source"] == sources[codes.index(0)]
+    stored = enx.read_run(str(out / "r"))
+    winner_price = 3.0 + codes.index(0)
+    assert stored.allocations.filter(pl.col("won"))["price"].to_list() == [winner_price]
 
 
 CLAIM_AND_DIE = """

@@ -36,17 +36,17 @@ def test_a_client_without_the_certificate_is_refused() -> None:
         with Client(cluster.scheduler_address, security=security, timeout="10s") as client:
             result = enx.clear(str(DATA / "bids.csv"), client=client)
             assert result.status == "completed"
-        # refused clients run in their own process: a failed TLS client can leave the
-        # test process's shared event loop unable to start the next one
-        for mode in ("none", "stranger"):
-            tried = subprocess.run(
-                [sys.executable, "-c", REFUSED, cluster.scheduler_address, mode],
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=False,
-            )
-            assert tried.stdout.startswith("refused:"), (mode, tried.stdout, tried.stderr)
+        # a refused client runs in its own process: a failed TLS client can leave the test
+        # process's shared event loop unable to start the next one. This one's certificate
+        # is not signed by the cluster's CA; one with none is tried against `serve` below.
+        tried = subprocess.run(
+            [sys.executable, "-c", REFUSED, cluster.scheduler_address, "stranger"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert tried.stdout.startswith("refused:"), (tried.stdout, tried.stderr)
 
 
 def test_clear_with_tls_on_the_command_line(tmp_path: pathlib.Path) -> None:
