@@ -60,8 +60,9 @@ def test_cbc_stopped_while_it_preprocesses_from_a_start_answers_instead_of_crash
             problem, solver="cbc", limits=SolveLimits(time_limit=limit), lp_first=False
         )
         assert floor - 1e-6 <= cut.welfare <= exact.welfare + 1e-6, limit
-        if cut.status == "time_limit":
-            assert exact.welfare - 1e-6 <= cut.bound <= lp_bound(problem) * (1 + 1e-9), limit
+        if cut.status == "time_limit":  # under the LP, up to two LP solvers' tolerances
+            slack = 1e-6 * exact.welfare
+            assert exact.welfare - slack <= cut.bound <= lp_bound(problem) + slack, limit
 
 
 @pytest.mark.parametrize("solver", ["highs", "cbc"])

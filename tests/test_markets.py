@@ -214,7 +214,9 @@ def test_a_small_batch_in_one_task_clears_as_the_full_graph(client: Client) -> N
         ):
             results.append(enx.clear(bids, markets=markets, client=client))
         stages.append({str(t["key"]).strip("('").split("-")[1] for t in stream.data})
-    assert {"clear", "rows", "rejected", "solve"} <= stages[0]  # several hard: solve tasks
+    # several hard components: solve tasks (the picks enx-rows and enx-rejected may run or
+    # be released unrun: a run that publishes nothing gathers enx-clear itself)
+    assert {"clear", "solve"} <= stages[0]
     assert not {"validate", "plan", "combine"} & stages[0]
     assert {"validate", "plan", "solve", "combine"} <= stages[1]
     one_task, full = (r.allocations.sort("bid_id").drop("run_id") for r in results)
