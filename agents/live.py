@@ -3,8 +3,8 @@
 ``econonexus.clear(..., bidders=LiveBidders(pool, seed=s, round_no=r))``
 runs the ``english`` and ``dutch`` markets of a batch as live clocks: the
 auctioneer's prices go to the shards holding the bidders (one actor call per
-shard, all shards at once, for the next
-:data:`~econonexus.solvers.clock.LOOKAHEAD` rounds' prices: an agent's answer
+shard, all shards at once, for the next 16 rounds' prices; an English clock asks
+for twice as many each time, up to 256: an agent's answer
 at a price does not depend on the round it is asked in) and each agent
 answers from its own state and strategy for round ``(seed, round_no)``. The bids of
 those markets name the bidders and their items; their prices are not used.

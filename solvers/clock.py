@@ -5,8 +5,8 @@ bidder of that auction answers through a :class:`Bidders` object: for the
 English clock "I stay in at this price", for the Dutch clock "I take it at
 this price". :class:`ProxyBidders` answers from a valuation per bidder (a
 bid's ``price`` is the most that bidder pays); the live agents answer from
-their own strategies. The bidders are asked for ``LOOKAHEAD`` rounds' prices
-at once (:class:`_Lookahead`): the same answers, far fewer calls.
+their own strategies. The bidders are asked for many rounds' prices at once
+(:class:`_Lookahead`): the same answers, far fewer calls.
 
 English: the clock starts at the reserve and rises by ``increment`` while two
 or more bidders stay in. Activity rule: a bidder who drops out cannot come
@@ -78,23 +78,29 @@ class ClockOutcome:
 
 
 LOOKAHEAD = 16
-"""Clock rounds whose prices one call to the bidders covers (:class:`_Lookahead`)."""
+"""Clock rounds whose prices the first call to the bidders covers (:class:`_Lookahead`);
+an English clock doubles it with each further call, up to :data:`MAX_LOOKAHEAD`."""
+MAX_LOOKAHEAD = 256
+_MAX_CELLS = 1 << 20  # prices held at once: the lookahead narrows for many bidder rows
 
 
 class _Lookahead:
-    """Asks each bidder row for its next ``LOOKAHEAD`` prices at once, then answers the
-    clock's rounds from those answers until a row's prices run out.
+    """Asks each bidder row for its next prices at once, then answers the clock's rounds
+    from those answers until a row's prices run out.
 
     A bidder's answer at a price does not depend on the round it is asked in
     (a proxy's value, a live agent's limit for ``(seed, round_no)``), so the
     clock runs as if asked round by round, with one call (for live agents, one
-    round trip to their shards) per ``LOOKAHEAD`` rounds. The next prices are
-    made as the clock makes them, by repeated addition of ``step``
-    (``-decrement`` for a Dutch clock), so they are the same numbers.
+    round trip to their shards) per ``LOOKAHEAD`` rounds, or, when ``grow``,
+    per 16, 32, 64, ... rounds. The next prices are made as the clock makes
+    them, by repeated addition of ``step`` (``-decrement`` for a Dutch clock),
+    so they are the same numbers.
     """
 
-    def __init__(self, bidders: Bidders, n_rows: int, step: float) -> None:
-        self.bidders, self.step = bidders, step
+    def __init__(self, bidders: Bidders, n_rows: int, step: float, *, grow: bool) -> None:
+        self.bidders, self.step, self.width = bidders, step, LOOKAHEAD
+        widest = min(MAX_LOOKAHEAD, _MAX_CELLS // max(n_rows, 1))
+        self.widest = max(LOOKAHEAD, widest) if grow else LOOKAHEAD
         self.prices = np.full((n_rows, LOOKAHEAD), np.nan)
         self.answers = np.zeros((n_rows, LOOKAHEAD), dtype=bool)
 
@@ -103,22 +109,33 @@ class _Lookahead:
         known = found.any(axis=1)
         missing = rows[~known]
         if len(missing):
-            ladder = np.empty((len(missing), LOOKAHEAD))
-            ladder[:, 0] = prices[~known]
-            for k in range(1, LOOKAHEAD):
-                ladder[:, k] = ladder[:, k - 1] + self.step
-            said = self.bidders.respond(np.repeat(missing, LOOKAHEAD), ladder.ravel())
-            self.prices[missing], self.answers[missing] = ladder, np.reshape(said, ladder.shape)
+            self._ask_ahead(missing, prices[~known])
         accepts = np.zeros(len(rows), dtype=bool)
         accepts[known] = self.answers[rows[known], found[known].argmax(axis=1)]
         accepts[~known] = self.answers[missing, 0]
         return accepts
 
+    def _ask_ahead(self, rows: IntArray, first: FloatArray) -> None:
+        width = self.width
+        if width > self.prices.shape[1]:  # every row's ladder gets the new columns
+            extra = width - self.prices.shape[1]
+            self.prices = np.pad(self.prices, ((0, 0), (0, extra)), constant_values=np.nan)
+            self.answers = np.pad(self.answers, ((0, 0), (0, extra)))
+        ladder = np.empty((len(rows), width))
+        ladder[:, 0] = first
+        for k in range(1, width):
+            ladder[:, k] = ladder[:, k - 1] + self.step
+        said = self.bidders.respond(np.repeat(rows, width), ladder.ravel())
+        self.prices[rows], self.answers[rows] = ladder, np.reshape(said, ladder.shape)
+        self.width = min(2 * width, self.widest)
 
-def _asked(bidders: Bidders, n_rows: int, step: float) -> Bidders:
+
+def _asked(bidders: Bidders, n_rows: int, step: float, *, grow: bool = False) -> Bidders:
     """The bidders as the clock asks them: proxies directly (an answer costs nothing),
-    others through :class:`_Lookahead`."""
-    return bidders if isinstance(bidders, ProxyBidders) else _Lookahead(bidders, n_rows, step)
+    others through :class:`_Lookahead` (``grow``: ever longer ladders of prices)."""
+    if isinstance(bidders, ProxyBidders):
+        return bidders
+    return _Lookahead(bidders, n_rows, step, grow=grow)
 
 
 class _Log:
@@ -168,7 +185,9 @@ def english(
     active = np.ones(auctions.n_rows, dtype=bool)
     is_open = np.ones(n_auctions, dtype=bool)
     won, payment = np.zeros(auctions.n_rows, dtype=bool), np.zeros(auctions.n_rows)
-    log = _Log(auctions, _asked(bidders, auctions.n_rows, increment))
+    # ladders grow: a bidder's "no" ends its part in an English clock anyway, while a Dutch
+    # clock keeps asking every round (a shard lost mid-clock answers again sooner)
+    log = _Log(auctions, _asked(bidders, auctions.n_rows, increment, grow=True))
     for r in range(max_rounds):
         stay, count = log.ask(r, active, is_open, price)
         last = is_open & (count == 1)

@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from econonexus.solvers.clock import LOOKAHEAD, ClockAuctions, ProxyBidders, dutch, english
+from econonexus.solvers.clock import (
+    LOOKAHEAD,
+    ClockAuctions,
+    ProxyBidders,
+    dutch,
+    english,
+)
 from econonexus.solvers.discovery import ascending_clock
 from econonexus.solvers.market import clear_market
 from econonexus.solvers.problem import build_problem, priority_key, tie_weight
@@ -183,3 +189,15 @@ def test_clocks_asking_ahead_end_as_clocks_asked_round_by_round(
         assert np.array_equal(ahead.rounds, each.rounds)
         assert all(np.array_equal(a, b) for a, b in zip(ahead.path, each.path, strict=True))
         assert counted.calls <= int(each.rounds.max()) // LOOKAHEAD + 1
+
+
+def test_an_english_clock_asks_ever_further_ahead() -> None:
+    """Ladders of 16, 32, 64, ... prices: a clock of about 900 rounds takes 7 calls, where
+    16 prices a call took 57; the outcome is the one asked round by round."""
+    auctions, flat = _auctions([[900.0, 901.5]])
+    counted = _Counted(flat)
+    start = np.ones(1)
+    ahead = english(auctions, counted, start=start, increment=1.0, max_rounds=2000)
+    each = english(auctions, ProxyBidders(flat), start=start, increment=1.0, max_rounds=2000)
+    assert np.array_equal(ahead.payment, each.payment) and int(each.rounds[0]) > 899
+    assert counted.calls == 7  # 16 + 32 + 64 + 128 + 256 + 256 + 256 >= 900 rounds
