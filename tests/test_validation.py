@@ -9,6 +9,8 @@ import pytest
 
 import econonexus as enx
 import econonexus.pipelines.io.items
+from econonexus.pipelines.io.format_rules import _format_rules, format_rules
+from econonexus.pipelines.io.item_rules import _item_rules, item_rules
 from econonexus.pipelines.io.items import load_items
 from econonexus.pipelines.io.normalize import normalize
 from econonexus.pipelines.io.readers import with_positions
@@ -154,3 +156,18 @@ def test_missing_required_column_names_the_source_and_column() -> None:
 def test_items_table_errors_name_row_and_field(items: dict, message: str) -> None:
     with pytest.raises(enx.InputError, match=message):
         load_items(pl.DataFrame(items))
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [[], [{"side": "sell"}], [{"quantities": [2, 1]}], [{"side": None, "quantities": None}]],
+)
+def test_rules_skipped_when_no_row_can_break_them_give_what_they_would(
+    changes: list[dict],
+) -> None:
+    # no items table and no markets table: the item and format rules answer from one check
+    rows = [GOOD | {"bid_id": f"b{i}"} | change for i, change in enumerate([{}, *changes])]
+    frame = normalize(with_positions(pl.DataFrame(rows, infer_schema_length=None), "t"), "t")
+    assert item_rules(frame, None).equals(_item_rules(frame, None))
+    assert format_rules(frame, {}).equals(_format_rules(frame, {}))
+    assert item_rules(frame.clear(), None).equals(_item_rules(frame.clear(), None))

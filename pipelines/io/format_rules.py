@@ -7,10 +7,17 @@ import polars as pl
 from econonexus._core.formats import names
 from econonexus._core.market_settings import DEFAULT_SETTINGS, MarketSettings
 from econonexus.pipelines.io.accounts import POSITION as _POSITION
+from econonexus.pipelines.io.item_rules import any_row, no_rule_broken
 
 
 def format_rules(frame: pl.DataFrame, markets: dict[str, MarketSettings]) -> pl.DataFrame:
     """Bids that do not fit their market's format: wrong side, or a bundle in a single-item one."""
+    if not markets and not any_row(frame, pl.col("side") != DEFAULT_SETTINGS.side):
+        return no_rule_broken(frame)  # every market the default: only a sell bid breaks one
+    return _format_rules(frame, markets)
+
+
+def _format_rules(frame: pl.DataFrame, markets: dict[str, MarketSettings]) -> pl.DataFrame:
     settings = pl.DataFrame(
         {
             "market_id": list(markets),

@@ -16,6 +16,26 @@ def item_rules(frame: pl.DataFrame, items: pl.DataFrame | None) -> pl.DataFrame:
     listed items. Markets it does not list have supply 1 and reserve 0 for
     every item.
     """
+    if items is None and not any_row(frame, pl.col("quantities").list.max() > 1):
+        return no_rule_broken(frame)  # no catalogue: only a quantity above 1 breaks a rule
+    return _item_rules(frame, items)
+
+
+def any_row(frame: pl.DataFrame, condition: pl.Expr) -> bool:
+    """Whether any row of ``frame`` meets ``condition`` (a null does not)."""
+    return bool(frame.select(condition.fill_null(False).any()).item())
+
+
+def no_rule_broken(frame: pl.DataFrame) -> pl.DataFrame:
+    """A rule's result when no row of ``frame`` breaks it: no rows, the columns of one."""
+    return (
+        frame.select(*_POSITION, "bid_id")
+        .clear()
+        .with_columns(field=pl.lit(None, pl.String), reason=pl.lit(None, pl.String))
+    )
+
+
+def _item_rules(frame: pl.DataFrame, items: pl.DataFrame | None) -> pl.DataFrame:
     units = (
         frame.filter(pl.col("items").list.len() > 0)
         .select(
