@@ -29,6 +29,7 @@ def create_lease_file(path: str) -> bool:
 
 def append_deposits(root: str, worker: int, n: int) -> None:
     """Take the journal's lease ``n`` times, appending one deposit each time."""
+    # imported here: the lease racers' children need none of this
     import polars as pl
 
     from econonexus.agents.events import events_table

@@ -93,37 +93,51 @@ def test_killing_a_worker_mid_batch_gives_the_same_result(killable: _Killable) -
 # read on the workers, or a table sent to the workers in 5 parts
 PART_ROWS = 8_000
 PARTS = {"econonexus.cluster.buckets": 8, "econonexus.cluster.partition-rows": PART_ROWS}
-VICKREY_BIDS = pl.DataFrame(
-    {
-        "bid_id": [f"b{i}" for i in range(5 * PART_ROWS)],
-        "agent_id": [f"a{i % 997}" for i in range(5 * PART_ROWS)],
-        "market_id": [f"v{i // 5}" for i in range(5 * PART_ROWS)],
-        "items": [["x"]] * (5 * PART_ROWS),
-        "price": [float(1 + (i * 7919) % 101) for i in range(5 * PART_ROWS)],
-    }
-)
-VICKREY_MARKETS = pl.DataFrame(
-    {"market_id": [f"v{i}" for i in range(PART_ROWS)], "format": "vickrey"}
-)
 
 
 @pytest.fixture(scope="module")
-def undisturbed(killable: _Killable) -> enx.ClearingResult:
+def vickrey() -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The parted batch's bids and its markets (made once, when a test asks)."""
+    n = 5 * PART_ROWS
+    bids = pl.DataFrame(
+        {
+            "bid_id": [f"b{i}" for i in range(n)],
+            "agent_id": [f"a{i % 997}" for i in range(n)],
+            "market_id": [f"v{i // 5}" for i in range(n)],
+            "items": [["x"]] * n,
+            "price": [float(1 + (i * 7919) % 101) for i in range(n)],
+        }
+    )
+    markets = pl.DataFrame({"market_id": [f"v{i}" for i in range(PART_ROWS)], "format": "vickrey"})
+    return bids, markets
+
+
+@pytest.fixture(scope="module")
+def undisturbed(
+    killable: _Killable, vickrey: tuple[pl.DataFrame, pl.DataFrame]
+) -> enx.ClearingResult:
     """The parted batch cleared with no worker killed (the same from files or a table)."""
+    bids, markets = vickrey
     with dask.config.set(PARTS):
-        return enx.clear(VICKREY_BIDS, markets=VICKREY_MARKETS, client=killable.two_workers())
+        return enx.clear(bids, markets=markets, client=killable.two_workers())
 
 
 @pytest.mark.parametrize("stage", ["enx-read", "enx-check", "enx-plan", "enx-write"])
 def test_killing_a_worker_while_parts_are_read_checked_planned_or_written_gives_the_same_run(
-    killable: _Killable, undisturbed: enx.ClearingResult, tmp_path: pathlib.Path, stage: str
+    killable: _Killable,
+    vickrey: tuple[pl.DataFrame, pl.DataFrame],
+    undisturbed: enx.ClearingResult,
+    tmp_path: pathlib.Path,
+    stage: str,
 ) -> None:
-    n, markets, control = PART_ROWS, VICKREY_MARKETS, undisturbed
-    source: str | pl.DataFrame = VICKREY_BIDS
+    bids, markets = vickrey
+    source: str | pl.DataFrame = bids
     if stage in ("enx-read", "enx-write"):
         (tmp_path / "bids").mkdir()
         for f in range(5):
-            VICKREY_BIDS.slice(f * n, n).write_parquet(tmp_path / "bids" / f"part-{f}.parquet")
+            bids.slice(f * PART_ROWS, PART_ROWS).write_parquet(
+                tmp_path / "bids" / f"part-{f}.parquet"
+            )
         source = str(tmp_path / "bids")
     client = killable.two_workers()
     with dask.config.set(PARTS):
@@ -140,14 +154,14 @@ def test_killing_a_worker_while_parts_are_read_checked_planned_or_written_gives_
         runner.join(timeout=300)
         assert "r" in outcome, "the batch did not complete after the worker was killed"
     again = outcome["r"]
-    assert again.allocations.drop("run_id").equals(control.allocations.drop("run_id"))
-    assert again.summary.drop(VOLATILE).equals(control.summary.drop(VOLATILE))
+    assert again.allocations.drop("run_id").equals(undisturbed.allocations.drop("run_id"))
+    assert again.summary.drop(VOLATILE).equals(undisturbed.summary.drop(VOLATILE))
     for table in ("allocations/", "inputs/bids/"):  # each part listed once
         files = {**again.manifest["outputs"], **again.manifest["stored_inputs"]}
         parts = [v["rows"] for k, v in files.items() if k.startswith(table)]
-        assert sum(parts) == 5 * n, table
+        assert sum(parts) == 5 * PART_ROWS, table
     stored = enx.read_run(again.location or "")  # every file checked against its hash
-    assert stored.allocations.drop("run_id").equals(control.allocations.drop("run_id"))
+    assert stored.allocations.drop("run_id").equals(undisturbed.allocations.drop("run_id"))
 
 
 def test_the_parts_of_an_in_memory_table_keep_their_second_copy(client: Client) -> None:
